@@ -1,0 +1,107 @@
+"""Frame sources (JPEG directory, video file, stream URL) and the Kafka publisher."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kafka import KafkaProducer
+
+from lez.errors import ConfigError
+from lez.events import FrameEvent
+from lez.settings import Settings
+
+log = logging.getLogger(__name__)
+JPEG_SUFFIXES = {".jpg", ".jpeg"}
+
+
+@dataclass(frozen=True)
+class CapturedFrame:
+    jpeg: bytes
+    captured_at: datetime
+
+
+def iter_jpeg_dir(directory: Path) -> Iterator[CapturedFrame]:
+    for path in sorted(p for p in directory.iterdir() if p.suffix.lower() in JPEG_SUFFIXES):
+        yield CapturedFrame(path.read_bytes(), datetime.now(UTC))
+
+
+def iter_video(source: str, every_nth: int = 1, quality: int = 90) -> Iterator[CapturedFrame]:
+    """Frames of a video file or stream URL (OpenCV VideoCapture), re-encoded as JPEG."""
+    import cv2
+
+    cap = cv2.VideoCapture(source)
+    if not cap.isOpened():
+        raise ConfigError(f"cannot open video source {source!r}")
+    try:
+        i = 0
+        while True:
+            ok, img = cap.read()
+            if not ok:
+                return
+            i += 1
+            if (i - 1) % every_nth:
+                continue
+            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            if ok:
+                yield CapturedFrame(buf.tobytes(), datetime.now(UTC))
+    finally:
+        cap.release()
+
+
+def open_source(source: str, every_nth: int = 1, quality: int = 90) -> Iterator[CapturedFrame]:
+    path = Path(source)
+    if path.is_dir():
+        return iter_jpeg_dir(path)
+    if "://" in source or path.is_file():
+        return iter_video(source, every_nth, quality)
+    raise ConfigError(f"{source!r} is neither a JPEG directory, a video file nor a stream URL")
+
+
+class SequenceStore:
+    """Monotonic per-camera sequence numbers that survive a restart of the edge node."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._next = int(path.read_text().strip() or 0) if path.exists() else 0
+
+    def take(self) -> int:
+        seq = self._next
+        self._next += 1
+        self.path.write_text(str(self._next))
+        return seq
+
+
+def publish(producer: KafkaProducer, settings: Settings, frame: FrameEvent) -> None:
+    """Send one frame to lez.frames, keyed by camera (so a camera's frames stay in order)."""
+    producer.send(settings.topic("frames"), key=frame.camera_id.encode(), value=frame.to_bytes())
+
+
+def run_camera(
+    producer: KafkaProducer,
+    settings: Settings,
+    camera_id: str,
+    frames: Iterator[CapturedFrame],
+    seqs: SequenceStore,
+    fps: float | None = None,
+) -> int:
+    sent = 0
+    for cf in frames:
+        publish(
+            producer,
+            settings,
+            FrameEvent(
+                camera_id=camera_id, seq=seqs.take(), captured_at=cf.captured_at, jpeg=cf.jpeg
+            ),
+        )
+        sent += 1
+        if fps:
+            time.sleep(1.0 / fps)
+    producer.flush()
+    log.info("camera %s: %d frame(s) sent", camera_id, sent)
+    return sent

@@ -1,0 +1,1 @@
+"""The only path from the pipeline to the vehicle registry (DIV), and the LEZ rules."""

@@ -1,0 +1,330 @@
+"""The FIDUS adapter: the only path from the pipeline to the vehicle registry (DIV).
+
+Every call is checked against the authority's authorised purposes and writes exactly one
+audit entry (who, which plate, when, why, with what result), refused calls and cache hits
+included. Transient failures are retried a bounded number of times with exponential backoff;
+a circuit breaker stops hammering a registry that is down; a short TTL cache serves the
+frames of one passage with one registry round trip.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Literal, Protocol
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from fidus_adapter.registry_data import plate_key
+from lez.errors import PurposeRefused, RegistryError, RegistryUnavailable
+from lez.events import Exemption, VehicleRecord
+
+Purpose = Literal["lez_enforcement", "police_hotlist"]
+PURPOSES: frozenset[str] = frozenset({"lez_enforcement", "police_hotlist"})
+
+AuditResult = str
+"""``found``, ``not_found``, ``ambiguous`` (each possibly `` (cached)``), ``refused``,
+``unavailable`` or ``error``."""
+
+_EXEMPTIONS = TypeAdapter(tuple[Exemption, ...])
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    authority: str
+    actor: str
+    plate: str
+    country: str
+    purpose: str
+    at: datetime
+    result: AuditResult
+    detail: str
+
+
+class AuditSink(Protocol):
+    def record(self, entry: AuditEntry) -> None: ...
+
+
+@dataclass
+class InMemoryAuditSink:
+    """An audit sink keeping the entries in a list (tests, replay)."""
+
+    entries: list[AuditEntry] = field(default_factory=list)
+
+    def record(self, entry: AuditEntry) -> None:
+        self.entries.append(entry)
+
+    @property
+    def results(self) -> list[str]:
+        return [e.result for e in self.entries]
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    vehicle: VehicleRecord | None
+    ambiguous: bool
+    exemptions: tuple[Exemption, ...]
+
+    @property
+    def result(self) -> str:
+        if self.ambiguous:
+            return "ambiguous"
+        return "found" if self.vehicle is not None else "not_found"
+
+
+class _Retryable(Exception):
+    """A failure worth retrying (transport error, timeout, 5xx)."""
+
+
+@dataclass
+class _Breaker:
+    threshold: int
+    reset_s: float
+    failures: int = 0
+    open_until: float = 0.0
+
+
+class FidusAdapter:
+    """Registry lookups for one authority and one actor (user or service).
+
+    ``authorisations`` maps an authority to the purposes it may state. ``clock`` (monotonic
+    seconds), ``now`` (audit timestamps) and ``sleep`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        authority: str,
+        actor: str,
+        authorisations: Mapping[str, frozenset[str]],
+        audit: AuditSink,
+        timeout_s: float = 2.0,
+        retries: int = 2,
+        backoff_s: float = 0.1,
+        breaker_threshold: int = 5,
+        breaker_reset_s: float = 30.0,
+        cache_ttl_s: float = 5.0,
+        cache_max_entries: int = 10_000,
+        api_key: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if retries < 0 or retries > 10:
+            raise ValueError(f"retries {retries} not in 0..10")
+        if breaker_threshold < 1:
+            raise ValueError("breaker_threshold must be at least 1")
+        self.authority = authority
+        self.actor = actor
+        self._authorisations = {k: frozenset(v) for k, v in authorisations.items()}
+        self._audit = audit
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._breaker = _Breaker(breaker_threshold, breaker_reset_s)
+        self._cache_ttl_s = cache_ttl_s
+        self._cache_max = cache_max_entries
+        self._cache: dict[tuple[str, str, str, str], tuple[float, LookupResult]] = {}
+        self._clock = clock
+        self._now = now
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        headers = {"X-Fidus-Authority": authority, "X-Fidus-Actor": actor}
+        if api_key is not None:
+            headers["X-Api-Key"] = api_key
+        self._http = httpx.Client(
+            base_url=base_url, timeout=timeout_s, headers=headers, transport=transport
+        )
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> FidusAdapter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- public API
+
+    def lookup(self, plate: str, country: str, at: datetime, purpose: str) -> LookupResult:
+        """The registry record in force for the plate at ``at``, and its exemptions.
+
+        Raises PurposeRefused (after a ``refused`` audit entry) or RegistryUnavailable (after
+        an ``unavailable`` entry). A record that is not unique comes back ``ambiguous``.
+        """
+        self._authorise(plate, country, purpose)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        norm, ctry = plate_key(plate, country)
+        key = (purpose, norm, ctry, at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M"))
+        cached = self._cache_get(key)
+        if cached is not None:
+            self._write(plate, country, purpose, f"{cached.result} (cached)", f"at={_iso(at)}")
+            return cached
+        params = {"plate": plate, "country": country, "at": _iso(at)}
+        try:
+            self._breaker_check()
+            response = self._call("/v1/vehicles", params, purpose, ok=(200, 404, 409))
+            vehicle: VehicleRecord | None = None
+            if response.status_code == 200:
+                vehicle = VehicleRecord.model_validate_json(response.content)
+            exemptions = self._fetch_exemptions(plate, country, purpose)
+        except RegistryUnavailable as exc:
+            self._write(plate, country, purpose, "unavailable", f"at={_iso(at)}: {exc.reason}")
+            raise
+        except (RegistryError, ValidationError) as exc:
+            self._write(plate, country, purpose, "error", f"at={_iso(at)}: {exc}")
+            if isinstance(exc, RegistryError):
+                raise
+            raise RegistryError(f"malformed registry answer: {exc}") from exc
+        result = LookupResult(vehicle, response.status_code == 409, exemptions)
+        self._cache_put(key, result)
+        detail = f"at={_iso(at)}"
+        if vehicle is not None:
+            detail += f" vin={vehicle.vin}"
+        detail += f" exemptions={len(exemptions)}"
+        self._write(plate, country, purpose, result.result, detail)
+        return result
+
+    def exemptions(self, plate: str, country: str, purpose: str) -> tuple[Exemption, ...]:
+        """The exemption records of the plate (all validity ranges)."""
+        self._authorise(plate, country, purpose)
+        try:
+            self._breaker_check()
+            found = self._fetch_exemptions(plate, country, purpose)
+        except RegistryUnavailable as exc:
+            self._write(plate, country, purpose, "unavailable", f"exemptions: {exc.reason}")
+            raise
+        except (RegistryError, ValidationError) as exc:
+            self._write(plate, country, purpose, "error", f"exemptions: {exc}")
+            if isinstance(exc, RegistryError):
+                raise
+            raise RegistryError(f"malformed registry answer: {exc}") from exc
+        self._write(
+            plate, country, purpose, "found" if found else "not_found", f"exemptions={len(found)}"
+        )
+        return found
+
+    @property
+    def circuit_open(self) -> bool:
+        with self._lock:
+            return self._breaker.open_until > self._clock()
+
+    # ---------------------------------------------------------------- internals
+
+    def _authorise(self, plate: str, country: str, purpose: str) -> None:
+        allowed = self._authorisations.get(self.authority, frozenset())
+        if purpose not in PURPOSES or purpose not in allowed:
+            self._write(plate, country, purpose, "refused", "purpose not authorised")
+            raise PurposeRefused(self.authority, purpose)
+
+    def _write(self, plate: str, country: str, purpose: str, result: str, detail: str) -> None:
+        self._audit.record(
+            AuditEntry(
+                authority=self.authority,
+                actor=self.actor,
+                plate=plate,
+                country=country,
+                purpose=purpose,
+                at=self._now(),
+                result=result,
+                detail=detail,
+            )
+        )
+
+    def _fetch_exemptions(self, plate: str, country: str, purpose: str) -> tuple[Exemption, ...]:
+        response = self._call(
+            "/v1/exemptions", {"plate": plate, "country": country}, purpose, ok=(200,)
+        )
+        return _EXEMPTIONS.validate_json(response.content)
+
+    def _breaker_check(self) -> None:
+        with self._lock:
+            remaining = self._breaker.open_until - self._clock()
+        if remaining > 0:
+            raise RegistryUnavailable("circuit open", retry_after=remaining)
+
+    def _breaker_result(self, ok: bool) -> float:
+        """Record a call's outcome; returns the retry_after to report on failure."""
+        with self._lock:
+            if ok:
+                self._breaker.failures = 0
+                self._breaker.open_until = 0.0
+                return 0.0
+            self._breaker.failures += 1
+            if self._breaker.failures >= self._breaker.threshold:
+                self._breaker.open_until = self._clock() + self._breaker.reset_s
+                return self._breaker.reset_s
+            return max(self._backoff_s, 1.0)
+
+    def _call(
+        self, path: str, params: Mapping[str, str], purpose: str, *, ok: tuple[int, ...]
+    ) -> httpx.Response:
+        last = ""
+        for attempt in range(self._retries + 1):
+            if attempt:
+                self._sleep(self._backoff_s * 2 ** (attempt - 1))
+            try:
+                response = self._http.get(
+                    path, params=dict(params), headers={"X-Fidus-Purpose": purpose}
+                )
+                if response.status_code >= 500:
+                    raise _Retryable(f"HTTP {response.status_code}")
+            except _Retryable as exc:
+                last = str(exc)
+                continue
+            except httpx.TransportError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                continue
+            if response.status_code not in ok:
+                self._breaker_result(True)  # the registry answered: it is up
+                raise RegistryError(f"{path}: unexpected HTTP {response.status_code}")
+            self._breaker_result(True)
+            return response
+        retry_after = self._breaker_result(False)
+        raise RegistryUnavailable(
+            f"{path}: {last} after {self._retries + 1} attempt(s)", retry_after=retry_after
+        )
+
+    def _cache_get(self, key: tuple[str, str, str, str]) -> LookupResult | None:
+        if self._cache_ttl_s <= 0:
+            return None
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is None:
+                return None
+            expires, result = hit
+            if expires <= self._clock():
+                del self._cache[key]
+                return None
+            return result
+
+    def _cache_put(self, key: tuple[str, str, str, str], result: LookupResult) -> None:
+        if self._cache_ttl_s <= 0:
+            return
+        with self._lock:
+            now = self._clock()
+            if len(self._cache) >= self._cache_max:
+                for k in [k for k, (exp, _) in self._cache.items() if exp <= now]:
+                    del self._cache[k]
+                while len(self._cache) >= self._cache_max:
+                    del self._cache[next(iter(self._cache))]
+            self._cache[key] = (now + self._cache_ttl_s, result)
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()

@@ -1,0 +1,1 @@
+"""Notices, the 3-month rule, the review queue and the operator console."""

@@ -1,0 +1,87 @@
+"""``lez run``: the embedded default, optionally fed with a scenario, with the console up."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from fines.models import Notice, Passage
+from lez import compose
+from lez.errors import ConfigError
+from lez.replay import load_scenario, push_and_settle
+from lez.settings import Settings
+from lez.stack import Stack, StackOptions
+
+DEMO_SCENARIO = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
+
+
+def run_embedded(
+    settings: Settings,
+    scenario_dir: Path | None,
+    registry: Path | None,
+    exemptions: Path | None,
+    exit_after: bool,
+) -> int:
+    scenario = load_scenario(scenario_dir) if scenario_dir else None
+    if scenario is not None:
+        registry = registry or scenario.registry_csv
+        exemptions = exemptions or scenario.exemptions_csv
+        # A scenario is a fresh run: start from an empty database.
+        run_dir = settings.var_dir / "run"
+        if not settings.database_url and run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cameras_file = run_dir / "cameras.yaml"
+        scenario.cameras().dump(cameras_file)
+        settings = settings.model_copy(update={"var_dir": run_dir, "cameras_file": cameras_file})
+    if registry is None:
+        raise ConfigError("lez run needs --scenario DIR or --registry registry.csv")
+    options = StackOptions(
+        registry_csv=registry,
+        exemptions_csv=exemptions,
+        cameras_file=settings.cameras_file,
+        console=True,
+        settle=scenario is None,
+    )
+    with Stack(settings, options) as stack:
+        settings = settings.model_copy(
+            update={"div_url": stack.div_url, "database_url": settings.sqlalchemy_url()}
+        )
+        sessions = compose.sessions(settings)
+        print(
+            f"lez: broker {stack.bootstrap}, mock DIV {stack.div_url}, console {stack.console_url}"
+        )
+        if scenario is not None:
+            wall = push_and_settle(stack, settings, sessions, scenario, timeout_s=1800)
+            with sessions() as s:
+                frames = s.scalar(select(func.coalesce(func.sum(Passage.frames), 0)))
+                passages = s.scalar(select(func.count()).select_from(Passage))
+                decisions = dict(
+                    s.execute(
+                        select(Passage.decision, func.count()).group_by(Passage.decision)
+                    ).all()
+                )
+                notices = s.execute(
+                    select(Notice.kind, Notice.status, func.count()).group_by(
+                        Notice.kind, Notice.status
+                    )
+                ).all()
+            print("=" * 60)
+            print(f"frames:    {frames} of {len(scenario.frames)} sent ({wall:.1f} s)")
+            print(f"passages:  {passages}")
+            print("decisions: " + ", ".join(f"{k} {v}" for k, v in sorted(decisions.items())))
+            print("notices:   " + (", ".join(f"{k} ({st}) {c}" for k, st, c in notices) or "none"))
+            print("=" * 60)
+        if exit_after:
+            return 0
+        print(f"console at {stack.console_url} (Ctrl-C to stop)")
+        try:
+            while True:
+                stack.check_alive()
+                time.sleep(1)
+        except KeyboardInterrupt:
+            print("stopping")
+    return 0

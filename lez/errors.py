@@ -1,0 +1,76 @@
+"""One exception tree for the whole project. Exceptions carry data, not only text."""
+
+from __future__ import annotations
+
+
+class LezError(Exception):
+    """Root of every error lez raises on purpose."""
+
+
+class ConfigError(LezError):
+    pass
+
+
+class EventError(LezError):
+    """A record on a topic that cannot be understood (malformed JSON, wrong schema)."""
+
+    def __init__(self, reason: str, *, topic: str | None = None, offset: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.topic = topic
+        self.offset = offset
+
+
+class FrameDecodeError(LezError):
+    def __init__(self, camera_id: str, seq: int, reason: str):
+        super().__init__(f"frame {camera_id}#{seq}: {reason}")
+        self.camera_id = camera_id
+        self.seq = seq
+        self.reason = reason
+
+
+class UnknownCameraError(LezError):
+    def __init__(self, camera_id: str):
+        super().__init__(f"unknown camera {camera_id!r}")
+        self.camera_id = camera_id
+
+
+class BrokerError(LezError):
+    pass
+
+
+class RegistryError(LezError):
+    pass
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry could not be reached; the caller retries later, nothing is decided."""
+
+    def __init__(self, reason: str, retry_after: float = 1.0):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class PurposeRefused(RegistryError):
+    """The authority is not authorised for the purpose it states."""
+
+    def __init__(self, authority: str, purpose: str):
+        super().__init__(f"authority {authority!r} is not authorised for purpose {purpose!r}")
+        self.authority = authority
+        self.purpose = purpose
+
+
+class RulesError(LezError):
+    pass
+
+
+class ScenarioError(LezError):
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class NoticeError(LezError):
+    pass

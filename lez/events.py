@@ -1,0 +1,218 @@
+"""Typed events at every stage boundary. JSON on the wire, each with a schema version.
+
+frame (lez.frames, keyed by camera) -> passage read (lez.plates) -> decision (lez.decisions)
+-> notice (persisted by ``fines``). Anything a stage cannot handle goes to lez.deadletter.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from typing import TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+)
+
+from lez.errors import EventError
+
+FRAME_SCHEMA = "lez.frame/1"
+PASSAGE_SCHEMA = "lez.passage/1"
+DECISION_SCHEMA = "lez.decision/1"
+NOTICE_SCHEMA = "lez.notice/1"
+DEADLETTER_SCHEMA = "lez.deadletter/1"
+
+Decision = Literal[
+    "compliant", "exempt", "violation", "warning", "unregistered_foreign", "review", "unreadable"
+]
+NoticeKind = Literal["fine", "warning", "unregistered_foreign"]
+Fuel = Literal[
+    "petrol", "diesel", "lpg", "cng", "electric", "hydrogen", "petrol_hybrid", "diesel_hybrid"
+]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+
+E = TypeVar("E", bound="_Event")
+
+
+def _b64_in(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"not valid base64: {exc}") from exc
+    return value
+
+
+Base64Bytes = Annotated[
+    bytes,
+    BeforeValidator(_b64_in),
+    PlainSerializer(lambda b: base64.b64encode(b).decode(), return_type=str, when_used="json"),
+]
+"""Raw bytes in Python, base64 text in JSON."""
+
+
+class FrameEvent(_Event):
+    """One JPEG frame from one camera."""
+
+    schema_: Literal["lez.frame/1"] = Field(default=FRAME_SCHEMA, alias="schema")
+    camera_id: Annotated[str, Field(min_length=1, max_length=64)]
+    seq: Annotated[int, Field(ge=0)]
+    captured_at: AwareDatetime
+    jpeg: Base64Bytes
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @property
+    def key(self) -> str:
+        """Idempotency key of the frame: camera id and sequence number."""
+        return f"{self.camera_id}#{self.seq}"
+
+
+class FrameRef(_Event):
+    seq: int
+    captured_at: AwareDatetime
+    # When the frame reached the broker (record timestamp, ms since epoch).
+    broker_ts_ms: int
+    partition: int = -1
+    offset: int = -1
+
+
+class FrameRead(_Event):
+    """What the reader made of one frame (best candidate), kept for review and voting."""
+
+    seq: int
+    text: str | None
+    country: str | None = None
+    confidence: float = 0.0
+
+
+class PassageEvent(_Event):
+    """The frames of one vehicle passing one camera, with the voted plate."""
+
+    schema_: Literal["lez.passage/1"] = Field(default=PASSAGE_SCHEMA, alias="schema")
+    passage_id: str
+    camera_id: str
+    captured_at: AwareDatetime
+    frames: tuple[FrameRef, ...]
+    reads: tuple[FrameRead, ...] = ()
+    plate: str | None
+    country: str | None
+    confidence: float
+    char_confidences: tuple[float, ...] = ()
+    # Set when the reads were replaced by ground truth (replay --ground-truth-plates).
+    ground_truth: bool = False
+    format_valid: bool = False
+    agreeing_frames: int = 0
+    # JPEG frames; the fidus adapter passes them on only for suspected offences.
+    evidence: tuple[Base64Bytes, ...] = ()
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class VehicleRecord(_Event):
+    plate: str
+    country: str
+    vin: str = ""
+    make: str = ""
+    model: str = ""
+    category: str = "M1"
+    fuel: Fuel
+    euro_norm: int | None = None
+    first_registration: date | None = None
+    holder_name: str = ""
+    holder_address: str = ""
+    flags: tuple[str, ...] = ()
+
+
+class Exemption(_Event):
+    plate: str
+    country: str
+    kind: str
+    valid_from: date
+    valid_to: date
+
+
+class DecisionEvent(_Event):
+    schema_: Literal["lez.decision/1"] = Field(default=DECISION_SCHEMA, alias="schema")
+    passage: PassageEvent
+    decision: Decision
+    rule: str | None = None
+    explanation: str = ""
+    vehicle: VehicleRecord | None = None
+    euro_norm: int | None = None
+    euro_norm_derived: bool = False
+    phase: str | None = None
+    review_reasons: tuple[str, ...] = ()
+    notice_kind: NoticeKind | None = None
+    amount_eur: int = 0
+    # A suspected offence becomes a notice only after this moment (day-pass purchase window).
+    settle_after: AwareDatetime | None = None
+    decided_at: AwareDatetime
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class NoticeEvent(_Event):
+    schema_: Literal["lez.notice/1"] = Field(default=NOTICE_SCHEMA, alias="schema")
+    notice_id: str
+    passage_id: str
+    plate: str
+    country: str
+    kind: NoticeKind
+    amount_eur: int
+    offence_at: datetime
+    camera_id: str
+    status: str
+    rule: str | None = None
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class DeadLetter(_Event):
+    schema_: Literal["lez.deadletter/1"] = Field(default=DEADLETTER_SCHEMA, alias="schema")
+    stage: str
+    error: str
+    reason: str
+    source_topic: str
+    partition: int
+    offset: int
+    key: str | None = None
+    camera_id: str | None = None
+    seq: int | None = None
+    # How many camera frames the failed record stands for (a passage holds several).
+    frames: int = 1
+    # Broker timestamp of the failed record (ms), for latency and accounting.
+    broker_ts_ms: int | None = None
+    payload_excerpt: str = ""
+    failed_at: AwareDatetime
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+def parse_event(cls: type[E], raw: bytes, *, topic: str = "", offset: int = -1) -> E:
+    """Decode one record or raise :class:`EventError` with the reason."""
+    try:
+        return cls.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {"msg": str(exc), "loc": ()}
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        raise EventError(
+            f"malformed {cls.__name__}: {loc}: {first.get('msg')}", topic=topic, offset=offset
+        ) from exc

@@ -1,0 +1,1 @@
+"""Pixels to plate text: detection, recognition, plate grammar and passage voting."""

@@ -1,0 +1,153 @@
+"""Classical plate detection: character-like blobs grouped into horizontal text lines.
+
+Plates are found as rows of 4-10 dark, similarly sized, evenly spaced blobs on a light
+background (white, yellow). That works from about 12 px character height (a 20 px plate) and
+costs a few milliseconds per frame, far cheaper than a CNN text detector on one core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+GreyImage = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class Blob:
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def cx(self) -> float:
+        return self.x + self.w / 2
+
+    @property
+    def cy(self) -> float:
+        return self.y + self.h / 2
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """A row of character blobs: the plate's text area (x, y, w, h) and its blobs."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    blobs: tuple[Blob, ...]
+    score: float
+
+    @property
+    def char_height(self) -> float:
+        return float(np.median([b.h for b in self.blobs]))
+
+
+def _char_blobs(binary: GreyImage, min_h: int, max_h: int) -> list[Blob]:
+    n, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    blobs: list[Blob] = []
+    for i in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        if h < min_h or h > max_h:
+            continue
+        aspect = w / h
+        if aspect < 0.08 or aspect > 2.0:  # up to two touching characters
+            continue
+        fill = area / float(w * h)
+        if fill < 0.15 or fill > 0.95:
+            continue
+        blobs.append(Blob(x, y, w, h))
+    return blobs
+
+
+def _group(blobs: list[Blob]) -> list[list[Blob]]:
+    blobs = sorted(blobs, key=lambda b: b.x)
+    parent = list(range(len(blobs)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(blobs):
+        for j in range(i + 1, len(blobs)):
+            b = blobs[j]
+            gap = b.x - (a.x + a.w)
+            hmax = max(a.h, b.h)
+            if gap > 1.6 * hmax:
+                break
+            if gap < -0.3 * hmax:
+                continue
+            if max(a.h, b.h) / min(a.h, b.h) > 1.35:
+                continue
+            if abs(a.cy - b.cy) > 0.3 * hmax:
+                continue
+            if abs(a.y - b.y) > 0.35 * hmax:
+                continue
+            parent[find(j)] = find(i)
+    groups: dict[int, list[Blob]] = {}
+    for i, b in enumerate(blobs):
+        groups.setdefault(find(i), []).append(b)
+    return list(groups.values())
+
+
+def _line_from(group: list[Blob]) -> TextLine | None:
+    if len(group) < 3:
+        return None
+    # keep the blobs of the dominant height
+    hs = np.array([b.h for b in group], dtype=np.float32)
+    med = float(np.median(hs))
+    group = [b for b in group if 0.75 * med <= b.h <= 1.3 * med]
+    if len(group) < 3 or len(group) > 12:
+        return None
+    x0 = min(b.x for b in group)
+    y0 = min(b.y for b in group)
+    x1 = max(b.x + b.w for b in group)
+    y1 = max(b.y + b.h for b in group)
+    w, h = x1 - x0, y1 - y0
+    if w < 1.5 * h:
+        return None
+    score = float(len(group)) - abs(len(group) - 7) * 0.3
+    return TextLine(x0, y0, w, h, tuple(sorted(group, key=lambda b: b.x)), score)
+
+
+def _iou(a: TextLine, b: TextLine) -> float:
+    x0, y0 = max(a.x, b.x), max(a.y, b.y)
+    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
+    inter = max(0, x1 - x0) * max(0, y1 - y0)
+    union = a.w * a.h + b.w * b.h - inter
+    return inter / union if union else 0.0
+
+
+def find_text_lines(grey: GreyImage, max_lines: int = 8) -> list[TextLine]:
+    """Candidate plate text lines in a grey frame, most plate-like first."""
+    h_img = grey.shape[0]
+    min_h = 8
+    max_h = max(min_h + 1, int(h_img * 0.25))
+    lines: list[TextLine] = []
+    for block in (15, 31):
+        for polarity in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
+            binary = cv2.adaptiveThreshold(
+                grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, polarity, block, 7
+            )
+            for group in _group(_char_blobs(binary, min_h, max_h)):
+                line = _line_from(group)
+                if line is not None:
+                    if polarity == cv2.THRESH_BINARY:
+                        line = TextLine(line.x, line.y, line.w, line.h, line.blobs,
+                                        line.score - 1.0)  # fmt: skip
+                    lines.append(line)
+    lines.sort(key=lambda ln: ln.score, reverse=True)
+    kept: list[TextLine] = []
+    for line in lines:
+        if all(_iou(line, k) < 0.5 for k in kept):
+            kept.append(line)
+        if len(kept) >= max_lines:
+            break
+    return kept

@@ -1,0 +1,320 @@
+"""Plate grammar: per-country formats, normalisation and format-guided character choice.
+
+A format is written as a template such as ``D-LLL-DDD``: ``L`` a letter, ``D`` a digit, ``A``
+either; any other character is a separator kept when printing. Letter and digit positions are
+fixed by the format, so O/0, I/1, B/8, S/5, Z/2, G/6, D/0 are resolved per position. Digit-digit
+confusions (1/7, 3/8, 0/8, 5/6) cannot be resolved that way and lower the confidence instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+DIGITS = "0123456789"
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_INDEX = {c: i for i, c in enumerate(ALPHABET)}
+
+LETTER_FOR_DIGIT = {"0": "O", "1": "I", "8": "B", "5": "S", "2": "Z", "6": "G", "4": "A", "7": "T"}
+DIGIT_FOR_LETTER = {
+    "O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "L": "1", "J": "1", "T": "7",
+    "B": "8", "S": "5", "Z": "2", "G": "6", "A": "4",
+}  # fmt: skip
+DIGIT_CONFUSIONS: dict[str, tuple[str, ...]] = {
+    "1": ("7",), "7": ("1",), "3": ("8",), "8": ("3", "0"), "0": ("8",), "5": ("6",),
+    "6": ("5",),
+}  # fmt: skip
+LETTER_MERGE_WEIGHT = 0.9
+"""Share of a confusable character's probability credited to the character the format needs."""
+
+Dist = Sequence[float]
+"""A probability for every character of ``ALPHABET``."""
+
+
+@dataclass(frozen=True)
+class PlateFormat:
+    country: str
+    template: str
+    letters: str = LETTERS
+    first_digits: str = DIGITS
+    auto_issuable: bool = True
+    """False for formats that only make a plate plausible (never auto-fined on that alone)."""
+
+    @property
+    def classes(self) -> str:
+        return "".join(c for c in self.template if c in "LDA")
+
+    @property
+    def length(self) -> int:
+        return len(self.classes)
+
+    def allowed(self, position: int) -> str:
+        cls = self.classes[position]
+        if cls == "L":
+            return self.letters
+        if cls == "D":
+            return self.first_digits if position == 0 else DIGITS
+        return self.letters + DIGITS
+
+    def matches(self, normalized: str) -> bool:
+        return len(normalized) == self.length and all(
+            ch in self.allowed(i) for i, ch in enumerate(normalized)
+        )
+
+    def render(self, normalized: str) -> str:
+        out: list[str] = []
+        chars = iter(normalized)
+        for c in self.template:
+            out.append(next(chars) if c in "LDA" else c)
+        return "".join(out)
+
+
+_FR_LETTERS = "ABCDEFGHJKLMNPQRSTVWXYZ"
+_NL_SIDECODES = (
+    "LL-DD-DD", "DD-DD-LL", "DD-LL-DD", "LL-DD-LL", "LL-LL-DD", "DD-LL-LL", "DD-LLL-D",
+    "D-LLL-DD", "LL-DDD-L", "L-DDD-LL", "LLL-DD-L", "L-DD-LLL", "D-LL-DDD", "DDD-LL-D",
+)  # fmt: skip
+
+FORMATS: tuple[PlateFormat, ...] = (
+    PlateFormat("BE", "D-LLL-DDD", first_digits="123456789"),
+    PlateFormat("BE", "LLL-DDD"),
+    PlateFormat("BE", "DDD-LLL"),
+    PlateFormat("FR", "LL-DDD-LL", letters=_FR_LETTERS),
+    PlateFormat("LU", "LL DDDD"),
+    *(PlateFormat("NL", code) for code in _NL_SIDECODES),
+    PlateFormat("SK", "LL-DDDLL"),
+    PlateFormat("CZ", "DLA DDDD"),
+    PlateFormat("CZ", "LLL DD-DD", auto_issuable=False),
+    PlateFormat("PL", "LL DDDDD"),
+    PlateFormat("PL", "LLL DDDD"),
+    PlateFormat("DE", "LLL-LL DDD", auto_issuable=False),
+    PlateFormat("DE", "LL-LL DDD", auto_issuable=False),
+    PlateFormat("DE", "L-LL DDD", auto_issuable=False),
+    PlateFormat("DE", "LL-L DDD", auto_issuable=False),
+    PlateFormat("DE", "L-L DDD", auto_issuable=False),
+    PlateFormat("DE", "LLL-L DDD", auto_issuable=False),
+    PlateFormat("DE", "L-LL DDDD", auto_issuable=False),
+    PlateFormat("DE", "LL-LL DDDD", auto_issuable=False),
+    PlateFormat("DE", "L-L DDDD", auto_issuable=False),
+    PlateFormat("DE", "LL-L DDDD", auto_issuable=False),
+    PlateFormat("DE", "L-LL DD", auto_issuable=False),
+    PlateFormat("DE", "LL-LL DD", auto_issuable=False),
+    PlateFormat("DE", "LLL-L DD", auto_issuable=False),
+)
+"""Known formats, in order of preference when a plate fits several (BE first)."""
+
+COUNTRY_PRIORITY = {"BE": 0, "FR": 1, "LU": 2, "NL": 3, "SK": 4, "CZ": 5, "PL": 6, "DE": 7}
+
+
+def normalize(text: str) -> str:
+    """Upper case, letters and digits only: ``1-abc-123`` -> ``1ABC123``."""
+    return re.sub(r"[^0-9A-Z]", "", text.upper())
+
+
+def formats_for(normalized: str, country: str | None = None) -> list[PlateFormat]:
+    return [
+        f
+        for f in FORMATS
+        if f.matches(normalized) and (country is None or f.country == country)
+    ]
+
+
+def printed(normalized: str, country: str | None) -> str:
+    """The plate as its country prints it (``1ABC123``/BE -> ``1-ABC-123``); unchanged when
+    no known format of ``country`` fits."""
+    norm = normalize(normalized)
+    fmts = formats_for(norm, country)
+    if not fmts and country is None:
+        return norm
+    return fmts[0].render(norm) if fmts else norm
+
+
+def detect_country(normalized: str) -> str | None:
+    fmts = formats_for(normalize(normalized))
+    return fmts[0].country if fmts else None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    normalized: str
+    printed: str
+    country: str | None
+    format_valid: bool
+    char_confidences: tuple[float, ...]
+    score: float
+    """Mean log confidence, with penalties for dropped characters; higher is better."""
+    auto_issuable: bool = False
+
+    @property
+    def confidence(self) -> float:
+        p = 1.0
+        for c in self.char_confidences:
+            p *= c
+        return p
+
+
+def position_confidence(dist: Dist, char: str, allowed: str) -> float:
+    """Confidence that the plate shows ``char`` where the format allows ``allowed``.
+
+    The probability of characters the format rules out but that look like ``char`` (O for 0)
+    is credited to it; the probability of a confusable digit (7 for 1) is taken off.
+    """
+    p = dist[_INDEX[char]]
+    if char in DIGITS:
+        for letter, digit in DIGIT_FOR_LETTER.items():
+            if digit == char and letter not in allowed:
+                p += LETTER_MERGE_WEIGHT * dist[_INDEX[letter]]
+        for other in DIGIT_CONFUSIONS.get(char, ()):
+            p -= 0.5 * dist[_INDEX[other]]
+    else:
+        for digit, letter in LETTER_FOR_DIGIT.items():
+            if letter == char and digit not in allowed:
+                p += LETTER_MERGE_WEIGHT * dist[_INDEX[digit]]
+        if char == "O" and "0" not in allowed:
+            p += LETTER_MERGE_WEIGHT * (dist[_INDEX["D"]] if "D" not in allowed else 0.0)
+    return min(max(p, 1e-4), 1.0)
+
+
+class _Position:
+    """Best character and its confidence for each allowed set, memoised per decoded position."""
+
+    def __init__(self, dist: Dist) -> None:
+        self.dist = dist
+        self.top = float(max(dist))
+        self._cache: dict[str, tuple[str, float]] = {}
+
+    def best(self, allowed: str) -> tuple[str, float]:
+        hit = self._cache.get(allowed)
+        if hit is None:
+            scored = ((position_confidence(self.dist, c, allowed), c) for c in allowed)
+            conf, char = max(scored)
+            hit = (char, conf)
+            self._cache[allowed] = hit
+        return hit
+
+
+def _mean_log(confs: Sequence[float]) -> float:
+    return sum(math.log(max(c, 1e-6)) for c in confs) / max(len(confs), 1)
+
+
+EDGE_DROP_PENALTY = 0.15
+"""Score cost of ignoring a decoded character at either end (a country band, the border)."""
+INNER_DROP_PENALTY = 0.3
+"""Score cost of ignoring a decoded character between kept ones (an emblem, a sticker)."""
+LOOSE_FORMAT_PENALTY = 0.08
+"""Score cost of formats that fit almost anything (DE)."""
+
+
+def fit(
+    dists: Sequence[Dist], country_hint: str | None = None, max_drop: int = 3
+) -> list[Candidate]:
+    """Candidates for per-position character distributions, best first.
+
+    The decoded characters are fitted to every known format; up to ``max_drop`` of them may be
+    ignored (a country band letter or the plate border at the ends costs less than an emblem in
+    the middle). The raw decoding is always returned too, marked ``format_valid=False``.
+    """
+    n = len(dists)
+    positions = [_Position(d) for d in dists]
+    found: dict[tuple[str, str | None], Candidate] = {}
+    by_length: dict[int, list[tuple[tuple[int, ...], float]]] = {}
+    for fmt in FORMATS:
+        m = fmt.length
+        if m > n or n - m > max_drop:
+            continue
+        if m not in by_length:
+            sets: list[tuple[tuple[int, ...], float]] = []
+            for keep in itertools.combinations(range(n), m):
+                kept = set(keep)
+                cost = 0.0
+                for i in range(n):
+                    if i in kept:
+                        continue
+                    inner = keep[0] < i < keep[-1]
+                    cost += (INNER_DROP_PENALTY if inner else EDGE_DROP_PENALTY) * positions[i].top
+                sets.append((keep, cost))
+            by_length[m] = sets
+        bonus = -0.001 * COUNTRY_PRIORITY.get(fmt.country, 9)
+        if country_hint is not None and fmt.country == country_hint:
+            bonus += 0.05
+        if fmt.country == "DE":
+            bonus -= LOOSE_FORMAT_PENALTY
+        allowed = [fmt.allowed(i) for i in range(m)]
+        for keep, cost in by_length[m]:
+            picks = [positions[k].best(allowed[j]) for j, k in enumerate(keep)]
+            text = "".join(c for c, _ in picks)
+            confs = tuple(c for _, c in picks)
+            score = _mean_log(confs) - cost + bonus
+            key = (text, fmt.country)
+            if key not in found or found[key].score < score:
+                found[key] = Candidate(text, fmt.render(text), fmt.country, True, confs, score,
+                                       fmt.auto_issuable)  # fmt: skip
+    raw = "".join(ALPHABET[max(range(len(d)), key=lambda i: d[i])] for d in dists)
+    raw_confs = tuple(float(max(d)) for d in dists)
+    if raw and not any(c.normalized == raw for c in found.values()):
+        found[(raw, None)] = Candidate(raw, raw, None, False, raw_confs, _mean_log(raw_confs) - 1.0)
+    return sorted(found.values(), key=lambda c: c.score, reverse=True)
+
+
+def text_dists(raw_text: str, char_confs: Sequence[float]) -> list[list[float]]:
+    """Distributions from a text and its per-character confidences: the read character gets
+    its confidence, the rest is shared by its look-alikes (or spread evenly)."""
+    norm = normalize(raw_text)
+    if len(char_confs) != len(norm):
+        char_confs = [1.0] * len(norm) if not char_confs else [min(char_confs)] * len(norm)
+    out: list[list[float]] = []
+    for ch, conf in zip(norm, char_confs, strict=True):
+        conf = min(max(float(conf), 0.0), 1.0)
+        dist = [0.0] * len(ALPHABET)
+        partners = [
+            *(LETTER_FOR_DIGIT.get(ch, "") or ()),
+            *(DIGIT_FOR_LETTER.get(ch, "") or ()),
+            *DIGIT_CONFUSIONS.get(ch, ()),
+        ]
+        partners = [p for p in partners if p and p != ch]
+        rest = 1.0 - conf
+        if partners:
+            for p in partners:
+                dist[_INDEX[p]] += rest / len(partners)
+        else:
+            for i in range(len(dist)):
+                dist[i] += rest / len(dist)
+        dist[_INDEX[ch]] += conf
+        out.append(dist)
+    return out
+
+
+def candidates(
+    raw_text: str, char_confs: Sequence[float], country_hint: str | None = None
+) -> list[tuple[str, str, str | None, bool, tuple[float, ...]]]:
+    """``(normalized, printed, country, format_valid, adjusted char confidences)``, best first.
+
+    Every candidate keeps all characters of ``raw_text`` (nothing dropped); letter/digit
+    look-alikes are resolved by each format's positions; a look-alike substitution costs
+    confidence, and so does a digit that is commonly confused with another digit.
+    """
+    dists = text_dists(raw_text, char_confs)
+    result: list[tuple[str, str, str | None, bool, tuple[float, ...]]] = []
+    for cand in fit(dists, country_hint, max_drop=0):
+        confs = cand.char_confidences
+        if not cand.format_valid:
+            confs = tuple(
+                _digit_penalty(ch, c) for ch, c in zip(cand.normalized, confs, strict=True)
+            )
+        else:
+            confs = tuple(
+                min(c, _digit_penalty(ch, c))
+                for ch, c in zip(cand.normalized, confs, strict=True)
+            )
+        result.append((cand.normalized, cand.printed, cand.country, cand.format_valid, confs))
+    return result
+
+
+def _digit_penalty(ch: str, conf: float) -> float:
+    if ch in DIGIT_CONFUSIONS and conf < 1.0:
+        return conf * (1.0 - 0.5 * (1.0 - conf))
+    return conf
