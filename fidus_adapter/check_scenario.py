@@ -19,7 +19,7 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -57,9 +57,7 @@ NoticeRow = tuple[str, str, str, int, str]
 def read_passages(path: Path) -> list[Passage]:
     """Group ``frames.csv`` into passages (needs the ground-truth columns)."""
     passages: list[Passage] = []
-    last_camera: str | None = None
-    last_at: datetime | None = None
-    current: dict[str, object] | None = None
+    last: tuple[str, datetime] | None = None
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:
@@ -79,27 +77,16 @@ def read_passages(path: Path) -> list[Passage]:
             if at.tzinfo is None:
                 raise ScenarioError(str(path), f"line {reader.line_num}: captured_at has no offset")
             camera = row["camera_id"]
-            same = (
-                current is not None
-                and camera == last_camera
-                and last_at is not None
-                and timedelta(0) <= at - last_at < PASSAGE_GAP
-            )
-            if same and current is not None:
-                current["frames"] = int(str(current["frames"])) + 1
+            if (
+                passages
+                and last is not None
+                and last[0] == camera
+                and timedelta(0) <= at - last[1] < PASSAGE_GAP
+            ):
+                passages[-1] = replace(passages[-1], frames=passages[-1].frames + 1)
             else:
-                if current is not None:
-                    passages.append(Passage(**current))  # type: ignore[arg-type]
-                current = {
-                    "camera_id": camera,
-                    "at": at,
-                    "plate": row["plate"],
-                    "country": row["country"].upper(),
-                    "frames": 1,
-                }
-            last_camera, last_at = camera, at
-    if current is not None:
-        passages.append(Passage(**current))  # type: ignore[arg-type]
+                passages.append(Passage(camera, at, row["plate"], row["country"].upper(), 1))
+            last = (camera, at)
     return passages
 
 

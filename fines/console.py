@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from fines.models import Evidence, Notice, Passage, RegistryAudit, ReviewItem
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def _db(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(_db)]
 
 
 def notice_json(n: Notice) -> dict[str, Any]:
@@ -56,11 +65,7 @@ def create_app(sessions: sessionmaker[Session]) -> FastAPI:
     app = FastAPI(title="lez operator console", version="0.1")
     templates = Jinja2Templates(directory=str(TEMPLATES))
 
-    def db() -> Any:
-        with sessions() as session:
-            yield session
-
-    SessionDep = Annotated[Session, Depends(db)]
+    app.state.sessions = sessions
 
     @app.get("/health")
     def health(session: SessionDep) -> dict[str, str]:

@@ -80,7 +80,7 @@ class Passage(Base):
     first_broker_ts_ms: Mapped[int] = mapped_column(BigInteger)
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    latency_ms: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 class Evidence(Base):

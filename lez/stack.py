@@ -85,6 +85,13 @@ class Stack:
         return proc
 
     def start(self) -> Stack:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Stack:
         self.settings.var_dir.mkdir(parents=True, exist_ok=True)
         if self.settings.kafka_bootstrap:
             self.bootstrap = self.settings.kafka_bootstrap

@@ -45,6 +45,8 @@ class TextLine:
 
     @property
     def char_height(self) -> float:
+        if not self.blobs:
+            return float(self.h)
         return float(np.median([b.h for b in self.blobs]))
 
 
@@ -125,6 +127,36 @@ def _iou(a: TextLine, b: TextLine) -> float:
     return inter / union if union else 0.0
 
 
+def find_text_bands(grey: GreyImage, char_heights: tuple[int, ...] = (12, 22)) -> list[TextLine]:
+    """Dark-text-on-light bands (black-hat, then closed horizontally): finds plates whose
+    characters are too blurred or too small to separate into blobs."""
+    out: list[TextLine] = []
+    h_img, w_img = grey.shape[:2]
+    for ch in char_heights:
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (int(ch * 1.6) | 1, int(ch * 1.2) | 1))
+        hat = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, kernel)
+        _, binary = cv2.threshold(hat, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+        binary = cv2.morphologyEx(
+            binary, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (ch // 2 + 1, 1))
+        )
+        binary = cv2.morphologyEx(
+            binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(3, ch // 3)))
+        )
+        contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for c in contours:
+            x, y, w, h = cv2.boundingRect(c)
+            if h < 0.6 * ch or h > 1.8 * ch or w < 2.5 * h or w > 12 * h:
+                continue
+            if w > 0.8 * w_img:
+                continue
+            fill = cv2.contourArea(c) / float(w * h)
+            if fill < 0.45:
+                continue
+            score = 3.0 + fill - abs(w / h - 5.0) * 0.2
+            out.append(TextLine(x, y, w, h, (), score))
+    return out
+
+
 def find_text_lines(grey: GreyImage, max_lines: int = 8) -> list[TextLine]:
     """Candidate plate text lines in a grey frame, most plate-like first."""
     h_img = grey.shape[0]
@@ -143,6 +175,7 @@ def find_text_lines(grey: GreyImage, max_lines: int = 8) -> list[TextLine]:
                         line = TextLine(line.x, line.y, line.w, line.h, line.blobs,
                                         line.score - 1.0)  # fmt: skip
                     lines.append(line)
+    lines.extend(find_text_bands(grey))
     lines.sort(key=lambda ln: ln.score, reverse=True)
     kept: list[TextLine] = []
     for line in lines:

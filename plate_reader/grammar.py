@@ -201,11 +201,13 @@ def _mean_log(confs: Sequence[float]) -> float:
     return sum(math.log(max(c, 1e-6)) for c in confs) / max(len(confs), 1)
 
 
-EDGE_DROP_PENALTY = 0.15
-"""Score cost of ignoring a decoded character at either end (a country band, the border)."""
-INNER_DROP_PENALTY = 0.3
-"""Score cost of ignoring a decoded character between kept ones (an emblem, a sticker)."""
-LOOSE_FORMAT_PENALTY = 0.08
+DROP_FLOOR = 0.1
+"""Ignoring a decoded character costs log(1 - its confidence), at most log(DROP_FLOOR)."""
+INNER_DROP_PENALTY = 0.5
+"""Extra cost of ignoring a character between kept ones (an emblem, a sticker)."""
+LEGACY_FORMAT_PENALTY = 0.3
+"""Cost of the old BE series, so that a faint leading digit is not dropped to fit them."""
+LOOSE_FORMAT_PENALTY = 0.5
 """Score cost of formats that fit almost anything (DE)."""
 
 
@@ -234,21 +236,24 @@ def fit(
                 for i in range(n):
                     if i in kept:
                         continue
-                    inner = keep[0] < i < keep[-1]
-                    cost += (INNER_DROP_PENALTY if inner else EDGE_DROP_PENALTY) * positions[i].top
+                    cost -= math.log(max(1.0 - positions[i].top, DROP_FLOOR))
+                    if keep[0] < i < keep[-1]:
+                        cost += INNER_DROP_PENALTY
                 sets.append((keep, cost))
             by_length[m] = sets
-        bonus = -0.001 * COUNTRY_PRIORITY.get(fmt.country, 9)
+        bonus = -0.01 * COUNTRY_PRIORITY.get(fmt.country, 9)
         if country_hint is not None and fmt.country == country_hint:
-            bonus += 0.05
+            bonus += 0.3
         if fmt.country == "DE":
             bonus -= LOOSE_FORMAT_PENALTY
+        if fmt.country == "BE" and fmt.template != "D-LLL-DDD":
+            bonus -= LEGACY_FORMAT_PENALTY
         allowed = [fmt.allowed(i) for i in range(m)]
         for keep, cost in by_length[m]:
             picks = [positions[k].best(allowed[j]) for j, k in enumerate(keep)]
             text = "".join(c for c, _ in picks)
             confs = tuple(c for _, c in picks)
-            score = _mean_log(confs) - cost + bonus
+            score = (sum(math.log(max(c, 1e-6)) for c in confs) - cost + bonus) / n
             key = (text, fmt.country)
             if key not in found or found[key].score < score:
                 found[key] = Candidate(text, fmt.render(text), fmt.country, True, confs, score,
@@ -256,7 +261,7 @@ def fit(
     raw = "".join(ALPHABET[max(range(len(d)), key=lambda i: d[i])] for d in dists)
     raw_confs = tuple(float(max(d)) for d in dists)
     if raw and not any(c.normalized == raw for c in found.values()):
-        found[(raw, None)] = Candidate(raw, raw, None, False, raw_confs, _mean_log(raw_confs) - 1.0)
+        found[(raw, None)] = Candidate(raw, raw, None, False, raw_confs, _mean_log(raw_confs) - 0.5)
     return sorted(found.values(), key=lambda c: c.score, reverse=True)
 
 

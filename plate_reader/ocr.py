@@ -82,10 +82,16 @@ class PlateRecognizer:
         return out
 
     def recognize(self, crops: Sequence[GreyImage]) -> list[LineRead]:
+        """One crop at a time: batching would pad every crop to the widest one."""
+        return [self._recognize_batch([c])[0] for c in crops]
+
+    def _recognize_batch(self, crops: Sequence[GreyImage]) -> list[LineRead]:
         if not crops:
             return []
         widths = [int(np.ceil(MODEL_HEIGHT * c.shape[1] / max(c.shape[0], 1))) for c in crops]
-        width = max(max(widths), MODEL_HEIGHT)
+        # like easyocr: pad to a whole number of model heights plus some, so that the CTC has
+        # frames after the last character to emit it in
+        width = (int(np.ceil(max(widths) / MODEL_HEIGHT)) + 1) * MODEL_HEIGHT
         batch = np.stack([self._prepare(c, width) for c in crops])[:, None, :, :]
         torch = self._torch
         with torch.inference_mode():
@@ -94,7 +100,7 @@ class PlateRecognizer:
             logits = self._model(tensor, dummy)
             probs_all = torch.softmax(logits, dim=2).numpy()
         return [
-            self._decode(p, min(w, width), width)
+            self._decode(p, min(w + MODEL_HEIGHT, width), width)
             for p, w in zip(probs_all, widths, strict=True)
         ]
 
@@ -104,9 +110,12 @@ class PlateRecognizer:
         probs = probs[:steps]
         allowed = probs[:, self._indices]
         blank = probs[:, 0]
-        other = 1.0 - blank - allowed.sum(axis=1)
-        best_allowed = allowed.max(axis=1)
-        is_char = (best_allowed > blank) & (best_allowed > other)
+        # like easyocr's allowlist: characters outside it are dropped and the rest renormalised
+        kept = blank + allowed.sum(axis=1)
+        other = 1.0 - kept
+        allowed = allowed / np.maximum(kept, 1e-9)[:, None]
+        blank = blank / np.maximum(kept, 1e-9)
+        is_char = allowed.max(axis=1) > blank
         arg = allowed.argmax(axis=1)
         segments: list[Segment] = []
         blank_scores: list[float] = []

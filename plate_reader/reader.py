@@ -16,13 +16,17 @@ from plate_reader.ocr import LineRead, PlateRecognizer
 
 MAX_SIDE = 1024
 """Frames are scaled down to this longest side before detection."""
-MAX_LINES = 6
+MAX_LINES = 5
 """Text lines recognised per frame (most plate-like first)."""
 UNKNOWN_FORMAT_CAP = 0.6
 """Highest confidence for a read that fits no known plate format."""
 PLAUSIBLE_FORMAT_CAP = 0.85
 """Highest confidence for a format that is only plausible (never auto-issued on its own)."""
 MIN_CONFIDENCE = 0.05
+FIRST_ROUND_LINES = 3
+"""Text lines read with the tight crop first; the rest only when none of these is a plate."""
+SETTLED_CONFIDENCE = 0.8
+"""A line read this confidently (in a valid format) is not re-read with a wider crop."""
 
 
 def decode_jpeg(data: bytes) -> Image:
@@ -132,23 +136,33 @@ class EasyOcrPlateReader:
         lines = find_text_lines(grey, max_lines=MAX_LINES)
         if not lines:
             return []
-        crops: list[GreyImage] = []
-        owners: list[int] = []
-        for i, line in enumerate(lines):
-            for pad_x, pad_y in CROP_VARIANTS:
-                crop = crop_line(grey, line, pad_x, pad_y)
+        best: dict[int, tuple[float, Candidate]] = {}
+
+        def run(jobs: list[tuple[int, tuple[float, float]]]) -> None:
+            crops: list[GreyImage] = []
+            owners: list[int] = []
+            for i, (pad_x, pad_y) in jobs:
+                crop = crop_line(grey, lines[i], pad_x, pad_y)
                 if crop.shape[0] >= 4 and crop.shape[1] >= 8:
                     crops.append(crop)
                     owners.append(i)
-        line_reads = self._recognizer.recognize(crops)
-        best: dict[int, tuple[float, Candidate]] = {}
-        for owner, lr in zip(owners, line_reads, strict=True):
-            cand = self._best_candidate(lr)
-            if cand is None:
-                continue
-            conf = calibrate(cand)
-            if owner not in best or best[owner][1].score < cand.score:
-                best[owner] = (conf, cand)
+            for owner, lr in zip(owners, self._recognizer.recognize(crops), strict=True):
+                cand = self._best_candidate(lr)
+                if cand is None:
+                    continue
+                if owner not in best or best[owner][1].score < cand.score:
+                    best[owner] = (calibrate(cand), cand)
+
+        def settled(i: int) -> bool:
+            return i in best and best[i][1].format_valid and best[i][0] >= SETTLED_CONFIDENCE
+
+        first = list(range(min(FIRST_ROUND_LINES, len(lines))))
+        run([(i, CROP_VARIANTS[0]) for i in first])
+        retry = [(i, v) for i in first if not settled(i) for v in CROP_VARIANTS[1:]]
+        if not any(settled(i) for i in first):
+            retry += [(i, CROP_VARIANTS[0]) for i in range(len(first), len(lines))]
+        if retry:
+            run(retry)
         reads: list[PlateRead] = []
         seen: set[str] = set()
         for owner, (conf, cand) in best.items():

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from fidus_adapter.client import AuditEntry, FidusAdapter, InMemoryAuditSink, LookupResult
 from fidus_adapter.div_service import create_app
@@ -335,22 +336,41 @@ class TestUnavailable:
                 adapter.lookup("1-ABC-123", "BE", AT, "lez_enforcement")
             assert len(calls) == 4
             assert adapter.circuit_open
-        # the registry is back: after the reset period the breaker lets calls through
-        with serve(create_app([CAR], [], api_key=KEY)) as up:
-            adapter2 = make_adapter(up.url, clock=clock, breaker_threshold=3)
-            assert adapter2.lookup("1-ABC-123", "BE", AT, "lez_enforcement").vehicle == CAR
-            assert not adapter2.circuit_open
 
-    def test_breaker_resets_after_success(
-        self, div: Server, make_adapter: AdapterFactory, audit: InMemoryAuditSink
+    def test_breaker_closes_when_the_registry_is_back(
+        self, make_adapter: AdapterFactory, audit: InMemoryAuditSink
     ) -> None:
         clock = FakeClock()
-        adapter = make_adapter(div.url, clock=clock, breaker_threshold=1, breaker_reset_s=5.0)
-        adapter._breaker.failures = 1  # as if a failure had just opened it
-        adapter._breaker.open_until = clock.t + 5.0
-        with pytest.raises(RegistryUnavailable):
-            adapter.lookup("1-ABC-123", "BE", AT, "lez_enforcement")
-        clock.t += 5.0
-        assert adapter.lookup("1-ABC-123", "BE", AT, "lez_enforcement").vehicle == CAR
-        assert not adapter.circuit_open
-        assert adapter._breaker.failures == 0
+        down = {"now": True}
+        app = create_app([CAR], [], api_key=KEY)
+
+        @app.middleware("http")
+        async def outage(request, call_next):  # type: ignore[no-untyped-def]
+            if down["now"] and request.url.path.startswith("/v1/"):
+                return JSONResponse({"detail": "down"}, status_code=503)
+            return await call_next(request)
+
+        with serve(app) as flaky:
+            adapter = make_adapter(
+                flaky.url,
+                clock=clock,
+                sleep=lambda s: None,
+                retries=0,
+                breaker_threshold=2,
+                breaker_reset_s=5.0,
+            )
+            for _ in range(3):
+                with pytest.raises(RegistryUnavailable):
+                    adapter.lookup("1-ABC-123", "BE", AT, "lez_enforcement")
+            assert adapter.circuit_open
+            down["now"] = False
+            with pytest.raises(RegistryUnavailable, match="circuit open"):
+                adapter.lookup("1-ABC-123", "BE", AT, "lez_enforcement")
+            clock.t += 5.0
+            assert adapter.lookup("1-ABC-123", "BE", AT, "lez_enforcement").vehicle == CAR
+            assert not adapter.circuit_open
+            down["now"] = True  # one failure after a success does not open it again
+            with pytest.raises(RegistryUnavailable):
+                adapter.exemptions("1-ABC-123", "BE", "lez_enforcement")
+            assert not adapter.circuit_open
+        assert audit.results == ["unavailable"] * 4 + ["found", "unavailable"]

@@ -57,7 +57,7 @@ def upgrade() -> None:
     sa.Column('first_broker_ts_ms', sa.BigInteger(), nullable=False),
     sa.Column('decided_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('stored_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('latency_ms', sa.Integer(), nullable=False),
+    sa.Column('latency_ms', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('passage_id')
     )
     with op.batch_alter_table('passages', schema=None) as batch_op:

@@ -1,0 +1,49 @@
+# lez: `make demo` runs the pipeline on the bundled demo scenario; `make test` runs the tests.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+SHARED ?= ../shared/data
+
+.PHONY: help install demo test test-unit test-integration test-e2e lint typecheck check bench-plates services
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch/torchvision for easyocr: the CPU-capable wheels this machine has on disk.
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed ## create ./.venv and install lez with its dependencies
+
+demo: install ## run the embedded pipeline on fixtures/demo, print a summary, keep the console up
+	$(VENV)/bin/lez run --scenario fixtures/demo
+
+services: ## start what the tests need (PostgreSQL, Chromium) if it is not there
+	bash scripts/test-services.sh
+
+test: install services ## all test tiers: unit, integration (real broker, SQLite + PostgreSQL), e2e
+	$(PY) -m pytest -q
+
+test-unit: install
+	$(PY) -m pytest -q tests/unit
+
+test-integration: install services
+	$(PY) -m pytest -q tests/integration
+
+test-e2e: install services
+	$(PY) -m pytest -q tests/e2e
+
+lint: install ## ruff
+	$(VENV)/bin/ruff check lez camera_ingest plate_reader fidus_adapter fines tests
+
+typecheck: install ## mypy (strict)
+	$(VENV)/bin/mypy
+
+check: lint typecheck test ## everything CI needs
+
+bench-plates: install ## plate reading accuracy and speed on ../shared/data
+	$(PY) -m plate_reader.bench $(SHARED)

@@ -1,0 +1,68 @@
+"""Shared fixtures: real broker, real databases (SQLite and PostgreSQL), fixture paths."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+DEMO = FIXTURES / "demo"
+PG_ADMIN_URL = os.environ.get(
+    "LEZ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[str]:
+    """A real Kafka-protocol broker process for the whole test session."""
+    from lez.bus import EmbeddedBroker
+
+    b = EmbeddedBroker.start()
+    try:
+        yield b.bootstrap
+    finally:
+        b.stop()
+
+
+def _pg_database() -> Iterator[str]:
+    from sqlalchemy import create_engine, text
+
+    name = f"lez_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("LEZ_TEST_SKIP_POSTGRES"):
+            pytest.skip(f"PostgreSQL not available: {exc}")
+        raise
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        from sqlalchemy import create_engine as ce
+
+        ce(url).dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database: SQLite file and PostgreSQL (every test runs on both)."""
+    from fines.db import migrate
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'lez.db'}"
+        migrate(url)
+        yield url
+    else:
+        for url in _pg_database():
+            migrate(url)
+            yield url

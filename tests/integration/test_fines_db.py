@@ -1,0 +1,217 @@
+"""Persistence of the fines module on SQLite and PostgreSQL (each test runs on both)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from fines.db import make_engine, session_factory
+from fines.models import Evidence, Notice, NoticeHistory, Passage, ReviewItem
+from fines.service import FinesPolicy, record_decision, settle_due
+from lez.events import DecisionEvent, FrameRef, PassageEvent, VehicleRecord
+
+pytestmark = pytest.mark.integration
+NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
+POLICY = FinesPolicy(auto_issue_threshold=0.9, latency_months=3)
+
+
+@pytest.fixture
+def sessions(db_url: str) -> sessionmaker[Session]:
+    engine = make_engine(db_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def decision(
+    plate: str,
+    at: str,
+    kind: str = "violation",
+    *,
+    camera: str = "CAM-1",
+    seq: int = 0,
+    confidence: float = 0.99,
+    phase: str = "2022",
+) -> DecisionEvent:
+    when = datetime.fromisoformat(at)
+    notice_kind = {"violation": "fine", "warning": "warning"}.get(kind, None)
+    if kind == "unregistered_foreign":
+        notice_kind = "unregistered_foreign"
+    amount = {"fine": 350, "warning": 0, "unregistered_foreign": 150}.get(notice_kind or "", 0)
+    passage = PassageEvent(
+        passage_id=f"{camera}:{seq}",
+        camera_id=camera,
+        captured_at=when,
+        frames=(
+            FrameRef(seq=seq, captured_at=when, broker_ts_ms=NOW_MS),
+            FrameRef(
+                seq=seq + 1,
+                captured_at=when + timedelta(milliseconds=250),
+                broker_ts_ms=NOW_MS + 250,
+            ),
+        ),
+        plate=plate,
+        country="BE",
+        confidence=confidence,
+        format_valid=True,
+        agreeing_frames=2,
+        evidence=(b"\xff\xd8jpeg0", b"\xff\xd8jpeg1"),
+    )
+    return DecisionEvent(
+        passage=passage,
+        decision=kind,  # type: ignore[arg-type]
+        rule=f"phase-{phase}.diesel",
+        explanation="test",
+        vehicle=VehicleRecord(plate=plate, country="BE", fuel="diesel", euro_norm=3),
+        phase=phase,
+        notice_kind=notice_kind,  # type: ignore[arg-type]
+        amount_eur=amount,
+        settle_after=when + timedelta(days=2),
+        decided_at=datetime.now(UTC),
+    )
+
+
+def store(sessions: sessionmaker[Session], *decisions: DecisionEvent) -> list[bool]:
+    out = []
+    for d in decisions:
+        with sessions.begin() as s:
+            out.append(record_decision(s, d, POLICY))
+    return out
+
+
+def settle_all(sessions: sessionmaker[Session], covered: set[str] = frozenset()) -> list[Notice]:
+    return settle_due(
+        sessions,
+        now=datetime(2030, 1, 1, tzinfo=UTC),
+        policy=POLICY,
+        day_pass=lambda plate, country, at: plate in covered,
+    )
+
+
+class TestRecordDecision:
+    def test_redelivered_decision_is_stored_once(self, sessions: sessionmaker[Session]) -> None:
+        d = decision("1-ABC-123", "2023-05-02T08:10:00+02:00")
+        assert store(sessions, d, d) == [True, False]
+        settle_all(sessions)
+        with sessions() as s:
+            assert s.scalar(select(func.count()).select_from(Passage)) == 1
+            assert s.scalar(select(func.count()).select_from(Notice)) == 1
+
+    def test_compliant_passage_keeps_no_image(self, sessions: sessionmaker[Session]) -> None:
+        store(sessions, decision("2-KLM-456", "2023-05-02T08:12:00+02:00", "compliant"))
+        store(sessions, decision("1-ABC-123", "2023-05-02T08:10:00+02:00", seq=5))
+        with sessions() as s:
+            kept = s.scalars(select(Evidence.passage_id).distinct()).all()
+        assert kept == ["CAM-1:5"]
+
+    def test_times_round_trip_as_aware_utc(self, sessions: sessionmaker[Session]) -> None:
+        store(sessions, decision("1-ABC-123", "2023-05-02T08:10:00+02:00"))
+        with sessions() as s:
+            p = s.scalars(select(Passage)).one()
+        assert p.captured_at == datetime(2023, 5, 2, 6, 10, tzinfo=UTC)
+        assert p.captured_at.tzinfo is not None
+
+
+class TestSettle:
+    def test_fine_issued_with_history(self, sessions: sessionmaker[Session]) -> None:
+        store(sessions, decision("1-ABC-123", "2023-05-02T08:10:00+02:00"))
+        [n] = settle_all(sessions)
+        assert (n.kind, n.amount_eur, n.status) == ("fine", 350, "issued")
+        assert n.due_date is not None
+        with sessions() as s:
+            h = s.scalars(select(NoticeHistory)).one()
+        assert (h.to_status, h.actor) == ("issued", "system")
+
+    def test_three_month_latency(self, sessions: sessionmaker[Session]) -> None:
+        # Stored out of order on purpose: settlement goes by offence time.
+        store(
+            sessions,
+            decision("2-PNA-963", "2023-12-15T16:43:00+01:00", seq=4),
+            decision("2-PNA-963", "2023-10-05T16:43:00+01:00", seq=2),
+            decision("2-PNA-963", "2023-08-13T16:43:00+01:00", seq=0),
+        )
+        notices = settle_all(sessions)
+        assert sorted(n.offence_at.date().isoformat() for n in notices) == [
+            "2023-08-13",
+            "2023-12-15",
+        ]
+
+    def test_latency_ends_exactly_three_calendar_months_later(
+        self, sessions: sessionmaker[Session]
+    ) -> None:
+        store(
+            sessions,
+            decision("1-ABC-123", "2023-05-02T08:10:00+02:00", seq=0),
+            decision("1-ABC-123", "2023-08-02T08:09:59+02:00", seq=2),
+            decision("1-ABC-123", "2023-08-02T08:10:00+02:00", seq=4),
+        )
+        notices = settle_all(sessions)
+        assert [n.passage_id for n in sorted(notices, key=lambda n: n.offence_at)] == [
+            "CAM-1:0",
+            "CAM-1:4",
+        ]
+
+    def test_one_warning_per_phase(self, sessions: sessionmaker[Session]) -> None:
+        store(
+            sessions,
+            decision("1-DEF-234", "2022-02-10T09:30:00+01:00", "warning", seq=0),
+            decision("1-DEF-234", "2022-03-01T09:30:00+01:00", "warning", seq=2),
+        )
+        notices = settle_all(sessions)
+        assert [(n.kind, n.amount_eur) for n in notices] == [("warning", 0)]
+
+    def test_day_pass_drops_the_fine(self, sessions: sessionmaker[Session]) -> None:
+        store(sessions, decision("2-GHJ-567", "2023-06-14T12:00:00+02:00"))
+        assert settle_all(sessions, covered={"2-GHJ-567"}) == []
+
+    def test_not_settled_before_the_day_pass_window_closes(
+        self, sessions: sessionmaker[Session]
+    ) -> None:
+        store(sessions, decision("1-ABC-123", "2023-05-02T08:10:00+02:00"))
+        early = settle_due(
+            sessions,
+            now=datetime(2023, 5, 3, 12, 0, tzinfo=UTC),
+            policy=POLICY,
+            day_pass=lambda *a: False,
+        )
+        assert early == []
+        assert len(settle_all(sessions)) == 1
+
+    def test_registry_down_leaves_candidates_waiting(self, sessions: sessionmaker[Session]) -> None:
+        from lez.errors import RegistryUnavailable
+
+        store(sessions, decision("1-ABC-123", "2023-05-02T08:10:00+02:00"))
+
+        def down(*_a: object) -> bool:
+            raise RegistryUnavailable("test", retry_after=1)
+
+        with pytest.raises(RegistryUnavailable):
+            settle_due(sessions, now=datetime(2030, 1, 1, tzinfo=UTC), policy=POLICY, day_pass=down)
+        assert len(settle_all(sessions)) == 1
+
+    def test_doubtful_read_goes_to_review_not_issued(self, sessions: sessionmaker[Session]) -> None:
+        store(sessions, decision("1-ABC-123", "2023-05-02T08:10:00+02:00", confidence=0.6))
+        [n] = settle_all(sessions)
+        assert n.status == "pending_review"
+        with sessions() as s:
+            assert s.scalar(select(func.count()).select_from(ReviewItem)) == 1
+
+    def test_one_notice_per_passage_is_enforced_by_the_database(
+        self, sessions: sessionmaker[Session]
+    ) -> None:
+        store(sessions, decision("1-ABC-123", "2023-05-02T08:10:00+02:00"))
+        [n] = settle_all(sessions)
+        from sqlalchemy.exc import IntegrityError
+
+        with pytest.raises(IntegrityError), sessions.begin() as s:
+            s.execute(
+                text(
+                    "INSERT INTO notices (notice_id, passage_id, plate, plate_norm, country, "
+                    "kind, amount_eur, offence_at, camera_id, status, explanation, created_at) "
+                    "SELECT 'dup', passage_id, plate, plate_norm, country, kind, amount_eur, "
+                    "offence_at, camera_id, status, explanation, created_at FROM notices"
+                )
+            )
+        assert n.notice_id
