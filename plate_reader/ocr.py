@@ -73,7 +73,9 @@ class PlateRecognizer:
     def _prepare(self, grey: GreyImage, width: int) -> FloatArray:
         h, w = grey.shape[:2]
         new_w = max(1, min(width, int(np.ceil(MODEL_HEIGHT * w / max(h, 1)))))
-        resized = cv2.resize(grey, (new_w, MODEL_HEIGHT), interpolation=cv2.INTER_CUBIC)
+        import os
+        interp = int(os.environ.get("PR_INTERP", cv2.INTER_CUBIC))
+        resized = cv2.resize(grey, (new_w, MODEL_HEIGHT), interpolation=interp)
         out = np.empty((MODEL_HEIGHT, width), dtype=np.float32)
         scaled = resized.astype(np.float32) / 127.5 - 1.0
         out[:, :new_w] = scaled

@@ -1,0 +1,77 @@
+"""`lez replay` end to end on the committed demo scenario: broker, workers, DIV, database."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lez.compare import compare
+from tests.conftest import DEMO, ROOT
+
+pytestmark = pytest.mark.e2e
+EXPECTED = json.loads((DEMO / "expected.json").read_text())
+
+
+def _replay(tmp_path: Path, *extra: str) -> dict:  # type: ignore[type-arg]
+    report = tmp_path / "r.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "lez.cli", "replay", str(DEMO), "--report", str(report), *extra],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "LEZ_VAR_DIR": str(tmp_path / "var"), "HOME": str(Path.home())},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "report written" in proc.stdout
+    return json.loads(report.read_text())  # type: ignore[no-any-return]
+
+
+def test_ground_truth_replay_reproduces_expected_notices(tmp_path: Path) -> None:
+    report = _replay(tmp_path, "--ground-truth-plates")
+    assert report["frames"] == 20
+    assert set(report["timings"]) == {"wall_s", "frames_per_s", "latency_ms_p50", "latency_ms_p95"}
+    result = compare(report, EXPECTED)
+    assert result["missed"] == []
+    assert result["wrongly_issued"] == [] and result["wrongly_pending"] == []
+    assert result["found"] == result["expected"] == 3
+    decisions = sorted(p["decision"] for p in report["passages"])
+    assert decisions == sorted(
+        ["violation", "compliant", "exempt", "warning", "exempt", "exempt",
+         "unregistered_foreign", "review", "compliant", "violation"]
+    )
+    first = report["passages"][0]
+    assert set(first) == {
+        "camera_id", "captured_at", "plate", "country", "confidence", "frames", "decision",
+        "notice_id",
+    }
+    # Capture times keep the scenario's own offset, with milliseconds.
+    assert any(p["captured_at"] == "2023-05-02T08:10:00.000+02:00" for p in report["passages"])
+    notice_ids = {n["notice_id"] for n in report["notices"]}
+    assert {p["notice_id"] for p in report["passages"] if p["notice_id"]} == notice_ids
+
+
+@pytest.mark.ocr
+def test_ocr_replay_never_issues_a_wrong_notice(tmp_path: Path) -> None:
+    report = _replay(tmp_path)
+    result = compare(report, EXPECTED)
+    assert result["wrongly_issued"] == []
+    assert result["found"] >= 2, result
+    assert any(p["decision"] == "compliant" for p in report["passages"])
+
+
+def test_replay_refuses_a_broken_scenario(tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "frames.csv").write_text("file,camera_id,captured_at\nmissing.jpg,CAM-1,2023-01-01T00:00:00+01:00\n")
+    (bad / "registry.csv").write_text("plate,country\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "lez.cli", "replay", str(bad), "--report", str(tmp_path / "r.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "no file missing.jpg" in proc.stderr

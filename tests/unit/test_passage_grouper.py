@@ -1,0 +1,73 @@
+"""Grouping frames into passages, and which offsets are safe to commit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from kafka import TopicPartition
+
+from lez.events import FrameEvent, PassageEvent, parse_event
+from lez.settings import Settings
+from plate_reader.base import PlateRead
+from plate_reader.voting import vote
+from plate_reader.worker import PassageGrouper
+from tests.fakes import FakeProducer, FakeRecord
+
+T0 = datetime(2023, 5, 2, 8, 10, tzinfo=UTC)
+TP = TopicPartition("lez.frames", 0)
+
+
+def read(text: str, norm: str) -> list[PlateRead]:
+    return [PlateRead(text=text, normalized=norm, country="BE", confidence=0.99,
+                      char_confidences=tuple(0.99 for _ in norm), format_valid=True)]
+
+
+def feed(g: PassageGrouper, offset: int, seq: int, at: datetime, camera: str = "CAM-1") -> None:
+    f = FrameEvent(camera_id=camera, seq=seq, captured_at=at, jpeg=b"\xff\xd8x\xff\xd9")
+    g.add(FakeRecord("lez.frames", 0, offset, f.to_bytes()), f, read("1-ABC-123", "1ABC123"))
+
+
+def grouper() -> tuple[PassageGrouper, FakeProducer]:
+    producer = FakeProducer()
+    return PassageGrouper(Settings(), producer, vote), producer  # type: ignore[arg-type]
+
+
+def test_frames_within_the_gap_form_one_passage_and_a_gap_closes_it() -> None:
+    g, producer = grouper()
+    feed(g, 0, 0, T0)
+    feed(g, 1, 1, T0 + timedelta(milliseconds=250))
+    assert producer.sent == []
+    feed(g, 2, 2, T0 + timedelta(seconds=30))
+    [(topic, key, raw)] = producer.sent
+    p = parse_event(PassageEvent, raw)
+    assert (topic, key, p.passage_id, len(p.frames)) == ("lez.plates", b"CAM-1", "CAM-1:0", 2)
+    assert p.plate == "1-ABC-123" and p.agreeing_frames == 2
+
+
+def test_commit_never_passes_the_first_frame_of_an_open_passage() -> None:
+    g, _ = grouper()
+    feed(g, 0, 0, T0)
+    feed(g, 1, 1, T0 + timedelta(milliseconds=250))
+    assert g.commit_offsets() == {TP: 0}
+    feed(g, 2, 2, T0 + timedelta(seconds=30))  # closes the first passage
+    assert g.commit_offsets() == {TP: 2}
+    g.close_idle(force=True)
+    assert g.commit_offsets() == {TP: 3}
+
+
+def test_cameras_sharing_a_partition_are_grouped_apart() -> None:
+    g, producer = grouper()
+    feed(g, 0, 0, T0, camera="CAM-1")
+    feed(g, 1, 0, T0, camera="CAM-2")
+    feed(g, 2, 1, T0 + timedelta(milliseconds=250), camera="CAM-1")
+    g.close_idle(force=True)
+    ids = sorted(parse_event(PassageEvent, raw).passage_id for _, _, raw in producer.sent)
+    assert ids == ["CAM-1:0", "CAM-2:0"]
+
+
+def test_clock_going_backwards_starts_a_new_passage() -> None:
+    g, producer = grouper()
+    feed(g, 0, 0, T0)
+    feed(g, 1, 1, T0 - timedelta(seconds=1))
+    g.close_idle(force=True)
+    assert len(producer.sent) == 2
