@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Literal, Protocol
 
 import httpx
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from fidus_adapter.registry_data import plate_key
 from lez.errors import PurposeRefused, RegistryError, RegistryUnavailable
@@ -32,6 +32,12 @@ AuditResult = str
 ``unavailable`` or ``error``."""
 
 _EXEMPTIONS = TypeAdapter(tuple[Exemption, ...])
+class _HotlistAnswer(BaseModel):
+    hit: bool
+    reasons: tuple[str, ...] = ()
+
+
+_HOTLIST = TypeAdapter(_HotlistAnswer)
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,12 @@ class LookupResult:
         if self.ambiguous:
             return "ambiguous"
         return "found" if self.vehicle is not None else "not_found"
+
+
+@dataclass(frozen=True)
+class HotlistResult:
+    hit: bool
+    reasons: tuple[str, ...]
 
 
 class _Retryable(Exception):
@@ -218,6 +230,34 @@ class FidusAdapter:
             plate, country, purpose, "found" if found else "not_found", f"exemptions={len(found)}"
         )
         return found
+
+    def hotlist(self, plate: str, country: str, at: datetime, purpose: str) -> HotlistResult:
+        """Police hotlist check (stolen, roadworthiness test lapsed): the hit, not the record."""
+        self._authorise(plate, country, purpose)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        params = {"plate": plate, "country": country, "at": _iso(at)}
+        try:
+            self._breaker_check()
+            response = self._call("/v1/hotlist", params, purpose, ok=(200,))
+            answer = _HOTLIST.validate_json(response.content)
+        except RegistryUnavailable as exc:
+            self._write(plate, country, purpose, "unavailable", f"hotlist: {exc.reason}")
+            raise
+        except (RegistryError, ValidationError) as exc:
+            self._write(plate, country, purpose, "error", f"hotlist: {exc}")
+            if isinstance(exc, RegistryError):
+                raise
+            raise RegistryError(f"malformed registry answer: {exc}") from exc
+        result = HotlistResult(answer.hit, answer.reasons)
+        self._write(
+            plate,
+            country,
+            purpose,
+            "hit" if result.hit else "no_hit",
+            f"hotlist at={_iso(at)} {','.join(result.reasons)}".rstrip(),
+        )
+        return result
 
     @property
     def circuit_open(self) -> bool:

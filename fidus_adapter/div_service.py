@@ -1,7 +1,8 @@
 """A mock of the vehicle registry (DIV), as its own FastAPI app.
 
 ``GET /health``, ``GET /v1/vehicles?plate=&country=&at=`` (200 record, 404 not found, 409
-ambiguous) and ``GET /v1/exemptions?plate=&country=`` (list). Optional fault injection
+ambiguous), ``GET /v1/exemptions?plate=&country=`` (list) and, for the police purpose only,
+``GET /v1/hotlist?plate=&country=&at=`` (hit and reasons). Optional fault injection
 (``latency_s``, ``failure_rate`` -> 503) and an ``X-Api-Key`` check (401).
 
 Run it on its own with ``python -m fidus_adapter.div_service SCENARIO_DIR --port 8100``.
@@ -18,8 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from fidus_adapter.registry_data import (
     RegisteredVehicle,
@@ -30,6 +32,13 @@ from fidus_adapter.registry_data import (
 from lez.events import Exemption, VehicleRecord
 
 API_KEY_HEADER = "X-Api-Key"
+HOTLIST_FLAGS = frozenset({"stolen", "inspection_lapsed"})
+
+
+class HotlistAnswer(BaseModel):
+    hit: bool
+    reasons: list[str]
+
 
 Plate = Annotated[str, Query(min_length=1, max_length=32, pattern=r"^[\w\- .]+$")]
 Country = Annotated[str, Query(min_length=1, max_length=3, pattern=r"^[A-Za-z]{1,3}$")]
@@ -89,6 +98,26 @@ def create_app(
                 status_code=409,
             )
         return found[0]
+
+    @app.get("/v1/hotlist", response_model=HotlistAnswer)
+    async def hotlist(
+        plate: Plate,
+        country: Country,
+        at: datetime | None = None,
+        purpose: Annotated[str | None, Header(alias="X-Fidus-Purpose")] = None,
+    ) -> Any:
+        """Police only: is the vehicle reported stolen, or has its roadworthiness test lapsed?
+        Answers the hit and its reasons, never the holder."""
+        if purpose != "police_hotlist":
+            return JSONResponse(
+                {"detail": "the hotlist is served for purpose police_hotlist only"},
+                status_code=403,
+            )
+        when = at if at is not None else datetime.now(UTC)
+        reasons = sorted(
+            {f for v in registry.vehicles_at(plate, country, when) for f in v.flags} & HOTLIST_FLAGS
+        )
+        return HotlistAnswer(hit=bool(reasons), reasons=reasons)
 
     @app.get("/v1/exemptions", response_model=list[Exemption])
     async def exemption_list(plate: Plate, country: Country) -> Any:

@@ -7,19 +7,18 @@ same passage later (its offset is not committed) instead of deciding or dropping
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
 from fidus_adapter.client import FidusAdapter
 from fidus_adapter.rules import RuleBook, day_pass_window_closes, judge
 from lez.bus import Record, make_consumer, make_producer
 from lez.cameras import CameraRegistry
-from lez.errors import EventError, PurposeRefused, RegistryUnavailable
-from lez.events import DecisionEvent, PassageEvent, parse_event
+from lez.errors import EventError, PurposeRefused
+from lez.events import Decision, DecisionEvent, PassageEvent, parse_event
 from lez.settings import Settings
-from lez.stage import StopFlag, commit, dead_letter
+from lez.stage import StopFlag, dead_letter, run_record_stage
 
 log = logging.getLogger(__name__)
 STAGE = "fidus-adapter"
@@ -73,7 +72,7 @@ def decide(
     doubts = review_reasons(passage, threshold)
     if result.ambiguous:
         doubts.append("registry returned more than one vehicle")
-        verdict_decision = "review"
+        verdict_decision: Decision = "review"
         verdict = None
     else:
         verdict = judge(
@@ -164,32 +163,7 @@ class FidusAdapterWorker:
     def run(self, stop: StopFlag) -> None:
         log.info("fidus-adapter worker up (group %s)", GROUP)
         try:
-            while not stop.is_set():
-                batch = self.consumer.poll(timeout_ms=500, max_records=32)
-                done: dict[TopicPartition, int] = {}
-                wait = 0.0
-                for tp, records in batch.items():
-                    for record in records:
-                        try:
-                            self._handle(record)
-                        except RegistryUnavailable as exc:
-                            # Re-read this passage (and the rest of the batch) later.
-                            self.consumer.seek(tp, record.offset)
-                            for other, recs in batch.items():
-                                if other != tp and other not in done and recs:
-                                    self.consumer.seek(other, recs[0].offset)
-                            wait = max(wait, exc.retry_after)
-                            log.warning("registry unavailable (%s); retry in %.1fs", exc, wait)
-                            break
-                        done[tp] = record.offset + 1
-                    if wait:
-                        break
-                self.producer.flush()
-                commit(self.consumer, done)
-                if wait:
-                    deadline = time.monotonic() + wait
-                    while time.monotonic() < deadline and not stop.is_set():
-                        time.sleep(0.1)
+            run_record_stage(self.consumer, self.producer, self._handle, stop)
         finally:
             self.consumer.close(autocommit=False)
             self.producer.close()

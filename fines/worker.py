@@ -94,7 +94,7 @@ class FinesWorker:
             while not stop.is_set():
                 batch = self.consumer.poll(timeout_ms=500, max_records=64)
                 if batch:
-                    self.handle_batch(batch)  # type: ignore[arg-type]
+                    self.handle_batch(batch)
                 if (
                     self.settle_every_s is not None
                     and time.monotonic() - self._last_settle >= self.settle_every_s

@@ -1,13 +1,20 @@
-"""Camera registry: identity, location, direction and whether a camera is inside the zone."""
+"""Camera registry: identity, location, direction and whether a camera is inside the zone.
+
+The registry is a YAML file (``cameras: [{camera_id, location, direction, inside_zone}]``).
+An edge node that posts to the ingest gateway also has an ``api_key_hash`` there: the salted
+hash of its API key (``camera_ingest.keys``); the key itself is never stored.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lez.errors import ConfigError
 
@@ -19,6 +26,11 @@ class Camera(BaseModel):
     location: str = ""
     direction: str = ""
     inside_zone: bool = True
+    # Salted hash of the camera's gateway API key (None: the camera cannot use the gateway).
+    api_key_hash: str | None = Field(default=None, repr=False)
+    # Optional position, for the console and for operators.
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 @dataclass(frozen=True)
@@ -40,7 +52,20 @@ class CameraRegistry:
         except (OSError, KeyError, TypeError, yaml.YAMLError, ValidationError) as exc:
             raise ConfigError(f"camera registry {path}: {exc}") from exc
 
+    def with_camera(self, camera: Camera) -> CameraRegistry:
+        """A copy with ``camera`` added or replaced."""
+        return CameraRegistry({**self.cameras, camera.camera_id: camera})
+
     def dump(self, path: Path) -> None:
-        path.write_text(
-            yaml.safe_dump({"cameras": [c.model_dump() for c in self.cameras.values()]})
+        """Write the registry (atomically: a reader never sees half a file)."""
+        text = yaml.safe_dump(
+            {"cameras": [c.model_dump(exclude_none=True) for c in self.cameras.values()]}
         )
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

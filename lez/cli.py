@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lez.errors import LezError
@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--exit", action="store_true", help="stop after the summary")
 
     worker = sub.add_parser("worker", help="run one stage as a member of its consumer group")
-    worker.add_argument("stage", choices=["plate-reader", "fidus-adapter", "fines"])
+    worker.add_argument(
+        "stage", choices=["plate-reader", "fidus-adapter", "fines", "police-hotlist"]
+    )
     worker.add_argument("--ground-truth", type=_existing_file, help="frames.csv (replay only)")
     worker.add_argument("--no-settle", action="store_true", help="fines: do not settle")
 
@@ -111,6 +113,17 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             compose.adapter(settings, sessions, actor="fidus-adapter-worker"),
             compose.rules(settings),
             cameras=cameras,
+        ).run(stop)
+    elif args.stage == "police-hotlist":
+        from fidus_adapter.hotlist import HotlistWorker
+
+        sessions = compose.sessions(settings)
+        HotlistWorker(
+            settings,
+            settings.kafka_bootstrap,
+            compose.adapter(
+                settings, sessions, "police-hotlist-worker", authority=settings.police_authority
+            ),
         ).run(stop)
     else:
         from fines.db import migrate
@@ -235,14 +248,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    commands = {
+    commands: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
         "run": _cmd_run,
         "worker": _cmd_worker,
         "serve": _cmd_serve,
         "camera": _cmd_camera,
         "replay": _cmd_replay,
         "eval-plates": _cmd_eval,
-        "migrate": lambda a, s: _migrate(s),
+        "migrate": lambda _args, s: _migrate(s),
     }
     try:
         return commands[args.command](args, settings)

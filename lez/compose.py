@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -28,7 +28,7 @@ def authorisations(settings: Settings) -> Mapping[str, frozenset[str]]:
     """Which authority may look up the registry for which purpose."""
     return {
         settings.fidus_authority: frozenset({PURPOSE_LEZ}),
-        "POLICE-BXL": frozenset({PURPOSE_POLICE}),
+        settings.police_authority: frozenset({PURPOSE_POLICE}),
     }
 
 
@@ -44,14 +44,20 @@ def rules(settings: Settings) -> RuleBook:
     return RuleBook.load(settings.rules_file)
 
 
-def adapter(settings: Settings, sessions_: sessionmaker[Session], actor: str) -> FidusAdapter:
+def adapter(
+    settings: Settings,
+    sessions_: sessionmaker[Session],
+    actor: str,
+    *,
+    authority: str | None = None,
+) -> FidusAdapter:
     from fidus_adapter.audit import SqlAuditSink
 
     if not settings.div_url:
         raise ConfigError("LEZ_DIV_URL is not set: where is the registry (mock DIV) service?")
     return FidusAdapter(
         base_url=settings.div_url,
-        authority=settings.fidus_authority,
+        authority=authority or settings.fidus_authority,
         actor=actor,
         authorisations=authorisations(settings),
         audit=SqlAuditSink(sessions_),
@@ -92,7 +98,7 @@ class GroundTruthReader:
         return [read] if read else []
 
 
-def ocr_frame_reader(settings: Settings):  # type: ignore[no-untyped-def]
+def ocr_frame_reader(settings: Settings) -> Callable[[FrameEvent], list[PlateRead]]:
     """The production frame reader: decode the JPEG, detect and read plates (models load once)."""
     from plate_reader.reader import build_default_reader, decode_jpeg
 

@@ -45,6 +45,7 @@ def run_embedded(
         cameras_file=settings.cameras_file,
         console=True,
         settle=scenario is None,
+        police_hotlist=True,
     )
     with Stack(settings, options) as stack:
         settings = settings.model_copy(

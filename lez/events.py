@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-
 from datetime import date, datetime
-from typing import Annotated, Literal
-
-from typing import TypeVar
+from typing import Annotated, Final, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -26,11 +23,12 @@ from pydantic import (
 
 from lez.errors import EventError
 
-FRAME_SCHEMA = "lez.frame/1"
-PASSAGE_SCHEMA = "lez.passage/1"
-DECISION_SCHEMA = "lez.decision/1"
-NOTICE_SCHEMA = "lez.notice/1"
-DEADLETTER_SCHEMA = "lez.deadletter/1"
+FRAME_SCHEMA: Final = "lez.frame/1"
+PASSAGE_SCHEMA: Final = "lez.passage/1"
+DECISION_SCHEMA: Final = "lez.decision/1"
+NOTICE_SCHEMA: Final = "lez.notice/1"
+DEADLETTER_SCHEMA: Final = "lez.deadletter/1"
+HOTLIST_SCHEMA: Final = "lez.hotlist/1"
 
 Decision = Literal[
     "compliant", "exempt", "violation", "warning", "unregistered_foreign", "review", "unreadable"
@@ -181,6 +179,22 @@ class NoticeEvent(_Event):
     camera_id: str
     status: str
     rule: str | None = None
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class HotlistHit(_Event):
+    """A police hotlist hit (own topic, own purpose; never mixed with LEZ notices)."""
+
+    schema_: Literal["lez.hotlist/1"] = Field(default=HOTLIST_SCHEMA, alias="schema")
+    passage_id: str
+    camera_id: str
+    captured_at: AwareDatetime
+    plate: str
+    country: str
+    confidence: float
+    reasons: tuple[str, ...]
+    checked_at: AwareDatetime
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

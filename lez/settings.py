@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # FIDUS identity of this pipeline.
     fidus_authority: str = "BXL-FISCALITE"
     fidus_service: str = "lez-pipeline"
+    # The police zone's own FIDUS identity, for the hotlist purpose only.
+    police_authority: str = "POLICE-BXL"
     fidus_secret: SecretStr = SecretStr("dev-only-fidus-secret")
     plate_hash_key: SecretStr = SecretStr("dev-only-plate-hash-key")
     # Reads at or above this confidence may lead to an automatic notice.

@@ -38,6 +38,7 @@ class StackOptions:
     settle: bool = True
     div_latency_s: float = 0.0
     div_failure_rate: float = 0.0
+    police_hotlist: bool = False
 
 
 @dataclass
@@ -104,31 +105,33 @@ class Stack:
         if self.settings.div_url:
             self.div_url = self.settings.div_url
         else:
-            port = free_port()
-            args = [
-                "serve",
-                "div",
-                "--registry",
-                str(self.options.registry_csv),
-                "--port",
-                str(port),
-            ]
-            if self.options.exemptions_csv is not None and self.options.exemptions_csv.exists():
-                args += ["--exemptions", str(self.options.exemptions_csv)]
-            if self.options.div_latency_s:
-                args += ["--latency", str(self.options.div_latency_s)]
-            if self.options.div_failure_rate:
-                args += ["--failure-rate", str(self.options.div_failure_rate)]
-            self._spawn("div", args)
-            self.div_url = f"http://127.0.0.1:{port}"
-            self._wait_http(self.div_url + "/health", "div")
+            self.start_div(free_port())
         for name in WORKERS:
             self.start_worker(name)
+        if self.options.police_hotlist:
+            self.start_worker("police-hotlist")
         if self.options.console:
             self._spawn("console", ["serve", "console", "--port", str(self.settings.console_port)])
             self.console_url = f"http://{self.settings.console_host}:{self.settings.console_port}"
             self._wait_http(self.console_url + "/health", "console")
         return self
+
+    def start_div(self, port: int) -> None:
+        """Start the mock DIV on ``port`` (again, after ``kill("div")``, on the same port)."""
+        args = [
+            "serve", "div",
+            "--registry", str(self.options.registry_csv),
+            "--port", str(port),
+        ]  # fmt: skip
+        if self.options.exemptions_csv is not None and self.options.exemptions_csv.exists():
+            args += ["--exemptions", str(self.options.exemptions_csv)]
+        if self.options.div_latency_s:
+            args += ["--latency", str(self.options.div_latency_s)]
+        if self.options.div_failure_rate:
+            args += ["--failure-rate", str(self.options.div_failure_rate)]
+        self.div_url = f"http://127.0.0.1:{port}"
+        self._spawn("div", args)
+        self._wait_http(self.div_url + "/health", "div")
 
     def start_worker(self, name: str) -> subprocess.Popen[bytes]:
         args = ["worker", name]
@@ -139,7 +142,9 @@ class Stack:
         return self._spawn(name, args)
 
     def kill_worker(self, name: str, sig: int = signal.SIGKILL) -> None:
-        proc = self.procs[name]
+        """Kill one part (a worker, ``div`` or ``console``); ``check_alive`` then ignores it
+        until it is started again."""
+        proc = self.procs.pop(name)
         proc.send_signal(sig)
         proc.wait(timeout=30)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 
@@ -12,6 +14,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from lez.bus import Record
+from lez.errors import RegistryUnavailable
 from lez.events import DeadLetter
 from lez.settings import Settings
 
@@ -86,3 +89,40 @@ def commit(consumer: KafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
     if not offsets:
         return
     consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items()})
+
+
+def run_record_stage(
+    consumer: KafkaConsumer,
+    producer: KafkaProducer,
+    handle: Callable[[Record], None],
+    stop: StopFlag,
+    *,
+    max_records: int = 32,
+) -> None:
+    """Poll, handle each record, flush the output, then commit. A ``RegistryUnavailable``
+    from ``handle`` rewinds to the record that failed (and the rest of the batch) and waits
+    ``retry_after``: the record is read again later, never decided on missing data."""
+    while not stop.is_set():
+        batch = consumer.poll(timeout_ms=500, max_records=max_records)
+        done: dict[TopicPartition, int] = {}
+        wait = 0.0
+        for tp, records in batch.items():
+            if wait:
+                # Not handled in this round: read again from the first record.
+                consumer.seek(tp, records[0].offset)
+                continue
+            for record in records:
+                try:
+                    handle(record)
+                except RegistryUnavailable as exc:
+                    consumer.seek(tp, record.offset)
+                    wait = max(exc.retry_after, 0.1)
+                    log.warning("registry unavailable (%s); retry in %.1fs", exc.reason, wait)
+                    break
+                done[tp] = record.offset + 1
+        producer.flush()
+        commit(consumer, done)
+        if wait:
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and not stop.is_set():
+                time.sleep(0.1)

@@ -21,7 +21,11 @@ def _replay(tmp_path: Path, *extra: str) -> dict:  # type: ignore[type-arg]
     proc = subprocess.run(
         [sys.executable, "-m", "lez.cli", "replay", str(DEMO), "--report", str(report), *extra],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "LEZ_VAR_DIR": str(tmp_path / "var"), "HOME": str(Path.home())},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "LEZ_VAR_DIR": str(tmp_path / "var"),
+            "HOME": str(Path.home()),
+        },
         capture_output=True,
         text=True,
         timeout=900,
@@ -41,12 +45,28 @@ def test_ground_truth_replay_reproduces_expected_notices(tmp_path: Path) -> None
     assert result["found"] == result["expected"] == 3
     decisions = sorted(p["decision"] for p in report["passages"])
     assert decisions == sorted(
-        ["violation", "compliant", "exempt", "warning", "exempt", "exempt",
-         "unregistered_foreign", "review", "compliant", "violation"]
+        [
+            "violation",
+            "compliant",
+            "exempt",
+            "warning",
+            "exempt",
+            "exempt",
+            "unregistered_foreign",
+            "review",
+            "compliant",
+            "violation",
+        ]
     )
     first = report["passages"][0]
     assert set(first) == {
-        "camera_id", "captured_at", "plate", "country", "confidence", "frames", "decision",
+        "camera_id",
+        "captured_at",
+        "plate",
+        "country",
+        "confidence",
+        "frames",
+        "decision",
         "notice_id",
     }
     # Capture times keep the scenario's own offset, with milliseconds.
@@ -67,11 +87,16 @@ def test_ocr_replay_never_issues_a_wrong_notice(tmp_path: Path) -> None:
 def test_replay_refuses_a_broken_scenario(tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "frames.csv").write_text("file,camera_id,captured_at\nmissing.jpg,CAM-1,2023-01-01T00:00:00+01:00\n")
+    (bad / "frames.csv").write_text(
+        "file,camera_id,captured_at\nmissing.jpg,CAM-1,2023-01-01T00:00:00+01:00\n"
+    )
     (bad / "registry.csv").write_text("plate,country\n")
     proc = subprocess.run(
         [sys.executable, "-m", "lez.cli", "replay", str(bad), "--report", str(tmp_path / "r.json")],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 1
     assert "no file missing.jpg" in proc.stderr

@@ -10,7 +10,9 @@ from lez.events import DecisionEvent, FrameEvent, PassageEvent, parse_event
 
 def frame() -> FrameEvent:
     return FrameEvent(
-        camera_id="CAM-1", seq=7, captured_at=datetime(2023, 5, 2, 8, tzinfo=UTC),
+        camera_id="CAM-1",
+        seq=7,
+        captured_at=datetime(2023, 5, 2, 8, tzinfo=UTC),
         jpeg=b"\xff\xd8\xff\xe0data\xff\xd9",
     )
 
@@ -28,14 +30,26 @@ def test_frame_round_trips_with_schema_version_and_base64_jpeg() -> None:
     [
         (b"not json", "malformed FrameEvent"),
         (b'{"schema":"lez.frame/1","camera_id":"C","seq":1,"jpeg":"AA=="}', "captured_at"),
-        (b'{"schema":"lez.frame/1","camera_id":"C","seq":-1,'
-         b'"captured_at":"2023-01-01T00:00:00Z","jpeg":"AA=="}', "seq"),
-        (b'{"schema":"lez.frame/1","camera_id":"C","seq":1,'
-         b'"captured_at":"2023-01-01T00:00:00","jpeg":"AA=="}', "captured_at"),
-        (b'{"schema":"lez.frame/1","camera_id":"C","seq":1,'
-         b'"captured_at":"2023-01-01T00:00:00Z","jpeg":"%%%"}', "jpeg"),
-        (b'{"schema":"lez.frame/9","camera_id":"C","seq":1,'
-         b'"captured_at":"2023-01-01T00:00:00Z","jpeg":"AA=="}', "schema"),
+        (
+            b'{"schema":"lez.frame/1","camera_id":"C","seq":-1,'
+            b'"captured_at":"2023-01-01T00:00:00Z","jpeg":"AA=="}',
+            "seq",
+        ),
+        (
+            b'{"schema":"lez.frame/1","camera_id":"C","seq":1,'
+            b'"captured_at":"2023-01-01T00:00:00","jpeg":"AA=="}',
+            "captured_at",
+        ),
+        (
+            b'{"schema":"lez.frame/1","camera_id":"C","seq":1,'
+            b'"captured_at":"2023-01-01T00:00:00Z","jpeg":"%%%"}',
+            "jpeg",
+        ),
+        (
+            b'{"schema":"lez.frame/9","camera_id":"C","seq":1,'
+            b'"captured_at":"2023-01-01T00:00:00Z","jpeg":"AA=="}',
+            "schema",
+        ),
     ],
 )
 def test_malformed_frames_raise_event_error_with_reason(raw: bytes, reason: str) -> None:
@@ -47,8 +61,16 @@ def test_malformed_frames_raise_event_error_with_reason(raw: bytes, reason: str)
 
 def test_decision_carries_its_passage() -> None:
     at = datetime(2023, 5, 2, 8, tzinfo=UTC)
-    p = PassageEvent(passage_id="CAM-1:0", camera_id="CAM-1", captured_at=at, frames=(),
-                     plate="1-ABC-123", country="BE", confidence=0.99)
-    d = DecisionEvent(passage=p, decision="violation", notice_kind="fine", amount_eur=350,
-                      decided_at=at)
+    p = PassageEvent(
+        passage_id="CAM-1:0",
+        camera_id="CAM-1",
+        captured_at=at,
+        frames=(),
+        plate="1-ABC-123",
+        country="BE",
+        confidence=0.99,
+    )
+    d = DecisionEvent(
+        passage=p, decision="violation", notice_kind="fine", amount_eur=350, decided_at=at
+    )
     assert parse_event(DecisionEvent, d.to_bytes()) == d

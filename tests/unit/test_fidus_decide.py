@@ -21,20 +21,36 @@ def rules() -> RuleBook:
     return RuleBook.load()
 
 
-def passage(plate: str | None, country: str | None = "BE", confidence: float = 0.99,
-            agreeing: int = 2) -> PassageEvent:
+def passage(
+    plate: str | None, country: str | None = "BE", confidence: float = 0.99, agreeing: int = 2
+) -> PassageEvent:
     return PassageEvent(
-        passage_id="CAM-1:0", camera_id="CAM-1", captured_at=AT,
-        frames=(FrameRef(seq=0, captured_at=AT, broker_ts_ms=1),
-                FrameRef(seq=1, captured_at=AT, broker_ts_ms=2)),
-        plate=plate, country=country, confidence=confidence, format_valid=True,
-        agreeing_frames=agreeing, evidence=(b"jpeg0", b"jpeg1"),
+        passage_id="CAM-1:0",
+        camera_id="CAM-1",
+        captured_at=AT,
+        frames=(
+            FrameRef(seq=0, captured_at=AT, broker_ts_ms=1),
+            FrameRef(seq=1, captured_at=AT, broker_ts_ms=2),
+        ),
+        plate=plate,
+        country=country,
+        confidence=confidence,
+        format_valid=True,
+        agreeing_frames=agreeing,
+        evidence=(b"jpeg0", b"jpeg1"),
     )
 
 
 def diesel(plate: str, norm: int) -> VehicleRecord:
-    return VehicleRecord(plate=plate, country="BE", fuel="diesel", euro_norm=norm,
-                         first_registration=date(2005, 1, 1), make="Opel", model="Astra")
+    return VehicleRecord(
+        plate=plate,
+        country="BE",
+        fuel="diesel",
+        euro_norm=norm,
+        first_registration=date(2005, 1, 1),
+        make="Opel",
+        model="Astra",
+    )
 
 
 def test_banned_vehicle_is_a_violation_with_evidence(rules: RuleBook) -> None:

@@ -18,8 +18,16 @@ TP = TopicPartition("lez.frames", 0)
 
 
 def read(text: str, norm: str) -> list[PlateRead]:
-    return [PlateRead(text=text, normalized=norm, country="BE", confidence=0.99,
-                      char_confidences=tuple(0.99 for _ in norm), format_valid=True)]
+    return [
+        PlateRead(
+            text=text,
+            normalized=norm,
+            country="BE",
+            confidence=0.99,
+            char_confidences=tuple(0.99 for _ in norm),
+            format_valid=True,
+        )
+    ]
 
 
 def feed(g: PassageGrouper, offset: int, seq: int, at: datetime, camera: str = "CAM-1") -> None:
