@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, make_url, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from camera_ingest.source import publish
@@ -85,6 +85,28 @@ def load_scenario(root: Path) -> Scenario:
     return Scenario(root, tuple(frames))
 
 
+def create_scratch_database(server_url: str, name: str) -> str:
+    """Create database ``name`` on the server of ``server_url``; returns its URL."""
+    url = make_url(server_url)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(db_url: str) -> None:
+    url = make_url(db_url)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
 def _accounted(sessions: sessionmaker[Session]) -> int:
     with sessions() as s:
         in_passages = s.scalar(select(func.coalesce(func.sum(Passage.frames), 0))) or 0
@@ -103,6 +125,7 @@ def run_replay(
     *,
     ground_truth_plates: bool = False,
     timeout_s: float = 1800.0,
+    keep_database: bool = False,
 ) -> dict[str, Any]:
     scenario = load_scenario(scenario_dir)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
@@ -111,6 +134,11 @@ def run_replay(
     cameras_file = run_dir / "cameras.yaml"
     scenario.cameras().dump(cameras_file)
     update: dict[str, Any] = {"var_dir": run_dir, "cameras_file": cameras_file}
+    scratch_db: str | None = None
+    if settings.database_url and not settings.database_url.startswith("sqlite"):
+        # A replay never mixes with live data: a scratch database on the same server.
+        scratch_db = create_scratch_database(settings.sqlalchemy_url(), f"lez_replay_{stamp}")
+        update["database_url"] = scratch_db
     if settings.kafka_bootstrap:
         update["topic_prefix"] = f"lez.replay-{stamp}."
     run_settings = settings.model_copy(update=update)
@@ -122,13 +150,17 @@ def run_replay(
         console=False,
         settle=False,
     )
-    with Stack(run_settings, options) as stack:
-        run_settings = run_settings.model_copy(
-            update={"div_url": stack.div_url, "database_url": run_settings.sqlalchemy_url()}
-        )
-        sessions = compose.sessions(run_settings)
-        wall = push_and_settle(stack, run_settings, sessions, scenario, timeout_s)
-        report = build_report(sessions, scenario, len(scenario.frames), wall)
+    try:
+        with Stack(run_settings, options) as stack:
+            run_settings = run_settings.model_copy(
+                update={"div_url": stack.div_url, "database_url": run_settings.sqlalchemy_url()}
+            )
+            sessions = compose.sessions(run_settings)
+            wall = push_and_settle(stack, run_settings, sessions, scenario, timeout_s)
+            report = build_report(sessions, scenario, len(scenario.frames), wall)
+    finally:
+        if scratch_db is not None and not keep_database:
+            drop_database(scratch_db)
     report_path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     return report
 

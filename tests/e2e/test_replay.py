@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from lez.compare import compare
-from tests.conftest import DEMO, ROOT
+from tests.conftest import DEMO, PG_ADMIN_URL, ROOT
 
 pytestmark = pytest.mark.e2e
 EXPECTED = json.loads((DEMO / "expected.json").read_text())
 
 
-def _replay(tmp_path: Path, *extra: str) -> dict:  # type: ignore[type-arg]
+def _replay(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> dict:  # type: ignore[type-arg]
     report = tmp_path / "r.json"
     proc = subprocess.run(
         [sys.executable, "-m", "lez.cli", "replay", str(DEMO), "--report", str(report), *extra],
@@ -25,6 +25,7 @@ def _replay(tmp_path: Path, *extra: str) -> dict:  # type: ignore[type-arg]
             "PATH": "/usr/bin:/bin",
             "LEZ_VAR_DIR": str(tmp_path / "var"),
             "HOME": str(Path.home()),
+            **(env or {}),
         },
         capture_output=True,
         text=True,
@@ -35,8 +36,10 @@ def _replay(tmp_path: Path, *extra: str) -> dict:  # type: ignore[type-arg]
     return json.loads(report.read_text())  # type: ignore[no-any-return]
 
 
-def test_ground_truth_replay_reproduces_expected_notices(tmp_path: Path) -> None:
-    report = _replay(tmp_path, "--ground-truth-plates")
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_ground_truth_replay_reproduces_expected_notices(tmp_path: Path, database: str) -> None:
+    env = {"LEZ_DATABASE_URL": PG_ADMIN_URL} if database == "postgres" else {}
+    report = _replay(tmp_path, "--ground-truth-plates", env=env)
     assert report["frames"] == 20
     assert set(report["timings"]) == {"wall_s", "frames_per_s", "latency_ms_p50", "latency_ms_p95"}
     result = compare(report, EXPECTED)
@@ -100,3 +103,16 @@ def test_replay_refuses_a_broken_scenario(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "no file missing.jpg" in proc.stderr
+
+
+def test_replay_on_postgres_leaves_no_scratch_database(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, text
+
+    _replay(tmp_path, "--ground-truth-plates", env={"LEZ_DATABASE_URL": PG_ADMIN_URL})
+    engine = create_engine(PG_ADMIN_URL)
+    with engine.connect() as conn:
+        left = conn.execute(
+            text("SELECT datname FROM pg_database WHERE datname LIKE 'lez_replay_%'")
+        ).all()
+    engine.dispose()
+    assert left == []
