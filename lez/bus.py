@@ -173,5 +173,33 @@ def make_consumer(
         max_partition_fetch_bytes=MAX_RECORD_BYTES,
         **extra,
     )
-    consumer.subscribe([settings.topic(t) for t in topics], listener=listener)
+    consumer.subscribe(
+        [settings.topic(t) for t in topics],
+        listener=_ReadyMarker(ready_file(settings, group), listener),
+    )
     return consumer
+
+
+def ready_file(settings: Settings, group: str) -> Path:
+    """Touched by a consumer of ``group`` once it has partitions (Stack.wait_ready reads it)."""
+    return settings.var_dir / "ready" / group
+
+
+class _ReadyMarker(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, path: Path, inner: ConsumerRebalanceListener | None) -> None:
+        self.path = path
+        self.inner = inner
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        if self.inner is not None:
+            self.inner.on_partitions_revoked(revoked)
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        if self.inner is not None:
+            self.inner.on_partitions_assigned(assigned)
+        if assigned:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.touch()
+            except OSError as exc:  # informative only; never stops a worker
+                log.debug("cannot mark %s ready: %s", self.path, exc)

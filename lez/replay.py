@@ -173,6 +173,7 @@ def push_and_settle(
     timeout_s: float,
 ) -> float:
     """Push the frames, wait until each is accounted for, settle notices; returns wall s."""
+    stack.wait_ready()
     producer = make_producer(stack.bootstrap)
     seqs: dict[str, int] = {}
     t0 = time.monotonic()

@@ -19,12 +19,18 @@ from pathlib import Path
 import httpx
 
 from fines.db import migrate
-from lez.bus import EmbeddedBroker, ensure_topics, free_port
+from lez.bus import EmbeddedBroker, ensure_topics, free_port, ready_file
 from lez.errors import LezError
 from lez.settings import Settings
 
 log = logging.getLogger(__name__)
 WORKERS = ("plate-reader", "fidus-adapter", "fines")
+GROUPS = {
+    "plate-reader": "lez-plate-reader",
+    "fidus-adapter": "lez-fidus-adapter",
+    "fines": "lez-fines",
+    "police-hotlist": "lez-police-hotlist",
+}
 
 
 @dataclass
@@ -133,7 +139,19 @@ class Stack:
         self._spawn("div", args)
         self._wait_http(self.div_url + "/health", "div")
 
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Wait until every stage worker's consumer group has its partitions."""
+        groups = [GROUPS[n] for n in self.procs if n in GROUPS]
+        deadline = time.monotonic() + timeout_s
+        while not all(ready_file(self.settings, g).exists() for g in groups):
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise LezError(f"stage workers not assigned within {timeout_s:.0f} s")
+            time.sleep(0.1)
+
     def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        if name in GROUPS:
+            ready_file(self.settings, GROUPS[name]).unlink(missing_ok=True)
         args = ["worker", name]
         if name == "plate-reader" and self.options.ground_truth_csv is not None:
             args += ["--ground-truth", str(self.options.ground_truth_csv)]
