@@ -47,3 +47,9 @@ check: lint typecheck test ## everything CI needs
 
 bench-plates: install ## plate reading accuracy and speed on ../shared/data
 	$(PY) -m plate_reader.bench $(SHARED)
+
+.PHONY: chaos
+CHAOS_SCENARIO ?= ../shared/data/scenario-example
+CHAOS_FLAGS ?= --ground-truth-plates
+chaos: install ## replay a scenario while killing each worker and cutting the edge's link; compare with a clean run
+	$(VENV)/bin/lez chaos $(CHAOS_SCENARIO) $(CHAOS_FLAGS)

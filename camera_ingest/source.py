@@ -6,8 +6,9 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from kafka import KafkaProducer
 
@@ -17,6 +18,8 @@ from lez.settings import Settings
 
 log = logging.getLogger(__name__)
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
+CameraClock = Literal["edge", "file"]
+"""Where a JPEG directory's capture times come from: the edge clock or the files' mtime."""
 
 
 @dataclass(frozen=True)
@@ -25,13 +28,29 @@ class CapturedFrame:
     captured_at: datetime
 
 
-def iter_jpeg_dir(directory: Path) -> Iterator[CapturedFrame]:
+def iter_jpeg_dir(directory: Path, clock: CameraClock = "edge") -> Iterator[CapturedFrame]:
+    """The JPEGs of a directory, in name order.
+
+    ``clock="file"`` takes the capture time from each file's modification time (the camera's
+    own clock for a camera that drops JPEGs into a directory); ``"edge"`` uses now.
+    """
     for path in sorted(p for p in directory.iterdir() if p.suffix.lower() in JPEG_SUFFIXES):
-        yield CapturedFrame(path.read_bytes(), datetime.now(UTC))
+        at = (
+            datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            if clock == "file"
+            else datetime.now(UTC)
+        )
+        yield CapturedFrame(path.read_bytes(), at)
 
 
-def iter_video(source: str, every_nth: int = 1, quality: int = 90) -> Iterator[CapturedFrame]:
-    """Frames of a video file or stream URL (OpenCV VideoCapture), re-encoded as JPEG."""
+def iter_video(
+    source: str, every_nth: int = 1, quality: int = 90, start: datetime | None = None
+) -> Iterator[CapturedFrame]:
+    """Frames of a video file or stream URL (OpenCV VideoCapture), re-encoded as JPEG.
+
+    With ``start`` (a video file), a frame's capture time is ``start`` plus its position in
+    the video; without, it is the edge clock when the frame was read.
+    """
     import cv2
 
     cap = cv2.VideoCapture(source)
@@ -46,19 +65,30 @@ def iter_video(source: str, every_nth: int = 1, quality: int = 90) -> Iterator[C
             i += 1
             if (i - 1) % every_nth:
                 continue
+            if start is not None:
+                at = start + timedelta(milliseconds=float(cap.get(cv2.CAP_PROP_POS_MSEC)))
+            else:
+                at = datetime.now(UTC)
             ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
             if ok:
-                yield CapturedFrame(buf.tobytes(), datetime.now(UTC))
+                yield CapturedFrame(buf.tobytes(), at)
     finally:
         cap.release()
 
 
-def open_source(source: str, every_nth: int = 1, quality: int = 90) -> Iterator[CapturedFrame]:
+def open_source(
+    source: str,
+    every_nth: int = 1,
+    quality: int = 90,
+    *,
+    clock: CameraClock = "edge",
+    start: datetime | None = None,
+) -> Iterator[CapturedFrame]:
     path = Path(source)
     if path.is_dir():
-        return iter_jpeg_dir(path)
+        return iter_jpeg_dir(path, clock)
     if "://" in source or path.is_file():
-        return iter_video(source, every_nth, quality)
+        return iter_video(source, every_nth, quality, start)
     raise ConfigError(f"{source!r} is neither a JPEG directory, a video file nor a stream URL")
 
 

@@ -15,7 +15,12 @@ from fidus_adapter.client import FidusAdapter
 from fidus_adapter.rules import RuleBook, day_pass_window_closes, judge
 from lez.bus import Record, make_consumer, make_producer
 from lez.cameras import CameraRegistry
-from lez.errors import EventError, PurposeRefused
+from lez.errors import (
+    EventError,
+    RegistryError,
+    RegistryUnavailable,
+    RulesError,
+)
 from lez.events import Decision, DecisionEvent, PassageEvent, parse_event
 from lez.settings import Settings
 from lez.stage import StopFlag, dead_letter, run_record_stage
@@ -142,7 +147,12 @@ class FidusAdapterWorker:
                 threshold=self.settings.auto_issue_threshold,
                 cameras=self.cameras,
             )
-        except PurposeRefused as exc:
+        except RegistryUnavailable:
+            raise  # transient: read again later (run_record_stage)
+        except (RegistryError, RulesError, ValueError) as exc:
+            # PurposeRefused, a registry answer that can never be used, a passage the rules
+            # cannot judge: poison for this record only. Dead-letter it, never block the
+            # partition (a crash loop would re-read it forever).
             dead_letter(
                 self.producer,
                 self.settings,

@@ -1,180 +1,230 @@
-"""The operator console: server-rendered pages and a JSON API over the fines database."""
+"""The operator console: server-rendered pages and a JSON API over the fines database.
+
+Operators log in (accounts in ``console_users``, scrypt-hashed passwords, a signed session
+cookie); roles decide what they may do (:mod:`fines.auth`). Every action is audited in
+``console_audit``. The pages live in :mod:`fines.api.pages`, the JSON API (``/api``, OpenAPI at
+``/docs``) in :mod:`fines.api.routes`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import FastAPI, Request
+from fastapi.exceptions import HTTPException
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
 
-from fines.models import Evidence, Notice, Passage, RegistryAudit, ReviewItem
+from fidus_adapter.rules import RuleBook
+from fines.api import pages, routes
+from fines.api.deps import ConsoleContext, NotAuthenticated, SessionDep, guarded
+from fines.api.queries import notice_json, review_json, summary
+from fines.auth import VIEW, AccountError, bootstrap_admin
+from fines.review import (
+    MissingReason,
+    NotFound,
+    NoticeTransitionError,
+    Relookup,
+    ReviewError,
+)
+from fines.service import BRUSSELS, FinesPolicy
+from lez.errors import PurposeRefused, RegistryError, RegistryUnavailable
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+__all__ = ["create_app", "notice_json", "review_json", "summary"]
 
-
-def _db(request: Request) -> Iterator[Session]:
-    with request.app.state.sessions() as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(_db)]
-
-
-def notice_json(n: Notice) -> dict[str, Any]:
-    return {
-        "notice_id": n.notice_id,
-        "passage_id": n.passage_id,
-        "plate": n.plate,
-        "country": n.country,
-        "kind": n.kind,
-        "amount_eur": n.amount_eur,
-        "offence_at": n.offence_at.isoformat(),
-        "camera_id": n.camera_id,
-        "status": n.status,
-        "rule": n.rule,
-        "explanation": n.explanation,
-        "due_date": n.due_date.isoformat() if n.due_date else None,
-    }
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+SESSION_COOKIE = "lez_console"
 
 
-def review_json(item: ReviewItem, p: Passage) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "passage_id": p.passage_id,
-        "camera_id": p.camera_id,
-        "captured_at": p.captured_at.isoformat(),
-        "plate": p.plate,
-        "country": p.country,
-        "confidence": p.confidence,
-        "char_confidences": p.char_confidences,
-        "reads": p.reads,
-        "decision": p.decision,
-        "reasons": item.reasons,
-        "vehicle": p.vehicle,
-        "status": item.status,
-    }
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/api"
 
 
-def create_app(sessions: sessionmaker[Session]) -> FastAPI:
-    app = FastAPI(title="lez operator console", version="0.1")
+def create_app(
+    sessions: sessionmaker[Session],
+    *,
+    secret_key: str | None = None,
+    bootstrap_admin_password: str | None = None,
+    relookup: Relookup | None = None,
+    rules: RuleBook | None = None,
+    policy: FinesPolicy | None = None,
+    now: Callable[[], datetime] | None = None,
+    session_max_age_s: int = 8 * 3600,
+    https_only: bool = False,
+) -> FastAPI:
+    """The console app.
+
+    ``secret_key`` signs the session cookie (a random one per process when None: sessions
+    then end when the console restarts). ``bootstrap_admin_password`` creates the account
+    ``admin`` (supervisor) when there is no account at all. ``relookup`` asks the registry
+    again when an operator corrects a plate (e.g. :func:`fines.review.fidus_relookup`);
+    without it, plate correction answers 503.
+    """
+    # No Swagger/ReDoc pages: they load their scripts from a CDN. The schema itself is served
+    # behind the login at /api/openapi.json.
+    app = FastAPI(
+        title="lez operator console",
+        version="0.2",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     templates = Jinja2Templates(directory=str(TEMPLATES))
-
+    templates.env.filters["local"] = local_time
     app.state.sessions = sessions
+    app.state.ctx = ConsoleContext(
+        sessions=sessions,
+        templates=templates,
+        policy=policy or FinesPolicy(),
+        relookup=relookup,
+        rules_loader=(lambda: rules) if rules is not None else RuleBook.load,
+        now=now or (lambda: datetime.now(UTC)),
+    )
+    if bootstrap_admin_password:
+        with sessions.begin() as session:
+            bootstrap_admin(session, bootstrap_admin_password)
 
-    @app.get("/health")
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret_key or secrets.token_urlsafe(32),
+        session_cookie=SESSION_COOKIE,
+        max_age=session_max_age_s,
+        same_site="strict",
+        https_only=https_only,
+    )
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith(("/docs", "/redoc")):
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                "script-src 'self'; frame-ancestors 'none'",
+            )
+        return response
+
+    @app.get("/health", tags=["health"])
     def health(session: SessionDep) -> dict[str, str]:
         session.execute(select(1))
         return {"status": "ok"}
 
-    @app.get("/api/notices")
-    def api_notices(
-        session: SessionDep,
-        plate: str | None = None,
-        status: str | None = None,
-        limit: int = 200,
-    ) -> dict[str, Any]:
-        q = select(Notice).order_by(Notice.offence_at.desc())
-        if plate:
-            q = q.where(Notice.plate.contains(plate.upper()))
-        if status:
-            q = q.where(Notice.status == status)
-        rows = session.scalars(q.limit(min(limit, 1000))).all()
-        return {"data": [notice_json(n) for n in rows], "count": len(rows)}
+    @app.get("/api/openapi.json", tags=["api"], **guarded(VIEW))
+    def openapi_schema() -> dict[str, Any]:
+        return app.openapi()
 
-    @app.get("/api/notices/{notice_id}")
-    def api_notice(notice_id: str, session: SessionDep) -> dict[str, Any]:
-        n = session.get(Notice, notice_id)
-        if n is None:
-            raise HTTPException(404, f"no notice {notice_id}")
-        return notice_json(n)
-
-    @app.get("/api/review")
-    def api_review(session: SessionDep) -> dict[str, Any]:
-        rows = session.execute(
-            select(ReviewItem, Passage)
-            .join(Passage, Passage.passage_id == ReviewItem.passage_id)
-            .where(ReviewItem.status == "open")
-            .order_by(ReviewItem.created_at)
-        ).all()
-        return {"data": [review_json(i, p) for i, p in rows], "count": len(rows)}
-
-    @app.get("/api/summary")
-    def api_summary(session: SessionDep) -> dict[str, Any]:
-        return summary(session)
-
-    @app.get("/evidence/{passage_id}/{idx}")
-    def evidence(passage_id: str, idx: int, session: SessionDep) -> Response:
-        ev = session.scalar(
-            select(Evidence).where(Evidence.passage_id == passage_id, Evidence.idx == idx)
-        )
-        if ev is None:
-            raise HTTPException(404, "no such evidence image")
-        return Response(ev.jpeg, media_type="image/jpeg")
-
-    @app.get("/", response_class=HTMLResponse)
-    def dashboard(request: Request, session: SessionDep) -> Response:
-        return templates.TemplateResponse(
-            request, "dashboard.html", {"s": summary(session), "page": "dashboard"}
-        )
-
-    @app.get("/notices", response_class=HTMLResponse)
-    def notices_page(request: Request, session: SessionDep, plate: str | None = None) -> Response:
-        data = api_notices(session, plate=plate)["data"]
-        return templates.TemplateResponse(
-            request, "notices.html", {"notices": data, "plate": plate or "", "page": "notices"}
-        )
-
-    @app.get("/review", response_class=HTMLResponse)
-    def review_page(request: Request, session: SessionDep) -> Response:
-        items = api_review(session)["data"]
-        return templates.TemplateResponse(
-            request, "review.html", {"items": items, "page": "review"}
-        )
-
-    @app.get("/audit", response_class=HTMLResponse)
-    def audit_page(request: Request, session: SessionDep) -> Response:
-        rows = session.scalars(
-            select(RegistryAudit).order_by(RegistryAudit.id.desc()).limit(500)
-        ).all()
-        return templates.TemplateResponse(request, "audit.html", {"rows": rows, "page": "audit"})
-
+    for router in routes.ROUTERS:
+        app.include_router(router)
+    app.include_router(pages.router)
+    _error_handlers(app, templates)
     return app
 
 
-def summary(session: Session) -> dict[str, Any]:
-    by_decision = dict(
-        session.execute(select(Passage.decision, func.count()).group_by(Passage.decision)).all()
-    )
-    by_notice = dict(
-        session.execute(
-            select(Notice.kind + "/" + Notice.status, func.count()).group_by(
-                Notice.kind, Notice.status
+def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
+    def error(request: Request, status: int, message: str) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": message}, status_code=status)
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {
+                "status": status,
+                "message": message,
+                "page": "",
+                "user": getattr(request.state, "user", None),
+                "roles": {},
+                "csrf": "",
+                "flash": None,
+            },
+            status_code=status,
+        )
+
+    @app.exception_handler(NotAuthenticated)
+    async def not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
+        if _is_api(request):
+            return JSONResponse(
+                {"detail": "not logged in"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Cookie realm="lez console", login="/api/login"'},
             )
-        ).all()
-    )
-    frames = session.scalar(select(func.coalesce(func.sum(Passage.frames), 0))) or 0
-    since = datetime.now(UTC) - timedelta(hours=1)
-    last_hour = session.scalar(
-        select(func.count()).select_from(Passage).where(Passage.stored_at >= since)
-    )
-    backlog = session.scalar(
-        select(func.count()).select_from(ReviewItem).where(ReviewItem.status == "open")
-    )
-    cameras = session.execute(
-        select(Passage.camera_id, func.max(Passage.stored_at)).group_by(Passage.camera_id)
-    ).all()
-    return {
-        "frames": int(frames),
-        "passages": sum(by_decision.values()),
-        "decisions": by_decision,
-        "notices": by_notice,
-        "passages_last_hour": last_hour,
-        "review_backlog": backlog,
-        "cameras": {c: t.isoformat() for c, t in cameras},
-    }
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if _is_api(request) or exc.status_code == 405:
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        return error(request, exc.status_code, str(exc.detail))
+
+    mapping: list[tuple[type[Exception], int]] = [
+        (NotFound, 404),
+        (NoticeTransitionError, 409),
+        (ReviewError, 409),
+        (MissingReason, 422),
+        (AccountError, 409),
+        (RegistryUnavailable, 503),
+        (PurposeRefused, 403),
+        (RegistryError, 502),
+    ]
+    for exc_type, status in mapping:
+
+        def handler(request: Request, exc: Exception, status: int = status) -> Response:
+            return error(request, status, str(exc))
+
+        app.add_exception_handler(exc_type, handler)
+
+
+def local_time(value: object) -> str:
+    """An ISO timestamp (or datetime) as Brussels local time, to the second."""
+    if value is None or value == "":
+        return "–"
+    try:
+        at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if at.tzinfo is None:
+        return at.isoformat(sep=" ", timespec="seconds")
+    return at.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def route_table(app: FastAPI) -> list[tuple[str, frozenset[str], tuple[str, ...] | None]]:
+    """Every HTTP route of ``app`` as (path, methods, roles allowed or None when public).
+
+    Flattens included routers (FastAPI may keep them as lazy branches)."""
+    out: list[tuple[str, frozenset[str], tuple[str, ...] | None]] = []
+
+    def visit(route: Any) -> None:
+        contexts = getattr(route, "effective_route_contexts", None)
+        if callable(contexts):
+            for sub in contexts():
+                visit(sub)
+            return
+        methods = getattr(route, "methods", None)
+        if not methods:
+            return
+        extra = getattr(route, "openapi_extra", None) or {}
+        roles = extra.get("x-roles")
+        out.append((route.path, frozenset(methods), tuple(roles) if roles else None))
+
+    for r in app.routes:
+        visit(r)
+    return out

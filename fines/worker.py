@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from sqlalchemy import select
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 
+from fines.models import Passage
 from fines.service import DayPassCheck, FinesPolicy, record_deadletter, record_decision, settle_due
 from lez.bus import Record, make_consumer, make_producer
 from lez.errors import EventError, RegistryUnavailable
@@ -24,6 +27,25 @@ from lez.stage import StopFlag, commit, dead_letter
 log = logging.getLogger(__name__)
 STAGE = "fines"
 GROUP = "lez-fines"
+
+
+def _frames_already_stored(session: Session, decision: DecisionEvent) -> bool:
+    """True when another stored passage already holds every frame (camera id + seq) of this
+    one: the edge sent a frame twice and the copy formed a passage of its own (idempotency by
+    frame key, next to the one by passage id in ``record_decision``)."""
+    p = decision.passage
+    if not p.frames or session.get(Passage, p.passage_id) is not None:
+        return False
+    window = timedelta(minutes=10)
+    stored = session.scalars(
+        select(Passage.frame_keys).where(
+            Passage.camera_id == p.camera_id,
+            Passage.captured_at >= p.captured_at - window,
+            Passage.captured_at <= p.captured_at + window,
+        )
+    ).all()
+    seen = {k for keys in stored for k in keys}
+    return all(f"{p.camera_id}#{f.seq}" in seen for f in p.frames)
 
 
 class FinesWorker:
@@ -58,6 +80,12 @@ class FinesWorker:
             decision = parse_event(
                 DecisionEvent, record.value, topic=record.topic, offset=record.offset
             )
+            if _frames_already_stored(session, decision):
+                log.info(
+                    "passage %s: every frame is already in a stored passage (redelivered "
+                    "duplicate frames); not stored again", decision.passage.passage_id
+                )
+                return
             record_decision(session, decision, self.policy)
 
     def handle_batch(self, batch: dict[TopicPartition, list[Record]]) -> None:
@@ -67,12 +95,16 @@ class FinesWorker:
                 try:
                     with self.sessions.begin() as session:
                         self._store(session, record)
-                except EventError as exc:
+                except (EventError, DataError, ValueError) as exc:
+                    # Poison (malformed, or a value the database can never take): dead-letter
+                    # it, never block the partition. A database that is down (OperationalError)
+                    # is not poison: it propagates, nothing is committed, the record is re-read.
                     if record.topic == self.settings.topic("deadletter"):
-                        log.error("unreadable dead-letter record at %s: %s", record.offset, exc)
+                        log.error("unusable dead-letter record at %s: %s", record.offset, exc)
                     else:
                         dead_letter(
-                            self.producer, self.settings, stage=STAGE, record=record, exc=exc
+                            self.producer, self.settings, stage=STAGE, record=record, exc=exc,
+                            reason=str(exc).splitlines()[0][:500] if str(exc) else None,
                         )
                 done[tp] = record.offset + 1
         commit(self.consumer, done)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from lez.errors import LezError
@@ -47,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--no-settle", action="store_true", help="fines: do not settle")
 
     serve = sub.add_parser("serve", help="run a service")
-    serve.add_argument("service", choices=["div", "console"])
+    serve.add_argument("service", choices=["div", "console", "ingest"])
     serve.add_argument("--registry", type=_existing_file)
     serve.add_argument("--exemptions", type=_existing_file)
     serve.add_argument("--host", default="127.0.0.1")
@@ -55,12 +57,69 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--latency", type=float, default=0.0)
     serve.add_argument("--failure-rate", type=float, default=0.0)
 
-    cam = sub.add_parser("camera", help="push frames of a camera to lez.frames")
+    cam = sub.add_parser(
+        "camera",
+        help="an edge node: push a camera's frames to lez.frames (Kafka or the ingest gateway)",
+    )
     cam.add_argument("--camera-id", required=True)
-    cam.add_argument("source", help="JPEG directory, video file or stream URL")
+    cam.add_argument("source", nargs="?", help="JPEG directory, video file or stream URL")
     cam.add_argument("--fps", type=float, default=None, help="pace sending at this rate")
-    cam.add_argument("--every-nth", type=int, default=1, help="video: keep every n-th frame")
+    cam.add_argument("--every-nth", type=int, default=1, help="keep every n-th frame")
     cam.add_argument("--quality", type=int, default=90, help="JPEG quality for video frames")
+    cam.add_argument(
+        "--registry", type=Path, help="camera registry YAML (default LEZ_CAMERAS_FILE)"
+    )
+    cam.add_argument(
+        "--issue-key",
+        action="store_true",
+        help="make a new gateway API key for the camera, store its hash in the registry, "
+        "print the key once and exit",
+    )
+    cam.add_argument("--gateway", help="ingest gateway URL (default: straight to Kafka)")
+    cam.add_argument("--api-key", help="gateway API key (default LEZ_CAMERA_API_KEY)")
+    cam.add_argument("--kafka-proxy", help="HTTP CONNECT proxy URL between edge and broker")
+    cam.add_argument("--spool-dir", type=Path, help="default VAR/cameras/ID/spool")
+    cam.add_argument("--spool-max-frames", type=int, default=10_000)
+    cam.add_argument("--spool-max-mb", type=int, default=1024)
+    cam.add_argument("--spool-drop", choices=["oldest", "newest"], default="oldest")
+    cam.add_argument(
+        "--gate",
+        choices=["motion", "none"],
+        default="motion",
+        help="motion: an idle camera sends nothing",
+    )
+    cam.add_argument(
+        "--motion-threshold",
+        type=float,
+        default=0.01,
+        help="fraction of the picture that must change",
+    )
+    cam.add_argument(
+        "--motion-tail", type=int, default=2, help="frames still sent after the motion stopped"
+    )
+    cam.add_argument(
+        "--camera-clock",
+        choices=["edge", "file"],
+        default="edge",
+        help="JPEG directory: capture time from the edge clock or file mtimes",
+    )
+    cam.add_argument(
+        "--start-time",
+        type=datetime.fromisoformat,
+        help="video file: capture time of its first frame (ISO 8601)",
+    )
+    cam.add_argument(
+        "--skew-threshold",
+        type=float,
+        default=2.0,
+        help="flag a camera clock off by more than this many seconds",
+    )
+    cam.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=60.0,
+        help="after the source ends, wait this long for the spool to empty",
+    )
 
     replay = sub.add_parser("replay", help="replay a recorded scenario through the pipeline")
     replay.add_argument("scenario", type=_existing_dir)
@@ -72,6 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("images", type=_existing_dir)
     ev.add_argument("--labels", type=_existing_file, required=True)
     ev.add_argument("--report", type=Path, required=True)
+
+    chaos = sub.add_parser(
+        "chaos", help="replay a scenario while killing workers and cutting the edge's link"
+    )
+    chaos.add_argument("scenario", type=_existing_dir)
+    chaos.add_argument(
+        "--ground-truth-plates",
+        action="store_true",
+        help="read plates from frames.csv instead of OCR (both runs)",
+    )
+    chaos.add_argument(
+        "--outage", type=float, default=8.0, help="seconds the edge cannot reach the broker"
+    )
+    chaos.add_argument("--rate", type=float, default=8.0, help="frames per second at the edge")
+    chaos.add_argument("--report", type=Path, help="write the comparison as JSON")
+    chaos.add_argument("--timeout", type=float, default=1800.0)
 
     sub.add_parser("migrate", help="bring the database schema up to date")
     return parser
@@ -161,12 +236,34 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         exemptions = load_exemptions(args.exemptions) if args.exemptions else []
         app = div_app(vehicles, exemptions, latency_s=args.latency, failure_rate=args.failure_rate)
         uvicorn.run(app, host=args.host, port=args.port or 8100, log_level="warning")
+    elif args.service == "ingest":
+        from camera_ingest.gateway import RegistryFile
+        from camera_ingest.gateway import create_app as ingest_app
+
+        cameras_file = args.registry or settings.cameras_file
+        if cameras_file is None:
+            raise LezError("lez serve ingest needs --registry cameras.yaml (or LEZ_CAMERAS_FILE)")
+        uvicorn.run(
+            ingest_app(settings, registry=RegistryFile(cameras_file)),
+            host=args.host,
+            port=args.port or 8200,
+            log_level="warning",
+        )
     else:
         from fines.console import create_app as console_app
+        from fines.review import fidus_relookup
         from lez import compose
 
+        sessions = compose.sessions(settings)
+        secret = settings.console_secret_key
+        admin = settings.console_admin_password
         uvicorn.run(
-            console_app(compose.sessions(settings)),
+            console_app(
+                sessions,
+                secret_key=secret.get_secret_value() if secret else None,
+                bootstrap_admin_password=admin.get_secret_value() if admin else None,
+                relookup=fidus_relookup(settings, sessions) if settings.div_url else None,
+            ),
             host=args.host,
             port=args.port or settings.console_port,
             log_level="warning",
@@ -175,24 +272,110 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
-    from camera_ingest.source import SequenceStore, open_source, run_camera
-    from lez.bus import make_producer
+    from camera_ingest.edge import EdgeNode, HttpSender, KafkaSender, Sender
+    from camera_ingest.gate import MotionGate
+    from camera_ingest.keys import hash_api_key, new_api_key
+    from camera_ingest.source import open_source
+    from camera_ingest.spool import Spool
+    from lez.cameras import CameraRegistry
 
-    if not settings.kafka_bootstrap:
-        raise LezError("LEZ_KAFKA_BOOTSTRAP is not set: which broker should the camera use?")
-    producer = make_producer(settings.kafka_bootstrap)
+    registry_file: Path | None = args.registry or settings.cameras_file
+    registry = CameraRegistry.load(registry_file) if registry_file else None
+    camera = registry.get(args.camera_id) if registry else None
+    if registry is not None and camera is None:
+        raise LezError(f"camera {args.camera_id!r} is not in the camera registry {registry_file}")
+    if args.issue_key:
+        if registry is None or camera is None or registry_file is None:
+            raise LezError("--issue-key needs --registry cameras.yaml with the camera in it")
+        key = new_api_key()
+        registry.with_camera(camera.model_copy(update={"api_key_hash": hash_api_key(key)})).dump(
+            registry_file
+        )
+        print(f"API key for {args.camera_id} (shown once; only its hash is stored): {key}")
+        return 0
+    if not args.source:
+        raise LezError("which frames? give a JPEG directory, a video file or a stream URL")
+    if camera is not None:
+        log.info(
+            "camera %s at %r, direction %r, %s the zone",
+            camera.camera_id,
+            camera.location,
+            camera.direction,
+            "inside" if camera.inside_zone else "outside",
+        )
+    sender: Sender
+    if args.gateway:
+        api_key = args.api_key or os.environ.get("LEZ_CAMERA_API_KEY")
+        if not api_key:
+            raise LezError("--gateway needs --api-key (or LEZ_CAMERA_API_KEY)")
+        sender = HttpSender(args.gateway, api_key)
+    else:
+        if not settings.kafka_bootstrap:
+            raise LezError("LEZ_KAFKA_BOOTSTRAP is not set: which broker should the camera use?")
+        sender = KafkaSender(settings.kafka_bootstrap, settings, proxy_url=args.kafka_proxy)
+    base = settings.var_dir / "cameras" / args.camera_id
+    spool = Spool(
+        args.spool_dir or base / "spool",
+        max_frames=args.spool_max_frames,
+        max_bytes=args.spool_max_mb * 1024 * 1024,
+        drop=args.spool_drop,
+    )
+    if len(spool):
+        print(f"camera {args.camera_id}: {len(spool)} frame(s) waiting in the spool from before")
+    is_video = not Path(args.source).is_dir()
+
+    def gate() -> MotionGate:
+        return MotionGate(min_changed=args.motion_threshold, tail=args.motion_tail)
+
+    edge = EdgeNode(
+        spool,
+        sender,
+        settings.var_dir / "cameras",
+        camera_id=args.camera_id,
+        gate=gate if args.gate == "motion" else None,
+        every_nth=1 if is_video else args.every_nth,
+        skew_threshold_s=args.skew_threshold,
+    ).start()
     try:
-        run_camera(
-            producer,
-            settings,
-            args.camera_id,
-            open_source(args.source, args.every_nth, args.quality),
-            SequenceStore(settings.var_dir / "cameras" / f"{args.camera_id}.seq"),
+        edge.capture_all(
+            open_source(
+                args.source,
+                args.every_nth if is_video else 1,
+                args.quality,
+                clock=args.camera_clock,
+                start=args.start_time,
+            ),
             fps=args.fps,
         )
+        drained = edge.wait_empty(args.drain_timeout)
     finally:
-        producer.close()
+        edge.stop()
+    print(edge.report())
+    if not drained:
+        print(
+            f"camera {args.camera_id}: {len(spool)} frame(s) still spooled; "
+            "they are sent on the next start"
+        )
     return 0
+
+
+def _cmd_chaos(args: argparse.Namespace, settings: Settings) -> int:
+    from lez.chaos import run_chaos
+
+    result = run_chaos(
+        args.scenario,
+        settings,
+        ground_truth_plates=args.ground_truth_plates,
+        outage_s=args.outage,
+        rate=args.rate,
+        timeout_s=args.timeout,
+    )
+    for line in result.details():
+        print(line)
+    if args.report:
+        args.report.write_text(json.dumps(result.as_dict(), indent=1) + "\n")
+    print(result.summary())
+    return 0 if result.ok else 1
 
 
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -253,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "worker": _cmd_worker,
         "serve": _cmd_serve,
         "camera": _cmd_camera,
+        "chaos": _cmd_chaos,
         "replay": _cmd_replay,
         "eval-plates": _cmd_eval,
         "migrate": lambda _args, s: _migrate(s),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import time
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from fines.models import Notice, Passage
@@ -39,6 +41,16 @@ def run_embedded(
         settings = settings.model_copy(update={"var_dir": run_dir, "cameras_file": cameras_file})
     if registry is None:
         raise ConfigError("lez run needs --scenario DIR or --registry registry.csv")
+    generated_password = None
+    if settings.console_admin_password is None:
+        generated_password = secrets.token_urlsafe(9)
+        settings = settings.model_copy(
+            update={"console_admin_password": SecretStr(generated_password)}
+        )
+    if settings.console_secret_key is None:
+        settings = settings.model_copy(
+            update={"console_secret_key": SecretStr(secrets.token_urlsafe(32))}
+        )
     options = StackOptions(
         registry_csv=registry,
         exemptions_csv=exemptions,
@@ -79,6 +91,8 @@ def run_embedded(
         if exit_after:
             return 0
         print(f"console at {stack.console_url} (Ctrl-C to stop)")
+        if generated_password is not None:
+            print(f"first login: admin / {generated_password} (set LEZ_CONSOLE_ADMIN_PASSWORD)")
         try:
             while True:
                 stack.check_alive()

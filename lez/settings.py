@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     div_timeout_s: float = 2.0
     console_host: str = "127.0.0.1"
     console_port: int = 8000
+    # Signs console session cookies; None: a random key per console process.
+    console_secret_key: SecretStr | None = None
+    # Creates the first account (``admin``, supervisor) when the console has none.
+    console_admin_password: SecretStr | None = None
     # FIDUS identity of this pipeline.
     fidus_authority: str = "BXL-FISCALITE"
     fidus_service: str = "lez-pipeline"

@@ -76,6 +76,12 @@ class Stack:
         )
         if self.options.cameras_file is not None:
             env["LEZ_CAMERAS_FILE"] = str(self.options.cameras_file)
+        for key, secret in (
+            ("LEZ_CONSOLE_SECRET_KEY", self.settings.console_secret_key),
+            ("LEZ_CONSOLE_ADMIN_PASSWORD", self.settings.console_admin_password),
+        ):
+            if secret is not None:
+                env[key] = secret.get_secret_value()
         return env
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:

@@ -94,7 +94,8 @@ def _summary(name: str, rep: dict[str, Any]) -> str:
     )
     return (
         f"{name}: {rep['correct']}/{rep['images']} correct ({rep['accuracy']:.1%}), "
-        f"best read wrong {wrong}, ms p50 {rep['ms_p50']:.0f} p95 {rep['ms_p95']:.0f}, "
+        f"best read wrong {wrong}, ms p50 {rep['ms_p50']:.0f} p95 {rep['ms_p95']:.0f} "
+        f"(cpu p50 {rep['cpu_ms_p50']:.0f} p95 {rep['cpu_ms_p95']:.0f}), "
         f"precision above {AUTO_ISSUE_THRESHOLD} {rep['precision_above_threshold']:.1%} "
         f"({rep['reads_above_threshold']} reads)"
     )
@@ -104,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m plate_reader.bench")
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--engine", choices=["auto", "easyocr", "ppocr"], default="auto")
     parser.add_argument("--json", type=Path, default=None, help="write the full report here")
     parser.add_argument("-v", "--verbose", action="store_true", help="print misreads")
     args = parser.parse_args(argv)
@@ -111,8 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from plate_reader.reader import build_default_reader
 
     t0 = time.perf_counter()
-    inner = build_default_reader(threads=args.threads)
-    print(f"reader loaded in {time.perf_counter() - t0:.1f} s")
+    inner = build_default_reader(threads=args.threads, engine=args.engine)
+    print(f"reader ({inner.engine}) loaded in {time.perf_counter() - t0:.1f} s")
     report: dict[str, Any] = {}
 
     alpr_dir = args.data_dir / "openalpr-eu-dev"

@@ -42,6 +42,8 @@ class TextLine:
     h: int
     blobs: tuple[Blob, ...]
     score: float
+    dark_text: bool = True
+    """Dark characters on a light background, as on every plate we read."""
 
     @property
     def char_height(self) -> float:
@@ -58,7 +60,7 @@ def _char_blobs(binary: GreyImage, min_h: int, max_h: int) -> list[Blob]:
         if h < min_h or h > max_h:
             continue
         aspect = w / h
-        if aspect < 0.08 or aspect > 2.0:  # up to two touching characters
+        if aspect < 0.08 or aspect > 3.5:  # up to two touching characters and a hyphen
             continue
         fill = area / float(w * h)
         if fill < 0.15 or fill > 0.95:
@@ -157,6 +159,37 @@ def find_text_bands(grey: GreyImage, char_heights: tuple[int, ...] = (12, 22)) -
     return out
 
 
+def _merge_collinear(lines: list[TextLine]) -> list[TextLine]:
+    """Join pieces of one text line that the grouping split (at a wide hyphen, a sticker)."""
+    lines = sorted(lines, key=lambda ln: ln.x)
+    out: list[TextLine] = []
+    merged_any = True
+    while merged_any:
+        merged_any = False
+        out = []
+        for line in lines:
+            for k, prev in enumerate(out):
+                ch = max(prev.char_height, line.char_height)
+                gap = line.x - (prev.x + prev.w)
+                same_row = abs((prev.y + prev.h / 2) - (line.y + line.h / 2)) < 0.35 * ch
+                similar = min(prev.char_height, line.char_height) / ch > 0.75
+                same_polarity = prev.dark_text == line.dark_text
+                if same_row and similar and same_polarity and -0.5 * ch < gap < 2.2 * ch:
+                    blobs = tuple(sorted({*prev.blobs, *line.blobs}, key=lambda b: b.x))
+                    x0, y0 = min(prev.x, line.x), min(prev.y, line.y)
+                    x1 = max(prev.x + prev.w, line.x + line.w)
+                    y1 = max(prev.y + prev.h, line.y + line.h)
+                    n = len(blobs)
+                    score = float(n) - abs(n - 7) * 0.3 + 0.5
+                    out[k] = TextLine(x0, y0, x1 - x0, y1 - y0, blobs, score, line.dark_text)
+                    merged_any = True
+                    break
+            else:
+                out.append(line)
+        lines = sorted(out, key=lambda ln: ln.x)
+    return out
+
+
 def find_text_lines(grey: GreyImage, max_lines: int = 8) -> list[TextLine]:
     """Candidate plate text lines in a grey frame, most plate-like first."""
     h_img = grey.shape[0]
@@ -168,13 +201,15 @@ def find_text_lines(grey: GreyImage, max_lines: int = 8) -> list[TextLine]:
             binary = cv2.adaptiveThreshold(
                 grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, polarity, block, 7
             )
-            for group in _group(_char_blobs(binary, min_h, max_h)):
+            for group in _group(_char_blobs(np.asarray(binary, np.uint8), min_h, max_h)):
                 line = _line_from(group)
                 if line is not None:
                     if polarity == cv2.THRESH_BINARY:
-                        line = TextLine(line.x, line.y, line.w, line.h, line.blobs,
-                                        line.score - 1.0)  # fmt: skip
+                        line = TextLine(
+                            line.x, line.y, line.w, line.h, line.blobs, line.score - 1.0, False
+                        )
                     lines.append(line)
+    lines = _merge_collinear(lines)
     lines.extend(find_text_bands(grey))
     lines.sort(key=lambda ln: ln.score, reverse=True)
     kept: list[TextLine] = []
@@ -184,3 +219,82 @@ def find_text_lines(grey: GreyImage, max_lines: int = 8) -> list[TextLine]:
         if len(kept) >= max_lines:
             break
     return kept
+
+
+@dataclass(frozen=True)
+class PlateRect:
+    """A bright, plate-shaped rectangle (x, y, w, h); ``text_x`` is where the text area starts
+    (after an EU blue band, when there is one)."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    text_x: int
+    has_band: bool
+    score: float
+
+
+def _blue_band_width(bgr: GreyImage, x: int, y: int, w: int, h: int) -> int:
+    """Width of a blue band at the left end of the rectangle (0 when there is none)."""
+    x0 = max(0, x - max(2, h // 2))
+    roi = bgr[y : y + h, x0 : x + max(1, w // 5)]
+    if roi.size == 0:
+        return 0
+    b = roi[:, :, 0].astype(np.int16)
+    g = roi[:, :, 1].astype(np.int16)
+    r = roi[:, :, 2].astype(np.int16)
+    blue = (b > r + 30) & (b > g + 10)
+    cols = blue.mean(axis=0) > 0.4
+    if not cols.any():
+        return 0
+    last = int(np.nonzero(cols)[0].max()) + x0
+    return max(0, last + 1 - x)
+
+
+def find_plate_rects(bgr: GreyImage, max_rects: int = 6) -> list[PlateRect]:
+    """Bright (white or yellow) plate-shaped rectangles: a plate whose characters are too blurred
+    to separate is still a bright box with a dark border around it."""
+    if bgr.ndim != 3:
+        return []
+    h_img, w_img = bgr.shape[:2]
+    bright = np.minimum(bgr[:, :, 1], bgr[:, :, 2])
+    found: list[PlateRect] = []
+    hi = float(np.percentile(bright, 99.5))
+    for frac in (0.4, 0.5, 0.6, 0.7, 0.85):
+        t = hi * frac
+        binary = (bright > t).astype(np.uint8) * 255
+        contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for c in contours:
+            x, y, w, h = cv2.boundingRect(c)
+            if h < 9 or h > 0.3 * h_img or w < 2.5 * h or w > 7.5 * h or w > 0.6 * w_img:
+                continue
+            area = cv2.contourArea(c)
+            fill = area / float(w * h)
+            if fill < 0.7:
+                continue
+            inner = bright[y + h // 5 : y + h - h // 5, x + w // 10 : x + w - w // 10]
+            if inner.size == 0:
+                continue
+            dark = float((inner < t).mean())
+            if dark < 0.08 or dark > 0.6:
+                continue
+            band = _blue_band_width(bgr, x, y, w, h)
+            score = fill + (1.0 if band > 0 else 0.0) - abs(w / h - 4.5) * 0.1
+            found.append(PlateRect(x, y, w, h, x + band, band > 0, score))
+    found.sort(key=lambda p: p.score, reverse=True)
+    kept: list[PlateRect] = []
+    for p in found:
+        if all(_rect_iou((p.x, p.y, p.w, p.h), (k.x, k.y, k.w, k.h)) < 0.5 for k in kept):
+            kept.append(p)
+        if len(kept) >= max_rects:
+            break
+    return kept
+
+
+def _rect_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0, x1 - x0) * max(0, y1 - y0)
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union else 0.0

@@ -19,17 +19,19 @@ DIGITS = "0123456789"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 
-LETTER_FOR_DIGIT = {"0": "O", "1": "I", "8": "B", "5": "S", "2": "Z", "6": "G", "4": "A", "7": "T"}
-DIGIT_FOR_LETTER = {
-    "O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "L": "1", "J": "1", "T": "7",
-    "B": "8", "S": "5", "Z": "2", "G": "6", "A": "4",
+LOOKALIKES: dict[tuple[str, str], float] = {
+    ("O", "0"): 0.8, ("D", "0"): 0.3, ("Q", "0"): 0.3, ("U", "0"): 0.1, ("I", "1"): 0.6,
+    ("L", "1"): 0.1, ("J", "1"): 0.1, ("T", "7"): 0.1, ("B", "8"): 0.3, ("S", "5"): 0.3,
+    ("Z", "2"): 0.3, ("G", "6"): 0.3, ("A", "4"): 0.2,
 }  # fmt: skip
+"""(letter, digit) look-alikes, with the share of one's probability credited to the other
+when the format rules the first out."""
+LETTER_FOR_DIGIT = {"0": "O", "1": "I", "8": "B", "5": "S", "2": "Z", "6": "G", "4": "A", "7": "T"}
+DIGIT_FOR_LETTER = {letter: digit for letter, digit in LOOKALIKES}
 DIGIT_CONFUSIONS: dict[str, tuple[str, ...]] = {
     "1": ("7",), "7": ("1",), "3": ("8",), "8": ("3", "0"), "0": ("8",), "5": ("6",),
     "6": ("5",),
 }  # fmt: skip
-LETTER_MERGE_WEIGHT = 0.9
-"""Share of a confusable character's probability credited to the character the format needs."""
 
 Dist = Sequence[float]
 """A probability for every character of ``ALPHABET``."""
@@ -43,10 +45,23 @@ class PlateFormat:
     first_digits: str = DIGITS
     auto_issuable: bool = True
     """False for formats that only make a plate plausible (never auto-fined on that alone)."""
+    prior: float = 0.01
 
     @property
     def classes(self) -> str:
         return "".join(c for c in self.template if c in "LDA")
+
+    @property
+    def separator_positions(self) -> frozenset[int]:
+        """Indexes of the characters that a separator precedes (``D-LLL-DDD``: 1 and 4)."""
+        out: set[int] = set()
+        count = 0
+        for c in self.template:
+            if c in "LDA":
+                count += 1
+            elif count:
+                out.add(count)
+        return frozenset(out)
 
     @property
     def length(self) -> int:
@@ -79,35 +94,32 @@ _NL_SIDECODES = (
     "D-LLL-DD", "LL-DDD-L", "L-DDD-LL", "LLL-DD-L", "L-DD-LLL", "D-LL-DDD", "DDD-LL-D",
 )  # fmt: skip
 
-FORMATS: tuple[PlateFormat, ...] = (
-    PlateFormat("BE", "D-LLL-DDD", first_digits="123456789"),
-    PlateFormat("BE", "LLL-DDD"),
-    PlateFormat("BE", "DDD-LLL"),
-    PlateFormat("FR", "LL-DDD-LL", letters=_FR_LETTERS),
-    PlateFormat("LU", "LL DDDD"),
-    *(PlateFormat("NL", code) for code in _NL_SIDECODES),
-    PlateFormat("SK", "LL-DDDLL"),
-    PlateFormat("CZ", "DLA DDDD"),
-    PlateFormat("CZ", "LLL DD-DD", auto_issuable=False),
-    PlateFormat("PL", "LL DDDDD"),
-    PlateFormat("PL", "LLL DDDD"),
-    PlateFormat("DE", "LLL-LL DDD", auto_issuable=False),
-    PlateFormat("DE", "LL-LL DDD", auto_issuable=False),
-    PlateFormat("DE", "L-LL DDD", auto_issuable=False),
-    PlateFormat("DE", "LL-L DDD", auto_issuable=False),
-    PlateFormat("DE", "L-L DDD", auto_issuable=False),
-    PlateFormat("DE", "LLL-L DDD", auto_issuable=False),
-    PlateFormat("DE", "L-LL DDDD", auto_issuable=False),
-    PlateFormat("DE", "LL-LL DDDD", auto_issuable=False),
-    PlateFormat("DE", "L-L DDDD", auto_issuable=False),
-    PlateFormat("DE", "LL-L DDDD", auto_issuable=False),
-    PlateFormat("DE", "L-LL DD", auto_issuable=False),
-    PlateFormat("DE", "LL-LL DD", auto_issuable=False),
-    PlateFormat("DE", "LLL-L DD", auto_issuable=False),
-)
-"""Known formats, in order of preference when a plate fits several (BE first)."""
+_DE_TEMPLATES = (
+    "LLL-LL DDD", "LL-LL DDD", "L-LL DDD", "LL-L DDD", "L-L DDD", "LLL-L DDD", "L-LL DDDD",
+    "LL-LL DDDD", "L-L DDDD", "LL-L DDDD", "L-LL DD", "LL-LL DD", "LLL-L DD", "LLL-LL DD",
+)  # fmt: skip
 
-COUNTRY_PRIORITY = {"BE": 0, "FR": 1, "LU": 2, "NL": 3, "SK": 4, "CZ": 5, "PL": 6, "DE": 7}
+FORMATS: tuple[PlateFormat, ...] = (
+    PlateFormat("BE", "D-LLL-DDD", first_digits="123456789", prior=0.3),
+    # the old series are still valid, but a current plate read without its leading digit
+    # looks exactly like them: plausible only, never fined on that read alone
+    PlateFormat("BE", "LLL-DDD", auto_issuable=False, prior=0.01),
+    PlateFormat("BE", "DDD-LLL", auto_issuable=False, prior=0.01),
+    PlateFormat("FR", "LL-DDD-LL", letters=_FR_LETTERS, prior=0.1),
+    PlateFormat("LU", "LL DDDD", prior=0.05),
+    *(PlateFormat("NL", code, prior=0.1 / len(_NL_SIDECODES)) for code in _NL_SIDECODES),
+    PlateFormat("SK", "LL-DDDLL", prior=0.05),
+    PlateFormat("CZ", "DLA DDDD", prior=0.04),
+    PlateFormat("CZ", "LLL DD-DD", auto_issuable=False, prior=0.005),
+    PlateFormat("PL", "LL DDDDD", prior=0.02),
+    PlateFormat("PL", "LLL DDDD", prior=0.02),
+    *(
+        PlateFormat("DE", code, auto_issuable=False, prior=0.1 / len(_DE_TEMPLATES))
+        for code in _DE_TEMPLATES
+    ),
+)
+"""Known formats. ``prior``: a rough share of the passages in Brussels with that format; it
+decides between formats that fit a read about equally well."""
 
 
 def normalize(text: str) -> str:
@@ -117,9 +129,7 @@ def normalize(text: str) -> str:
 
 def formats_for(normalized: str, country: str | None = None) -> list[PlateFormat]:
     return [
-        f
-        for f in FORMATS
-        if f.matches(normalized) and (country is None or f.country == country)
+        f for f in FORMATS if f.matches(normalized) and (country is None or f.country == country)
     ]
 
 
@@ -164,18 +174,14 @@ def position_confidence(dist: Dist, char: str, allowed: str) -> float:
     is credited to it; the probability of a confusable digit (7 for 1) is taken off.
     """
     p = dist[_INDEX[char]]
+    for (letter, digit), weight in LOOKALIKES.items():
+        if char == digit and letter not in allowed:
+            p += weight * dist[_INDEX[letter]]
+        elif char == letter and digit not in allowed:
+            p += weight * dist[_INDEX[digit]]
     if char in DIGITS:
-        for letter, digit in DIGIT_FOR_LETTER.items():
-            if digit == char and letter not in allowed:
-                p += LETTER_MERGE_WEIGHT * dist[_INDEX[letter]]
         for other in DIGIT_CONFUSIONS.get(char, ()):
             p -= 0.5 * dist[_INDEX[other]]
-    else:
-        for digit, letter in LETTER_FOR_DIGIT.items():
-            if letter == char and digit not in allowed:
-                p += LETTER_MERGE_WEIGHT * dist[_INDEX[digit]]
-        if char == "O" and "0" not in allowed:
-            p += LETTER_MERGE_WEIGHT * (dist[_INDEX["D"]] if "D" not in allowed else 0.0)
     return min(max(p, 1e-4), 1.0)
 
 
@@ -197,28 +203,50 @@ class _Position:
         return hit
 
 
-def _mean_log(confs: Sequence[float]) -> float:
-    return sum(math.log(max(c, 1e-6)) for c in confs) / max(len(confs), 1)
-
-
 DROP_FLOOR = 0.1
 """Ignoring a decoded character costs log(1 - its confidence), at most log(DROP_FLOOR)."""
 INNER_DROP_PENALTY = 0.5
 """Extra cost of ignoring a character between kept ones (an emblem, a sticker)."""
-LEGACY_FORMAT_PENALTY = 0.3
-"""Cost of the old BE series, so that a faint leading digit is not dropped to fit them."""
-LOOSE_FORMAT_PENALTY = 0.5
-"""Score cost of formats that fit almost anything (DE)."""
+UNKNOWN_PRIOR = 0.01
+"""Prior of a plate in no known format (a foreign or personalised plate, or not a plate)."""
+HINT_BONUS = 2.0
+"""Log-odds added to the formats of the country hint."""
+
+
+SEP_IF_EXPECTED = 0.5
+"""Likelihood floor of a separator the format prints but the recogniser did not see."""
+SEP_IF_UNEXPECTED = 0.8
+"""How much a separator the format does not print costs when the recogniser saw one."""
+
+
+def _separator_score(
+    keep: Sequence[int], separators: Sequence[float], expected: frozenset[int]
+) -> float:
+    total = 0.0
+    for j in range(1, len(keep)):
+        seen = max(separators[keep[j - 1] + 1 : keep[j] + 1], default=0.0)
+        if keep[j] - keep[j - 1] > 1:
+            seen = 1.0  # an ignored character between kept ones (an emblem) separates them
+        if j in expected:
+            total += math.log(SEP_IF_EXPECTED + (1 - SEP_IF_EXPECTED) * seen)
+        else:
+            total += math.log(max(1.0 - SEP_IF_UNEXPECTED * seen, 1e-3))
+    return total
 
 
 def fit(
-    dists: Sequence[Dist], country_hint: str | None = None, max_drop: int = 3
+    dists: Sequence[Dist],
+    country_hint: str | None = None,
+    max_drop: int = 3,
+    separators: Sequence[float] | None = None,
 ) -> list[Candidate]:
     """Candidates for per-position character distributions, best first.
 
     The decoded characters are fitted to every known format; up to ``max_drop`` of them may be
     ignored (a country band letter or the plate border at the ends costs less than an emblem in
-    the middle). The raw decoding is always returned too, marked ``format_valid=False``.
+    the middle). ``separators`` (per position: how surely a hyphen or space precedes it) favour
+    formats that print their separators there. The raw decoding is always returned too, marked
+    ``format_valid=False``.
     """
     n = len(dists)
     positions = [_Position(d) for d in dists]
@@ -241,19 +269,17 @@ def fit(
                         cost += INNER_DROP_PENALTY
                 sets.append((keep, cost))
             by_length[m] = sets
-        bonus = -0.01 * COUNTRY_PRIORITY.get(fmt.country, 9)
+        bonus = math.log(fmt.prior)
         if country_hint is not None and fmt.country == country_hint:
-            bonus += 0.3
-        if fmt.country == "DE":
-            bonus -= LOOSE_FORMAT_PENALTY
-        if fmt.country == "BE" and fmt.template != "D-LLL-DDD":
-            bonus -= LEGACY_FORMAT_PENALTY
+            bonus += HINT_BONUS
         allowed = [fmt.allowed(i) for i in range(m)]
+        expected = fmt.separator_positions
         for keep, cost in by_length[m]:
             picks = [positions[k].best(allowed[j]) for j, k in enumerate(keep)]
             text = "".join(c for c, _ in picks)
             confs = tuple(c for _, c in picks)
-            score = (sum(math.log(max(c, 1e-6)) for c in confs) - cost + bonus) / n
+            sep = _separator_score(keep, separators, expected) if separators else 0.0
+            score = (sum(math.log(max(c, 1e-6)) for c in confs) - cost + bonus + sep) / n
             key = (text, fmt.country)
             if key not in found or found[key].score < score:
                 found[key] = Candidate(text, fmt.render(text), fmt.country, True, confs, score,
@@ -261,7 +287,8 @@ def fit(
     raw = "".join(ALPHABET[max(range(len(d)), key=lambda i: d[i])] for d in dists)
     raw_confs = tuple(float(max(d)) for d in dists)
     if raw and not any(c.normalized == raw for c in found.values()):
-        found[(raw, None)] = Candidate(raw, raw, None, False, raw_confs, _mean_log(raw_confs) - 0.5)
+        score = (sum(math.log(max(c, 1e-6)) for c in raw_confs) + math.log(UNKNOWN_PRIOR)) / n
+        found[(raw, None)] = Candidate(raw, raw, None, False, raw_confs, score)
     return sorted(found.values(), key=lambda c: c.score, reverse=True)
 
 
@@ -312,8 +339,7 @@ def candidates(
             )
         else:
             confs = tuple(
-                min(c, _digit_penalty(ch, c))
-                for ch, c in zip(cand.normalized, confs, strict=True)
+                min(c, _digit_penalty(ch, c)) for ch, c in zip(cand.normalized, confs, strict=True)
             )
         result.append((cand.normalized, cand.printed, cand.country, cand.format_valid, confs))
     return result

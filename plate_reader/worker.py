@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 
 from lez.bus import Record, make_consumer, make_producer
 from lez.cameras import CameraRegistry
-from lez.errors import EventError, LezError, UnknownCameraError
+from lez.errors import EventError, FrameDecodeError, LezError, UnknownCameraError
 from lez.events import FrameEvent, FrameRead, FrameRef, PassageEvent, parse_event
 from lez.settings import Settings
 from lez.stage import StopFlag, commit, dead_letter
@@ -25,6 +26,9 @@ from plate_reader.base import PassageVote, PlateRead
 log = logging.getLogger(__name__)
 STAGE = "plate-reader"
 GROUP = "lez-plate-reader"
+SEEN_KEYS = 100_000
+# A capture time further ahead of the broker's record time than this is dead-lettered.
+MAX_FUTURE_S = 300.0
 
 FrameReader = Callable[[FrameEvent], list[PlateRead]]
 """Reads the plates of one frame; raises ValueError for an undecodable image."""
@@ -189,11 +193,28 @@ class PlateReaderWorker:
             settings, bootstrap, GROUP, ["frames"], listener=_Rebalance(self)
         )
         self.frames_read = 0
+        self.duplicates = 0
+        # Frame keys (camera id + seq) seen per partition: a frame the edge sent twice (a
+        # resend after a lost acknowledgement) must not join a passage twice or start one.
+        self.seen: dict[TopicPartition, OrderedDict[str, None]] = {}
+
+    def _duplicate(self, record: Record, frame: FrameEvent) -> bool:
+        seen = self.seen.setdefault(TopicPartition(record.topic, record.partition), OrderedDict())
+        if frame.key in seen:
+            self.duplicates += 1
+            log.info("frame %s at offset %d is a duplicate: skipped", frame.key, record.offset)
+            return True
+        seen[frame.key] = None
+        if len(seen) > SEEN_KEYS:
+            seen.popitem(last=False)
+        return False
 
     def flush_partitions(self, tps: set[TopicPartition]) -> None:
         self.grouper.close_partitions(tps)
         self._commit()
         self.grouper.forget(tps)
+        for tp in tps:
+            self.seen.pop(tp, None)
 
     def _commit(self) -> None:
         self.producer.flush()
@@ -208,12 +229,28 @@ class PlateReaderWorker:
             dead_letter(self.producer, self.settings, stage=STAGE, record=record, exc=exc)
             self.grouper.consumed(record)
             return
+        if self._duplicate(record, frame):
+            self.grouper.consumed(record)
+            return
         try:
             if self.cameras is not None and self.cameras.get(frame.camera_id) is None:
                 raise UnknownCameraError(frame.camera_id)
             if len(frame.jpeg) > self.settings.max_frame_bytes:
                 raise ValueError(f"frame of {len(frame.jpeg)} bytes is over the limit")
-            reads = self.read_frame(frame)
+            ahead = frame.captured_at.timestamp() - record.timestamp / 1000
+            if record.timestamp > 0 and ahead > MAX_FUTURE_S:
+                raise ValueError(
+                    f"capture time {frame.captured_at.isoformat()} is {ahead:.0f} s ahead of "
+                    f"the broker time (limit {MAX_FUTURE_S:.0f} s): camera clock wrong?"
+                )
+            try:
+                reads = self.read_frame(frame)
+            except (ValueError, LezError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - OpenCV/torch on one frame: poison
+                raise FrameDecodeError(
+                    frame.camera_id, frame.seq, f"{type(exc).__name__}: {exc}"
+                ) from exc
         except (ValueError, LezError) as exc:
             dead_letter(
                 self.producer,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start what the test suite needs and that may not be running: PostgreSQL.
+# Start what the test suite needs and that may not be running: PostgreSQL, and install
+# Debian's Chromium for the browser tests (Playwright drives it; never `playwright install`).
 set -euo pipefail
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
@@ -12,3 +13,14 @@ if ! pg_up; then
 fi
 pg_up || { echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
 echo "PostgreSQL up"
+
+# Chromium for tests/browser (idempotent: nothing to do when it is there).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing Chromium (apt-get)"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium
+fi
+/usr/bin/chromium --version >/dev/null 2>&1 || { echo "Chromium does not run" >&2; exit 1; }
+echo "Chromium up ($(/usr/bin/chromium --version 2>/dev/null | head -1))"

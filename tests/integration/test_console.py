@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
+from fines.auth import create_user
 from fines.console import create_app
 from fines.db import make_engine, session_factory
 from fines.service import FinesPolicy, record_decision, settle_due
 from tests.integration.test_fines_db import decision
 
 pytestmark = pytest.mark.integration
+PASSWORDS = {"olga": "operator-pw-1", "sam": "supervisor-pw-1", "ada": "auditor-pw-1"}
+ROLES = {"olga": "operator", "sam": "supervisor", "ada": "auditor"}
+USER_OF_ROLE = {role: name for name, role in ROLES.items()}
+
+
+def seed_users(sessions: sessionmaker[Session]) -> None:
+    """One account per role: olga (operator), sam (supervisor), ada (auditor)."""
+    with sessions.begin() as s:
+        for name, role in ROLES.items():
+            create_user(s, name, PASSWORDS[name], role)
+
+
+def login(client: TestClient, username: str) -> TestClient:
+    r = client.post("/api/login", json={"username": username, "password": PASSWORDS[username]})
+    assert r.status_code == 200, r.text
+    return client
 
 
 @pytest.fixture
-def client(db_url: str) -> TestClient:
+def client(db_url: str) -> Iterator[TestClient]:
     engine = make_engine(db_url)
     sessions = session_factory(engine)
     policy = FinesPolicy()
@@ -28,8 +47,9 @@ def client(db_url: str) -> TestClient:
                                     seq=8), policy)
     settle_due(sessions, now=datetime(2030, 1, 1, tzinfo=UTC), policy=policy,
                day_pass=lambda *a: False)
-    with TestClient(create_app(sessions)) as c:
-        yield c
+    seed_users(sessions)
+    with TestClient(create_app(sessions, secret_key="test")) as c:
+        yield login(c, "olga")
     engine.dispose()
 
 
@@ -56,6 +76,14 @@ def test_dashboard_summarises(client: TestClient) -> None:
     assert s["passages"] == 3 and s["frames"] == 6 and s["review_backlog"] == 1
     assert s["decisions"] == {"violation": 2, "compliant": 1}
     assert "Review backlog" in client.get("/").text
+
+
+def test_anonymous_callers_are_refused(client: TestClient) -> None:
+    client.post("/api/logout")
+    assert client.get("/api/notices").status_code == 401
+    page = client.get("/review", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+    assert client.get("/health").status_code == 200
 
 
 def test_compliant_passage_has_no_evidence(client: TestClient) -> None:

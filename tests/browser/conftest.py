@@ -1,0 +1,134 @@
+"""Browser tests: the console served for real (uvicorn in a thread, temp SQLite seeded through
+``fines.service``, a real mock DIV for plate corrections) driven by Debian's Chromium through
+Playwright. Screenshots go to ``test-artifacts/`` (gitignored)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DEMO, ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class LiveConsole:
+    url: str
+    db_path: Path
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def browser():  # type: ignore[no-untyped-def]
+    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
+        pytest.fail("Chromium missing: run scripts/test-services.sh (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(15_000)
+    p = context.new_page()
+    try:
+        yield p
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
+    from fidus_adapter.div_service import create_app as div_app
+    from fidus_adapter.registry_data import load_registry
+    from fines.console import create_app
+    from fines.db import make_engine, migrate, session_factory
+    from fines.review import fidus_relookup
+    from fines.service import FinesPolicy, record_decision, settle_due
+    from lez.settings import Settings
+    from tests.integration.test_console import seed_users
+    from tests.integration.test_fines_db import decision
+    from tests.unit.test_fidus_client import Server, serve
+
+    db_path = tmp_path_factory.mktemp("browser") / "lez.db"
+    url = f"sqlite:///{db_path}"
+    migrate(url)
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    policy = FinesPolicy()
+
+    def with_frames(d, frames: list[str], chars: tuple[float, ...] = ()):  # type: ignore[no-untyped-def]
+        jpegs = tuple((DEMO / "frames" / f).read_bytes() for f in frames)
+        passage = d.passage.model_copy(update={"evidence": jpegs, "char_confidences": chars})
+        return d.model_copy(update={"passage": passage})
+
+    with sessions.begin() as s:
+        record_decision(
+            s,
+            with_frames(decision("1-ABC-123", "2023-05-02T08:10:00+02:00"),
+                        ["d00_0.jpg", "d00_1.jpg"], (0.99,) * 7),
+            policy,
+        )
+        # Read as 1-DEF-284; the plate on the images is 1-DEF-234.
+        record_decision(
+            s,
+            with_frames(
+                decision("1-DEF-284", "2023-05-03T08:10:00+02:00", camera="CAM-DEMO-2", seq=4,
+                         confidence=0.55),
+                ["d03_0.jpg", "d03_1.jpg"],
+                (0.98, 0.97, 0.96, 0.95, 0.93, 0.41, 0.9),
+            ),
+            policy,
+        )
+    with sessions.begin() as s:
+        # An unknown plate: a review item without notice.
+        record_decision(
+            s,
+            with_frames(decision("1-XYZ-780", "2023-05-04T08:10:00+02:00", "review", seq=8),
+                        ["d02_0.jpg", "d02_1.jpg"]),
+            policy,
+        )
+    settle_due(sessions, now=NOW, policy=policy, day_pass=lambda *a: False)
+    seed_users(sessions)
+    with serve(div_app(load_registry(DEMO / "registry.csv"), [])) as div:
+        app = create_app(
+            sessions,
+            secret_key="browser-test",
+            relookup=fidus_relookup(Settings(div_url=div.url), sessions),
+        )
+        server = Server(app).start()
+        try:
+            yield LiveConsole(url=server.url, db_path=db_path)
+        finally:
+            server.stop()
+    engine.dispose()
