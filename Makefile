@@ -15,6 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	# torch/torchvision for easyocr: the CPU-capable wheels this machine has on disk.
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[dev]'
+	# Only for the PP-OCRv4 recogniser model file it ships; its own deps would add opencv-python.
+	$(PY) -m pip install -q --no-deps rapidocr-onnxruntime==1.4.4
 	touch $@
 
 install: $(VENV)/.installed ## create ./.venv and install lez with its dependencies

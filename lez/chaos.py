@@ -44,13 +44,14 @@ from lez.errors import LezError
 from lez.replay import (
     Scenario,
     build_report,
-    create_scratch_database,
     drop_database,
     load_scenario,
+    prepare_run,
     run_replay,
+    scenario_options,
 )
 from lez.settings import Settings
-from lez.stack import WORKERS, Stack, StackOptions
+from lez.stack import WORKERS, Stack
 
 log = logging.getLogger(__name__)
 LOOPBACK = frozenset({"127.0.0.1", "localhost"})
@@ -546,23 +547,9 @@ def run_chaos(
 
     run_dir = base / "chaos"
     run_dir.mkdir()
-    cameras_file = run_dir / "cameras.yaml"
-    scenario.cameras().dump(cameras_file)
-    update: dict[str, Any] = {"var_dir": run_dir, "cameras_file": cameras_file}
-    scratch_db: str | None = None
-    if settings.database_url and not settings.database_url.startswith("sqlite"):
-        scratch_db = create_scratch_database(settings.sqlalchemy_url(), f"lez_chaos_{stamp}")
-        update["database_url"] = scratch_db
-    run_settings = settings.model_copy(update=update)
-    options = StackOptions(
-        registry_csv=scenario.registry_csv,
-        exemptions_csv=scenario.exemptions_csv,
-        cameras_file=cameras_file,
-        ground_truth_csv=scenario.frames_csv if ground_truth_plates else None,
-        console=False,
-        settle=False,
-        div_latency_s=0.1,  # a registry that takes its time, so the kills land mid-stream
-    )
+    run_settings, scratch_db = prepare_run(settings, scenario, run_dir, f"lez_chaos_{stamp}")
+    # A registry that takes its time, so the kills land mid-stream.
+    options = scenario_options(scenario, run_settings, ground_truth_plates, div_latency_s=0.1)
     try:
         with Stack(run_settings, options) as stack:
             run_settings = run_settings.model_copy(

@@ -118,6 +118,36 @@ def _fmt(at: datetime, original: dict[datetime, datetime]) -> str:
     return original.get(at, at).isoformat(timespec="milliseconds")
 
 
+def prepare_run(
+    settings: Settings, scenario: Scenario, run_dir: Path, db_name: str
+) -> tuple[Settings, str | None]:
+    """Settings for one run of a scenario in ``run_dir``: its cameras, and a scratch database
+    (SQLite in ``run_dir``, or a new database on the configured PostgreSQL server)."""
+    cameras_file = run_dir / "cameras.yaml"
+    scenario.cameras().dump(cameras_file)
+    update: dict[str, Any] = {"var_dir": run_dir, "cameras_file": cameras_file}
+    scratch_db: str | None = None
+    if settings.database_url and not settings.database_url.startswith("sqlite"):
+        # A replay never mixes with live data: a scratch database on the same server.
+        scratch_db = create_scratch_database(settings.sqlalchemy_url(), db_name)
+        update["database_url"] = scratch_db
+    return settings.model_copy(update=update), scratch_db
+
+
+def scenario_options(
+    scenario: Scenario, run_settings: Settings, ground_truth_plates: bool, **extra: Any
+) -> StackOptions:
+    return StackOptions(
+        registry_csv=scenario.registry_csv,
+        exemptions_csv=scenario.exemptions_csv,
+        cameras_file=run_settings.cameras_file,
+        ground_truth_csv=scenario.frames_csv if ground_truth_plates else None,
+        console=False,
+        settle=False,
+        **extra,
+    )
+
+
 def run_replay(
     scenario_dir: Path,
     report_path: Path,
@@ -131,25 +161,10 @@ def run_replay(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     run_dir = (settings.var_dir / "replay" / stamp).resolve()
     run_dir.mkdir(parents=True)
-    cameras_file = run_dir / "cameras.yaml"
-    scenario.cameras().dump(cameras_file)
-    update: dict[str, Any] = {"var_dir": run_dir, "cameras_file": cameras_file}
-    scratch_db: str | None = None
-    if settings.database_url and not settings.database_url.startswith("sqlite"):
-        # A replay never mixes with live data: a scratch database on the same server.
-        scratch_db = create_scratch_database(settings.sqlalchemy_url(), f"lez_replay_{stamp}")
-        update["database_url"] = scratch_db
+    run_settings, scratch_db = prepare_run(settings, scenario, run_dir, f"lez_replay_{stamp}")
     if settings.kafka_bootstrap:
-        update["topic_prefix"] = f"lez.replay-{stamp}."
-    run_settings = settings.model_copy(update=update)
-    options = StackOptions(
-        registry_csv=scenario.registry_csv,
-        exemptions_csv=scenario.exemptions_csv,
-        cameras_file=cameras_file,
-        ground_truth_csv=scenario.frames_csv if ground_truth_plates else None,
-        console=False,
-        settle=False,
-    )
+        run_settings = run_settings.model_copy(update={"topic_prefix": f"lez.replay-{stamp}."})
+    options = scenario_options(scenario, run_settings, ground_truth_plates)
     try:
         with Stack(run_settings, options) as stack:
             run_settings = run_settings.model_copy(
