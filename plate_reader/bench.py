@@ -105,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m plate_reader.bench")
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--engine", choices=["auto", "easyocr", "ppocr"], default="auto")
+    engines = ["auto", "ensemble", "easyocr", "ppocr"]
+    parser.add_argument("--engine", choices=engines, default="auto")
     parser.add_argument("--json", type=Path, default=None, help="write the full report here")
     parser.add_argument("-v", "--verbose", action="store_true", help="print misreads")
     args = parser.parse_args(argv)

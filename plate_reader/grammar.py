@@ -12,7 +12,7 @@ import itertools
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
@@ -191,20 +191,23 @@ class _Position:
     def __init__(self, dist: Dist) -> None:
         self.dist = dist
         self.top = float(max(dist))
-        self._cache: dict[str, tuple[str, float]] = {}
+        self._cache: dict[str, tuple[str, float, float]] = {}
 
-    def best(self, allowed: str) -> tuple[str, float]:
+    def best(self, allowed: str) -> tuple[str, float, float]:
+        """(character, its confidence, log of it)."""
         hit = self._cache.get(allowed)
         if hit is None:
             scored = ((position_confidence(self.dist, c, allowed), c) for c in allowed)
             conf, char = max(scored)
-            hit = (char, conf)
+            hit = (char, conf, math.log(max(conf, 1e-6)))
             self._cache[allowed] = hit
         return hit
 
 
 DROP_FLOOR = 0.1
 """Ignoring a decoded character costs log(1 - its confidence), at most log(DROP_FLOOR)."""
+MAX_INNER_DROPS = 1
+"""At most one ignored character between kept ones (an emblem, a sticker)."""
 INNER_DROP_PENALTY = 0.5
 """Extra cost of ignoring a character between kept ones (an emblem, a sticker)."""
 UNKNOWN_PRIOR = 0.01
@@ -250,7 +253,7 @@ def fit(
     """
     n = len(dists)
     positions = [_Position(d) for d in dists]
-    found: dict[tuple[str, str | None], Candidate] = {}
+    best: dict[tuple[str, str | None], tuple[float, tuple[float, ...], PlateFormat]] = {}
     by_length: dict[int, list[tuple[tuple[int, ...], float]]] = {}
     for fmt in FORMATS:
         m = fmt.length
@@ -259,6 +262,9 @@ def fit(
         if m not in by_length:
             sets: list[tuple[tuple[int, ...], float]] = []
             for keep in itertools.combinations(range(n), m):
+                inner = sum(1 for i in range(keep[0], keep[-1]) if i not in keep)
+                if inner > MAX_INNER_DROPS:
+                    continue
                 kept = set(keep)
                 cost = 0.0
                 for i in range(n):
@@ -276,14 +282,18 @@ def fit(
         expected = fmt.separator_positions
         for keep, cost in by_length[m]:
             picks = [positions[k].best(allowed[j]) for j, k in enumerate(keep)]
-            text = "".join(c for c, _ in picks)
-            confs = tuple(c for _, c in picks)
+            text = "".join(p[0] for p in picks)
             sep = _separator_score(keep, separators, expected) if separators else 0.0
-            score = (sum(math.log(max(c, 1e-6)) for c in confs) - cost + bonus + sep) / n
+            score = (sum(p[2] for p in picks) - cost + bonus + sep) / n
             key = (text, fmt.country)
-            if key not in found or found[key].score < score:
-                found[key] = Candidate(text, fmt.render(text), fmt.country, True, confs, score,
-                                       fmt.auto_issuable)  # fmt: skip
+            if key not in best or best[key][0] < score:
+                best[key] = (score, tuple(p[1] for p in picks), fmt)
+    found: dict[tuple[str, str | None], Candidate] = {
+        key: Candidate(
+            key[0], fmt.render(key[0]), fmt.country, True, confs, score, fmt.auto_issuable
+        )  # fmt: skip
+        for key, (score, confs, fmt) in best.items()
+    }
     raw = "".join(ALPHABET[max(range(len(d)), key=lambda i: d[i])] for d in dists)
     raw_confs = tuple(float(max(d)) for d in dists)
     if raw and not any(c.normalized == raw for c in found.values()):
@@ -349,3 +359,151 @@ def _digit_penalty(ch: str, conf: float) -> float:
     if ch in DIGIT_CONFUSIONS and conf < 1.0:
         return conf * (1.0 - 0.5 * (1.0 - conf))
     return conf
+
+
+MISSING_CONF = 0.05
+"""Likelihood of a character of a text that a recogniser decoded nothing for."""
+
+
+def align(
+    dists: Sequence[Dist], text: str, allowed: Sequence[str]
+) -> tuple[float, tuple[float | None, ...]]:
+    """How well one recogniser's decoding supports ``text``: the best monotone alignment of
+    the decoded positions to its characters, where a decoded position may be ignored (costing
+    as in :func:`fit`) and a character may have no decoded position (``MISSING_CONF``).
+
+    Returns the log-likelihood and the confidence lent to each character of ``text``
+    (look-alikes resolved by ``allowed``, the characters each position may hold); ``None``
+    for a character with no decoded position (no evidence either way)."""
+    n, m = len(dists), len(text)
+    positions = [_Position(d) for d in dists]
+    miss = math.log(MISSING_CONF)
+    neg = -math.inf
+    # dp[i][j]: best log-likelihood with i decoded positions and j characters consumed
+    dp = [[neg] * (m + 1) for _ in range(n + 1)]
+    back: list[list[tuple[int, int, float]]] = [[(0, 0, 0.0)] * (m + 1) for _ in range(n + 1)]
+    dp[0][0] = 0.0
+    for i in range(n + 1):
+        for j in range(m + 1):
+            here = dp[i][j]
+            if here == neg:
+                continue
+            if i < n:
+                drop = here + math.log(max(1.0 - positions[i].top, DROP_FLOOR))
+                if drop > dp[i + 1][j]:
+                    dp[i + 1][j] = drop
+                    back[i + 1][j] = (i, j, -1.0)
+            if j < m:
+                if miss + here > dp[i][j + 1]:
+                    dp[i][j + 1] = here + miss
+                    back[i][j + 1] = (i, j, -1.0)
+            if i < n and j < m:
+                conf = position_confidence(positions[i].dist, text[j], allowed[j])
+                match = here + math.log(conf)
+                if match > dp[i + 1][j + 1]:
+                    dp[i + 1][j + 1] = match
+                    back[i + 1][j + 1] = (i, j, conf)
+    confs: list[float | None] = [None] * m
+    # a character missed next to an ignored position is a misread there, not a gap: it gets
+    # that position's confidence in it (so a disagreement cannot hide as a gap)
+    dropped: list[int] = []
+    missed: list[int] = []
+
+    def settle() -> None:
+        for di, mj in zip(sorted(dropped), sorted(missed), strict=False):
+            confs[mj] = position_confidence(positions[di].dist, text[mj], allowed[mj])
+        dropped.clear()
+        missed.clear()
+
+    i, j = n, m
+    while i or j:
+        pi, pj, conf = back[i][j]
+        if pj < j and pi < i:
+            settle()
+            confs[pj] = conf
+        elif pi < i:
+            dropped.append(pi)
+        else:
+            missed.append(pj)
+        i, j = pi, pj
+    settle()
+    return dp[n][m], tuple(confs)
+
+
+def _allowed_for(cand: Candidate) -> tuple[list[str], float]:
+    """Per character, what the candidate's format allows there; and the format's prior."""
+    fmts = formats_for(cand.normalized, cand.country) if cand.format_valid else []
+    if not fmts:
+        return [ALPHABET] * len(cand.normalized), UNKNOWN_PRIOR
+    fmt = max(fmts, key=lambda f: f.prior)
+    return [fmt.allowed(i) for i in range(fmt.length)], fmt.prior
+
+
+@dataclass(frozen=True)
+class EngineRead:
+    """One recogniser's decoding of a crop, and the weight of its vote."""
+
+    dists: Sequence[Dist]
+    separators: Sequence[float] | None
+    weight: float
+    floor: float = 0.0
+    """The least confidence this recogniser lends a character it reads otherwise: how often
+    it misreads a character that is right (a weak recogniser cannot veto a strong one)."""
+
+
+MIN_PLATE_LENGTH = 4
+ENSEMBLE_TOP = 4
+"""Candidates of each recogniser put to the vote."""
+
+
+def ensemble_fit(reads: Sequence[EngineRead], country_hint: str | None = None) -> list[Candidate]:
+    """Candidates for one crop read by several recognisers, best first.
+
+    Each recogniser's best candidates (per :func:`fit`) are pooled; every pooled text is then
+    scored by every recogniser (its :func:`fit` log-likelihood when it proposed the text itself,
+    else the :func:`align` one of the text in the text's format). The score is the weighted
+    mean of those (per decoded position of the longest decoding), and each character's
+    confidence the weighted geometric mean of the confidences the recognisers lend it: a
+    recogniser that reads a character otherwise lowers its confidence; one that decoded nothing
+    there does not vote on it.
+    """
+    total = sum(r.weight for r in reads)
+    if not reads or total <= 0:
+        return []
+    fitted: list[dict[tuple[str, str | None], Candidate]] = []
+    pool: dict[tuple[str, str | None], Candidate] = {}
+    for r in reads:
+        cands = fit(r.dists, country_hint, separators=r.separators) if len(r.dists) else []
+        fitted.append({(c.normalized, c.country): c for c in cands})
+        for c in cands[:ENSEMBLE_TOP]:
+            if len(c.normalized) >= MIN_PLATE_LENGTH:
+                pool.setdefault((c.normalized, c.country), c)
+    scale = max(len(r.dists) for r in reads) or 1
+    out: list[Candidate] = []
+    for key, cand in pool.items():
+        allowed, prior = _allowed_for(cand)
+        score = 0.0
+        logs = [0.0] * len(cand.normalized)
+        weights = [0.0] * len(cand.normalized)
+        for r, own in zip(reads, fitted, strict=True):
+            w = r.weight / total
+            mine = own.get(key)
+            confs: Sequence[float | None]
+            if mine is not None:
+                total_log, confs = mine.score * len(r.dists), mine.char_confidences
+            else:
+                loglik, confs = align(r.dists, cand.normalized, allowed)
+                total_log = loglik + math.log(prior)
+            score += w * total_log / scale
+            for j, lent_raw in enumerate(confs):
+                if lent_raw is None:
+                    continue
+                lent = r.floor + (1.0 - r.floor) * lent_raw
+                logs[j] += w * math.log(max(lent, 1e-6))
+                weights[j] += w
+        combined = tuple(
+            math.exp(v / wt) if wt > 0 else MISSING_CONF
+            for v, wt in zip(logs, weights, strict=True)
+        )
+        out.append(replace(cand, char_confidences=combined, score=score))
+    return sorted(out, key=lambda c: c.score, reverse=True)

@@ -1,4 +1,7 @@
-"""``EasyOcrPlateReader``: classical plate detection + easyocr's recogniser + plate grammar."""
+"""``EasyOcrPlateReader``: classical plate detection + easyocr's recogniser + plate grammar.
+
+By default (engine ``ensemble``) easyocr's recogniser and PP-OCRv4's recogniser both read the
+crop a plate is read from, and vote on it per character (:func:`grammar.ensemble_fit`)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import numpy as np
 
 from plate_reader.base import Image, PlateRead
 from plate_reader.detect import GreyImage, PlateRect, TextLine, find_plate_rects, find_text_lines
-from plate_reader.grammar import Candidate, fit
+from plate_reader.grammar import MIN_PLATE_LENGTH, Candidate, EngineRead, ensemble_fit, fit
 from plate_reader.ocr import LineRead, PlateRecognizer, PpOcrRecognizer, find_ppocr_model
 
 MAX_SIDE = 1024
@@ -60,10 +63,11 @@ def plate_grey(image: Image) -> GreyImage:
     return np.ascontiguousarray(image[:, :, 1])
 
 
-SHARPNESS = {"ppocr": 1.5, "easyocr": 3.0}
+SHARPNESS = {"ppocr": 1.5, "easyocr": 3.0, "ensemble": 1.0}
 """Exponent on the product of character confidences, per recogniser, fitted so that reads at
 0.9 or above are right at least 99.5% of the time on the benchmarks (easyocr's CRNN is the more
-over-confident: it reads cut-off plates confidently)."""
+over-confident: it reads cut-off plates confidently; the ensemble's confidences already carry
+easyocr's disagreement, no wrong ensemble read on the benchmarks is above 0.55)."""
 
 
 def calibrate(cand: Candidate, sharpness: float = SHARPNESS["ppocr"]) -> float:
@@ -197,7 +201,14 @@ def find_regions(image: Image, grey: GreyImage) -> list[Region]:
     return (inside + bare_rects + others)[:MAX_LINES]
 
 
-Engine = Literal["auto", "easyocr", "ppocr"]
+Engine = Literal["auto", "ensemble", "easyocr", "ppocr"]
+ENSEMBLE_WEIGHTS = {"ppocr": 0.7, "easyocr": 0.3}
+"""Weight of each recogniser's vote in the ensemble (PP-OCR reads real plates far better)."""
+ENSEMBLE_FLOORS = {"ppocr": 0.0, "easyocr": 0.3}
+"""Least confidence each recogniser lends a character it reads otherwise (easyocr misreads
+real plates often: its disagreement lowers a confidence, never vetoes a read)."""
+ENSEMBLE_REGIONS = 1
+"""Regions per frame whose best crop easyocr reads too (the best reads; each costs ~40 ms)."""
 
 
 class Recognizer(Protocol):
@@ -239,30 +250,45 @@ class EasyOcrPlateReader:
         engine: Engine = "auto",
         model_dir: str | None = None,
     ) -> None:
-        """``engine``: ``ppocr`` runs PP-OCRv4's recogniser with onnxruntime (needs
-        ``onnxruntime`` and the model file of ``rapidocr-onnxruntime``, installed without its
-        dependencies); ``easyocr`` runs easyocr's CRNN; ``auto`` takes ppocr when it is
-        installed. Detection is the same for both."""
+        """``engine``: ``ensemble`` (what ``auto`` means when PP-OCR is installed) runs both
+        recognisers and lets them vote; ``easyocr`` runs easyocr's CRNN alone; ``ppocr`` runs
+        PP-OCRv4's recogniser alone, with onnxruntime (needs ``onnxruntime`` and the model file
+        of ``rapidocr-onnxruntime``, installed without its dependencies). ``auto`` without
+        PP-OCR is ``easyocr``. Models load here, once; detection is the same for all."""
         threads = max(1, threads)
+        cv2.setNumThreads(threads)
         self._recognizer: Recognizer
-        ppocr_model = find_ppocr_model() if engine in ("auto", "ppocr") else None
-        if engine == "ppocr" and ppocr_model is None:
+        self._voter: Recognizer | None = None
+        ppocr_model = find_ppocr_model() if engine != "easyocr" else None
+        if engine in ("ppocr", "ensemble") and ppocr_model is None:
             raise ModuleNotFoundError(
-                "engine 'ppocr' needs the PP-OCR model: "
+                f"engine {engine!r} needs the PP-OCR model: "
                 "pip install onnxruntime && pip install --no-deps 'rapidocr-onnxruntime==1.4.4'"
             )
+        ppocr: PpOcrRecognizer | None = None
         if ppocr_model is not None:
             try:
-                self._recognizer = PpOcrRecognizer(ppocr_model, threads=threads)
-                self.engine = "ppocr"
-                self._sharpness = SHARPNESS["ppocr"]
-                return
+                ppocr = PpOcrRecognizer(ppocr_model, threads=threads)
             except ModuleNotFoundError:
-                if engine == "ppocr":
+                if engine != "auto":
                     raise
-        self._recognizer = PlateRecognizer(load_easyocr(threads, model_dir))
-        self.engine = "easyocr"
-        self._sharpness = SHARPNESS["easyocr"]
+        if ppocr is not None and engine == "ppocr":
+            self._recognizer = ppocr
+            self.engine = "ppocr"
+            self._sharpness = SHARPNESS["ppocr"]
+            return
+        easy = PlateRecognizer(load_easyocr(threads, model_dir))
+        if ppocr is None:
+            self._recognizer = easy
+            self.engine = "easyocr"
+            self._sharpness = SHARPNESS["easyocr"]
+            return
+        # the cascade (which regions and crops to read) runs on the faster PP-OCR; easyocr
+        # reads the crop of each best read again and votes on it
+        self._recognizer = ppocr
+        self._voter = easy
+        self.engine = "ensemble"
+        self._sharpness = SHARPNESS["ppocr"]
 
     def read(self, image: Image) -> list[PlateRead]:
         image = np.asarray(image, dtype=np.uint8)
@@ -278,6 +304,7 @@ class EasyOcrPlateReader:
             return []
         best: dict[int, tuple[float, Candidate]] = {}
         tried: dict[int, list[Candidate]] = {}
+        source: dict[int, tuple[GreyImage, LineRead]] = {}
 
         def run(jobs: list[tuple[int, int]]) -> None:
             crops: list[GreyImage] = []
@@ -287,7 +314,8 @@ class EasyOcrPlateReader:
                 if crop.shape[0] >= 4 and crop.shape[1] >= 8:
                     crops.append(crop)
                     owners.append(i)
-            for owner, lr in zip(owners, self._recognizer.recognize(crops), strict=True):
+            lrs = self._recognizer.recognize(crops)
+            for owner, crop, lr in zip(owners, crops, lrs, strict=True):
                 cand = self._best_candidate(lr)
                 if cand is None:
                     continue
@@ -297,6 +325,7 @@ class EasyOcrPlateReader:
                     if not regions[owner].dark_text:
                         conf = min(conf, LIGHT_TEXT_CAP)
                     best[owner] = (conf, cand)
+                    source[owner] = (crop, lr)
 
         def settled(i: int) -> bool:
             return i in best and best[i][1].format_valid and best[i][0] >= SETTLED_CONFIDENCE
@@ -315,6 +344,8 @@ class EasyOcrPlateReader:
             if not jobs:
                 break
             run(jobs)
+        if self._voter is not None and best:
+            self._vote(best, source, regions)
         # a read sure enough to be fined on is read again from a wider crop: a plate cut short
         # (1-ABC-123 read as ABC-123, an old Belgian format) reads differently there
         confirm = [i for i, (conf, _) in best.items() if conf >= CONFIRM_CONFIDENCE]
@@ -355,6 +386,45 @@ class EasyOcrPlateReader:
             )
         reads.sort(key=lambda r: (r.format_valid, r.confidence), reverse=True)
         return reads
+
+    def _vote(
+        self,
+        best: dict[int, tuple[float, Candidate]],
+        source: dict[int, tuple[GreyImage, LineRead]],
+        regions: list[Region],
+    ) -> None:
+        """easyocr reads the crop of the best reads again; both recognisers vote on it."""
+        assert self._voter is not None
+        ranked = sorted(best, key=lambda i: (best[i][1].format_valid, best[i][0]), reverse=True)
+        chosen = ranked[:ENSEMBLE_REGIONS]
+        easy_reads = self._voter.recognize([source[i][0] for i in chosen])
+        for i, easy in zip(chosen, easy_reads, strict=True):
+            if len(easy.segments) < MIN_PLATE_LENGTH:
+                continue  # easyocr reads no plate there: no vote
+            pp = source[i][1]
+            cands = ensemble_fit(
+                [
+                    EngineRead(
+                        [s.probs for s in pp.segments],
+                        pp.separators,
+                        ENSEMBLE_WEIGHTS["ppocr"],
+                        ENSEMBLE_FLOORS["ppocr"],
+                    ),
+                    EngineRead(
+                        [s.probs for s in easy.segments],
+                        easy.separators,
+                        ENSEMBLE_WEIGHTS["easyocr"],
+                        ENSEMBLE_FLOORS["easyocr"],
+                    ),
+                ]
+            )
+            if not cands:
+                continue
+            cand = cands[0]
+            conf = calibrate(cand, SHARPNESS["ensemble"])
+            if not regions[i].dark_text:
+                conf = min(conf, LIGHT_TEXT_CAP)
+            best[i] = (conf, cand)
 
     @staticmethod
     def _best_candidate(lr: LineRead) -> Candidate | None:

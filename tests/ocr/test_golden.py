@@ -1,4 +1,5 @@
-"""Golden images (rendered by fixtures/plates/render.py) through the real easyocr reader."""
+"""Golden images (rendered by fixtures/plates/render.py) through the real readers: the default
+ensemble (easyocr and PP-OCR voting), and each recogniser alone."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import numpy as np
 import pytest
 
 from plate_reader.base import PlateRead
+from plate_reader.grammar import fit
 from plate_reader.ocr import find_ppocr_model
-from plate_reader.reader import EasyOcrPlateReader, decode_jpeg
+from plate_reader.reader import EasyOcrPlateReader, build_default_reader, decode_jpeg
 
 pytestmark = pytest.mark.ocr
 
@@ -20,10 +22,10 @@ EXPECTED: dict[str, list[str] | str] = json.loads((PLATES_DIR / "expected.json")
 READABLE = sorted(name for name, plates in EXPECTED.items() if plates != "corrupt")
 
 
-@pytest.fixture(scope="module", name="reader", params=["easyocr", "ppocr"])
+@pytest.fixture(scope="module", name="reader", params=["ensemble", "easyocr", "ppocr"])
 def reader_fixture(request: pytest.FixtureRequest) -> EasyOcrPlateReader:
     engine = request.param
-    if engine == "ppocr" and find_ppocr_model() is None:
+    if engine in ("ppocr", "ensemble") and find_ppocr_model() is None:
         pytest.skip("PP-OCR model not installed (rapidocr-onnxruntime --no-deps)")
     reader = EasyOcrPlateReader(threads=1, engine=engine)
     assert reader.engine == engine
@@ -104,3 +106,73 @@ def test_decode_jpeg_roundtrip() -> None:
     ok, buf = cv2.imencode(".jpg", image)
     assert ok
     assert decode_jpeg(buf.tobytes()).shape == (20, 30, 3)
+
+
+def test_default_reader_is_the_ensemble(monkeypatch: pytest.MonkeyPatch) -> None:
+    """build_default_reader() runs easyocr with PP-OCR voting beside it; easyocr's model is
+    loaded once, in the constructor, never per frame."""
+    if find_ppocr_model() is None:
+        pytest.skip("PP-OCR model not installed (rapidocr-onnxruntime --no-deps)")
+    import plate_reader.reader as reader_module
+
+    loads: list[int] = []
+    real_load = reader_module.load_easyocr
+
+    def counting_load(threads: int, model_dir: str | None = None) -> object:
+        loads.append(threads)
+        return real_load(threads, model_dir)
+
+    monkeypatch.setattr(reader_module, "load_easyocr", counting_load)
+    reader = build_default_reader(threads=1)
+    assert reader.engine == "ensemble"
+    assert loads == [1]
+    best = _read(reader, "be_red_large.jpg")[0]
+    assert best.normalized == "1ABC123" and best.confidence >= 0.9
+    _read(reader, "nl_fr_two_plates.jpg")
+    assert loads == [1]
+
+
+def test_ensemble_disagreement_lowers_confidence() -> None:
+    """Where easyocr reads a character otherwise than PP-OCR, the ensemble is less sure of the
+    read than PP-OCR alone; where both agree it stays sure."""
+    if find_ppocr_model() is None:
+        pytest.skip("PP-OCR model not installed (rapidocr-onnxruntime --no-deps)")
+    from plate_reader.grammar import EngineRead, ensemble_fit
+    from plate_reader.ocr import PlateRecognizer, PpOcrRecognizer
+    from plate_reader.reader import ENSEMBLE_FLOORS, ENSEMBLE_WEIGHTS, load_easyocr
+
+    model = find_ppocr_model()
+    assert model is not None
+    pp = PpOcrRecognizer(model)
+    easy = PlateRecognizer(load_easyocr(1))
+    image = decode_jpeg((PLATES_DIR / "be_red_large.jpg").read_bytes())
+    grey = np.ascontiguousarray(image[:, :, 1])
+    # the plate's text line, found as the reader finds it
+    from plate_reader.reader import find_regions
+
+    region = find_regions(image, grey)[0]
+    crop = region.crop(grey, 0)
+    lp, le = pp.recognize([crop])[0], easy.recognize([crop])[0]
+    pp_alone = fit([s.probs for s in lp.segments], separators=lp.separators)[0]
+
+    def vote(easy_dists: list[tuple[float, ...]]) -> list[float]:
+        cands = ensemble_fit(
+            [
+                EngineRead([s.probs for s in lp.segments], lp.separators,
+                           ENSEMBLE_WEIGHTS["ppocr"], ENSEMBLE_FLOORS["ppocr"]),
+                EngineRead(easy_dists, le.separators,
+                           ENSEMBLE_WEIGHTS["easyocr"], ENSEMBLE_FLOORS["easyocr"]),
+            ]
+        )  # fmt: skip
+        assert cands[0].normalized == "1ABC123"
+        return list(cands[0].char_confidences)
+
+    agree = vote([s.probs for s in le.segments])
+    assert min(agree) > 0.9
+    # easyocr reads the last digit as a 7: that character (only) loses confidence
+    dists = [s.probs for s in le.segments]
+    seven = tuple(1.0 if c == "7" else 0.0 for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    disagree = vote([*dists[:-1], seven])
+    assert disagree[-1] < min(agree) - 0.2
+    assert disagree[-1] < pp_alone.char_confidences[-1]
+    assert disagree[:-1] == pytest.approx(agree[:-1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,8 +11,11 @@ from hypothesis import strategies as st
 from plate_reader.grammar import (
     ALPHABET,
     FORMATS,
+    EngineRead,
+    align,
     candidates,
     detect_country,
+    ensemble_fit,
     fit,
     normalize,
     printed,
@@ -117,3 +122,69 @@ def test_fit_keeps_faint_leading_digit_for_current_series() -> None:
 def test_fit_country_hint_breaks_ties() -> None:
     assert fit(_onehot("JB5785"), "LU")[0].country == "LU"
     assert fit(_onehot("JB5785"), "NL")[0].printed == "JB-57-85"
+
+
+BE = FORMATS[0]
+BE_ALLOWED = [BE.allowed(i) for i in range(BE.length)]
+
+
+def test_align_lends_each_character_its_confidence() -> None:
+    loglik, confs = align(_onehot("1ABC123"), "1ABC123", BE_ALLOWED)
+    assert confs == pytest.approx([0.98] * 7, abs=0.005)
+    assert loglik == pytest.approx(7 * math.log(0.98), abs=0.01)
+
+
+def test_align_ignores_an_extra_character_and_skips_a_missing_one() -> None:
+    # a band letter in front: ignored, every character still lent its confidence
+    _, confs = align(_onehot("B1ABC123"), "1ABC123", BE_ALLOWED)
+    assert confs == pytest.approx([0.98] * 7, abs=0.005)
+    # the leading digit not decoded at all: no evidence on it either way
+    _, confs = align(_onehot("ABC123"), "1ABC123", BE_ALLOWED)
+    assert confs[0] is None
+    assert confs[1:] == pytest.approx([0.98] * 6, abs=0.005)
+
+
+def test_align_a_misread_character_is_not_a_gap() -> None:
+    _, confs = align(_onehot("1ABC127"), "1ABC123", BE_ALLOWED)
+    assert confs[:6] == pytest.approx([0.98] * 6, abs=0.005)
+    assert confs[6] is not None and confs[6] < 0.01
+
+
+def _engines(a: str, b: str, floor: float = 0.3) -> list[EngineRead]:
+    return [
+        EngineRead(_onehot(a), None, 0.7),
+        EngineRead(_onehot(b), None, 0.3, floor),
+    ]
+
+
+def test_ensemble_agreement_keeps_confidence() -> None:
+    best = ensemble_fit(_engines("1ABC123", "1ABC123"))[0]
+    assert best.normalized == "1ABC123" and best.country == "BE"
+    assert best.char_confidences == pytest.approx([0.98] * 7, abs=0.005)
+
+
+def test_ensemble_disagreement_lowers_that_character_only() -> None:
+    best = ensemble_fit(_engines("1ABC123", "1ABC127"))[0]
+    assert best.normalized == "1ABC123"  # the stronger vote wins
+    assert best.char_confidences[:6] == pytest.approx([0.98] * 6, abs=0.005)
+    # the weak engine's floor bounds how much it can take off: 0.98^0.7 * 0.3^0.3
+    assert best.char_confidences[6] == pytest.approx(0.98**0.7 * 0.3**0.3, abs=0.01)
+
+
+def test_ensemble_weak_engine_cannot_veto_but_unsure_strong_engine_yields() -> None:
+    unsure = _onehot("1ABC123")
+    unsure[6] = [0.4 if c == "3" else (0.35 if c == "8" else 0.25 / 34) for c in ALPHABET]
+    reads = [EngineRead(unsure, None, 0.7), EngineRead(_onehot("1ABC128"), None, 0.3, 0.3)]
+    best = ensemble_fit(reads)[0]
+    assert best.normalized == "1ABC128"
+
+
+def test_ensemble_engine_that_read_nothing_there_does_not_vote() -> None:
+    best = ensemble_fit(_engines("1ABC123", "ABC123"))[0]
+    assert best.normalized == "1ABC123"
+    assert best.char_confidences[0] == pytest.approx(0.98, abs=0.005)
+
+
+def test_ensemble_of_nothing_is_empty() -> None:
+    assert ensemble_fit([]) == []
+    assert ensemble_fit([EngineRead([], None, 1.0)]) == []
