@@ -155,15 +155,16 @@ class Stack:
                 raise LezError(f"stage workers not assigned within {timeout_s:.0f} s")
             time.sleep(0.1)
 
-    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
-        if name in GROUPS:
+    def start_worker(self, name: str, instance: int = 1) -> subprocess.Popen[bytes]:
+        """Start a stage worker; ``instance`` > 1 adds another member to the stage's group."""
+        if name in GROUPS and instance == 1:
             ready_file(self.settings, GROUPS[name]).unlink(missing_ok=True)
         args = ["worker", name]
         if name == "plate-reader" and self.options.ground_truth_csv is not None:
             args += ["--ground-truth", str(self.options.ground_truth_csv)]
         if name == "fines" and not self.options.settle:
             args += ["--no-settle"]
-        return self._spawn(name, args)
+        return self._spawn(name if instance == 1 else f"{name}-{instance}", args)
 
     def kill_worker(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Kill one part (a worker, ``div`` or ``console``); ``check_alive`` then ignores it
