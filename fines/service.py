@@ -28,11 +28,12 @@ from fines.models import (
     ReviewItem,
 )
 from lez.events import DeadLetter, DecisionEvent
-from lez.plates import normalize_plate
+from lez.plates import normalize_plate, plate_hash
 
 log = logging.getLogger(__name__)
 BRUSSELS = ZoneInfo("Europe/Brussels")
 EVIDENCE_DECISIONS = frozenset({"violation", "warning", "unregistered_foreign", "review"})
+MINIMISED_DECISIONS = frozenset({"compliant", "exempt"})
 SYSTEM = "system"
 
 DayPassCheck = Callable[[str, str, datetime], bool]
@@ -44,6 +45,11 @@ class FinesPolicy:
     auto_issue_threshold: float = 0.9
     latency_months: int = 3
     payment_days: int = 45
+    # Privacy: a compliant or exempt passage keeps only a keyed hash of its plate (for
+    # statistics), no holder data and no per-frame text. Replays of recorded test data keep
+    # the plate, since their report lists it.
+    keep_compliant_plates: bool = False
+    plate_hash_key: bytes = b""
 
 
 def add_months(at: datetime, months: int) -> datetime:
@@ -75,23 +81,32 @@ def record_decision(session: Session, decision: DecisionEvent, policy: FinesPoli
         return False
     first_ts = min(f.broker_ts_ms for f in p.frames) if p.frames else 0
     latency = int(decision.decided_at.timestamp() * 1000) - first_ts if first_ts else 0
+    plate, plate_norm = p.plate, normalize_plate(p.plate) if p.plate else None
+    reads = [r.model_dump(mode="json") for r in p.reads]
+    vehicle = decision.vehicle.model_dump(mode="json") if decision.vehicle else None
+    if decision.decision in MINIMISED_DECISIONS and not policy.keep_compliant_plates:
+        plate_norm = plate_hash(policy.plate_hash_key, p.plate, p.country) if p.plate else None
+        plate, reads = None, []
+        if decision.vehicle is not None:
+            v = decision.vehicle
+            vehicle = {"category": v.category, "fuel": v.fuel, "euro_norm": v.euro_norm}
     session.add(
         Passage(
             passage_id=p.passage_id,
             camera_id=p.camera_id,
             captured_at=p.captured_at,
-            plate=p.plate,
-            plate_norm=normalize_plate(p.plate) if p.plate else None,
+            plate=plate,
+            plate_norm=plate_norm,
             country=p.country,
             confidence=p.confidence,
             frames=len(p.frames),
             frame_keys=[f"{p.camera_id}#{f.seq}" for f in p.frames],
-            reads=[r.model_dump(mode="json") for r in p.reads],
+            reads=reads,
             char_confidences=list(p.char_confidences),
             decision=decision.decision,
             rule=decision.rule,
             explanation=decision.explanation,
-            vehicle=decision.vehicle.model_dump(mode="json") if decision.vehicle else None,
+            vehicle=vehicle,
             review_reasons=list(decision.review_reasons),
             first_broker_ts_ms=first_ts,
             decided_at=decision.decided_at,

@@ -83,7 +83,8 @@ class FinesWorker:
             if _frames_already_stored(session, decision):
                 log.info(
                     "passage %s: every frame is already in a stored passage (redelivered "
-                    "duplicate frames); not stored again", decision.passage.passage_id
+                    "duplicate frames); not stored again",
+                    decision.passage.passage_id,
                 )
                 return
             record_decision(session, decision, self.policy)
@@ -103,7 +104,11 @@ class FinesWorker:
                         log.error("unusable dead-letter record at %s: %s", record.offset, exc)
                     else:
                         dead_letter(
-                            self.producer, self.settings, stage=STAGE, record=record, exc=exc,
+                            self.producer,
+                            self.settings,
+                            stage=STAGE,
+                            record=record,
+                            exc=exc,
                             reason=str(exc).splitlines()[0][:500] if str(exc) else None,
                         )
                 done[tp] = record.offset + 1

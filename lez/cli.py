@@ -216,6 +216,8 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             FinesPolicy(
                 auto_issue_threshold=settings.auto_issue_threshold,
                 latency_months=rules.latency_months,
+                keep_compliant_plates=settings.keep_compliant_plates,
+                plate_hash_key=settings.plate_hash_key.get_secret_value().encode(),
             ),
             compose.day_pass_check(adapter, rules),
             settle_every_s=None if args.no_settle else 5.0,

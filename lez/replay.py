@@ -125,7 +125,13 @@ def prepare_run(
     (SQLite in ``run_dir``, or a new database on the configured PostgreSQL server)."""
     cameras_file = run_dir / "cameras.yaml"
     scenario.cameras().dump(cameras_file)
-    update: dict[str, Any] = {"var_dir": run_dir, "cameras_file": cameras_file}
+    # The replay report lists every passage's plate (replay-format.md): a replay of recorded
+    # test data keeps compliant plates in its scratch database.
+    update: dict[str, Any] = {
+        "var_dir": run_dir,
+        "cameras_file": cameras_file,
+        "keep_compliant_plates": True,
+    }
     scratch_db: str | None = None
     if settings.database_url and not settings.database_url.startswith("sqlite"):
         # A replay never mixes with live data: a scratch database on the same server.

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     police_authority: str = "POLICE-BXL"
     fidus_secret: SecretStr = SecretStr("dev-only-fidus-secret")
     plate_hash_key: SecretStr = SecretStr("dev-only-plate-hash-key")
+    # Keep plates of compliant/exempt passages in clear (replays of test data only).
+    keep_compliant_plates: bool = False
     # Reads at or above this confidence may lead to an automatic notice.
     auto_issue_threshold: float = 0.9
     # Frames of one camera closer than this (capture time) belong to one passage.

@@ -76,6 +76,9 @@ class Stack:
         )
         if self.options.cameras_file is not None:
             env["LEZ_CAMERAS_FILE"] = str(self.options.cameras_file)
+        env["LEZ_KEEP_COMPLIANT_PLATES"] = (
+            "true" if self.settings.keep_compliant_plates else "false"
+        )
         for key, secret in (
             ("LEZ_CONSOLE_SECRET_KEY", self.settings.console_secret_key),
             ("LEZ_CONSOLE_ADMIN_PASSWORD", self.settings.console_admin_password),

@@ -109,10 +109,12 @@ def test_replay_on_postgres_leaves_no_scratch_database(tmp_path: Path) -> None:
     from sqlalchemy import create_engine, text
 
     _replay(tmp_path, "--ground-truth-plates", env={"LEZ_DATABASE_URL": PG_ADMIN_URL})
+    [run_dir] = (tmp_path / "var" / "replay").iterdir()
     engine = create_engine(PG_ADMIN_URL)
     with engine.connect() as conn:
         left = conn.execute(
-            text("SELECT datname FROM pg_database WHERE datname LIKE 'lez_replay_%'")
+            text("SELECT datname FROM pg_database WHERE datname = :name"),
+            {"name": f"lez_replay_{run_dir.name}"},
         ).all()
     engine.dispose()
     assert left == []

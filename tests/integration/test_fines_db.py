@@ -12,6 +12,7 @@ from fines.db import make_engine, session_factory
 from fines.models import Evidence, Notice, NoticeHistory, Passage, ReviewItem
 from fines.service import FinesPolicy, record_decision, settle_due
 from lez.events import DecisionEvent, FrameRef, PassageEvent, VehicleRecord
+from lez.plates import plate_hash
 
 pytestmark = pytest.mark.integration
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
@@ -215,3 +216,33 @@ class TestSettle:
                 )
             )
         assert n.notice_id
+
+
+class TestPrivacy:
+    def test_compliant_passage_keeps_only_a_keyed_hash_of_the_plate(
+        self, sessions: sessionmaker[Session]
+    ) -> None:
+        policy = FinesPolicy(plate_hash_key=b"secret")
+        with sessions.begin() as s:
+            record_decision(
+                s, decision("2-KLM-456", "2023-05-02T08:12:00+02:00", "compliant"), policy
+            )
+            record_decision(s, decision("1-ABC-123", "2023-05-02T08:10:00+02:00", seq=4), policy)
+        with sessions() as s:
+            compliant = s.get(Passage, "CAM-1:0")
+            violation = s.get(Passage, "CAM-1:4")
+        assert compliant is not None and violation is not None
+        assert compliant.plate is None and compliant.reads == []
+        assert compliant.plate_norm == plate_hash(b"secret", "2-KLM-456", "BE")
+        assert "2KLM456" not in str(compliant.plate_norm)
+        assert compliant.vehicle == {"category": "M1", "fuel": "diesel", "euro_norm": 3}
+        assert violation.plate == "1-ABC-123" and violation.vehicle["plate"] == "1-ABC-123"
+
+    def test_replays_may_keep_compliant_plates(self, sessions: sessionmaker[Session]) -> None:
+        policy = FinesPolicy(keep_compliant_plates=True)
+        with sessions.begin() as s:
+            record_decision(
+                s, decision("2-KLM-456", "2023-05-02T08:12:00+02:00", "compliant"), policy
+            )
+        with sessions() as s:
+            assert s.get(Passage, "CAM-1:0").plate == "2-KLM-456"  # type: ignore[union-attr]
