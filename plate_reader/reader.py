@@ -5,6 +5,7 @@ crop a plate is read from, and vote on it per character (:func:`grammar.ensemble
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from collections.abc import Sequence
@@ -39,6 +40,8 @@ FIRST_ROUND_LINES = 3
 """Text lines read with the tight crop first; the rest only when none of these is a plate."""
 SETTLED_CONFIDENCE = 0.8
 """A line read this confidently (in a valid format) is not re-read with a wider crop."""
+
+log = logging.getLogger(__name__)
 
 
 def decode_jpeg(data: bytes) -> Image:
@@ -279,6 +282,11 @@ class EasyOcrPlateReader:
             return
         easy = PlateRecognizer(load_easyocr(threads, model_dir))
         if ppocr is None:
+            if engine == "auto":
+                log.warning(
+                    "PP-OCR recogniser not installed (onnxruntime + rapidocr-onnxruntime model): "
+                    "reading plates with easyocr alone, which is much less accurate"
+                )
             self._recognizer = easy
             self.engine = "easyocr"
             self._sharpness = SHARPNESS["easyocr"]
