@@ -47,9 +47,7 @@ def browser():  # type: ignore[no-untyped-def]
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
             yield b
         finally:
@@ -95,16 +93,24 @@ def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConso
     with sessions.begin() as s:
         record_decision(
             s,
-            with_frames(decision("1-ABC-123", "2023-05-02T08:10:00+02:00"),
-                        ["d00_0.jpg", "d00_1.jpg"], (0.99,) * 7),
+            with_frames(
+                decision("1-ABC-123", "2023-05-02T08:10:00+02:00"),
+                ["d00_0.jpg", "d00_1.jpg"],
+                (0.99,) * 7,
+            ),
             policy,
         )
         # Read as 1-DEF-284; the plate on the images is 1-DEF-234.
         record_decision(
             s,
             with_frames(
-                decision("1-DEF-284", "2023-05-03T08:10:00+02:00", camera="CAM-DEMO-2", seq=4,
-                         confidence=0.55),
+                decision(
+                    "1-DEF-284",
+                    "2023-05-03T08:10:00+02:00",
+                    camera="CAM-DEMO-2",
+                    seq=4,
+                    confidence=0.55,
+                ),
                 ["d03_0.jpg", "d03_1.jpg"],
                 (0.98, 0.97, 0.96, 0.95, 0.93, 0.41, 0.9),
             ),
@@ -114,8 +120,10 @@ def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConso
         # An unknown plate: a review item without notice.
         record_decision(
             s,
-            with_frames(decision("1-XYZ-780", "2023-05-04T08:10:00+02:00", "review", seq=8),
-                        ["d02_0.jpg", "d02_1.jpg"]),
+            with_frames(
+                decision("1-XYZ-780", "2023-05-04T08:10:00+02:00", "review", seq=8),
+                ["d02_0.jpg", "d02_1.jpg"],
+            ),
             policy,
         )
     settle_due(sessions, now=NOW, policy=policy, day_pass=lambda *a: False)

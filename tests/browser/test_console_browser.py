@@ -24,8 +24,11 @@ def log_in(page, console: LiveConsole, username: str, password: str | None = Non
     page.wait_for_load_state()
 
 
-def test_login_and_a_wrong_password_is_refused(page, live_console: LiveConsole,  # type: ignore[no-untyped-def]
-                                               artifacts: Path) -> None:
+def test_login_and_a_wrong_password_is_refused(
+    page,
+    live_console: LiveConsole,  # type: ignore[no-untyped-def]
+    artifacts: Path,
+) -> None:
     page.goto(live_console.url + "/notices")
     assert "/login?next=" in page.url  # anonymous: sent to the login page
     log_in(page, live_console, "olga", "not-her-password")
@@ -39,8 +42,11 @@ def test_login_and_a_wrong_password_is_refused(page, live_console: LiveConsole, 
     page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
 
 
-def test_operator_corrects_a_plate_and_the_notice_appears(page, live_console: LiveConsole,  # type: ignore[no-untyped-def]
-                                                          artifacts: Path) -> None:
+def test_operator_corrects_a_plate_and_the_notice_appears(
+    page,
+    live_console: LiveConsole,  # type: ignore[no-untyped-def]
+    artifacts: Path,
+) -> None:
     log_in(page, live_console, "olga")
     page.goto(live_console.url + "/review")
     card = page.locator(".review-item[data-plate='1-DEF-284']")
@@ -88,8 +94,11 @@ def test_operator_corrects_a_plate_and_the_notice_appears(page, live_console: Li
     (artifacts / "notice.pdf").write_bytes(body)
 
 
-def test_operator_cannot_reach_supervisor_pages(page, live_console: LiveConsole,  # type: ignore[no-untyped-def]
-                                                artifacts: Path) -> None:
+def test_operator_cannot_reach_supervisor_pages(
+    page,
+    live_console: LiveConsole,  # type: ignore[no-untyped-def]
+    artifacts: Path,
+) -> None:
     log_in(page, live_console, "olga")
     assert page.locator("nav a", has_text="Users").count() == 0
     response = page.goto(live_console.url + "/users")

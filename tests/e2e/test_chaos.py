@@ -19,11 +19,26 @@ pytestmark = pytest.mark.e2e
 def test_chaos_on_the_demo_loses_nothing_and_fines_nobody_twice(tmp_path: Path) -> None:
     report = tmp_path / "chaos.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "lez.cli", "chaos", str(DEMO), "--ground-truth-plates",
-         "--outage", "4", "--rate", "4", "--report", str(report)],
+        [
+            sys.executable,
+            "-m",
+            "lez.cli",
+            "chaos",
+            str(DEMO),
+            "--ground-truth-plates",
+            "--outage",
+            "4",
+            "--rate",
+            "4",
+            "--report",
+            str(report),
+        ],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "LEZ_VAR_DIR": str(tmp_path / "var"),
-             "HOME": str(Path.home())},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "LEZ_VAR_DIR": str(tmp_path / "var"),
+            "HOME": str(Path.home()),
+        },
         capture_output=True,
         text=True,
         timeout=900,
@@ -34,7 +49,9 @@ def test_chaos_on_the_demo_loses_nothing_and_fines_nobody_twice(tmp_path: Path) 
     result = json.loads(report.read_text())
     assert result["ok"] and result["missing_notices"] == [] and result["extra_notices"] == []
     assert {k["worker"] for k in result["kills"] if k["mid_stream"]} == {
-        "plate-reader", "fidus-adapter", "fines"
+        "plate-reader",
+        "fidus-adapter",
+        "fines",
     }
     assert any("link cut" in e for e in result["events"])
     assert any("edge node restarted" in e for e in result["events"])

@@ -41,12 +41,15 @@ def client(db_url: str) -> Iterator[TestClient]:
     policy = FinesPolicy()
     with sessions.begin() as s:
         record_decision(s, decision("1-ABC-123", "2023-05-02T08:10:00+02:00"), policy)
-        record_decision(s, decision("1-LOW-111", "2023-05-03T08:10:00+02:00", seq=4,
-                                    confidence=0.5), policy)
-        record_decision(s, decision("2-KLM-456", "2023-05-03T09:00:00+02:00", "compliant",
-                                    seq=8), policy)
-    settle_due(sessions, now=datetime(2030, 1, 1, tzinfo=UTC), policy=policy,
-               day_pass=lambda *a: False)
+        record_decision(
+            s, decision("1-LOW-111", "2023-05-03T08:10:00+02:00", seq=4, confidence=0.5), policy
+        )
+        record_decision(
+            s, decision("2-KLM-456", "2023-05-03T09:00:00+02:00", "compliant", seq=8), policy
+        )
+    settle_due(
+        sessions, now=datetime(2030, 1, 1, tzinfo=UTC), policy=policy, day_pass=lambda *a: False
+    )
     seed_users(sessions)
     with TestClient(create_app(sessions, secret_key="test")) as c:
         yield login(c, "olga")

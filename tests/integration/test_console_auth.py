@@ -70,19 +70,25 @@ def test_supervisor_manages_users_and_deactivation_takes_effect_at_once(
             "/api/users", json={"username": "nina", "password": "nina-pw-123", "role": "operator"}
         )
         assert r.status_code == 201
-        assert sup.post(
-            "/api/users", json={"username": "nina", "password": "nina-pw-123", "role": "operator"}
-        ).status_code == 409
-        assert new.post(
-            "/api/login", json={"username": "nina", "password": "nina-pw-123"}
-        ).status_code == 200
+        assert (
+            sup.post(
+                "/api/users",
+                json={"username": "nina", "password": "nina-pw-123", "role": "operator"},
+            ).status_code
+            == 409
+        )
+        assert (
+            new.post("/api/login", json={"username": "nina", "password": "nina-pw-123"}).status_code
+            == 200
+        )
         assert new.get("/api/me").status_code == 200
         r = sup.post("/api/users/nina/active", json={"active": False, "reason": "left"})
         assert r.status_code == 200 and r.json()["active"] is False
         assert new.get("/api/me").status_code == 401  # her open session ends too
-        assert sup.post(
-            "/api/users/sam/active", json={"active": False, "reason": "oops"}
-        ).status_code == 409
+        assert (
+            sup.post("/api/users/sam/active", json={"active": False, "reason": "oops"}).status_code
+            == 409
+        )
     with sessions() as s:
         actions = s.scalars(select(ConsoleAudit.action).where(ConsoleAudit.actor == "sam")).all()
         assert {"user.create", "user.deactivate"} <= set(actions)

@@ -37,9 +37,7 @@ def app_and_routes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[T
 
 def _concrete(path: str) -> str:
     """Fill path parameters: numbers for ids and indexes, a word otherwise."""
-    return re.sub(
-        r"\{(\w+)\}", lambda m: "1" if m.group(1) in ("item_id", "idx") else "x", path
-    )
+    return re.sub(r"\{(\w+)\}", lambda m: "1" if m.group(1) in ("item_id", "idx") else "x", path)
 
 
 def _calls(routes: list) -> list[tuple[str, str, tuple[str, ...]]]:  # type: ignore[type-arg]

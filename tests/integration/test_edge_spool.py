@@ -43,8 +43,12 @@ def _frames_on_topic(
     got: list[FrameEvent] = []
     deadline = time.monotonic() + timeout_s
     while len(got) < want and time.monotonic() < deadline:
-        consumer = KafkaConsumer(bootstrap_servers=broker, auto_offset_reset="earliest",
-                                 consumer_timeout_ms=1500, enable_auto_commit=False)
+        consumer = KafkaConsumer(
+            bootstrap_servers=broker,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=1500,
+            enable_auto_commit=False,
+        )
         consumer.assign([TopicPartition(topic, p) for p in range(settings.topic_partitions)])
         got = [FrameEvent.model_validate_json(r.value) for r in consumer]
         consumer.close()
@@ -106,8 +110,9 @@ class _Gateway:
 
     def start(self) -> None:
         app = create_app(self.settings, registry=RegistryFile(self.cameras))
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 20
@@ -135,8 +140,12 @@ def gateway(broker: str, tmp_path: Path) -> Iterator[_Gateway]:
 def test_http_edge_spools_while_the_gateway_is_away(
     broker: str, tmp_path: Path, gateway: _Gateway
 ) -> None:
-    node = EdgeNode(Spool(tmp_path / "hspool"), HttpSender(gateway.url, "k", timeout_s=3.0),
-                    tmp_path / "hseq", skew_threshold_s=5.0).start()
+    node = EdgeNode(
+        Spool(tmp_path / "hspool"),
+        HttpSender(gateway.url, "k", timeout_s=3.0),
+        tmp_path / "hseq",
+        skew_threshold_s=5.0,
+    ).start()
     try:
         _capture(node, 2)
         assert node.wait_empty(30)
@@ -155,11 +164,12 @@ def test_http_edge_spools_while_the_gateway_is_away(
     assert skew is not None and skew.observations >= 6 and not skew.flagged
 
 
-def test_http_edge_keeps_frames_when_its_key_is_refused(
-    tmp_path: Path, gateway: _Gateway
-) -> None:
-    node = EdgeNode(Spool(tmp_path / "kspool"), HttpSender(gateway.url, "wrong", timeout_s=3.0),
-                    tmp_path / "kseq")
+def test_http_edge_keeps_frames_when_its_key_is_refused(tmp_path: Path, gateway: _Gateway) -> None:
+    node = EdgeNode(
+        Spool(tmp_path / "kspool"),
+        HttpSender(gateway.url, "wrong", timeout_s=3.0),
+        tmp_path / "kseq",
+    )
     _capture(node, 2)
     with pytest.raises(LinkDown, match="403"):
         node.drain_once()

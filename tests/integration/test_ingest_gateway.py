@@ -36,13 +36,19 @@ def gw(
     cameras = tmp / "cameras.yaml"
     CameraRegistry.of(
         [
-            Camera(camera_id="CAM-GW-1", location="Rue de la Loi", direction="in",
-                   api_key_hash=hash_api_key(KEY)),
+            Camera(
+                camera_id="CAM-GW-1",
+                location="Rue de la Loi",
+                direction="in",
+                api_key_hash=hash_api_key(KEY),
+            ),
             Camera(camera_id="CAM-NOKEY", location="nowhere"),
         ]
     ).dump(cameras)
     settings = Settings(
-        kafka_bootstrap=broker, topic_prefix=f"gw{uuid.uuid4().hex[:8]}.", var_dir=tmp,
+        kafka_bootstrap=broker,
+        topic_prefix=f"gw{uuid.uuid4().hex[:8]}.",
+        var_dir=tmp,
         cameras_file=cameras,
     )
     ensure_topics(settings, broker)
@@ -78,7 +84,9 @@ def _records(settings: Settings, broker: str, want: int, timeout_s: float = 20) 
     deadline = time.monotonic() + timeout_s
     while len(got) < want and time.monotonic() < deadline:
         consumer = KafkaConsumer(
-            bootstrap_servers=broker, auto_offset_reset="earliest", consumer_timeout_ms=1500,
+            bootstrap_servers=broker,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=1500,
             enable_auto_commit=False,
         )
         consumer.assign([TopicPartition(topic, p) for p in range(settings.topic_partitions)])
@@ -113,8 +121,11 @@ def test_good_frame_is_produced_keyed_by_camera_and_duplicates_are_not(
 def test_json_endpoint_takes_a_frame_event(gw: tuple[TestClient, Settings]) -> None:
     client, _ = gw
     frame = FrameEvent(camera_id="CAM-GW-1", seq=100, captured_at=datetime.now(UTC), jpeg=JPEG)
-    r = client.post("/v1/frames", content=frame.to_bytes(),
-                    headers={"Content-Type": "application/json", "X-Api-Key": KEY})
+    r = client.post(
+        "/v1/frames",
+        content=frame.to_bytes(),
+        headers={"Content-Type": "application/json", "X-Api-Key": KEY},
+    )
     assert r.status_code == 201, r.text
 
 
@@ -185,17 +196,23 @@ def test_bad_input_gets_a_4xx_with_its_reason(
     [
         (b"{not json", "malformed FrameEvent"),
         (b'{"camera_id": "CAM-GW-1"}', "malformed FrameEvent"),
-        (b'{"camera_id": "CAM-GW-1", "seq": 1, "captured_at": "2024-01-01T00:00:00Z", '
-         b'"jpeg": "%%%"}', "base64"),
-        (b'[]', "malformed FrameEvent"),
+        (
+            b'{"camera_id": "CAM-GW-1", "seq": 1, "captured_at": "2024-01-01T00:00:00Z", '
+            b'"jpeg": "%%%"}',
+            "base64",
+        ),
+        (b"[]", "malformed FrameEvent"),
     ],
 )
 def test_malformed_event_json_gets_a_422(
     gw: tuple[TestClient, Settings], payload: bytes, reason: str
 ) -> None:
     client, _ = gw
-    r = client.post("/v1/frames", content=payload,
-                    headers={"Content-Type": "application/json", "X-Api-Key": KEY})
+    r = client.post(
+        "/v1/frames",
+        content=payload,
+        headers={"Content-Type": "application/json", "X-Api-Key": KEY},
+    )
     assert r.status_code == 422, r.text
     assert reason in r.json()["detail"]
 
@@ -224,7 +241,8 @@ def test_broker_unreachable_is_a_503_not_a_lost_frame(tmp_path: Path) -> None:
     from camera_ingest.gateway import kafka_producer
 
     app = create_app(
-        settings, registry=RegistryFile(cameras),
+        settings,
+        registry=RegistryFile(cameras),
         producer_factory=lambda: kafka_producer(settings.kafka_bootstrap or "", timeout_s=1.0),
         config=GatewayConfig(ack_timeout_s=2.0),
     )

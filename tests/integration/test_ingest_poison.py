@@ -41,8 +41,12 @@ def _settings(broker: str, tmp: Path) -> Settings:
 
 def _topic(settings: Settings, broker: str, name: str) -> list[bytes]:
     topic = settings.topic(name)
-    consumer = KafkaConsumer(bootstrap_servers=broker, auto_offset_reset="earliest",
-                             consumer_timeout_ms=2000, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=2000,
+        enable_auto_commit=False,
+    )
     consumer.assign([TopicPartition(topic, p) for p in range(settings.topic_partitions)])
     values = [r.value for r in consumer]
     consumer.close()
@@ -50,8 +54,16 @@ def _topic(settings: Settings, broker: str, name: str) -> list[bytes]:
 
 
 def _reader(_frame: FrameEvent) -> list[PlateRead]:
-    return [PlateRead(text="1-ABC-123", normalized="1ABC123", country="BE", confidence=1.0,
-                      char_confidences=(1.0,) * 7, format_valid=True)]
+    return [
+        PlateRead(
+            text="1-ABC-123",
+            normalized="1ABC123",
+            country="BE",
+            confidence=1.0,
+            char_confidences=(1.0,) * 7,
+            format_valid=True,
+        )
+    ]
 
 
 def _frame_record(settings: Settings, offset: int, seq: int, at: datetime) -> FakeRecord:
@@ -95,11 +107,18 @@ class _BrokenRegistry:
 
 def _passage(seqs: list[int], plate: str = "1-ABC-123") -> PassageEvent:
     return PassageEvent(
-        passage_id=f"CAM-P:{seqs[0]}", camera_id="CAM-P",
+        passage_id=f"CAM-P:{seqs[0]}",
+        camera_id="CAM-P",
         captured_at=T0 + timedelta(milliseconds=250 * seqs[0]),
-        frames=tuple(FrameRef(seq=s, captured_at=T0 + timedelta(milliseconds=250 * s),
-                              broker_ts_ms=NOW_MS) for s in seqs),
-        plate=plate, country="BE", confidence=1.0, ground_truth=True, format_valid=True,
+        frames=tuple(
+            FrameRef(seq=s, captured_at=T0 + timedelta(milliseconds=250 * s), broker_ts_ms=NOW_MS)
+            for s in seqs
+        ),
+        plate=plate,
+        country="BE",
+        confidence=1.0,
+        ground_truth=True,
+        format_valid=True,
         agreeing_frames=len(seqs),
     )
 
@@ -110,8 +129,12 @@ def test_fidus_adapter_dead_letters_an_unusable_registry_answer(
     from fidus_adapter.worker import FidusAdapterWorker
 
     settings = _settings(broker, tmp_path)
-    worker = FidusAdapterWorker(settings, broker, _BrokenRegistry(),  # type: ignore[arg-type]
-                                compose.rules(settings))
+    worker = FidusAdapterWorker(
+        settings,
+        broker,
+        _BrokenRegistry(),  # type: ignore[arg-type]
+        compose.rules(settings),
+    )
     try:
         worker._handle(FakeRecord(settings.topic("plates"), 0, 0, _passage([0, 1]).to_bytes()))
         worker.producer.flush()
@@ -137,8 +160,9 @@ class _Commits:
 
 
 def _decision(p: PassageEvent) -> bytes:
-    return DecisionEvent(passage=p, decision="compliant", rule="test",
-                         decided_at=datetime.now(UTC)).to_bytes()
+    return DecisionEvent(
+        passage=p, decision="compliant", rule="test", decided_at=datetime.now(UTC)
+    ).to_bytes()
 
 
 def test_fines_stores_frames_once_and_dead_letters_what_the_database_refuses(
@@ -146,25 +170,30 @@ def test_fines_stores_frames_once_and_dead_letters_what_the_database_refuses(
 ) -> None:
     settings = _settings(broker, tmp_path).model_copy(update={"database_url": db_url})
     sessions = compose.sessions(settings)
-    worker = FinesWorker(settings, broker, sessions, FinesPolicy(),
-                         lambda *_: False, settle_every_s=None)
+    worker = FinesWorker(
+        settings, broker, sessions, FinesPolicy(), lambda *_: False, settle_every_s=None
+    )
     worker.consumer.close(autocommit=False)
     worker.consumer = _Commits()  # type: ignore[assignment]
     topic = settings.topic("decisions")
     tp = TopicPartition(topic, 0)
     try:
-        worker.handle_batch({tp: [
-            FakeRecord(topic, 0, 0, _decision(_passage([0, 1, 2]))),
-            # The copy of frame 2 (a resend) formed a passage of its own after a restart.
-            FakeRecord(topic, 0, 1, _decision(_passage([2]))),
-            FakeRecord(topic, 0, 2, _decision(_passage([0, 1, 2]))),  # plain redelivery
-            FakeRecord(topic, 0, 3, b'{"schema": "lez.decision/1"'),  # malformed
-        ]})
+        worker.handle_batch(
+            {
+                tp: [
+                    FakeRecord(topic, 0, 0, _decision(_passage([0, 1, 2]))),
+                    # The copy of frame 2 (a resend) formed a passage of its own after a restart.
+                    FakeRecord(topic, 0, 1, _decision(_passage([2]))),
+                    FakeRecord(topic, 0, 2, _decision(_passage([0, 1, 2]))),  # plain redelivery
+                    FakeRecord(topic, 0, 3, b'{"schema": "lez.decision/1"'),  # malformed
+                ]
+            }
+        )
         if db_url.startswith("postgresql"):
             # A plate longer than the column: the database refuses it, every time.
-            worker.handle_batch({tp: [
-                FakeRecord(topic, 0, 4, _decision(_passage([9], plate="X" * 40)))
-            ]})
+            worker.handle_batch(
+                {tp: [FakeRecord(topic, 0, 4, _decision(_passage([9], plate="X" * 40)))]}
+            )
         worker.producer.flush()
     finally:
         worker.consumer.close(autocommit=False)

@@ -48,8 +48,12 @@ def _call(case: schemathesis.Case) -> None:
         if isinstance(case.body, dict) and "camera_id" in case.body:
             case.body["camera_id"] = "CAM-ST"
     response = case.call()
-    assert response.status_code < 500, (case.method, case.path, response.status_code,
-                                         response.text[:500])
+    assert response.status_code < 500, (
+        case.method,
+        case.path,
+        response.status_code,
+        response.text[:500],
+    )
     case.validate_response(response, checks=[not_a_server_error])
 
 
@@ -57,11 +61,15 @@ def test_gateway_never_answers_5xx(gateway_schema: BaseSchema) -> None:
     # (schemathesis.pytest.from_fixture does not work with this pytest; same run, by hand.)
     operations = [r.ok() for r in gateway_schema.get_all_operations()]
     assert {f"{op.method.upper()} {op.path}" for op in operations} >= {
-        "POST /v1/cameras/{camera_id}/frames", "POST /v1/frames", "GET /health",
+        "POST /v1/cameras/{camera_id}/frames",
+        "POST /v1/frames",
+        "GET /health",
     }
     for op in operations:
         run = settings(
-            max_examples=50, deadline=None, suppress_health_check=list(HealthCheck),
+            max_examples=50,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
             database=None,
         )(given(case=op.as_strategy())(_call))
         run()

@@ -34,15 +34,38 @@ from tests.unit.test_fidus_client import serve
 pytestmark = pytest.mark.integration
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 REGISTRY = [
-    VehicleRecord(plate="1-ABC-123", country="BE", vin="V1", make="Opel", model="Astra",
-                  fuel="diesel", euro_norm=3),
-    VehicleRecord(plate="1-LOW-117", country="BE", vin="V2", make="Peugeot", model="308",
-                  fuel="diesel", euro_norm=3, holder_name="J. Peeters",
-                  holder_address="Rue Haute 1, 1000 Brussels"),
-    VehicleRecord(plate="1-ELE-222", country="BE", vin="V3", make="Tesla", model="3",
-                  fuel="electric"),
-    VehicleRecord(plate="2-NEW-333", country="BE", vin="V4", make="VW", model="Golf",
-                  fuel="diesel", euro_norm=2),
+    VehicleRecord(
+        plate="1-ABC-123",
+        country="BE",
+        vin="V1",
+        make="Opel",
+        model="Astra",
+        fuel="diesel",
+        euro_norm=3,
+    ),
+    VehicleRecord(
+        plate="1-LOW-117",
+        country="BE",
+        vin="V2",
+        make="Peugeot",
+        model="308",
+        fuel="diesel",
+        euro_norm=3,
+        holder_name="J. Peeters",
+        holder_address="Rue Haute 1, 1000 Brussels",
+    ),
+    VehicleRecord(
+        plate="1-ELE-222", country="BE", vin="V3", make="Tesla", model="3", fuel="electric"
+    ),
+    VehicleRecord(
+        plate="2-NEW-333",
+        country="BE",
+        vin="V4",
+        make="VW",
+        model="Golf",
+        fuel="diesel",
+        euro_norm=2,
+    ),
 ]
 
 
@@ -289,9 +312,10 @@ def test_wrong_password_is_refused_and_audited(console: Console) -> None:
     assert c.post("/api/login", json={"username": "olga", "password": "nope"}).status_code == 401
     assert c.post("/api/login", json={"username": "who", "password": "nope"}).status_code == 401
     assert c.get("/api/me").status_code == 401
-    assert c.post(
-        "/api/login", json={"username": "olga", "password": PASSWORDS["olga"]}
-    ).status_code == 200
+    assert (
+        c.post("/api/login", json={"username": "olga", "password": PASSWORDS["olga"]}).status_code
+        == 200
+    )
     assert c.get("/api/me").json() == {"username": "olga", "role": "operator"}
     with console.sessions() as s:
         failed = s.scalars(

@@ -8,17 +8,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from camera_ingest.source import publish
 from fines.models import Passage
-from lez import compose
-from lez.bus import make_producer
-from lez.events import FrameEvent
-from lez.replay import load_scenario, prepare_run, scenario_options
-from lez.settings import Settings
-from lez.stack import Stack
-from tests.conftest import DEMO
+from tests.pipeline import demo_pipeline
 
 pytestmark = pytest.mark.integration
 ASSIGNED = re.compile(r"plate-reader assigned \[(.*)\]")
@@ -27,12 +20,9 @@ ASSIGNED = re.compile(r"plate-reader assigned \[(.*)\]")
 def test_two_plate_readers_split_the_partitions_and_decide_each_frame_once(
     tmp_path: Path,
 ) -> None:
-    scenario = load_scenario(DEMO)
-    run, _ = prepare_run(Settings(var_dir=tmp_path), scenario, tmp_path, "unused")
-    with Stack(run, scenario_options(scenario, run, ground_truth_plates=True)) as stack:
+    with demo_pipeline(tmp_path) as pipe:
+        stack = pipe.stack
         stack.start_worker("plate-reader", instance=2)
-        run = run.model_copy(update={"database_url": run.sqlalchemy_url()})
-        sessions = compose.sessions(run)
 
         def assignments() -> list[set[str]]:
             out = []
@@ -42,39 +32,14 @@ def test_two_plate_readers_split_the_partitions_and_decide_each_frame_once(
                 out.append({p for p in found[-1].split(", ") if p} if found else set())
             return out
 
-        deadline = time.monotonic() + 60
-        while not all(assignments()):
-            stack.check_alive()
-            assert time.monotonic() < deadline, f"no split: {assignments()}"
-            time.sleep(0.3)
+        pipe.wait(lambda: all(assignments()), 60, "both plate readers to get partitions")
         first, second = assignments()
         assert first and second and not first & second
 
-        producer = make_producer(stack.bootstrap)
-        seqs: Counter[str] = Counter()
-        for f in scenario.frames:
-            publish(
-                producer,
-                run,
-                FrameEvent(
-                    camera_id=f.camera_id,
-                    seq=seqs[f.camera_id],
-                    captured_at=f.captured_at,
-                    jpeg=f.file.read_bytes(),
-                ),
-            )
-            seqs[f.camera_id] += 1
-        producer.flush()
-        deadline = time.monotonic() + 90
-        while True:
-            with sessions() as s:
-                frames = s.scalar(select(func.coalesce(func.sum(Passage.frames), 0))) or 0
-            if frames >= len(scenario.frames):
-                break
-            stack.check_alive()
-            assert time.monotonic() < deadline, f"{frames} frames decided"
-            time.sleep(0.3)
+        frames = len(pipe.scenario.frames)
+        pipe.send(pipe.scenario.frames)
+        pipe.wait(lambda: pipe.frames_stored() >= frames, 90, "every frame")
         time.sleep(1.0)
-        with sessions() as s:
+        with pipe.sessions() as s:
             keys = Counter(k for keys in s.scalars(select(Passage.frame_keys)) for k in keys)
-        assert sum(keys.values()) == len(scenario.frames) and set(keys.values()) == {1}
+        assert sum(keys.values()) == frames and set(keys.values()) == {1}

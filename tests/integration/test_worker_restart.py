@@ -11,76 +11,29 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from camera_ingest.source import publish
 from fines.models import Passage
 from fines.service import FinesPolicy, settle_due
 from lez import compose
-from lez.bus import make_producer
 from lez.compare import compare
-from lez.events import FrameEvent
-from lez.replay import build_report, load_scenario
-from lez.settings import Settings
-from lez.stack import Stack, StackOptions
+from lez.replay import build_report
 from tests.conftest import DEMO
+from tests.pipeline import demo_pipeline
 
 pytestmark = pytest.mark.integration
 
 
-def _wait(predicate, timeout_s: float, stack: Stack, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        stack.check_alive()
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def test_killed_workers_resume_without_loss_or_duplicates(tmp_path: Path) -> None:
-    scenario = load_scenario(DEMO)
-    cameras_file = tmp_path / "cameras.yaml"
-    scenario.cameras().dump(cameras_file)
-    settings = Settings(var_dir=tmp_path, cameras_file=cameras_file)
-    options = StackOptions(
-        registry_csv=scenario.registry_csv,
-        exemptions_csv=scenario.exemptions_csv,
-        cameras_file=cameras_file,
-        ground_truth_csv=scenario.frames_csv,
-        console=False,
-        settle=False,
-        div_latency_s=0.4,  # a slow registry, so that the kill lands mid-stream
-    )
-    frames = list(scenario.frames)
-    half = len(frames) // 2
-    with Stack(settings, options) as stack:
-        run = settings.model_copy(
-            update={"div_url": stack.div_url, "database_url": settings.sqlalchemy_url()}
-        )
-        sessions = compose.sessions(run)
-        producer = make_producer(stack.bootstrap)
-        seqs: Counter[str] = Counter()
-
-        def send(batch: list) -> None:  # type: ignore[type-arg]
-            for f in batch:
-                publish(
-                    producer,
-                    run,
-                    FrameEvent(
-                        camera_id=f.camera_id,
-                        seq=seqs[f.camera_id],
-                        captured_at=f.captured_at,
-                        jpeg=f.file.read_bytes(),
-                    ),
-                )
-                seqs[f.camera_id] += 1
-            producer.flush()
-
-        def stored() -> int:
-            with sessions() as s:
-                return int(s.scalar(select(func.coalesce(func.sum(Passage.frames), 0))) or 0)
+    # A slow registry, so that the kill lands mid-stream.
+    with demo_pipeline(tmp_path, div_latency_s=0.4) as pipe:
+        stack, run, sessions, scenario = pipe.stack, pipe.settings, pipe.sessions, pipe.scenario
+        frames = list(scenario.frames)
+        half = len(frames) // 2
+        send, stored, wait = pipe.send, pipe.frames_stored, pipe.wait
 
         send(frames[:half])
-        _wait(lambda: stored() >= 2, 90, stack, "the first passages")
+        wait(lambda: stored() >= 2, 90, "the first passages")
         assert stored() < half, "the kill must land mid-stream"
         stack.kill_worker("fidus-adapter")
         stack.kill_worker("plate-reader")
@@ -90,7 +43,7 @@ def test_killed_workers_resume_without_loss_or_duplicates(tmp_path: Path) -> Non
         assert stored() == killed_at, "nothing is decided while the stages are down"
         stack.start_worker("plate-reader")
         stack.start_worker("fidus-adapter")
-        _wait(lambda: stored() >= len(frames), 120, stack, "every frame")
+        wait(lambda: stored() >= len(frames), 120, "every frame")
         time.sleep(2.0)  # let any redelivered duplicate arrive
 
         with sessions() as s:

@@ -178,8 +178,7 @@ class FakeSender:
 
 class TestEdgeNode:
     def _edge(self, tmp_path: Path, sender: FakeSender, **kw: object) -> EdgeNode:
-        return EdgeNode(Spool(tmp_path / "spool"), sender, tmp_path / "seq", camera_id="CAM",
-                        **kw)  # type: ignore[arg-type]
+        return EdgeNode(Spool(tmp_path / "spool"), sender, tmp_path / "seq", camera_id="CAM", **kw)  # type: ignore[arg-type]
 
     def test_frames_wait_in_the_spool_while_the_link_is_down_then_go_in_order(
         self, tmp_path: Path

@@ -14,8 +14,12 @@ T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
 
 
 def _frame(seq: int, size: int = 100) -> FrameEvent:
-    return FrameEvent(camera_id="CAM", seq=seq, captured_at=T0 + timedelta(seconds=seq),
-                      jpeg=b"\xff\xd8" + b"x" * size + b"\xff\xd9")
+    return FrameEvent(
+        camera_id="CAM",
+        seq=seq,
+        captured_at=T0 + timedelta(seconds=seq),
+        jpeg=b"\xff\xd8" + b"x" * size + b"\xff\xd9",
+    )
 
 
 def _seqs(spool: Spool) -> list[int]:
