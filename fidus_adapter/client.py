@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -32,6 +32,9 @@ AuditResult = str
 ``unavailable`` or ``error``."""
 
 _EXEMPTIONS = TypeAdapter(tuple[Exemption, ...])
+_T = TypeVar("_T")
+
+
 class _HotlistAnswer(BaseModel):
     hit: bool
     reasons: tuple[str, ...] = ()
@@ -188,21 +191,17 @@ class FidusAdapter:
             self._write(plate, country, purpose, f"{cached.result} (cached)", f"at={_iso(at)}")
             return cached
         params = {"plate": plate, "country": country, "at": _iso(at)}
-        try:
-            self._breaker_check()
+
+        def fetch() -> tuple[httpx.Response, VehicleRecord | None, tuple[Exemption, ...]]:
             response = self._call("/v1/vehicles", params, purpose, ok=(200, 404, 409))
             vehicle: VehicleRecord | None = None
             if response.status_code == 200:
                 vehicle = VehicleRecord.model_validate_json(response.content)
-            exemptions = self._fetch_exemptions(plate, country, purpose)
-        except RegistryUnavailable as exc:
-            self._write(plate, country, purpose, "unavailable", f"at={_iso(at)}: {exc.reason}")
-            raise
-        except (RegistryError, ValidationError) as exc:
-            self._write(plate, country, purpose, "error", f"at={_iso(at)}: {exc}")
-            if isinstance(exc, RegistryError):
-                raise
-            raise RegistryError(f"malformed registry answer: {exc}") from exc
+            return response, vehicle, self._fetch_exemptions(plate, country, purpose)
+
+        response, vehicle, exemptions = self._audited(
+            plate, country, purpose, f"at={_iso(at)}", fetch
+        )
         result = LookupResult(vehicle, response.status_code == 409, exemptions)
         self._cache_put(key, result)
         detail = f"at={_iso(at)}"
@@ -215,17 +214,13 @@ class FidusAdapter:
     def exemptions(self, plate: str, country: str, purpose: str) -> tuple[Exemption, ...]:
         """The exemption records of the plate (all validity ranges)."""
         self._authorise(plate, country, purpose)
-        try:
-            self._breaker_check()
-            found = self._fetch_exemptions(plate, country, purpose)
-        except RegistryUnavailable as exc:
-            self._write(plate, country, purpose, "unavailable", f"exemptions: {exc.reason}")
-            raise
-        except (RegistryError, ValidationError) as exc:
-            self._write(plate, country, purpose, "error", f"exemptions: {exc}")
-            if isinstance(exc, RegistryError):
-                raise
-            raise RegistryError(f"malformed registry answer: {exc}") from exc
+        found = self._audited(
+            plate,
+            country,
+            purpose,
+            "exemptions",
+            lambda: self._fetch_exemptions(plate, country, purpose),
+        )
         self._write(
             plate, country, purpose, "found" if found else "not_found", f"exemptions={len(found)}"
         )
@@ -237,18 +232,15 @@ class FidusAdapter:
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
         params = {"plate": plate, "country": country, "at": _iso(at)}
-        try:
-            self._breaker_check()
-            response = self._call("/v1/hotlist", params, purpose, ok=(200,))
-            answer = _HOTLIST.validate_json(response.content)
-        except RegistryUnavailable as exc:
-            self._write(plate, country, purpose, "unavailable", f"hotlist: {exc.reason}")
-            raise
-        except (RegistryError, ValidationError) as exc:
-            self._write(plate, country, purpose, "error", f"hotlist: {exc}")
-            if isinstance(exc, RegistryError):
-                raise
-            raise RegistryError(f"malformed registry answer: {exc}") from exc
+        answer = self._audited(
+            plate,
+            country,
+            purpose,
+            "hotlist",
+            lambda: _HOTLIST.validate_json(
+                self._call("/v1/hotlist", params, purpose, ok=(200,)).content
+            ),
+        )
         result = HotlistResult(answer.hit, answer.reasons)
         self._write(
             plate,
@@ -265,6 +257,23 @@ class FidusAdapter:
             return self._breaker.open_until > self._clock()
 
     # ---------------------------------------------------------------- internals
+
+    def _audited(
+        self, plate: str, country: str, purpose: str, what: str, call: Callable[[], _T]
+    ) -> _T:
+        """Run a registry call behind the circuit breaker; a failure is audited
+        (``unavailable`` or ``error``) before it is raised."""
+        try:
+            self._breaker_check()
+            return call()
+        except RegistryUnavailable as exc:
+            self._write(plate, country, purpose, "unavailable", f"{what}: {exc.reason}")
+            raise
+        except (RegistryError, ValidationError) as exc:
+            self._write(plate, country, purpose, "error", f"{what}: {exc}")
+            if isinstance(exc, RegistryError):
+                raise
+            raise RegistryError(f"malformed registry answer: {exc}") from exc
 
     def _authorise(self, plate: str, country: str, purpose: str) -> None:
         allowed = self._authorisations.get(self.authority, frozenset())
