@@ -160,8 +160,9 @@ class _Commits:
 
 
 def _decision(p: PassageEvent) -> bytes:
+    # "review" keeps the plate in clear (a compliant passage keeps only its keyed hash).
     return DecisionEvent(
-        passage=p, decision="compliant", rule="test", decided_at=datetime.now(UTC)
+        passage=p, decision="review", rule="test", decided_at=datetime.now(UTC)
     ).to_bytes()
 
 
