@@ -26,7 +26,14 @@ from fines.api.deps import (
     guarded,
     user_of,
 )
-from fines.api.routes import NOTICE_ACTIONS, CorrectionIn, get_notice, login_session, run_correction
+from fines.api.routes import (
+    NOTICE_ACTIONS,
+    CorrectionIn,
+    get_notice,
+    login_session,
+    run_correction,
+    run_review,
+)
 from fines.api.routes import notice_pdf_response as _pdf
 from fines.auth import AUDIT, REVIEW, SUPERVISE, VIEW
 from fines.models import ConsoleUser
@@ -146,17 +153,10 @@ def review_confirm(
 ) -> Response:
     check_csrf(request, csrf)
     try:
-        n = review.confirm(
-            session,
-            item_id,
-            actor=user_of(request).username,
-            reason=reason,
-            policy=c.policy,
-            now=c.now(),
-        )
-        session.commit()
+        n = run_review(c, session, "confirm", item_id, user_of(request).username, reason)
     except LezError as exc:
         return back(request, "/review", str(exc), ok=False)
+    assert n is not None  # confirm always issues a notice (or raises)
     return back(request, "/review", f"Notice {n.notice_id[:8]} for {n.plate} issued.")
 
 
@@ -171,15 +171,7 @@ def review_reject(
 ) -> Response:
     check_csrf(request, csrf)
     try:
-        review.reject(
-            session,
-            item_id,
-            actor=user_of(request).username,
-            reason=reason,
-            policy=c.policy,
-            now=c.now(),
-        )
-        session.commit()
+        run_review(c, session, "reject", item_id, user_of(request).username, reason)
     except LezError as exc:
         return back(request, "/review", str(exc), ok=False)
     return back(request, "/review", f"Review item {item_id} rejected: no notice.")

@@ -6,12 +6,13 @@ The registry audit trail is read-only here: there is no route that changes or de
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from fines import auth, documents, review
 from fines.api import queries
@@ -267,15 +268,7 @@ def api_review_item(item_id: int, session: SessionDep) -> dict[str, Any]:
 def api_review_confirm(
     item_id: int, body: ReasonIn, request: Request, session: SessionDep, c: CtxDep
 ) -> dict[str, Any]:
-    review.confirm(
-        session,
-        item_id,
-        actor=user_of(request).username,
-        reason=body.reason,
-        policy=c.policy,
-        now=c.now(),
-    )
-    session.commit()
+    run_review(c, session, "confirm", item_id, user_of(request).username, body.reason)
     return queries.review_items(session, item_id=item_id)[0]
 
 
@@ -283,16 +276,23 @@ def api_review_confirm(
 def api_review_reject(
     item_id: int, body: ReasonIn, request: Request, session: SessionDep, c: CtxDep
 ) -> dict[str, Any]:
-    review.reject(
-        session,
-        item_id,
-        actor=user_of(request).username,
-        reason=body.reason,
-        policy=c.policy,
-        now=c.now(),
-    )
-    session.commit()
+    run_review(c, session, "reject", item_id, user_of(request).username, body.reason)
     return queries.review_items(session, item_id=item_id)[0]
+
+
+def run_review(
+    c: CtxDep,
+    session: Session,
+    action: Literal["confirm", "reject"],
+    item_id: int,
+    actor: str,
+    reason: str,
+) -> Notice | None:
+    """Confirm or reject a review item and commit; the page and the API both go through here."""
+    act = review.confirm if action == "confirm" else review.reject
+    notice = act(session, item_id, actor=actor, reason=reason, policy=c.policy, now=c.now())
+    session.commit()
+    return notice
 
 
 def run_correction(c: CtxDep, item_id: int, actor: str, body: CorrectionIn) -> review.Correction:
