@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import calendar
 import functools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -22,15 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lez.errors import RulesError
 from lez.events import Decision, Exemption, Fuel, NoticeKind, VehicleRecord
+from lez.plates import normalize_plate
 
 DEFAULT_RULES_FILE = "lez-rules.yaml"
 
-_NON_ALNUM = re.compile(r"[\W_]+")
-
-
-def normalise_plate(plate: str) -> str:
-    """Upper case, letters and digits only (``1-abc-123`` -> ``1ABC123``)."""
-    return _NON_ALNUM.sub("", plate.upper())
+normalise_plate = normalize_plate
+"""Upper case, letters and digits only (``1-abc-123`` -> ``1ABC123``); one definition, in lez."""
 
 
 # --------------------------------------------------------------------------- the rule file

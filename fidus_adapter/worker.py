@@ -21,7 +21,7 @@ from lez.errors import (
     RegistryUnavailable,
     RulesError,
 )
-from lez.events import Decision, DecisionEvent, PassageEvent, parse_event
+from lez.events import EVIDENCE_DECISIONS, Decision, DecisionEvent, PassageEvent, parse_event
 from lez.settings import Settings
 from lez.stage import StopFlag, dead_letter, run_record_stage
 
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 STAGE = "fidus-adapter"
 GROUP = "lez-fidus-adapter"
 PURPOSE = "lez_enforcement"
-EVIDENCE_DECISIONS = frozenset({"violation", "warning", "unregistered_foreign", "review"})
 
 
 def review_reasons(p: PassageEvent, threshold: float) -> list[str]:

@@ -27,12 +27,11 @@ from fines.models import (
     Passage,
     ReviewItem,
 )
-from lez.events import DeadLetter, DecisionEvent
+from lez.events import EVIDENCE_DECISIONS, DeadLetter, DecisionEvent
 from lez.plates import normalize_plate, plate_hash
 
 log = logging.getLogger(__name__)
 BRUSSELS = ZoneInfo("Europe/Brussels")
-EVIDENCE_DECISIONS = frozenset({"violation", "warning", "unregistered_foreign", "review"})
 MINIMISED_DECISIONS = frozenset({"compliant", "exempt"})
 SYSTEM = "system"
 

@@ -33,6 +33,8 @@ HOTLIST_SCHEMA: Final = "lez.hotlist/1"
 Decision = Literal[
     "compliant", "exempt", "violation", "warning", "unregistered_foreign", "review", "unreadable"
 ]
+EVIDENCE_DECISIONS: Final = frozenset({"violation", "warning", "unregistered_foreign", "review"})
+"""Decisions whose frames are kept as evidence (suspected offences and doubtful cases)."""
 NoticeKind = Literal["fine", "warning", "unregistered_foreign"]
 Fuel = Literal[
     "petrol", "diesel", "lpg", "cng", "electric", "hydrogen", "petrol_hybrid", "diesel_hybrid"

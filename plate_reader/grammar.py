@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+
+from lez.plates import normalize_plate
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
@@ -122,9 +123,8 @@ FORMATS: tuple[PlateFormat, ...] = (
 decides between formats that fit a read about equally well."""
 
 
-def normalize(text: str) -> str:
-    """Upper case, letters and digits only: ``1-abc-123`` -> ``1ABC123``."""
-    return re.sub(r"[^0-9A-Z]", "", text.upper())
+normalize = normalize_plate
+"""Upper case, letters and digits only: ``1-abc-123`` -> ``1ABC123`` (shared with the rest)."""
 
 
 def formats_for(normalized: str, country: str | None = None) -> list[PlateFormat]:
