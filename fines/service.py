@@ -89,30 +89,35 @@ def record_decision(session: Session, decision: DecisionEvent, policy: FinesPoli
         if decision.vehicle is not None:
             v = decision.vehicle
             vehicle = {"category": v.category, "fuel": v.fuel, "euro_norm": v.euro_norm}
-    session.add(
-        Passage(
-            passage_id=p.passage_id,
-            camera_id=p.camera_id,
-            captured_at=p.captured_at,
-            plate=plate,
-            plate_norm=plate_norm,
-            country=p.country,
-            confidence=p.confidence,
-            frames=len(p.frames),
-            frame_keys=[f"{p.camera_id}#{f.seq}" for f in p.frames],
-            reads=reads,
-            char_confidences=list(p.char_confidences),
-            decision=decision.decision,
-            rule=decision.rule,
-            explanation=decision.explanation,
-            vehicle=vehicle,
-            review_reasons=list(decision.review_reasons),
-            first_broker_ts_ms=first_ts,
-            decided_at=decision.decided_at,
-            latency_ms=max(0, latency),
-        )
-    )
-    session.flush()
+    # A savepoint: when another fines process stored the passage first, only this insert
+    # is undone and the caller's transaction goes on.
+    try:
+        with session.begin_nested():
+            session.add(
+                Passage(
+                    passage_id=p.passage_id,
+                    camera_id=p.camera_id,
+                    captured_at=p.captured_at,
+                    plate=plate,
+                    plate_norm=plate_norm,
+                    country=p.country,
+                    confidence=p.confidence,
+                    frames=len(p.frames),
+                    frame_keys=[f"{p.camera_id}#{f.seq}" for f in p.frames],
+                    reads=reads,
+                    char_confidences=list(p.char_confidences),
+                    decision=decision.decision,
+                    rule=decision.rule,
+                    explanation=decision.explanation,
+                    vehicle=vehicle,
+                    review_reasons=list(decision.review_reasons),
+                    first_broker_ts_ms=first_ts,
+                    decided_at=decision.decided_at,
+                    latency_ms=max(0, latency),
+                )
+            )
+    except IntegrityError:
+        return False
     # Privacy: images only for suspected offences and doubtful cases.
     if decision.decision in EVIDENCE_DECISIONS:
         for i, jpeg in enumerate(p.evidence):
@@ -136,11 +141,7 @@ def record_decision(session: Session, decision: DecisionEvent, policy: FinesPoli
         session.add(
             ReviewItem(passage_id=p.passage_id, reasons=list(decision.review_reasons) or ["doubt"])
         )
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        return False
+    session.flush()
     return True
 
 

@@ -246,3 +246,19 @@ class TestPrivacy:
             )
         with sessions() as s:
             assert s.get(Passage, "CAM-1:0").plate == "2-KLM-456"  # type: ignore[union-attr]
+
+
+def test_a_passage_stored_meanwhile_by_another_process_is_skipped(
+    sessions: sessionmaker[Session],
+) -> None:
+    d = decision("1-ABC-123", "2023-05-02T08:10:00+02:00")
+    with sessions.begin() as other:  # another fines process, first
+        record_decision(other, d, POLICY)
+    with sessions.begin() as s:
+        # This process looked before the other committed: force the insert path.
+        s.get = lambda *a, **k: None  # type: ignore[method-assign]
+        assert record_decision(s, d, POLICY) is False
+        s.add(ReviewItem(passage_id="CAM-1:0", reasons=["still usable"]))
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Passage)) == 1
+        assert s.scalar(select(func.count()).select_from(ReviewItem)) == 1
