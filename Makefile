@@ -39,8 +39,9 @@ test-integration: install services
 test-e2e: install services
 	$(PY) -m pytest -q tests/e2e
 
-lint: install ## ruff
+lint: install ## ruff and the import contract (lint-imports: app above stages above core)
 	$(VENV)/bin/ruff check lez camera_ingest plate_reader fidus_adapter fines tests
+	$(VENV)/bin/lint-imports
 
 typecheck: install ## mypy (strict)
 	$(VENV)/bin/mypy

@@ -26,10 +26,10 @@ from camera_ingest.clock import SkewMonitor
 from camera_ingest.gate import InvalidJpeg, MotionGate, Sampler
 from camera_ingest.source import CapturedFrame, SequenceStore
 from camera_ingest.spool import Spool, SpoolEntry
-from lez.bus import MAX_RECORD_BYTES
-from lez.errors import LezError
-from lez.events import FrameEvent
-from lez.settings import Settings
+from lez.core.bus import MAX_RECORD_BYTES
+from lez.core.errors import LezError
+from lez.core.events import FrameEvent
+from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

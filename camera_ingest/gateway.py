@@ -39,11 +39,11 @@ from starlette.concurrency import run_in_threadpool
 from camera_ingest.clock import skew_s
 from camera_ingest.gate import InvalidJpeg, validate_jpeg
 from camera_ingest.keys import KeyChecker
-from lez.bus import MAX_RECORD_BYTES
-from lez.cameras import Camera, CameraRegistry
-from lez.errors import ConfigError, EventError
-from lez.events import FrameEvent, parse_event
-from lez.settings import Settings
+from lez.core.bus import MAX_RECORD_BYTES
+from lez.core.cameras import Camera, CameraRegistry
+from lez.core.errors import ConfigError, EventError
+from lez.core.events import FrameEvent, parse_event
+from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 JSON_OVERHEAD = 4096

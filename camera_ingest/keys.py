@@ -14,7 +14,7 @@ import hmac
 import secrets
 import threading
 
-from lez.errors import ConfigError
+from lez.core.errors import ConfigError
 
 SCHEME = "scrypt"
 _N, _R, _P, _DKLEN = 2**14, 8, 1, 32

@@ -12,9 +12,9 @@ from typing import Literal
 
 from kafka import KafkaProducer
 
-from lez.errors import ConfigError
-from lez.events import FrameEvent
-from lez.settings import Settings
+from lez.core.errors import ConfigError
+from lez.core.events import FrameEvent
+from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 JPEG_SUFFIXES = {".jpg", ".jpeg"}

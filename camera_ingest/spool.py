@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from lez.errors import EventError
-from lez.events import FrameEvent, parse_event
+from lez.core.errors import EventError
+from lez.core.events import FrameEvent, parse_event
 
 log = logging.getLogger(__name__)
 SUFFIX = ".frame"

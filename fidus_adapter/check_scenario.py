@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import TextIO
 
 from fidus_adapter.registry_data import PlateKey, Registry, load_registry_dir, plate_key
-from fidus_adapter.rules import RuleBook, Verdict, judge
-from lez.errors import LezError, ScenarioError
+from lez.core.errors import LezError, ScenarioError
+from lez.core.rules import RuleBook, Verdict, judge
 
 PASSAGE_GAP = timedelta(seconds=2)
 

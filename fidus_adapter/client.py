@@ -12,24 +12,24 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Literal, Protocol, TypeVar
+from typing import TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from fidus_adapter.registry_data import plate_key
-from lez.errors import PurposeRefused, RegistryError, RegistryUnavailable
-from lez.events import Exemption, VehicleRecord
-
-Purpose = Literal["lez_enforcement", "police_hotlist"]
-PURPOSES: frozenset[str] = frozenset({"lez_enforcement", "police_hotlist"})
-
-AuditResult = str
-"""``found``, ``not_found``, ``ambiguous`` (each possibly `` (cached)``), ``refused``,
-``unavailable`` or ``error``."""
+from lez.core.errors import PurposeRefused, RegistryError, RegistryUnavailable
+from lez.core.events import Exemption, VehicleRecord
+from lez.core.registry import (
+    PURPOSES,
+    AuditEntry,
+    AuditSink,
+    HotlistResult,
+    LookupResult,
+)
 
 _EXEMPTIONS = TypeAdapter(tuple[Exemption, ...])
 _T = TypeVar("_T")
@@ -41,55 +41,6 @@ class _HotlistAnswer(BaseModel):
 
 
 _HOTLIST = TypeAdapter(_HotlistAnswer)
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    authority: str
-    actor: str
-    plate: str
-    country: str
-    purpose: str
-    at: datetime
-    result: AuditResult
-    detail: str
-
-
-class AuditSink(Protocol):
-    def record(self, entry: AuditEntry) -> None: ...
-
-
-@dataclass
-class InMemoryAuditSink:
-    """An audit sink keeping the entries in a list (tests, replay)."""
-
-    entries: list[AuditEntry] = field(default_factory=list)
-
-    def record(self, entry: AuditEntry) -> None:
-        self.entries.append(entry)
-
-    @property
-    def results(self) -> list[str]:
-        return [e.result for e in self.entries]
-
-
-@dataclass(frozen=True)
-class LookupResult:
-    vehicle: VehicleRecord | None
-    ambiguous: bool
-    exemptions: tuple[Exemption, ...]
-
-    @property
-    def result(self) -> str:
-        if self.ambiguous:
-            return "ambiguous"
-        return "found" if self.vehicle is not None else "not_found"
-
-
-@dataclass(frozen=True)
-class HotlistResult:
-    hit: bool
-    reasons: tuple[str, ...]
 
 
 class _Retryable(Exception):

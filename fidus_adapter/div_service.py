@@ -29,7 +29,7 @@ from fidus_adapter.registry_data import (
     load_exemptions,
     load_registry,
 )
-from lez.events import Exemption, VehicleRecord
+from lez.core.events import Exemption, VehicleRecord
 
 API_KEY_HEADER = "X-Api-Key"
 HOTLIST_FLAGS = frozenset({"stolen", "inspection_lapsed"})

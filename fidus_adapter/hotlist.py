@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from kafka import KafkaConsumer
 
 from fidus_adapter.client import FidusAdapter
-from lez.bus import Record, make_consumer, make_producer
-from lez.errors import EventError, PurposeRefused
-from lez.events import HotlistHit, PassageEvent, parse_event
-from lez.settings import Settings
-from lez.stage import StopFlag, dead_letter, run_record_stage
+from lez.core.bus import Record, make_consumer, make_producer
+from lez.core.errors import EventError, PurposeRefused
+from lez.core.events import HotlistHit, PassageEvent, parse_event
+from lez.core.settings import Settings
+from lez.core.stage import StopFlag, dead_letter, run_record_stage
 
 log = logging.getLogger(__name__)
 STAGE = "police-hotlist"

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from fidus_adapter.rules import normalise_plate
-from lez.errors import ScenarioError
-from lez.events import Exemption, Fuel, VehicleRecord
+from lez.core.errors import ScenarioError
+from lez.core.events import Exemption, Fuel, VehicleRecord
+from lez.core.rules import normalise_plate
 
 REGISTRY_COLUMNS = (
     "plate",

@@ -12,18 +12,18 @@ from datetime import UTC, datetime
 from kafka import KafkaConsumer
 
 from fidus_adapter.client import FidusAdapter
-from fidus_adapter.rules import RuleBook, day_pass_window_closes, judge
-from lez.bus import Record, make_consumer, make_producer
-from lez.cameras import CameraRegistry
-from lez.errors import (
+from lez.core.bus import Record, make_consumer, make_producer
+from lez.core.cameras import CameraRegistry
+from lez.core.errors import (
     EventError,
     RegistryError,
     RegistryUnavailable,
     RulesError,
 )
-from lez.events import EVIDENCE_DECISIONS, Decision, DecisionEvent, PassageEvent, parse_event
-from lez.settings import Settings
-from lez.stage import StopFlag, dead_letter, run_record_stage
+from lez.core.events import EVIDENCE_DECISIONS, Decision, DecisionEvent, PassageEvent, parse_event
+from lez.core.rules import RuleBook, day_pass_window_closes, judge
+from lez.core.settings import Settings
+from lez.core.stage import StopFlag, dead_letter, run_record_stage
 
 log = logging.getLogger(__name__)
 STAGE = "fidus-adapter"

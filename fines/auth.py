@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fines.models import ConsoleAudit, ConsoleUser
-from lez.errors import LezError
+from lez.core.errors import LezError
 
 Role = Literal["operator", "supervisor", "auditor"]
 ROLES: tuple[str, ...] = get_args(Role)

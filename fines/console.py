@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from fidus_adapter.rules import RuleBook
 from fines.api import pages, routes
 from fines.api.deps import ConsoleContext, NotAuthenticated, SessionDep, guarded
 from fines.api.queries import notice_json, review_json, summary
@@ -37,7 +36,8 @@ from fines.review import (
     ReviewError,
 )
 from fines.service import BRUSSELS, FinesPolicy
-from lez.errors import PurposeRefused, RegistryError, RegistryUnavailable
+from lez.core.errors import PurposeRefused, RegistryError, RegistryUnavailable
+from lez.core.rules import RuleBook
 
 __all__ = ["create_app", "notice_json", "review_json", "summary"]
 
@@ -68,7 +68,7 @@ def create_app(
     ``secret_key`` signs the session cookie (a random one per process when None: sessions
     then end when the console restarts). ``bootstrap_admin_password`` creates the account
     ``admin`` (supervisor) when there is no account at all. ``relookup`` asks the registry
-    again when an operator corrects a plate (e.g. :func:`fines.review.fidus_relookup`);
+    again when an operator corrects a plate (e.g. :func:`lez.app.compose.relookup`);
     without it, plate correction answers 503.
     """
     # No Swagger/ReDoc pages: they load their scripts from a CDN. The schema itself is served

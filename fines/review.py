@@ -36,14 +36,13 @@ from typing import Literal, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fidus_adapter.client import LookupResult
-from fidus_adapter.rules import RuleBook, day_pass_window_closes, judge
 from fines.auth import record_action
 from fines.models import Notice, NoticeHistory, Passage, ReviewItem
 from fines.service import BRUSSELS, FinesPolicy, add_months
-from lez.errors import NoticeError
-from lez.plates import normalize_plate
-from lez.settings import Settings
+from lez.core.errors import NoticeError
+from lez.core.plates import normalize_plate
+from lez.core.registry import LookupResult
+from lez.core.rules import RuleBook, day_pass_window_closes, judge
 
 NoticeStatus = Literal["pending_review", "issued", "paid", "contested", "upheld", "cancelled"]
 STATUSES: tuple[str, ...] = (
@@ -103,18 +102,6 @@ class Relookup(Protocol):
     """Ask the registry again about a plate, as ``actor`` (an operator), for LEZ enforcement."""
 
     def __call__(self, plate: str, country: str, at: datetime, *, actor: str) -> LookupResult: ...
-
-
-def fidus_relookup(settings: Settings, sessions: sessionmaker[Session]) -> Relookup:
-    """The production relookup: a FIDUS adapter per operator, audited in ``registry_audit``."""
-
-    def relookup(plate: str, country: str, at: datetime, *, actor: str) -> LookupResult:
-        from lez import compose
-
-        with compose.adapter(settings, sessions, actor=actor) as adapter:
-            return adapter.lookup(plate, country, at, PURPOSE)
-
-    return relookup
 
 
 def _reason(reason: str) -> str:

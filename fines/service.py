@@ -27,8 +27,8 @@ from fines.models import (
     Passage,
     ReviewItem,
 )
-from lez.events import EVIDENCE_DECISIONS, DeadLetter, DecisionEvent
-from lez.plates import normalize_plate, plate_hash
+from lez.core.events import EVIDENCE_DECISIONS, DeadLetter, DecisionEvent
+from lez.core.plates import normalize_plate, plate_hash
 
 log = logging.getLogger(__name__)
 BRUSSELS = ZoneInfo("Europe/Brussels")

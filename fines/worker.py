@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fines.models import Passage
 from fines.service import DayPassCheck, FinesPolicy, record_deadletter, record_decision, settle_due
-from lez.bus import Record, make_consumer, make_producer
-from lez.errors import EventError, RegistryUnavailable
-from lez.events import DeadLetter, DecisionEvent, parse_event
-from lez.settings import Settings
-from lez.stage import StopFlag, commit, dead_letter
+from lez.core.bus import Record, make_consumer, make_producer
+from lez.core.errors import EventError, RegistryUnavailable
+from lez.core.events import DeadLetter, DecisionEvent, parse_event
+from lez.core.settings import Settings
+from lez.core.stage import StopFlag, commit, dead_letter
 
 log = logging.getLogger(__name__)
 STAGE = "fines"

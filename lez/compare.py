@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lez.plates import normalize_plate
+from lez.core.plates import normalize_plate
 
 Key = tuple[str, str, str, int, str]
 

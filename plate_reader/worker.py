@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 
-from lez.bus import Record, make_consumer, make_producer
-from lez.cameras import CameraRegistry
-from lez.errors import EventError, FrameDecodeError, LezError, UnknownCameraError
-from lez.events import FrameEvent, FrameRead, FrameRef, PassageEvent, parse_event
-from lez.settings import Settings
-from lez.stage import StopFlag, commit, dead_letter
+from lez.core.bus import Record, make_consumer, make_producer
+from lez.core.cameras import CameraRegistry
+from lez.core.errors import EventError, FrameDecodeError, LezError, UnknownCameraError
+from lez.core.events import FrameEvent, FrameRead, FrameRef, PassageEvent, parse_event
+from lez.core.settings import Settings
+from lez.core.stage import StopFlag, commit, dead_letter
 from plate_reader.base import PassageVote, PlateRead
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ PG_ADMIN_URL = os.environ.get(
 @pytest.fixture(scope="session")
 def broker() -> Iterator[str]:
     """A real Kafka-protocol broker process for the whole test session."""
-    from lez.bus import EmbeddedBroker
+    from lez.core.bus import EmbeddedBroker
 
     b = EmbeddedBroker.start()
     try:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from fidus_adapter.client import LookupResult
-from lez.errors import RegistryUnavailable
-from lez.events import Exemption, VehicleRecord
-from lez.plates import normalize_plate
+from lez.core.errors import RegistryUnavailable
+from lez.core.events import Exemption, VehicleRecord
+from lez.core.plates import normalize_plate
+from lez.core.registry import LookupResult
 
 
 @dataclass

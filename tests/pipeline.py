@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from camera_ingest.source import publish
 from fines.models import Passage
-from lez import compose
-from lez.bus import make_producer
-from lez.events import FrameEvent
-from lez.replay import Scenario, ScenarioFrame, load_scenario, prepare_run, scenario_options
-from lez.settings import Settings
-from lez.stack import Stack
+from lez.app import compose
+from lez.app.replay import Scenario, ScenarioFrame, load_scenario, prepare_run, scenario_options
+from lez.app.stack import Stack
+from lez.core.bus import make_producer
+from lez.core.events import FrameEvent
+from lez.core.settings import Settings
 from tests.conftest import DEMO
 
 

@@ -12,10 +12,10 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
-from fidus_adapter.rules import RuleBook
 from fines.models import ConsoleUser
 from fines.review import Relookup
 from fines.service import FinesPolicy
+from lez.core.rules import RuleBook
 
 PUBLIC_PATHS = frozenset(
     {

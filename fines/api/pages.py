@@ -38,7 +38,7 @@ from fines.api.routes import notice_pdf_response as _pdf
 from fines.auth import AUDIT, REVIEW, SUPERVISE, VIEW
 from fines.models import ConsoleUser
 from fines.review import STATUSES, TRANSITIONS
-from lez.errors import LezError
+from lez.core.errors import LezError
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 ACTION_LABELS = {

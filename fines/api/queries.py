@@ -94,7 +94,7 @@ def search_notices(
 ) -> list[Notice]:
     """Notices by plate (part of it, separators ignored), status, camera and offence date
     (local Brussels calendar days, both ends included), newest first."""
-    from lez.plates import normalize_plate
+    from lez.core.plates import normalize_plate
 
     q = select(Notice).order_by(Notice.offence_at.desc())
     if plate and normalize_plate(plate):

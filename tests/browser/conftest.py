@@ -71,9 +71,9 @@ def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConso
     from fidus_adapter.registry_data import load_registry
     from fines.console import create_app
     from fines.db import make_engine, migrate, session_factory
-    from fines.review import fidus_relookup
     from fines.service import FinesPolicy, record_decision, settle_due
-    from lez.settings import Settings
+    from lez.app.compose import relookup as fidus_relookup
+    from lez.core.settings import Settings
     from tests.integration.test_console import seed_users
     from tests.integration.test_fines_db import decision
     from tests.unit.test_fidus_client import Server, serve

@@ -22,7 +22,7 @@ def test_chaos_on_the_demo_loses_nothing_and_fines_nobody_twice(tmp_path: Path) 
         [
             sys.executable,
             "-m",
-            "lez.cli",
+            "lez.app.cli",
             "chaos",
             str(DEMO),
             "--ground-truth-plates",

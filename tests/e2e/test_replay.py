@@ -19,7 +19,7 @@ EXPECTED = json.loads((DEMO / "expected.json").read_text())
 def _replay(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> dict:  # type: ignore[type-arg]
     report = tmp_path / "r.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "lez.cli", "replay", str(DEMO), "--report", str(report), *extra],
+        [sys.executable, "-m", "lez.app.cli", "replay", str(DEMO), "--report", str(report), *extra],
         cwd=ROOT,
         env={
             "PATH": "/usr/bin:/bin",
@@ -95,7 +95,10 @@ def test_replay_refuses_a_broken_scenario(tmp_path: Path) -> None:
     )
     (bad / "registry.csv").write_text("plate,country\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "lez.cli", "replay", str(bad), "--report", str(tmp_path / "r.json")],
+        [
+            sys.executable, "-m", "lez.app.cli", "replay", str(bad),
+            "--report", str(tmp_path / "r.json"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

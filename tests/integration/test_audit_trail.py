@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 
-from fidus_adapter.audit import SqlAuditSink
 from fidus_adapter.client import FidusAdapter
 from fidus_adapter.div_service import create_app
 from fines.db import make_engine, session_factory
 from fines.models import RegistryAudit
-from lez.errors import PurposeRefused, RegistryUnavailable
-from lez.events import VehicleRecord
+from fines.registry_audit import SqlAuditSink
+from lez.core.errors import PurposeRefused, RegistryUnavailable
+from lez.core.events import VehicleRecord
 from tests.unit.test_fidus_client import serve
 
 pytestmark = pytest.mark.integration

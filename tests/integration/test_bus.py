@@ -8,9 +8,9 @@ import uuid
 import pytest
 from kafka import TopicPartition
 
-from lez.bus import ensure_topics, make_consumer, make_producer
-from lez.settings import Settings
-from lez.stage import commit
+from lez.core.bus import ensure_topics, make_consumer, make_producer
+from lez.core.settings import Settings
+from lez.core.stage import commit
 
 pytestmark = pytest.mark.integration
 

@@ -19,11 +19,11 @@ from camera_ingest.gateway import RegistryFile, create_app
 from camera_ingest.keys import hash_api_key
 from camera_ingest.source import CapturedFrame
 from camera_ingest.spool import Spool
-from lez.bus import ensure_topics, free_port
-from lez.cameras import Camera, CameraRegistry
-from lez.chaos import LinkProxy
-from lez.events import FrameEvent
-from lez.settings import Settings
+from lez.app.chaos import LinkProxy
+from lez.core.bus import ensure_topics, free_port
+from lez.core.cameras import Camera, CameraRegistry
+from lez.core.events import FrameEvent
+from lez.core.settings import Settings
 from tests.conftest import DEMO
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from fines.db import make_engine, session_factory
 from fines.models import Evidence, Notice, NoticeHistory, Passage, ReviewItem
 from fines.service import FinesPolicy, record_decision, settle_due
-from lez.events import DecisionEvent, FrameRef, PassageEvent, VehicleRecord
-from lez.plates import plate_hash
+from lez.core.events import DecisionEvent, FrameRef, PassageEvent, VehicleRecord
+from lez.core.plates import plate_hash
 
 pytestmark = pytest.mark.integration
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
@@ -181,7 +181,7 @@ class TestSettle:
         assert len(settle_all(sessions)) == 1
 
     def test_registry_down_leaves_candidates_waiting(self, sessions: sessionmaker[Session]) -> None:
-        from lez.errors import RegistryUnavailable
+        from lez.core.errors import RegistryUnavailable
 
         store(sessions, decision("1-ABC-123", "2023-05-02T08:10:00+02:00"))
 

@@ -17,10 +17,10 @@ from kafka import KafkaConsumer, TopicPartition
 
 from camera_ingest.gateway import GatewayConfig, RegistryFile, create_app
 from camera_ingest.keys import hash_api_key
-from lez.bus import ensure_topics
-from lez.cameras import Camera, CameraRegistry
-from lez.events import FrameEvent
-from lez.settings import Settings
+from lez.core.bus import ensure_topics
+from lez.core.cameras import Camera, CameraRegistry
+from lez.core.events import FrameEvent
+from lez.core.settings import Settings
 from tests.conftest import DEMO
 
 pytestmark = pytest.mark.integration
@@ -235,7 +235,7 @@ def test_full_in_flight_queue_is_a_429_with_retry_after(gw: tuple[TestClient, Se
 def test_broker_unreachable_is_a_503_not_a_lost_frame(tmp_path: Path) -> None:
     cameras = tmp_path / "cameras.yaml"
     CameraRegistry.of([Camera(camera_id="C", api_key_hash=hash_api_key("k"))]).dump(cameras)
-    from lez.bus import free_port
+    from lez.core.bus import free_port
 
     settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", var_dir=tmp_path)
     from camera_ingest.gateway import kafka_producer

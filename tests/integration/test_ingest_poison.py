@@ -18,11 +18,11 @@ from sqlalchemy import select
 from fines.models import DeadLetterRecord, Passage
 from fines.service import FinesPolicy
 from fines.worker import FinesWorker
-from lez import compose
-from lez.bus import ensure_topics
-from lez.errors import RegistryError
-from lez.events import DecisionEvent, FrameEvent, FrameRef, PassageEvent
-from lez.settings import Settings
+from lez.app import compose
+from lez.core.bus import ensure_topics
+from lez.core.errors import RegistryError
+from lez.core.events import DecisionEvent, FrameEvent, FrameRef, PassageEvent
+from lez.core.settings import Settings
 from plate_reader.base import PlateRead
 from plate_reader.voting import vote
 from plate_reader.worker import PlateReaderWorker

@@ -11,14 +11,15 @@ from datetime import UTC, datetime
 import pytest
 from kafka import KafkaConsumer
 
-from fidus_adapter.client import FidusAdapter, InMemoryAuditSink
+from fidus_adapter.client import FidusAdapter
 from fidus_adapter.div_service import create_app
 from fidus_adapter.hotlist import HotlistWorker
-from lez.bus import ensure_topics, make_producer
-from lez.errors import PurposeRefused
-from lez.events import FrameRef, PassageEvent, VehicleRecord
-from lez.settings import Settings
-from lez.stage import StopFlag
+from lez.core.bus import ensure_topics, make_producer
+from lez.core.errors import PurposeRefused
+from lez.core.events import FrameRef, PassageEvent, VehicleRecord
+from lez.core.registry import InMemoryAuditSink
+from lez.core.settings import Settings
+from lez.core.stage import StopFlag
 from tests.unit.test_fidus_client import serve
 
 pytestmark = pytest.mark.integration

@@ -21,12 +21,12 @@ from fines.db import make_engine, session_factory
 from fines.models import ConsoleAudit, Notice, NoticeHistory, RegistryAudit, ReviewItem
 from fines.review import (
     NoticeTransitionError,
-    fidus_relookup,
     transition,
 )
 from fines.service import FinesPolicy, record_decision, settle_due
-from lez.events import VehicleRecord
-from lez.settings import Settings
+from lez.app.compose import relookup as fidus_relookup
+from lez.core.events import VehicleRecord
+from lez.core.settings import Settings
 from tests.integration.test_console import PASSWORDS, login, seed_users
 from tests.integration.test_fines_db import decision
 from tests.unit.test_fidus_client import serve

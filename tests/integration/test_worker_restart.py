@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from fines.models import Passage
 from fines.service import FinesPolicy, settle_due
-from lez import compose
+from lez.app import compose
+from lez.app.replay import build_report
 from lez.compare import compare
-from lez.replay import build_report
 from tests.conftest import DEMO
 from tests.pipeline import demo_pipeline
 

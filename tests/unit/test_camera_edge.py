@@ -18,9 +18,9 @@ from camera_ingest.gate import InvalidJpeg, MotionGate, Sampler, validate_jpeg
 from camera_ingest.keys import KeyChecker, hash_api_key, new_api_key, verify_api_key
 from camera_ingest.source import CapturedFrame, iter_jpeg_dir
 from camera_ingest.spool import Spool
-from lez.cameras import Camera, CameraRegistry
-from lez.errors import ConfigError
-from lez.events import FrameEvent
+from lez.core.cameras import Camera, CameraRegistry
+from lez.core.errors import ConfigError
+from lez.core.events import FrameEvent
 from tests.conftest import DEMO
 
 JPEG = (DEMO / "frames" / "d00_0.jpg").read_bytes()

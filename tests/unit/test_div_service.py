@@ -10,7 +10,7 @@ import pytest
 
 from fidus_adapter.div_service import create_app
 from fidus_adapter.registry_data import RegisteredVehicle
-from lez.events import Exemption, VehicleRecord
+from lez.core.events import Exemption, VehicleRecord
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

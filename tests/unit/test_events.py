@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lez.errors import EventError
-from lez.events import DecisionEvent, FrameEvent, PassageEvent, parse_event
+from lez.core.errors import EventError
+from lez.core.events import DecisionEvent, FrameEvent, PassageEvent, parse_event
 
 
 def frame() -> FrameEvent:

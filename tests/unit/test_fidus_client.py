@@ -14,10 +14,11 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from fidus_adapter.client import AuditEntry, FidusAdapter, InMemoryAuditSink, LookupResult
+from fidus_adapter.client import FidusAdapter
 from fidus_adapter.div_service import create_app
-from lez.errors import PurposeRefused, RegistryError, RegistryUnavailable
-from lez.events import Exemption, VehicleRecord
+from lez.core.errors import PurposeRefused, RegistryError, RegistryUnavailable
+from lez.core.events import Exemption, VehicleRecord
+from lez.core.registry import AuditEntry, InMemoryAuditSink, LookupResult
 
 AUTHORITY = "BXL-FISCALITE"
 KEY = "k3y"

@@ -6,11 +6,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from fidus_adapter.rules import RuleBook
 from fidus_adapter.worker import decide
-from lez.cameras import Camera, CameraRegistry
-from lez.errors import RegistryUnavailable
-from lez.events import FrameRef, PassageEvent, VehicleRecord
+from lez.core.cameras import Camera, CameraRegistry
+from lez.core.errors import RegistryUnavailable
+from lez.core.events import FrameRef, PassageEvent, VehicleRecord
+from lez.core.rules import RuleBook
 from tests.fakes import FakeRegistry
 
 AT = datetime(2023, 5, 2, 8, 10, tzinfo=UTC)

@@ -18,7 +18,7 @@ from fidus_adapter.registry_data import (
     load_registry_dir,
     plate_key,
 )
-from lez.errors import ScenarioError
+from lez.core.errors import ScenarioError
 
 BXL = ZoneInfo("Europe/Brussels")
 SCENARIO = Path("/work/shared/data/scenario-example")

@@ -12,7 +12,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fidus_adapter.rules import (
+from lez.core.errors import RulesError
+from lez.core.events import Exemption, VehicleRecord
+from lez.core.rules import (
     RuleBook,
     Verdict,
     add_months,
@@ -23,11 +25,9 @@ from fidus_adapter.rules import (
     judge,
     normalise_plate,
 )
-from lez.errors import RulesError
-from lez.events import Exemption, VehicleRecord
 
 BXL = ZoneInfo("Europe/Brussels")
-RULES_FILE = Path(__file__).resolve().parents[2] / "fidus_adapter" / "rules" / "lez-rules.yaml"
+RULES_FILE = Path(__file__).resolve().parents[2] / "lez" / "core" / "data" / "lez-rules.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from camera_ingest.spool import Spool
-from lez.events import FrameEvent
+from lez.core.events import FrameEvent
 
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
 

@@ -11,11 +11,11 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from fines.models import Notice, Passage
-from lez import compose
-from lez.errors import ConfigError
-from lez.replay import load_scenario, push_and_settle
-from lez.settings import Settings
-from lez.stack import Stack, StackOptions
+from lez.app import compose
+from lez.app.replay import load_scenario, push_and_settle
+from lez.app.stack import Stack, StackOptions
+from lez.core.errors import ConfigError
+from lez.core.settings import Settings
 
 DEMO_SCENARIO = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
 

@@ -39,9 +39,8 @@ from camera_ingest.source import CapturedFrame
 from camera_ingest.spool import Spool
 from fines.models import DeadLetterRecord, Notice, OffenceCandidate, Passage
 from fines.service import FinesPolicy, settle_due
-from lez import compose
-from lez.errors import LezError
-from lez.replay import (
+from lez.app import compose
+from lez.app.replay import (
     Scenario,
     build_report,
     drop_database,
@@ -50,8 +49,9 @@ from lez.replay import (
     run_replay,
     scenario_options,
 )
-from lez.settings import Settings
-from lez.stack import WORKERS, Stack
+from lez.app.stack import WORKERS, Stack
+from lez.core.errors import LezError
+from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 LOOPBACK = frozenset({"127.0.0.1", "localhost"})

@@ -13,10 +13,10 @@ from types import FrameType
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from lez.bus import Record
-from lez.errors import RegistryUnavailable
-from lez.events import DeadLetter
-from lez.settings import Settings
+from lez.core.bus import Record
+from lez.core.errors import RegistryUnavailable
+from lez.core.events import DeadLetter
+from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

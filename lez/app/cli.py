@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from lez.errors import LezError
-from lez.settings import Settings
+from lez.core.errors import LezError
+from lez.core.settings import Settings
 
 log = logging.getLogger("lez")
 
@@ -153,8 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from lez import compose
-    from lez.stage import StopFlag
+    from lez.app import compose
+    from lez.core.stage import StopFlag
 
     if not settings.kafka_bootstrap:
         raise LezError("LEZ_KAFKA_BOOTSTRAP is not set: which broker should this worker use?")
@@ -253,8 +253,8 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         from fines.console import create_app as console_app
-        from fines.review import fidus_relookup
-        from lez import compose
+        from lez.app import compose
+        from lez.app.compose import relookup as fidus_relookup
 
         sessions = compose.sessions(settings)
         secret = settings.console_secret_key
@@ -279,7 +279,7 @@ def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
     from camera_ingest.keys import hash_api_key, new_api_key
     from camera_ingest.source import open_source
     from camera_ingest.spool import Spool
-    from lez.cameras import CameraRegistry
+    from lez.core.cameras import CameraRegistry
 
     registry_file: Path | None = args.registry or settings.cameras_file
     registry = CameraRegistry.load(registry_file) if registry_file else None
@@ -362,7 +362,7 @@ def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_chaos(args: argparse.Namespace, settings: Settings) -> int:
-    from lez.chaos import run_chaos
+    from lez.app.chaos import run_chaos
 
     result = run_chaos(
         args.scenario,
@@ -381,7 +381,7 @@ def _cmd_chaos(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from lez.replay import run_replay
+    from lez.app.replay import run_replay
 
     report = run_replay(
         args.scenario,
@@ -416,7 +416,7 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from lez.demo import run_embedded
+    from lez.app.demo import run_embedded
 
     return run_embedded(settings, args.scenario, args.registry, args.exemptions, args.exit)
 

@@ -1,4 +1,4 @@
-"""The LEZ rules as data (``rules/lez-rules.yaml``) and the pure judgement of one passage.
+"""The LEZ rules as data (``data/lez-rules.yaml``) and the pure judgement of one passage.
 
 :func:`judge` decides one passage from the registry data; it knows nothing of history. The
 fines module applies the latency rule and "one warning per vehicle per phase" with the helpers
@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lez.errors import RulesError
-from lez.events import Decision, Exemption, Fuel, NoticeKind, VehicleRecord
-from lez.plates import normalize_plate
+from lez.core.errors import RulesError
+from lez.core.events import Decision, Exemption, Fuel, NoticeKind, VehicleRecord
+from lez.core.plates import normalize_plate
 
 DEFAULT_RULES_FILE = "lez-rules.yaml"
 
@@ -166,7 +166,7 @@ class RuleBook(_Model):
     @classmethod
     def load(cls, path: Path | None = None) -> RuleBook:
         """Load and validate a rule file; ``None`` = the file shipped with the package."""
-        path = path if path is not None else Path(__file__).parent / "rules" / DEFAULT_RULES_FILE
+        path = path if path is not None else Path(__file__).parent / "data" / DEFAULT_RULES_FILE
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except OSError as exc:

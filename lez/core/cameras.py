@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lez.errors import ConfigError
+from lez.core.errors import ConfigError
 
 
 class Camera(BaseModel):

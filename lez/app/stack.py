@@ -1,6 +1,6 @@
 """The embedded default: broker, mock DIV, the three stage workers and the console.
 
-Each part runs as its own process (``python -m lez.cli ...``), as in production, so that a
+Each part runs as its own process (``python -m lez.app.cli ...``), as in production, so that a
 stage can be killed and restarted on its own. ``LEZ_KAFKA_BOOTSTRAP`` and
 ``LEZ_DATABASE_URL`` switch to an external Kafka cluster and PostgreSQL; nothing else changes.
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 
 from fines.db import migrate
-from lez.bus import EmbeddedBroker, ensure_topics, free_port, ready_file
-from lez.errors import LezError
-from lez.settings import Settings
+from lez.core.bus import EmbeddedBroker, ensure_topics, free_port, ready_file
+from lez.core.errors import LezError
+from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 WORKERS = ("plate-reader", "fidus-adapter", "fines")
@@ -91,7 +91,7 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lez.cli", *args],
+            [sys.executable, "-m", "lez.app.cli", *args],
             env=self.env(),
             stdout=out,
             stderr=subprocess.STDOUT,

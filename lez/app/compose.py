@@ -10,14 +10,16 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from fidus_adapter.client import FidusAdapter
-from fidus_adapter.rules import RuleBook, day_pass_covers
 from fines.db import make_engine, session_factory
+from fines.review import Relookup
 from fines.service import DayPassCheck
-from lez.cameras import CameraRegistry
-from lez.errors import ConfigError, ScenarioError
-from lez.events import FrameEvent
-from lez.plates import normalize_plate
-from lez.settings import Settings
+from lez.core.cameras import CameraRegistry
+from lez.core.errors import ConfigError, ScenarioError
+from lez.core.events import FrameEvent
+from lez.core.plates import normalize_plate
+from lez.core.registry import LookupResult
+from lez.core.rules import RuleBook, day_pass_covers
+from lez.core.settings import Settings
 from plate_reader.base import PlateRead
 
 PURPOSE_LEZ = "lez_enforcement"
@@ -51,7 +53,7 @@ def adapter(
     *,
     authority: str | None = None,
 ) -> FidusAdapter:
-    from fidus_adapter.audit import SqlAuditSink
+    from fines.registry_audit import SqlAuditSink
 
     if not settings.div_url:
         raise ConfigError("LEZ_DIV_URL is not set: where is the registry (mock DIV) service?")
@@ -63,6 +65,16 @@ def adapter(
         audit=SqlAuditSink(sessions_),
         timeout_s=settings.div_timeout_s,
     )
+
+
+def relookup(settings: Settings, sessions_: sessionmaker[Session]) -> Relookup:
+    """The console's relookup: a FIDUS adapter per operator, audited in ``registry_audit``."""
+
+    def lookup(plate: str, country: str, at: datetime, *, actor: str) -> LookupResult:
+        with adapter(settings, sessions_, actor=actor) as adapter_:
+            return adapter_.lookup(plate, country, at, PURPOSE_LEZ)
+
+    return lookup
 
 
 def day_pass_check(adapter_: FidusAdapter, rules_: RuleBook) -> DayPassCheck:

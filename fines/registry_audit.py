@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from fidus_adapter.client import AuditEntry
 from fines.models import RegistryAudit
+from lez.core.registry import AuditEntry
 
 
 class SqlAuditSink:

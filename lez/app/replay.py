@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from camera_ingest.source import publish
 from fines.models import DeadLetterRecord, Notice, OffenceCandidate, Passage
 from fines.service import FinesPolicy, settle_due
-from lez import compose
-from lez.bus import make_producer
-from lez.cameras import Camera, CameraRegistry
-from lez.errors import LezError, ScenarioError
-from lez.events import FrameEvent
-from lez.settings import Settings
-from lez.stack import Stack, StackOptions
+from lez.app import compose
+from lez.app.stack import Stack, StackOptions
+from lez.core.bus import make_producer
+from lez.core.cameras import Camera, CameraRegistry
+from lez.core.errors import LezError, ScenarioError
+from lez.core.events import FrameEvent
+from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def run_replay(
     run_dir.mkdir(parents=True)
     run_settings, scratch_db = prepare_run(settings, scenario, run_dir, f"lez_replay_{stamp}")
     if settings.kafka_bootstrap:
-        run_settings = run_settings.model_copy(update={"topic_prefix": f"lez.replay-{stamp}."})
+        run_settings = run_settings.model_copy(update={"topic_prefix": f"lez.app.replay-{stamp}."})
     options = scenario_options(scenario, run_settings, ground_truth_plates)
     try:
         with Stack(run_settings, options) as stack:

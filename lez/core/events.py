@@ -21,7 +21,7 @@ from pydantic import (
     ValidationError,
 )
 
-from lez.errors import EventError
+from lez.core.errors import EventError
 
 FRAME_SCHEMA: Final = "lez.frame/1"
 PASSAGE_SCHEMA: Final = "lez.passage/1"

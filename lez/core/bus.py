@@ -20,8 +20,8 @@ from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, Ka
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from lez.errors import BrokerError
-from lez.settings import Settings
+from lez.core.errors import BrokerError
+from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
