@@ -94,6 +94,14 @@ class FrameRef(_Event):
     offset: int = -1
 
 
+CountrySource = Literal["band", "colour", "format", "none"]
+"""How a read's country was established: the country code in the plate's EU band, the plate's
+colours (yellow NL/LU, red BE characters), or the text's layout alone (``format``: not
+established, layouts overlap), or not at all (``none``)."""
+
+ESTABLISHED_COUNTRY_SOURCES: frozenset[str] = frozenset({"band", "colour"})
+
+
 class FrameRead(_Event):
     """What the reader made of one frame (best candidate), kept for review and voting."""
 
@@ -101,6 +109,7 @@ class FrameRead(_Event):
     text: str | None
     country: str | None = None
     confidence: float = 0.0
+    country_source: CountrySource = "none"
 
 
 class PassageEvent(_Event):
@@ -120,10 +129,20 @@ class PassageEvent(_Event):
     ground_truth: bool = False
     format_valid: bool = False
     agreeing_frames: int = 0
+    # How ``country`` was established (see CountrySource) and the other countries whose plate
+    # formats the text also fits (the adapter looks the plate up under each before an
+    # ``unregistered_foreign`` notice).
+    country_source: CountrySource = "none"
+    country_candidates: tuple[str, ...] = ()
     # JPEG frames; the fidus adapter passes them on only for suspected offences.
     evidence: tuple[Base64Bytes, ...] = ()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @property
+    def country_established(self) -> bool:
+        """The country comes from the plate itself (EU band or colours), not its layout."""
+        return self.country_source in ESTABLISHED_COUNTRY_SOURCES
 
 
 class VehicleRecord(_Event):
