@@ -1,0 +1,22 @@
+"""console sessions: revocable sessions, login throttling (placeholder: filled in by the change that needs it)
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-28 18:30:00
+
+"""
+from typing import Sequence, Union
+
+
+revision: str = '0004'
+down_revision: Union[str, Sequence[str], None] = '0003'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

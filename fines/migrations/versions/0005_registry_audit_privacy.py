@@ -1,0 +1,22 @@
+"""registry audit: keyed plate hash, retention (placeholder: filled in by the change that needs it)
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-28 18:30:00
+
+"""
+from typing import Sequence, Union
+
+
+revision: str = '0005'
+down_revision: Union[str, Sequence[str], None] = '0004'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
