@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SHARED ?= ../shared/data
 
-.PHONY: help install demo test test-unit test-integration test-e2e lint typecheck check bench-plates services
+.PHONY: help install demo test test-unit test-integration test-e2e test-bench lint typecheck check bench-plates bench-pipeline services
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -27,17 +27,18 @@ demo: install ## run the embedded pipeline on fixtures/demo, print a summary, ke
 services: ## start what the tests need (PostgreSQL, Chromium) if it is not there
 	bash scripts/test-services.sh
 
+# --strict-skips: a skip fails the run unless tests/allowed_skips.toml lists it (tests/skip_policy.py)
 test: install services ## all test tiers: unit, integration (real broker, SQLite + PostgreSQL), e2e
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --strict-skips
 
 test-unit: install
-	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q --strict-skips tests/unit
 
 test-integration: install services
-	$(PY) -m pytest -q tests/integration
+	$(PY) -m pytest -q --strict-skips tests/integration
 
 test-e2e: install services
-	$(PY) -m pytest -q tests/e2e
+	$(PY) -m pytest -q --strict-skips tests/e2e
 
 lint: install ## ruff and the import contract (lint-imports: app above stages above core)
 	$(VENV)/bin/ruff check lez camera_ingest plate_reader fidus_adapter fines tests
@@ -47,6 +48,14 @@ typecheck: install ## mypy (strict)
 	$(VENV)/bin/mypy
 
 check: lint typecheck test ## everything CI needs
+
+test-bench: install ## the tests marked bench (they read ../shared/data; not part of make test)
+	$(PY) -m pytest -q -m bench
+
+BENCH_RATE ?= 20
+BENCH_SECONDS ?= 60
+bench-pipeline: install ## open-loop load through the real stack on scenario-example (+ highest rate with p95 <= 2 s)
+	$(VENV)/bin/lez bench-pipeline $(SHARED)/scenario-example --rate $(BENCH_RATE) --seconds $(BENCH_SECONDS) --report var/bench-pipeline.json --find-max
 
 bench-plates: install ## plate reading accuracy and speed on ../shared/data
 	$(PY) -m plate_reader.bench $(SHARED)

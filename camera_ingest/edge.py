@@ -4,7 +4,8 @@ Frames are numbered (``SequenceStore``, monotonic across restarts), written to t
 sent from its head, in order, by one sender thread. An entry leaves the spool only when the
 receiver acknowledged it (the broker with ``acks=all``, or a 2xx from the gateway). While
 the receiver cannot be reached the sender backs off and the spool fills; what a full spool
-drops is counted (``Spool.stats``) and reported.
+drops is counted (``Spool.stats``) and reported. With ``metrics`` the node reports its spool
+depth and the frames it took per camera; with ``health`` its sender loop beats (liveness).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 from kafka import KafkaProducer
@@ -26,9 +27,11 @@ from camera_ingest.clock import SkewMonitor
 from camera_ingest.gate import InvalidJpeg, MotionGate, Sampler
 from camera_ingest.source import CapturedFrame, SequenceStore
 from camera_ingest.spool import Spool, SpoolEntry
-from lez.core.bus import MAX_RECORD_BYTES
+from lez.core.bus import make_producer
 from lez.core.errors import LezError
 from lez.core.events import FrameEvent
+from lez.core.metrics import Health, Metrics
+from lez.core.names import FRAMES
 from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,21 +85,9 @@ class KafkaSender:
 
     def _connect(self) -> KafkaProducer:
         if self._producer is None:
-            extra: dict[str, Any] = {"proxy_url": self.proxy_url} if self.proxy_url else {}
-            ms = int(self.timeout_s * 1000)
             try:
-                self._producer = KafkaProducer(
-                    bootstrap_servers=self.bootstrap,
-                    acks="all",
-                    linger_ms=5,
-                    max_request_size=MAX_RECORD_BYTES,
-                    max_in_flight_requests_per_connection=1,
-                    request_timeout_ms=max(1000, ms // 2),
-                    delivery_timeout_ms=ms,
-                    max_block_ms=ms,
-                    bootstrap_timeout_ms=ms,
-                    reconnect_backoff_max_ms=1000,
-                    **extra,
+                self._producer = make_producer(
+                    self.bootstrap, timeout_s=self.timeout_s, proxy_url=self.proxy_url
                 )
             except (KafkaError, OSError) as exc:
                 raise LinkDown(f"broker {self.bootstrap} unreachable: {exc}") from exc
@@ -112,7 +103,7 @@ class KafkaSender:
 
     def send(self, frames: Sequence[FrameEvent]) -> list[Outcome]:
         producer = self._connect()
-        topic = self.settings.topic("frames")
+        topic = self.settings.topic(FRAMES)
         futures = []
         try:
             for f in frames:
@@ -263,6 +254,8 @@ class EdgeNode:
         batch: int = 16,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         keep_keys: bool = False,
+        metrics: Metrics | None = None,
+        health: Health | None = None,
     ) -> None:
         self.spool = spool
         self.sender = sender
@@ -274,6 +267,13 @@ class EdgeNode:
         self.batch = batch
         self.clock = clock
         self.keep_keys = keep_keys
+        self.metrics = metrics
+        self.health = health
+        if metrics is not None:
+            # One spool per node: its depth under the node's camera id ("all" for several).
+            metrics.spool_depth.labels(camera_id=camera_id or "all").set_function(
+                lambda: float(len(spool))
+            )
         self.stats = EdgeStats()
         self.cameras: dict[str, _CameraState] = {}
         self.link_up = True
@@ -321,6 +321,11 @@ class EdgeNode:
         )
         self.spool.put(frame, now=self.clock())
         self.stats.spooled += 1
+        if self.metrics is not None:
+            self.metrics.frames_received.labels(camera_id=camera_id).inc()
+            self.metrics.camera_last_frame.labels(camera_id=camera_id).set(
+                cf.captured_at.timestamp()
+            )
         return frame
 
     def capture_all(
@@ -370,6 +375,8 @@ class EdgeNode:
     def run_sender(self, *, idle_wait_s: float = 0.2, max_backoff_s: float = 5.0) -> None:
         backoff = 0.2
         while not self._stop.is_set():
+            if self.health is not None:
+                self.health.beat()
             if not self.spool.wait(idle_wait_s):
                 continue
             try:
@@ -417,7 +424,8 @@ class EdgeNode:
         lines = [
             f"edge: captured {s.captured}, gated out {s.gated_out}, invalid {s.invalid}, "
             f"sent {s.sent}, duplicates {s.duplicates}, rejected {s.rejected}, "
-            f"still spooled {len(self.spool)}, dropped (spool full) {sp.dropped}"
+            f"still spooled {len(self.spool)}, dropped (spool full) {sp.dropped}, "
+            f"expired {sp.expired}"
         ]
         for cid, cam in sorted(self.cameras.items()):
             if cam.skew is not None and cam.skew.observations and cam.skew.flagged_frames:

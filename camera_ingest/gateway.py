@@ -3,13 +3,21 @@
 ``POST /v1/cameras/{camera_id}/frames`` takes one JPEG (``Content-Type: image/jpeg``) with
 the camera's API key (``X-Api-Key``), its own sequence number (``X-Frame-Seq``) and the
 camera clock's capture time (``X-Captured-At``, ISO 8601 with offset). ``POST /v1/frames``
-takes the same as one ``lez.frame/1`` JSON document. The gateway checks the camera and its
-key (salted hashes in the camera registry YAML), the size, the content type, the JPEG (SOI
-and EOI markers, then a real decode) and the capture time, then produces the frame to
-``lez.frames`` keyed by camera and answers only after the broker acknowledged it (``acks=all``):
-a 2xx means the frame is safe. Every refusal is a 4xx with its reason; too many frames in
-flight is 429 with ``Retry-After``; a broker that cannot be reached is 503 with
-``Retry-After`` (the edge keeps the frame in its spool and sends it again).
+takes the same as one ``lez.frame/1`` JSON document, with the camera named in ``X-Camera-Id``.
+
+The door comes first, from the headers alone, before any slot is taken or any body byte is
+read: the camera and its key (salted hashes in the camera registry YAML; scrypt off the event
+loop, failures limited per source and camera, see :mod:`camera_ingest.guard`). Then the
+capture time (not ahead of the gateway clock, not older than an edge spool may keep a frame),
+a slot (per camera, and overall), the body (size limit and a deadline), the content type and
+the JPEG (SOI and EOI markers, then a real decode); the frame goes to ``lez.frames`` keyed by
+camera and the answer comes only after the broker acknowledged it (``acks=all``): a 2xx means
+the frame is safe. Every refusal is a 4xx with its reason; too many frames in flight is 429
+with ``Retry-After``; a broker that cannot be reached is 503 with ``Retry-After`` (the edge
+keeps the frame in its spool and sends it again). ``/v1/stats`` and the API docs need the
+admin key (``LEZ_INGEST_ADMIN_KEY``, as ``X-Api-Key`` or the HTTP Basic password).
+``/metrics`` (frames taken per camera, refusals per reason) holds counts only: open unless
+``LEZ_METRICS_TOKEN`` is set, then it wants ``Authorization: Bearer <token>``.
 
 Idempotency: a (camera id, sequence number) the gateway has already delivered is answered
 200 ``duplicate`` and not produced again; a duplicate that gets through anyway (after a
@@ -19,6 +27,8 @@ gateway restart) is harmless downstream (passage ids are ``camera:first seq``).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
 import threading
 import time
@@ -31,32 +41,43 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 from fastapi import FastAPI, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from starlette.concurrency import run_in_threadpool
 
 from camera_ingest.clock import skew_s
 from camera_ingest.gate import InvalidJpeg, validate_jpeg
-from camera_ingest.keys import KeyChecker
-from lez.core.bus import MAX_RECORD_BYTES
+from camera_ingest.guard import GuardConfig, KeyGuard, Refused, admin_key_matches
+from lez.core.bus import make_producer
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.errors import ConfigError, EventError
 from lez.core.events import FrameEvent, parse_event
+from lez.core.metrics import Metrics, metrics_answer
+from lez.core.names import FRAMES
 from lez.core.settings import Settings
+
+__all__ = ["GatewayConfig", "Ingest", "Refused", "RegistryFile", "create_app", "kafka_producer"]
 
 log = logging.getLogger(__name__)
 JSON_OVERHEAD = 4096
-
-
-class Refused(Exception):
-    """A request the gateway does not take: HTTP status, reason, extra headers."""
-
-    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.headers = headers or {}
+MAX_CAMERA_ID = 64
+REFUSAL_REASONS: dict[int, str] = {
+    400: "bad_request",
+    401: "no_key",
+    403: "denied",
+    408: "body_timeout",
+    413: "too_large",
+    415: "content_type",
+    422: "invalid",
+    429: "busy",
+    503: "broker_unavailable",
+}
+"""The ``reason`` label of ``lez_gateway_refusals_total``, by HTTP status (a bounded set: the
+free-text reason of a refusal never becomes a label)."""
 
 
 class FrameProducer(Protocol):
@@ -65,17 +86,25 @@ class FrameProducer(Protocol):
     def close(self, timeout: float | None = None) -> None: ...
 
 
-@dataclass
+@dataclass(frozen=True)
 class GatewayConfig:
     max_frame_bytes: int = 8 * 1024 * 1024
     max_in_flight: int = 32
+    # One camera's share of the slots: a camera (or a stolen key) cannot hold them all.
+    max_in_flight_per_camera: int = 4
+    # The whole body must arrive within this long after the headers (slow uploads: 408).
+    body_timeout_s: float = 30.0
     # A capture time further ahead of the gateway clock than this is refused.
     max_future_s: float = 300.0
+    # A capture (or an X-Frame-Age-Ms) older than this is refused: no edge spool keeps a frame
+    # longer (``LEZ_FRAME_MAX_AGE_S``).
+    max_age_s: float = 7 * 24 * 3600.0
     # A camera clock off by more than this is flagged (logged and in the answer).
     skew_threshold_s: float = 2.0
     ack_timeout_s: float = 15.0
     retry_after_s: int = 1
     dedup_keys: int = 200_000
+    guard: GuardConfig = field(default_factory=GuardConfig)
 
 
 @dataclass
@@ -132,22 +161,12 @@ class RegistryFile:
 
 
 def kafka_producer(bootstrap: str, timeout_s: float = 10.0) -> KafkaProducer:
-    ms = int(timeout_s * 1000)
-    return KafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        linger_ms=2,
-        max_request_size=MAX_RECORD_BYTES,
-        request_timeout_ms=max(1000, ms // 2),
-        delivery_timeout_ms=ms,
-        max_block_ms=ms,
-        bootstrap_timeout_ms=ms,
-        reconnect_backoff_max_ms=1000,
-    )
+    """The project's producer (``lez.core.bus.make_producer``), bounded by ``timeout_s``."""
+    return make_producer(bootstrap, timeout_s=timeout_s)
 
 
 class Ingest:
-    """What the routes share: registry, keys, limits, the producer and the counters."""
+    """What the routes share: registry, door, limits, the producer and the counters."""
 
     def __init__(
         self,
@@ -156,39 +175,38 @@ class Ingest:
         producer_factory: Callable[[], FrameProducer],
         config: GatewayConfig,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics if metrics is not None else Metrics()
         self.registry = registry
         self.producer_factory = producer_factory
         self.config = config
         self.clock = clock
-        self.keys = KeyChecker()
+        self.guard = KeyGuard(registry, config.guard)
         self.recent = RecentKeys(config.dedup_keys)
         self.stats = GatewayStats()
         self.in_flight = 0
+        self.in_flight_by_camera: dict[str, int] = {}
         self._producer: FrameProducer | None = None
         self._producer_lock = threading.Lock()
 
     # -- checks ------------------------------------------------------------------------
-    def authorise(self, camera_id: str, api_key: str | None) -> Camera:
-        camera = self.registry.get(camera_id)
-        if camera is None:
-            raise Refused(404, f"unknown camera {camera_id!r}: not in the camera registry")
-        if not api_key:
-            raise Refused(401, "missing API key (X-Api-Key header)",
-                          {"WWW-Authenticate": "ApiKey"})
-        if camera.api_key_hash is None:
-            raise Refused(403, f"camera {camera_id!r} has no API key for the gateway")
-        try:
-            ok = self.keys.check(api_key, camera.api_key_hash)
-        except ConfigError as exc:
-            log.error("camera %s: %s", camera_id, exc)
-            raise Refused(403, f"camera {camera_id!r} has an unusable API key hash") from exc
-        if not ok:
-            raise Refused(403, f"bad API key for camera {camera_id!r}")
-        return camera
+    async def authorise(self, camera_id: str, api_key: str | None, source: str) -> Camera:
+        if len(camera_id) > MAX_CAMERA_ID:
+            raise Refused(422, f"camera id longer than {MAX_CAMERA_ID} characters")
+        return await self.guard.authorise(camera_id, api_key, source)
+
+    def check_age_header(self, age_ms: int) -> None:
+        if age_ms > self.config.max_age_s * 1000:
+            raise Refused(
+                422,
+                f"X-Frame-Age-Ms {age_ms} is over the limit of {self.config.max_age_s * 1000:.0f}"
+                " ms (the longest an edge spool keeps a frame)",
+            )
 
     def check_time(self, captured_at: datetime, age_ms: int) -> tuple[float, bool]:
+        self.check_age_header(age_ms)
         now = self.clock()
         ahead = (captured_at - now).total_seconds()
         if ahead > self.config.max_future_s:
@@ -197,21 +215,36 @@ class Ingest:
                 f"capture time {captured_at.isoformat()} is {ahead:.0f} s ahead of the gateway "
                 f"clock (limit {self.config.max_future_s:.0f} s): camera clock wrong?",
             )
+        if -ahead > self.config.max_age_s:
+            raise Refused(
+                422,
+                f"capture time {captured_at.isoformat()} is older than "
+                f"{self.config.max_age_s:.0f} s (the longest an edge spool keeps a frame): "
+                "camera clock wrong?",
+            )
         skew = skew_s(captured_at, now, timedelta(milliseconds=age_ms))
         flagged = abs(skew) > self.config.skew_threshold_s
         return skew, flagged
 
-    def admit(self) -> None:
+    def admit(self, camera_id: str) -> None:
+        mine = self.in_flight_by_camera.get(camera_id, 0)
         if self.in_flight >= self.config.max_in_flight:
-            raise Refused(
-                429,
-                f"too many frames in flight ({self.in_flight}); retry later",
-                {"Retry-After": str(self.config.retry_after_s)},
-            )
-        self.in_flight += 1
+            busy = f"too many frames in flight ({self.in_flight}); retry later"
+        elif mine >= self.config.max_in_flight_per_camera:
+            busy = f"too many frames in flight for camera {camera_id!r} ({mine}); retry later"
+        else:
+            self.in_flight += 1
+            self.in_flight_by_camera[camera_id] = mine + 1
+            return
+        raise Refused(429, busy, {"Retry-After": str(self.config.retry_after_s)})
 
-    def release(self) -> None:
+    def release(self, camera_id: str) -> None:
         self.in_flight -= 1
+        left = self.in_flight_by_camera.get(camera_id, 1) - 1
+        if left > 0:
+            self.in_flight_by_camera[camera_id] = left
+        else:
+            self.in_flight_by_camera.pop(camera_id, None)
 
     # -- produce -----------------------------------------------------------------------
     def producer(self) -> FrameProducer:
@@ -249,7 +282,7 @@ class Ingest:
 
         def _send() -> None:
             fut = self.producer().send(
-                self.settings.topic("frames"), key=frame.camera_id.encode(),
+                self.settings.topic(FRAMES), key=frame.camera_id.encode(),
                 value=frame.to_bytes(),
             )
             fut.add_callback(_ok)
@@ -290,13 +323,30 @@ class Ingest:
             raise Refused(422, exc.reason) from exc
         where = await self.deliver(frame)
         self.stats.accepted += 1
+        self.metrics.frames_received.labels(camera_id=frame.camera_id).inc()
+        self.metrics.camera_last_frame.labels(camera_id=frame.camera_id).set(
+            frame.captured_at.timestamp()
+        )
         return JSONResponse({"status": "accepted", **body, **where}, status_code=201)
+
+    def stats_view(self) -> dict[str, Any]:
+        st = self.stats
+        return {
+            "accepted": st.accepted,
+            "duplicates": st.duplicates,
+            "refused": {str(k): v for k, v in sorted(st.refused.items())},
+            "skew_flagged": st.skew_flagged,
+            "in_flight": self.in_flight,
+            "key_checks": self.guard.checks,
+        }
 
     def close(self) -> None:
         self._drop_producer()
+        self.guard.close()
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The body, at most ``limit`` bytes, all of it within ``timeout_s`` (else 408)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -307,11 +357,17 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise Refused(413, f"frame of {size} bytes is over the limit of {limit} bytes")
     chunks: list[bytes] = []
     got = 0
-    async for chunk in request.stream():
-        got += len(chunk)
-        if got > limit:
-            raise Refused(413, f"frame is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                got += len(chunk)
+                if got > limit:
+                    raise Refused(413, f"frame is over the limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError as exc:
+        raise Refused(
+            408, f"the body did not arrive within {timeout_s:g} s", {"Connection": "close"}
+        ) from exc
     return b"".join(chunks)
 
 
@@ -325,76 +381,52 @@ def _parse_time(value: str) -> datetime:
     return at
 
 
+def _content_type(request: Request, want: str) -> None:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != want:
+        raise Refused(415, f"Content-Type must be {want}, not {ctype or 'missing'!r}")
+
+
+def _source(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _given_admin_key(request: Request) -> str | None:
+    """The admin key from ``X-Api-Key``, or the HTTP Basic password (for a browser)."""
+    if request.headers.get("x-api-key"):
+        return request.headers["x-api-key"]
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[2] or None
+
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "content": {"application/json": {"schema": {
         "type": "object", "properties": {"detail": {"type": "string"}}}}}}
     for code, text in {
-        400: "bad request", 401: "missing API key", 403: "bad API key",
-        404: "unknown camera", 413: "frame too large", 415: "not image/jpeg (or JSON)",
-        422: "invalid frame, headers or capture time", 429: "too many frames in flight",
-        503: "broker unreachable",
+        400: "bad request", 401: "missing API key", 403: "unknown camera or bad API key",
+        408: "body too slow", 413: "frame too large", 415: "not image/jpeg (or JSON)",
+        422: "invalid frame, headers or capture time",
+        429: "too many frames in flight, or too many failed keys", 503: "broker unreachable",
     }.items()
 }
+_CREATED = {200: {"description": "duplicate (already delivered)"}, **_ERRORS}
 
 
-def create_app(
-    settings: Settings,
-    *,
-    registry: RegistryFile,
-    producer_factory: Callable[[], FrameProducer] | None = None,
-    config: GatewayConfig | None = None,
-) -> FastAPI:
-    config = config or GatewayConfig(max_frame_bytes=settings.max_frame_bytes)
-    if producer_factory is None:
-        bootstrap = settings.kafka_bootstrap
-        if not bootstrap:
-            raise ConfigError("LEZ_KAFKA_BOOTSTRAP is not set: which broker for the gateway?")
+def _body_schema(content_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {content_type: {"schema": schema}}}}
 
-        def producer_factory() -> FrameProducer:
-            producer: FrameProducer = kafka_producer(bootstrap)
-            return producer
 
-    ingest = Ingest(settings, registry, producer_factory, config)
+def _add_jpeg_route(app: FastAPI, ingest: Ingest) -> None:
+    binary = {"type": "string", "format": "binary"}
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        ingest.close()
-
-    app = FastAPI(title="lez ingest gateway", version="1", lifespan=lifespan)
-    app.state.ingest = ingest
-
-    @app.exception_handler(Refused)
-    async def _refused(_request: Request, exc: Refused) -> JSONResponse:
-        ingest.stats.refused[exc.status] = ingest.stats.refused.get(exc.status, 0) + 1
-        return JSONResponse({"detail": exc.reason}, status_code=exc.status, headers=exc.headers)
-
-    @app.get("/health")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "in_flight": ingest.in_flight}
-
-    @app.get("/v1/stats")
-    def stats() -> dict[str, Any]:
-        s = ingest.stats
-        return {
-            "accepted": s.accepted,
-            "duplicates": s.duplicates,
-            "refused": {str(k): v for k, v in sorted(s.refused.items())},
-            "skew_flagged": s.skew_flagged,
-            "in_flight": ingest.in_flight,
-        }
-
-    @app.post(
-        "/v1/cameras/{camera_id}/frames",
-        status_code=201,
-        responses={200: {"description": "duplicate (already delivered)"}, **_ERRORS},
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
-            }
-        },
-    )
+    @app.post("/v1/cameras/{camera_id}/frames", status_code=201, responses=_CREATED,
+              openapi_extra=_body_schema("image/jpeg", binary))
     async def post_jpeg(
         camera_id: str,
         request: Request,
@@ -404,61 +436,150 @@ def create_app(
         x_frame_age_ms: Annotated[int, Header(ge=0, le=10**12)] = 0,
     ) -> JSONResponse:
         """One JPEG frame of one camera."""
-        ingest.authorise(camera_id, x_api_key)
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "image/jpeg":
-            raise Refused(415, f"Content-Type must be image/jpeg, not {ctype or 'missing'!r}")
+        await ingest.authorise(camera_id, x_api_key, _source(request))
+        _content_type(request, "image/jpeg")
         captured_at = _parse_time(x_captured_at)
-        if len(camera_id) > 64:
-            raise Refused(422, "camera id longer than 64 characters")
         ingest.check_time(captured_at, x_frame_age_ms)
-        ingest.admit()
+        ingest.admit(camera_id)
         try:
-            jpeg = await read_body(request, config.max_frame_bytes)
+            cfg = ingest.config
+            jpeg = await read_body(request, cfg.max_frame_bytes, cfg.body_timeout_s)
             frame = FrameEvent(
                 camera_id=camera_id, seq=x_frame_seq, captured_at=captured_at, jpeg=jpeg
             )
             return await ingest.take(frame, age_ms=x_frame_age_ms)
         finally:
-            ingest.release()
+            ingest.release(camera_id)
 
-    @app.post(
-        "/v1/frames",
-        status_code=201,
-        responses={200: {"description": "duplicate (already delivered)"}, **_ERRORS},
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": FrameEvent.model_json_schema(by_alias=True)
-                    }
-                },
-            }
-        },
-    )
+
+def _add_json_route(app: FastAPI, ingest: Ingest) -> None:
+    schema = FrameEvent.model_json_schema(by_alias=True)
+
+    @app.post("/v1/frames", status_code=201, responses=_CREATED,
+              openapi_extra=_body_schema("application/json", schema))
     async def post_json(
         request: Request,
+        x_camera_id: Annotated[str | None, Header()] = None,
         x_api_key: Annotated[str | None, Header()] = None,
         x_frame_age_ms: Annotated[int, Header(ge=0, le=10**12)] = 0,
     ) -> JSONResponse:
-        """One ``lez.frame/1`` JSON document (JPEG in base64)."""
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "application/json":
-            raise Refused(415, f"Content-Type must be application/json, not {ctype or 'missing'!r}")
-        ingest.admit()
+        """One ``lez.frame/1`` JSON document (JPEG in base64) of the camera ``X-Camera-Id``."""
+        if not x_camera_id:
+            raise Refused(400, "missing X-Camera-Id header (the camera whose key X-Api-Key is)")
+        await ingest.authorise(x_camera_id, x_api_key, _source(request))
+        _content_type(request, "application/json")
+        ingest.check_age_header(x_frame_age_ms)
+        ingest.admit(x_camera_id)
         try:
-            raw = await read_body(request, config.max_frame_bytes * 4 // 3 + JSON_OVERHEAD)
+            cfg = ingest.config
+            limit = cfg.max_frame_bytes * 4 // 3 + JSON_OVERHEAD
+            raw = await read_body(request, limit, cfg.body_timeout_s)
             try:
                 frame = parse_event(FrameEvent, raw, topic="http")
             except EventError as exc:
                 raise Refused(422, exc.reason) from exc
-            ingest.authorise(frame.camera_id, x_api_key)
-            if len(frame.jpeg) > config.max_frame_bytes:
+            if frame.camera_id != x_camera_id:
+                raise Refused(422, f"camera_id {frame.camera_id!r} is not X-Camera-Id")
+            if len(frame.jpeg) > cfg.max_frame_bytes:
                 raise Refused(413, f"frame of {len(frame.jpeg)} bytes is over the limit of "
-                              f"{config.max_frame_bytes} bytes")
+                              f"{cfg.max_frame_bytes} bytes")
             return await ingest.take(frame, age_ms=x_frame_age_ms)
         finally:
-            ingest.release()
+            ingest.release(x_camera_id)
 
+
+def _add_admin_routes(app: FastAPI, ingest: Ingest, admin_key: str | None) -> None:
+    def require_admin(request: Request) -> None:
+        if not admin_key_matches(_given_admin_key(request), admin_key):
+            raise Refused(401, "the admin key is needed (X-Api-Key or HTTP Basic password)",
+                          {"WWW-Authenticate": 'Basic realm="lez ingest gateway"'})
+
+    @app.get("/v1/stats", responses={401: _ERRORS[401]})
+    def stats(request: Request) -> dict[str, Any]:
+        require_admin(request)
+        return ingest.stats_view()
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(request: Request) -> JSONResponse:
+        require_admin(request)
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        require_admin(request)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+
+def _default_producer_factory(settings: Settings) -> Callable[[], FrameProducer]:
+    bootstrap = settings.kafka_bootstrap
+    if not bootstrap:
+        raise ConfigError("LEZ_KAFKA_BOOTSTRAP is not set: which broker for the gateway?")
+
+    def factory() -> FrameProducer:
+        producer: FrameProducer = kafka_producer(bootstrap)
+        return producer
+
+    return factory
+
+
+def create_app(
+    settings: Settings,
+    *,
+    registry: RegistryFile,
+    producer_factory: Callable[[], FrameProducer] | None = None,
+    config: GatewayConfig | None = None,
+    metrics: Metrics | None = None,
+) -> FastAPI:
+    config = config or GatewayConfig(
+        max_frame_bytes=settings.max_frame_bytes, max_age_s=settings.frame_max_age_s
+    )
+    ingest = Ingest(
+        settings,
+        registry,
+        producer_factory or _default_producer_factory(settings),
+        config,
+        metrics=metrics,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        ingest.close()
+
+    app = FastAPI(title="lez ingest gateway", version="1", lifespan=lifespan,
+                  openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.ingest = ingest
+
+    @app.exception_handler(Refused)
+    async def _refused(_request: Request, exc: Refused) -> JSONResponse:
+        ingest.stats.refused[exc.status] = ingest.stats.refused.get(exc.status, 0) + 1
+        reason = REFUSAL_REASONS.get(exc.status, "other")
+        ingest.metrics.gateway_refusals.labels(reason=reason).inc()
+        return JSONResponse({"detail": exc.reason}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        """Headers FastAPI itself refuses (a missing X-Frame-Seq...) count as ``invalid``."""
+        ingest.metrics.gateway_refusals.labels(reason=REFUSAL_REASONS[422]).inc()
+        return await request_validation_exception_handler(request, exc)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    token = settings.metrics_token
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_endpoint(request: Request) -> Response:
+        status, body, ctype = metrics_answer(
+            ingest.metrics,
+            request.headers.get("authorization"),
+            token.get_secret_value() if token is not None else None,
+        )
+        return Response(body, status_code=status, media_type=ctype)
+
+    _add_jpeg_route(app, ingest)
+    _add_json_route(app, ingest)
+    key = settings.ingest_admin_key
+    _add_admin_routes(app, ingest, key.get_secret_value() if key is not None else None)
     return app

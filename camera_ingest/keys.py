@@ -58,11 +58,16 @@ class KeyChecker:
         self._ok: set[tuple[str, bytes]] = set()
         self._lock = threading.Lock()
 
-    def check(self, key: str, stored: str) -> bool:
+    def remembered(self, key: str, stored: str) -> bool:
+        """True when this key verified against this hash before (cheap: no scrypt)."""
         memo = (stored, hashlib.sha256(key.encode()).digest())
         with self._lock:
-            if memo in self._ok:
-                return True
+            return memo in self._ok
+
+    def check(self, key: str, stored: str) -> bool:
+        memo = (stored, hashlib.sha256(key.encode()).digest())
+        if self.remembered(key, stored):
+            return True
         if not verify_api_key(key, stored):
             return False
         with self._lock:

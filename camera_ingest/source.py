@@ -14,6 +14,7 @@ from kafka import KafkaProducer
 
 from lez.core.errors import ConfigError
 from lez.core.events import FrameEvent
+from lez.core.names import FRAMES
 from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class SequenceStore:
 
 def publish(producer: KafkaProducer, settings: Settings, frame: FrameEvent) -> None:
     """Send one frame to lez.frames, keyed by camera (so a camera's frames stay in order)."""
-    producer.send(settings.topic("frames"), key=frame.camera_id.encode(), value=frame.to_bytes())
+    producer.send(settings.topic(FRAMES), key=frame.camera_id.encode(), value=frame.to_bytes())
 
 
 def run_camera(

@@ -7,7 +7,9 @@ line, then the ``lez.frame/1`` record), written to a temporary name, fsynced and
 that a crash leaves either the whole entry or none.
 
 When the spool is full, the oldest (default) or the newest frame is dropped; drops are counted
-in ``stats.json`` next to the entries, which survives a restart like the entries do.
+in ``stats.json`` next to the entries, which survives a restart like the entries do. An entry
+older than ``max_age`` (``LEZ_FRAME_MAX_AGE_S``; the gateway refuses older captures) is
+dropped from the head and counted as expired.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -44,6 +46,7 @@ class SpoolStats:
     dropped_bytes: int = 0
     rejected: int = 0
     corrupt: int = 0
+    expired: int = 0
     last_dropped: str | None = None
 
 
@@ -56,6 +59,7 @@ class Spool:
         max_bytes: int = 1024 * 1024 * 1024,
         drop: DropPolicy = "oldest",
         fsync: bool = True,
+        max_age: timedelta | None = None,
     ) -> None:
         if max_frames < 1 or max_bytes < 1:
             raise ValueError("the spool needs room for at least one frame")
@@ -64,6 +68,7 @@ class Spool:
         self.max_bytes = max_bytes
         self.drop = drop
         self.fsync = fsync
+        self.max_age = max_age
         self._lock = threading.Condition()
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "rejected").mkdir(exist_ok=True)
@@ -174,18 +179,33 @@ class Spool:
             size=len(raw),
         )
 
-    def peek(self, n: int = 1) -> list[SpoolEntry]:
-        """Up to ``n`` entries from the head, in order (unreadable entries are set aside)."""
+    def peek(self, n: int = 1, *, now: datetime | None = None) -> list[SpoolEntry]:
+        """Up to ``n`` entries from the head, in order (unreadable entries are set aside,
+        expired ones dropped)."""
         out: list[SpoolEntry] = []
+        oldest = (now or datetime.now(UTC)) - self.max_age if self.max_age else None
         with self._lock:
             for index in sorted(self._sizes):
                 if len(out) >= n:
                     break
                 try:
-                    out.append(self._read(index))
+                    entry = self._read(index)
                 except (OSError, EventError, ValueError, KeyError) as exc:
                     self._set_aside(index, f"corrupt spool entry: {exc}", corrupt=True)
+                    continue
+                if oldest is not None and entry.spooled_at < oldest:
+                    self._expire(entry)
+                else:
+                    out.append(entry)
         return out
+
+    def _expire(self, entry: SpoolEntry) -> None:
+        self._remove(entry.index)
+        self.stats.expired += 1
+        self.stats.last_dropped = entry.frame.key
+        self._save_stats()
+        log.warning("spool %s: frame %s spooled at %s is older than %s: dropped", self,
+                    entry.frame.key, entry.spooled_at.isoformat(), self.max_age)
 
     def wait(self, timeout_s: float) -> bool:
         """Block until the spool holds something (or the timeout); True when it does."""

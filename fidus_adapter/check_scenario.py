@@ -6,8 +6,8 @@ A passage is a run of consecutive frames of one camera less than 2 s apart (``fr
 order); its plate and country are the ground-truth columns of its first frame, its time the
 first frame's. Each passage is judged against ``registry.csv``/``exemptions.csv`` (no HTTP,
 no OCR). The candidate notices are compared with ``expected.json`` twice: as judged, then
-after a simple history pass in time order (latency after a fine or unregistered_foreign
-notice, one warning per vehicle per phase). Exit status 0 when the second comparison
+after the notice policy of the rule file in time order (:mod:`lez.core.notices`: latency,
+one warning per vehicle per phase). Exit status 0 when the second comparison
 matches exactly.
 """
 
@@ -26,6 +26,7 @@ from typing import TextIO
 
 from fidus_adapter.registry_data import PlateKey, Registry, load_registry_dir, plate_key
 from lez.core.errors import LezError, ScenarioError
+from lez.core.notices import NoticePolicy, Offence, PriorNotice, held_back_by
 from lez.core.rules import RuleBook, Verdict, judge
 
 PASSAGE_GAP = timedelta(seconds=2)
@@ -110,23 +111,20 @@ def judge_all(rules: RuleBook, registry: Registry, passages: Sequence[Passage]) 
 
 
 def apply_history(rules: RuleBook, candidates: Sequence[Candidate]) -> list[Candidate]:
-    """Keep the candidates that become notices: latency and one warning per phase."""
-    blocked_until: dict[tuple[PlateKey, str], datetime] = {}
-    warned: set[tuple[PlateKey, str | None]] = set()
+    """Keep the candidates that become notices, in time order, under the notice policy of
+    the rule file (:mod:`lez.core.notices`: latency, one warning per phase)."""
+    policy = NoticePolicy.from_rules(rules)
+    made: dict[PlateKey, list[PriorNotice]] = {}
     kept: list[Candidate] = []
-    for c in sorted(candidates, key=lambda c: c.passage.at):
+    for i, c in enumerate(sorted(candidates, key=lambda c: c.passage.at)):
         kind = c.verdict.notice_kind
         if kind is None:
             continue
-        if kind == "warning":
-            if (c.key, c.verdict.phase) in warned:
-                continue
-            warned.add((c.key, c.verdict.phase))
-        elif kind in rules.notices.latency_kinds:
-            until = blocked_until.get((c.key, kind))
-            if until is not None and c.passage.at < until:
-                continue
-            blocked_until[(c.key, kind)] = rules.latency_ends(c.passage.at)
+        offence = Offence(kind, c.verdict.phase, c.passage.at)
+        notices = made.setdefault(c.key, [])
+        if held_back_by(policy, offence, notices) is not None:
+            continue
+        notices.append(PriorNotice(f"#{i}", kind, c.verdict.phase, c.passage.at))
         kept.append(c)
     return kept
 

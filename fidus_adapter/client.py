@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -21,8 +21,18 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from fidus_adapter.registry_data import plate_key
+from fidus_adapter.signing import (
+    ACTOR_HEADER,
+    AUTHORITY_HEADER,
+    PURPOSE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    canonical,
+    signature,
+)
 from lez.core.errors import PurposeRefused, RegistryError, RegistryUnavailable
 from lez.core.events import Exemption, VehicleRecord
+from lez.core.metrics import Metrics
 from lez.core.registry import (
     PURPOSES,
     AuditEntry,
@@ -43,6 +53,33 @@ class _HotlistAnswer(BaseModel):
 _HOTLIST = TypeAdapter(_HotlistAnswer)
 
 
+class FidusSigner(httpx.Auth):
+    """Signs every request with the authority's secret (a retried request is signed again,
+    with a fresh timestamp). The purpose is the ``X-Fidus-Purpose`` header of the request."""
+
+    def __init__(
+        self, authority: str, actor: str, secret: str, clock: Callable[[], float] = time.time
+    ) -> None:
+        if not secret:
+            raise ValueError(f"no registry credential for authority {authority!r}")
+        self._authority = authority
+        self._actor = actor
+        self._secret = secret.encode()
+        self._clock = clock
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        stamp = str(int(self._clock()))
+        query = request.url.query.decode("ascii")
+        target = f"{request.url.path}?{query}" if query else request.url.path
+        purpose = request.headers.get(PURPOSE_HEADER, "")
+        message = canonical(request.method, target, self._authority, self._actor, purpose, stamp)
+        request.headers[AUTHORITY_HEADER] = self._authority
+        request.headers[ACTOR_HEADER] = self._actor
+        request.headers[TIMESTAMP_HEADER] = stamp
+        request.headers[SIGNATURE_HEADER] = signature(self._secret, message)
+        yield request
+
+
 class _Retryable(Exception):
     """A failure worth retrying (transport error, timeout, 5xx)."""
 
@@ -58,8 +95,11 @@ class _Breaker:
 class FidusAdapter:
     """Registry lookups for one authority and one actor (user or service).
 
-    ``authorisations`` maps an authority to the purposes it may state. ``clock`` (monotonic
-    seconds), ``now`` (audit timestamps) and ``sleep`` are injectable for tests.
+    ``authorisations`` maps an authority to the purposes it may state; ``secret`` is the
+    authority's credential at the registry (every request is signed with it). ``clock``
+    (monotonic seconds), ``now`` (audit timestamps) and ``sleep`` are injectable for tests.
+    With ``metrics`` (or :meth:`instrument`) it reports each registry call's time and result,
+    cache hits and the state of its circuit breaker.
     """
 
     def __init__(
@@ -70,6 +110,7 @@ class FidusAdapter:
         actor: str,
         authorisations: Mapping[str, frozenset[str]],
         audit: AuditSink,
+        secret: str,
         timeout_s: float = 2.0,
         retries: int = 2,
         backoff_s: float = 0.1,
@@ -77,11 +118,11 @@ class FidusAdapter:
         breaker_reset_s: float = 30.0,
         cache_ttl_s: float = 5.0,
         cache_max_entries: int = 10_000,
-        api_key: str | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         if retries < 0 or retries > 10:
             raise ValueError(f"retries {retries} not in 0..10")
@@ -101,12 +142,21 @@ class FidusAdapter:
         self._now = now
         self._sleep = sleep
         self._lock = threading.Lock()
-        headers = {"X-Fidus-Authority": authority, "X-Fidus-Actor": actor}
-        if api_key is not None:
-            headers["X-Api-Key"] = api_key
         self._http = httpx.Client(
-            base_url=base_url, timeout=timeout_s, headers=headers, transport=transport
+            base_url=base_url,
+            timeout=timeout_s,
+            auth=FidusSigner(authority, actor, secret),
+            transport=transport,
         )
+        self._metrics: Metrics | None = None
+        if metrics is not None:
+            self.instrument(metrics)
+
+    def instrument(self, metrics: Metrics) -> FidusAdapter:
+        """Report to ``metrics`` from now on (one adapter per process reports the breaker)."""
+        self._metrics = metrics
+        metrics.registry_breaker_open.set_function(lambda: float(self.circuit_open))
+        return self
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -139,6 +189,8 @@ class FidusAdapter:
         key = (purpose, norm, ctry, at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M"))
         cached = self._cache_get(key)
         if cached is not None:
+            if self._metrics is not None:
+                self._metrics.registry_cache_hits.inc()
             self._write(plate, country, purpose, f"{cached.result} (cached)", f"at={_iso(at)}")
             return cached
         params = {"plate": plate, "country": country, "at": _iso(at)}
@@ -156,8 +208,6 @@ class FidusAdapter:
         result = LookupResult(vehicle, response.status_code == 409, exemptions)
         self._cache_put(key, result)
         detail = f"at={_iso(at)}"
-        if vehicle is not None:
-            detail += f" vin={vehicle.vin}"
         detail += f" exemptions={len(exemptions)}"
         self._write(plate, country, purpose, result.result, detail)
         return result
@@ -220,6 +270,9 @@ class FidusAdapter:
         except RegistryUnavailable as exc:
             self._write(plate, country, purpose, "unavailable", f"{what}: {exc.reason}")
             raise
+        except PurposeRefused:
+            self._write(plate, country, purpose, "refused", f"{what}: refused by the registry")
+            raise
         except (RegistryError, ValidationError) as exc:
             self._write(plate, country, purpose, "error", f"{what}: {exc}")
             if isinstance(exc, RegistryError):
@@ -274,13 +327,35 @@ class FidusAdapter:
     def _call(
         self, path: str, params: Mapping[str, str], purpose: str, *, ok: tuple[int, ...]
     ) -> httpx.Response:
+        """One registry call, retries included; timed by result when instrumented."""
+        started = time.perf_counter()
+        result = "error"
+        try:
+            response = self._attempts(path, params, purpose, ok=ok)
+            result = "ok"
+            return response
+        except RegistryUnavailable:
+            result = "unavailable"
+            raise
+        except PurposeRefused:
+            result = "refused"
+            raise
+        finally:
+            if self._metrics is not None:
+                self._metrics.registry_request_seconds.labels(result=result).observe(
+                    time.perf_counter() - started
+                )
+
+    def _attempts(
+        self, path: str, params: Mapping[str, str], purpose: str, *, ok: tuple[int, ...]
+    ) -> httpx.Response:
         last = ""
         for attempt in range(self._retries + 1):
             if attempt:
                 self._sleep(self._backoff_s * 2 ** (attempt - 1))
             try:
                 response = self._http.get(
-                    path, params=dict(params), headers={"X-Fidus-Purpose": purpose}
+                    path, params=dict(params), headers={PURPOSE_HEADER: purpose}
                 )
                 if response.status_code >= 500:
                     raise _Retryable(f"HTTP {response.status_code}")
@@ -292,6 +367,8 @@ class FidusAdapter:
                 continue
             if response.status_code not in ok:
                 self._breaker_result(True)  # the registry answered: it is up
+                if response.status_code == 403:
+                    raise PurposeRefused(self.authority, purpose)
                 raise RegistryError(f"{path}: unexpected HTTP {response.status_code}")
             self._breaker_result(True)
             return response

@@ -1,38 +1,53 @@
 """A mock of the vehicle registry (DIV), as its own FastAPI app.
 
 ``GET /health``, ``GET /v1/vehicles?plate=&country=&at=`` (200 record, 404 not found, 409
-ambiguous), ``GET /v1/exemptions?plate=&country=`` (list) and, for the police purpose only,
-``GET /v1/hotlist?plate=&country=&at=`` (hit and reasons). Optional fault injection
-(``latency_s``, ``failure_rate`` -> 503) and an ``X-Api-Key`` check (401).
+ambiguous) and ``GET /v1/exemptions?plate=&country=`` (list) for the enforcement purpose, and
+``GET /v1/hotlist?plate=&country=&at=`` (hit and reasons) for the police purpose only.
 
-Run it on its own with ``python -m fidus_adapter.div_service SCENARIO_DIR --port 8100``.
+Purpose-bound on its own side: every ``/v1/`` request must be signed by an authority the
+registry knows (:mod:`fidus_adapter.signing`; 401 otherwise) and state a purpose that this
+authority holds and that the endpoint serves (403 otherwise); a refused request gets no data.
+Every ``/v1/`` request, accepted or refused, is written to the registry's own append-only
+audit (:class:`DivAuditLog`), which identifies the plate by a keyed hash only.
+Optional fault injection (``latency_s``, ``failure_rate`` -> 503). ``GET /metrics``: requests
+by endpoint and status (Prometheus text format; open unless ``metrics_token`` is given, it
+holds counts only).
+
+Run it on its own with ``lez serve div`` (credentials from ``LEZ_FIDUS_SECRET``,
+``LEZ_POLICE_FIDUS_SECRET`` and ``LEZ_DIV_AUDIT_KEY``).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import json
 import random
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Query, Request, Response
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from fidus_adapter.registry_data import (
-    RegisteredVehicle,
-    Registry,
-    load_exemptions,
-    load_registry,
-)
+from fidus_adapter.registry_data import RegisteredVehicle, Registry
+from fidus_adapter.signing import Authority, Verdict, verify
 from lez.core.events import Exemption, VehicleRecord
+from lez.core.metrics import Metrics, metrics_answer
+from lez.core.names import PURPOSE_LEZ, PURPOSE_POLICE
+from lez.core.plates import plate_hash
 
-API_KEY_HEADER = "X-Api-Key"
 HOTLIST_FLAGS = frozenset({"stolen", "inspection_lapsed"})
+ENDPOINT_PURPOSES: Mapping[str, frozenset[str]] = {
+    "/v1/vehicles": frozenset({PURPOSE_LEZ}),
+    "/v1/exemptions": frozenset({PURPOSE_LEZ}),
+    "/v1/hotlist": frozenset({PURPOSE_POLICE}),
+}
+"""Which purpose each endpoint serves: holder data for enforcement, the hit for the police."""
 
 
 class HotlistAnswer(BaseModel):
@@ -44,44 +59,137 @@ Plate = Annotated[str, Query(min_length=1, max_length=32, pattern=r"^[\w\- .]+$"
 Country = Annotated[str, Query(min_length=1, max_length=3, pattern=r"^[A-Za-z]{1,3}$")]
 
 
+class DivAuditLog:
+    """The registry's own audit: one JSON line per ``/v1/`` request, accepted or refused.
+
+    The file is only ever opened for appending; the plate is kept as a keyed hash (``key``),
+    never in clear. Without ``path`` the lines are kept in memory only (tests).
+    """
+
+    def __init__(self, key: bytes, path: Path | None = None) -> None:
+        if not key:
+            raise ValueError("the DIV audit needs a non-empty plate hash key")
+        self._key = key
+        self._path = path
+        self._lock = threading.Lock()
+        self.lines: list[str] = []
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def plate_hash(self, plate: str) -> str:
+        return plate_hash(self._key, plate, None)
+
+    def record(self, verdict: Verdict, path: str, plate: str, country: str, status: int) -> None:
+        line = json.dumps(
+            {
+                "at": datetime.now(UTC).isoformat(),
+                "authority": verdict.authority,
+                "actor": verdict.actor,
+                "purpose": verdict.purpose,
+                "path": path,
+                "plate_hash": self.plate_hash(plate) if plate else "",
+                "country": country.upper()[:3],
+                "status": status,
+                "result": "accepted" if verdict.accepted else "refused",
+                "reason": verdict.reason,
+            },
+            sort_keys=True,
+        )
+        with self._lock:
+            self.lines.append(line)
+            if self._path is not None:
+                with self._path.open("a", encoding="utf-8") as fh:
+                    fh.write(line + "\n")
+
+    def entries(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(line) for line in self.lines]
+
+
 def create_app(
     vehicles: Sequence[VehicleRecord | RegisteredVehicle],
     exemptions: Sequence[Exemption],
     *,
+    authorities: Mapping[str, Authority],
+    audit: DivAuditLog | None = None,
     latency_s: float = 0.0,
     failure_rate: float = 0.0,
-    api_key: str | None = None,
     seed: int | None = None,
+    clock: Callable[[], float] = time.time,
+    metrics: Metrics | None = None,
+    metrics_token: str | None = None,
 ) -> FastAPI:
-    """The mock DIV serving ``vehicles`` and ``exemptions`` (matched on normalised plates)."""
+    """The mock DIV serving ``vehicles`` and ``exemptions`` (matched on normalised plates) to
+    the ``authorities`` it knows. Without ``audit``, an in-memory one with a random key."""
     if not 0.0 <= failure_rate <= 1.0:
         raise ValueError(f"failure_rate {failure_rate} not in [0, 1]")
     if latency_s < 0:
         raise ValueError(f"latency_s {latency_s} is negative")
+    if not authorities:
+        raise ValueError("the registry serves no one: no authority configured")
     registry = Registry(vehicles, exemptions)
+    audit_log = audit if audit is not None else DivAuditLog(secrets.token_bytes(32))
     rng = random.Random(seed)  # noqa: S311 - fault injection, not security
-    app = FastAPI(title="Mock DIV (vehicle registry)", version="1")
+    app = FastAPI(title="Mock DIV (vehicle registry)", version="2")
     app.state.registry = registry
+    app.state.audit = audit_log
+    app.state.metrics = metrics = metrics if metrics is not None else Metrics()
 
     @app.middleware("http")
-    async def faults_and_auth(
+    async def authority_audit_faults(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if request.url.path.startswith("/v1/"):
-            if api_key is not None:
-                given = request.headers.get(API_KEY_HEADER, "")
-                if not secrets.compare_digest(given.encode(), api_key.encode()):
-                    return JSONResponse({"detail": "invalid or missing API key"}, status_code=401)
-            if latency_s > 0:
-                await asyncio.sleep(latency_s)
-            if failure_rate > 0 and rng.random() < failure_rate:
-                return JSONResponse(
-                    {"detail": "registry unavailable"},
-                    status_code=503,
-                    headers={"Retry-After": "1"},
-                )
+        path = request.url.path
+        if not path.startswith("/v1/"):
+            return await call_next(request)
+        verdict = verify(
+            authorities,
+            ENDPOINT_PURPOSES,
+            method=request.method,
+            path=path,
+            query=request.scope.get("query_string", b"").decode("latin-1"),
+            headers=request.headers,
+            now=clock(),
+        )
+        response = await _answer(verdict, request, call_next)
+        # Known endpoints only: a label never takes a caller-chosen value.
+        endpoint = path if path in ENDPOINT_PURPOSES else "other"
+        metrics.div_requests.labels(endpoint=endpoint, status=str(response.status_code)).inc()
+        audit_log.record(
+            verdict,
+            path,
+            request.query_params.get("plate", "")[:32],
+            request.query_params.get("country", ""),
+            response.status_code,
+        )
+        return response
+
+    async def _answer(
+        verdict: Verdict, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if not verdict.accepted:
+            return JSONResponse({"detail": verdict.reason}, status_code=verdict.status)
+        if latency_s > 0:
+            await asyncio.sleep(latency_s)
+        if failure_rate > 0 and rng.random() < failure_rate:
+            return JSONResponse(
+                {"detail": "registry unavailable"}, status_code=503, headers={"Retry-After": "1"}
+            )
         return await call_next(request)
 
+    _routes(app, registry)
+    _metrics_route(app, metrics, metrics_token)
+    return app
+
+
+def _metrics_route(app: FastAPI, metrics: Metrics, token: str | None) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint(request: Request) -> Response:
+        status, body, ctype = metrics_answer(metrics, request.headers.get("authorization"), token)
+        return Response(body, status_code=status, media_type=ctype)
+
+
+def _routes(app: FastAPI, registry: Registry) -> None:
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "vehicles": len(registry)}
@@ -100,19 +208,9 @@ def create_app(
         return found[0]
 
     @app.get("/v1/hotlist", response_model=HotlistAnswer)
-    async def hotlist(
-        plate: Plate,
-        country: Country,
-        at: datetime | None = None,
-        purpose: Annotated[str | None, Header(alias="X-Fidus-Purpose")] = None,
-    ) -> Any:
-        """Police only: is the vehicle reported stolen, or has its roadworthiness test lapsed?
-        Answers the hit and its reasons, never the holder."""
-        if purpose != "police_hotlist":
-            return JSONResponse(
-                {"detail": "the hotlist is served for purpose police_hotlist only"},
-                status_code=403,
-            )
+    async def hotlist(plate: Plate, country: Country, at: datetime | None = None) -> Any:
+        """Police only (checked above): is the vehicle reported stolen, or has its
+        roadworthiness test lapsed? Answers the hit and its reasons, never the holder."""
         when = at if at is not None else datetime.now(UTC)
         reasons = sorted(
             {f for v in registry.vehicles_at(plate, country, when) for f in v.flags} & HOTLIST_FLAGS
@@ -122,35 +220,3 @@ def create_app(
     @app.get("/v1/exemptions", response_model=list[Exemption])
     async def exemption_list(plate: Plate, country: Country) -> Any:
         return registry.exemptions_for(plate, country)
-
-    return app
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Serve a scenario's registry (for manual runs)."""
-    import uvicorn
-
-    parser = argparse.ArgumentParser(prog="python -m fidus_adapter.div_service")
-    parser.add_argument("scenario", type=Path, help="directory with registry.csv, exemptions.csv")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8100)
-    parser.add_argument("--api-key", default=None)
-    parser.add_argument("--latency-s", type=float, default=0.0)
-    parser.add_argument("--failure-rate", type=float, default=0.0)
-    args = parser.parse_args(argv)
-    vehicles = load_registry(args.scenario / "registry.csv")
-    exemptions_path = args.scenario / "exemptions.csv"
-    exemptions = load_exemptions(exemptions_path) if exemptions_path.exists() else []
-    app = create_app(
-        vehicles,
-        exemptions,
-        latency_s=args.latency_s,
-        failure_rate=args.failure_rate,
-        api_key=args.api_key,
-    )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -12,16 +12,18 @@ from datetime import UTC, datetime
 from kafka import KafkaConsumer
 
 from fidus_adapter.client import FidusAdapter
-from lez.core.bus import Record, make_consumer, make_producer
+from lez.core.bus import Record, make_consumer, make_stage_producer
 from lez.core.errors import EventError, PurposeRefused
 from lez.core.events import HotlistHit, PassageEvent, parse_event
+from lez.core.metrics import Health, Metrics
+from lez.core.names import GROUPS, HOTLIST, PLATES, POLICE_HOTLIST, PURPOSE_POLICE
 from lez.core.settings import Settings
-from lez.core.stage import StopFlag, dead_letter, run_record_stage
+from lez.core.stage import StageRunner, StopFlag, dead_letter_policy
 
 log = logging.getLogger(__name__)
-STAGE = "police-hotlist"
-GROUP = "lez-police-hotlist"
-PURPOSE = "police_hotlist"
+STAGE = POLICE_HOTLIST
+GROUP = GROUPS[POLICE_HOTLIST]
+PURPOSE = PURPOSE_POLICE
 
 
 def check(passage: PassageEvent, adapter: FidusAdapter, threshold: float) -> HotlistHit | None:
@@ -44,33 +46,55 @@ def check(passage: PassageEvent, adapter: FidusAdapter, threshold: float) -> Hot
 
 
 class HotlistWorker:
-    def __init__(self, settings: Settings, bootstrap: str, adapter: FidusAdapter) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap: str,
+        adapter: FidusAdapter,
+        *,
+        metrics: Metrics | None = None,
+        health: Health | None = None,
+    ) -> None:
         self.settings = settings
         self.adapter = adapter
-        self.producer = make_producer(bootstrap)
-        self.consumer: KafkaConsumer = make_consumer(settings, bootstrap, GROUP, ["plates"])
+        self.metrics = metrics
+        self.producer = make_stage_producer(bootstrap)
+        self.consumer: KafkaConsumer = make_consumer(settings, bootstrap, GROUP, [PLATES])
+        # Its dead letters stand for no frame (frames=0): the fidus adapter decides each passage.
+        policy = dead_letter_policy(
+            self.producer, settings, STAGE, poison=(EventError, PurposeRefused), frames=0
+        )
+        self.runner = StageRunner(
+            self.consumer,
+            self.producer,
+            self._handle,
+            name=STAGE,
+            on_error=policy,
+            metrics=metrics,
+            health=health,
+        )
         self.hits = 0
 
     def _handle(self, record: Record) -> None:
-        try:
-            passage = parse_event(
-                PassageEvent, record.value, topic=record.topic, offset=record.offset
-            )
-            hit = check(passage, self.adapter, self.settings.auto_issue_threshold)
-        except (EventError, PurposeRefused) as exc:
-            dead_letter(self.producer, self.settings, stage=STAGE, record=record, exc=exc, frames=0)
-            return
+        passage = parse_event(PassageEvent, record.value, topic=record.topic, offset=record.offset)
+        threshold = self.settings.auto_issue_threshold
+        hit = check(passage, self.adapter, threshold)
+        if self.metrics is not None:
+            checked = passage.plate and passage.country and passage.confidence >= threshold
+            result = "hit" if hit is not None else "no_hit" if checked else "skipped"
+            self.metrics.hotlist_checks.labels(result=result).inc()
         if hit is not None:
             self.producer.send(
-                self.settings.topic("hotlist"), key=hit.camera_id.encode(), value=hit.to_bytes()
+                self.settings.topic(HOTLIST), key=hit.camera_id.encode(), value=hit.to_bytes()
             )
             self.hits += 1
-            log.info("hotlist hit %s at %s: %s", hit.plate, hit.camera_id, ",".join(hit.reasons))
+            # The plate goes to lez.hotlist, never to a log line.
+            log.info(
+                "hotlist hit at %s: %s",
+                hit.camera_id,
+                ",".join(hit.reasons),
+                extra={"passage_id": hit.passage_id},
+            )
 
     def run(self, stop: StopFlag) -> None:
-        log.info("police-hotlist worker up (group %s)", GROUP)
-        try:
-            run_record_stage(self.consumer, self.producer, self._handle, stop)
-        finally:
-            self.consumer.close(autocommit=False)
-            self.producer.close()
+        self.runner.run(stop)

@@ -12,56 +12,66 @@ from datetime import UTC, datetime
 from kafka import KafkaConsumer
 
 from fidus_adapter.client import FidusAdapter
-from lez.core.bus import Record, make_consumer, make_producer
+from fidus_adapter.evidence import FrameFetcher, KafkaFrameFetcher, attach_evidence
+from fidus_adapter.lookalikes import PlateLookup, lookalike_doubts, registered_elsewhere
+from lez.core.bus import Record, make_consumer, make_stage_producer
 from lez.core.cameras import CameraRegistry
+from lez.core.certainty import uncertainty_reasons
 from lez.core.errors import (
     EventError,
+    PoisonRecord,
     RegistryError,
     RegistryUnavailable,
     RulesError,
 )
-from lez.core.events import EVIDENCE_DECISIONS, Decision, DecisionEvent, PassageEvent, parse_event
-from lez.core.rules import RuleBook, day_pass_window_closes, judge
+from lez.core.events import EVIDENCE_DECISIONS, DecisionEvent, PassageEvent, parse_event
+from lez.core.metrics import Health, Metrics
+from lez.core.names import DECISIONS, FIDUS_ADAPTER, GROUPS, PLATES, PURPOSE_LEZ
+from lez.core.registry import LookupResult
+from lez.core.rules import RuleBook, Verdict, day_pass_window_closes, judge
 from lez.core.settings import Settings
-from lez.core.stage import StopFlag, dead_letter, run_record_stage
+from lez.core.stage import StageRunner, StopFlag, dead_letter_policy
 
 log = logging.getLogger(__name__)
-STAGE = "fidus-adapter"
-GROUP = "lez-fidus-adapter"
-PURPOSE = "lez_enforcement"
+STAGE = FIDUS_ADAPTER
+GROUP = GROUPS[FIDUS_ADAPTER]
+PURPOSE = PURPOSE_LEZ
 
 
-def review_reasons(p: PassageEvent, threshold: float) -> list[str]:
-    """Why a read is doubtful (empty when it is certain)."""
-    if p.ground_truth:
-        return []
-    reasons = []
-    if p.confidence < threshold:
-        reasons.append(f"low confidence read ({p.confidence:.2f})")
-    if not p.format_valid:
-        reasons.append(f"plate format not valid for {p.country or 'unknown country'}")
-    if p.agreeing_frames < min(2, len(p.frames)):
-        reasons.append(f"frames disagree ({p.agreeing_frames}/{len(p.frames)} agree)")
-    return reasons
+def review_reasons(
+    p: PassageEvent, threshold: float, *, ground_truth_honoured: bool = False
+) -> list[str]:
+    """Why a read is doubtful (empty when it is certain): :mod:`lez.core.certainty`."""
+    return list(uncertainty_reasons(p, threshold, ground_truth_honoured=ground_truth_honoured))
 
 
 def decide(
     passage: PassageEvent,
-    adapter: FidusAdapter,
+    adapter: PlateLookup,
     rules: RuleBook,
     *,
     threshold: float,
     cameras: CameraRegistry | None = None,
+    ground_truth_honoured: bool = False,
 ) -> DecisionEvent:
-    """Judge one passage. Raises RegistryUnavailable when the registry cannot answer."""
+    """Judge one passage. Raises RegistryUnavailable when the registry cannot answer, and
+    EventError for a ground-truth passage in a stack that does not honour ground truth
+    (only ``lez replay --ground-truth-plates`` does: ``LEZ_REPLAY_GROUND_TRUTH``)."""
+    if passage.ground_truth and not ground_truth_honoured:
+        raise EventError(
+            f"passage {passage.passage_id}: ground-truth read outside a ground-truth replay",
+            topic="plates",
+        )
     now = datetime.now(UTC)
     camera = cameras.get(passage.camera_id) if cameras is not None else None
+    location = camera.location if camera is not None else ""
     if camera is not None and not camera.inside_zone:
         return DecisionEvent(
             passage=passage.model_copy(update={"evidence": ()}),
             decision="compliant",
             rule="scope.outside_zone",
             explanation=f"camera {passage.camera_id} is outside the zone",
+            camera_location=location,
             decided_at=now,
         )
     if not passage.plate or not passage.country:
@@ -70,14 +80,14 @@ def decide(
             decision="unreadable",
             rule="read.unreadable",
             explanation="no plate could be read on any frame of the passage",
+            camera_location=location,
             decided_at=now,
         )
     result = adapter.lookup(passage.plate, passage.country, passage.captured_at, PURPOSE)
-    doubts = review_reasons(passage, threshold)
+    doubts = review_reasons(passage, threshold, ground_truth_honoured=ground_truth_honoured)
     if result.ambiguous:
         doubts.append("registry returned more than one vehicle")
-        verdict_decision: Decision = "review"
-        verdict = None
+        verdict = Verdict("review", "registry.ambiguous", "the registry returned several vehicles")
     else:
         verdict = judge(
             rules,
@@ -87,27 +97,67 @@ def decide(
             exemptions=result.exemptions,
             at=passage.captured_at,
         )
-        verdict_decision = verdict.decision
         if verdict.decision == "review":
             doubts.insert(0, verdict.explanation)
-    keep_evidence = verdict_decision in EVIDENCE_DECISIONS
+        elif not (passage.ground_truth and ground_truth_honoured):
+            verdict = _second_looks(passage, adapter, rules, verdict, doubts)
+    return _decision_event(passage, verdict, result, doubts, rules, now=now, location=location)
+
+
+def _second_looks(
+    passage: PassageEvent,
+    adapter: PlateLookup,
+    rules: RuleBook,
+    verdict: Verdict,
+    doubts: list[str],
+) -> Verdict:
+    """Before a notice: the other countries the read fits (``unregistered_foreign``) and, when
+    the notice would otherwise be automatic, the registered look-alikes. Appends to
+    ``doubts``; returns the verdict, turned into ``review`` when the plate is registered
+    under another country the read fits."""
+    if verdict.decision == "unregistered_foreign":
+        elsewhere = registered_elsewhere(adapter, passage, purpose=PURPOSE)
+        if elsewhere:
+            why = (
+                f"Not registered under {passage.country}, but registered under "
+                f"{', '.join(elsewhere)}, whose plate format the read also fits: check by hand"
+            )
+            doubts.insert(0, why)
+            return Verdict("review", "foreign.registered_elsewhere", why, phase=verdict.phase)
+    if verdict.notice_kind is not None and not doubts:
+        doubts.extend(lookalike_doubts(adapter, rules, passage, verdict, purpose=PURPOSE))
+    return verdict
+
+
+def _decision_event(
+    passage: PassageEvent,
+    verdict: Verdict,
+    result: LookupResult,
+    doubts: list[str],
+    rules: RuleBook,
+    *,
+    now: datetime,
+    location: str,
+) -> DecisionEvent:
+    keep_evidence = verdict.decision in EVIDENCE_DECISIONS
     return DecisionEvent(
         passage=passage if keep_evidence else passage.model_copy(update={"evidence": ()}),
-        decision=verdict_decision,
-        rule=verdict.rule if verdict else "registry.ambiguous",
-        explanation=verdict.explanation if verdict else "the registry returned several vehicles",
+        decision=verdict.decision,
+        rule=verdict.rule,
+        explanation=verdict.explanation,
         vehicle=result.vehicle,
-        euro_norm=verdict.euro_norm if verdict else None,
-        euro_norm_derived=verdict.euro_norm_derived if verdict else False,
-        phase=verdict.phase if verdict else None,
+        euro_norm=verdict.euro_norm,
+        euro_norm_derived=verdict.euro_norm_derived,
+        phase=verdict.phase,
         review_reasons=tuple(doubts),
-        notice_kind=verdict.notice_kind if verdict else None,
-        amount_eur=verdict.amount_eur if verdict else 0,
+        notice_kind=verdict.notice_kind,
+        amount_eur=verdict.amount_eur,
         settle_after=(
             day_pass_window_closes(rules, passage.captured_at)
-            if verdict and verdict.notice_kind == "fine"
+            if verdict.notice_kind == "fine"
             else passage.captured_at
         ),
+        camera_location=location,
         decided_at=now,
     )
 
@@ -121,23 +171,38 @@ class FidusAdapterWorker:
         rules: RuleBook,
         *,
         cameras: CameraRegistry | None = None,
+        fetcher: FrameFetcher | None = None,
+        metrics: Metrics | None = None,
+        health: Health | None = None,
     ) -> None:
         self.settings = settings
         self.adapter = adapter
+        self.metrics = metrics
         self.rules = rules
         self.cameras = cameras
-        self.producer = make_producer(bootstrap)
-        self.consumer: KafkaConsumer = make_consumer(settings, bootstrap, GROUP, ["plates"])
+        # The frames of a decision that needs evidence, when lez.plates carries references.
+        # (A Kafka consumer of its own, made only when first used.)
+        self._own_fetcher = KafkaFrameFetcher(settings, bootstrap)
+        self.fetcher: FrameFetcher = fetcher if fetcher is not None else self._own_fetcher
+        self.producer = make_stage_producer(bootstrap)
+        self.consumer: KafkaConsumer = make_consumer(settings, bootstrap, GROUP, [PLATES])
+        self.runner = StageRunner(
+            self.consumer,
+            self.producer,
+            self._judge,
+            name=STAGE,
+            on_error=dead_letter_policy(self.producer, settings, STAGE, poison=(EventError,)),
+            metrics=metrics,
+            health=health,
+        )
         self.decided = 0
 
     def _handle(self, record: Record) -> None:
-        try:
-            passage = parse_event(
-                PassageEvent, record.value, topic=record.topic, offset=record.offset
-            )
-        except EventError as exc:
-            dead_letter(self.producer, self.settings, stage=STAGE, record=record, exc=exc)
-            return
+        """Judge one passage record; poison is dead-lettered, ``RegistryUnavailable`` raised."""
+        self.runner.process(record)
+
+    def _judge(self, record: Record) -> None:
+        passage = parse_event(PassageEvent, record.value, topic=record.topic, offset=record.offset)
         try:
             decision = decide(
                 passage,
@@ -145,34 +210,46 @@ class FidusAdapterWorker:
                 self.rules,
                 threshold=self.settings.auto_issue_threshold,
                 cameras=self.cameras,
+                ground_truth_honoured=self.settings.replay_ground_truth,
             )
         except RegistryUnavailable:
-            raise  # transient: read again later (run_record_stage)
-        except (RegistryError, RulesError, ValueError) as exc:
+            raise  # transient: the runner rewinds, the passage is read again later
+        except (EventError, RegistryError, RulesError, ValueError) as exc:
             # PurposeRefused, a registry answer that can never be used, a passage the rules
             # cannot judge: poison for this record only. Dead-letter it, never block the
             # partition (a crash loop would re-read it forever).
-            dead_letter(
-                self.producer,
-                self.settings,
-                stage=STAGE,
-                record=record,
-                exc=exc,
-                camera_id=passage.camera_id,
-                frames=len(passage.frames),
-            )
-            return
+            raise PoisonRecord(
+                exc, camera_id=passage.camera_id, frames=len(passage.frames)
+            ) from exc
+        decision = attach_evidence(decision, self.fetcher)
         self.producer.send(
-            self.settings.topic("decisions"),
+            self.settings.topic(DECISIONS),
             key=passage.camera_id.encode(),
             value=decision.to_bytes(),
         )
         self.decided += 1
+        self._observe(passage, decision)
+
+    def _observe(self, passage: PassageEvent, decision: DecisionEvent) -> None:
+        """The decision at DEBUG (passage id as a field) and in the metrics."""
+        log.debug(
+            "passage %s: %s (%s)",
+            passage.passage_id,
+            decision.decision,
+            decision.rule,
+            extra={"passage_id": passage.passage_id, "decision": decision.decision},
+        )
+        if self.metrics is None:
+            return
+        self.metrics.decisions.labels(decision=decision.decision).inc()
+        self.metrics.frames_decided.inc(len(passage.frames))
+        first_ms = min((f.broker_ts_ms for f in passage.frames if f.broker_ts_ms > 0), default=0)
+        if first_ms:
+            seconds = decision.decided_at.timestamp() - first_ms / 1000
+            self.metrics.decision_latency.observe(max(0.0, seconds))
 
     def run(self, stop: StopFlag) -> None:
-        log.info("fidus-adapter worker up (group %s)", GROUP)
         try:
-            run_record_stage(self.consumer, self.producer, self._handle, stop)
+            self.runner.run(stop)
         finally:
-            self.consumer.close(autocommit=False)
-            self.producer.close()
+            self._own_fetcher.close()

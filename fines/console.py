@@ -1,18 +1,26 @@
 """The operator console: server-rendered pages and a JSON API over the fines database.
 
-Operators log in (accounts in ``console_users``, scrypt-hashed passwords, a signed session
-cookie); roles decide what they may do (:mod:`fines.auth`). Every action is audited in
-``console_audit``. The pages live in :mod:`fines.api.pages`, the JSON API (``/api``, OpenAPI at
-``/docs``) in :mod:`fines.api.routes`.
+Operators log in (accounts in ``console_users``, scrypt-hashed passwords, server-side sessions
+in ``console_sessions`` named by a signed cookie, failed logins throttled per account and per
+address); roles decide what they may do (:mod:`fines.auth`). Every action is audited in
+``console_audit``. The routes live in :mod:`fines.api.routes`, one module per resource, and
+call the use cases of :mod:`fines.console_service`; the JSON API is under ``/api`` (OpenAPI
+at ``/api/openapi.json``).
+
+``GET /metrics`` (Prometheus text format) is public like ``/health``: it holds counts and
+durations of this process only, no plate, no account, no session; the console binds to the
+loopback address by default. ``metrics_token`` (``LEZ_METRICS_TOKEN``) puts it behind
+``Authorization: Bearer <token>`` where the port is reachable from further away.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import HTTPException
@@ -24,10 +32,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from fines.api import pages, routes
-from fines.api.deps import ConsoleContext, NotAuthenticated, SessionDep, guarded
+from fines.api import routes
+from fines.api.deps import ConsoleContext, NotAuthenticated, SessionDep, csrf_token, guarded
 from fines.api.queries import notice_json, review_json, summary
-from fines.auth import VIEW, AccountError, bootstrap_admin
+from fines.auth import VIEW, AccountError, LoginThrottled, bootstrap_admin
+from fines.console_service import CorrectionUnavailable
+from fines.login_throttle import LoginThrottle, ThrottlePolicy
 from fines.review import (
     MissingReason,
     NotFound,
@@ -37,6 +47,7 @@ from fines.review import (
 )
 from fines.service import BRUSSELS, FinesPolicy
 from lez.core.errors import PurposeRefused, RegistryError, RegistryUnavailable
+from lez.core.metrics import Metrics, metrics_answer
 from lez.core.rules import RuleBook
 
 __all__ = ["create_app", "notice_json", "review_json", "summary"]
@@ -45,6 +56,11 @@ HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 SESSION_COOKIE = "lez_console"
+HSTS = "max-age=31536000; includeSubDomains"
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "script-src 'self'; frame-ancestors 'none'"
+)
 
 
 def _is_api(request: Request) -> bool:
@@ -62,6 +78,9 @@ def create_app(
     now: Callable[[], datetime] | None = None,
     session_max_age_s: int = 8 * 3600,
     https_only: bool = False,
+    throttle: ThrottlePolicy | None = None,
+    metrics: Metrics | None = None,
+    metrics_token: str | None = None,
 ) -> FastAPI:
     """The console app.
 
@@ -69,13 +88,16 @@ def create_app(
     then end when the console restarts). ``bootstrap_admin_password`` creates the account
     ``admin`` (supervisor) when there is no account at all. ``relookup`` asks the registry
     again when an operator corrects a plate (e.g. :func:`lez.app.compose.relookup`);
-    without it, plate correction answers 503.
+    without it, plate correction answers 503. ``https_only`` marks the cookie Secure and
+    sends HSTS (serve the console over HTTPS then). ``throttle`` sets the failed-login limits.
+    ``metrics`` (a fresh one when None) is served on ``/metrics``, behind ``metrics_token``
+    when given.
     """
     # No Swagger/ReDoc pages: they load their scripts from a CDN. The schema itself is served
     # behind the login at /api/openapi.json.
     app = FastAPI(
         title="lez operator console",
-        version="0.2",
+        version="0.3",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
@@ -89,6 +111,8 @@ def create_app(
         policy=policy or FinesPolicy(),
         relookup=relookup,
         rules_loader=(lambda: rules) if rules is not None else RuleBook.load,
+        throttle=LoginThrottle(throttle),
+        session_max_age_s=session_max_age_s,
         now=now or (lambda: datetime.now(UTC)),
     )
     if bootstrap_admin_password:
@@ -103,22 +127,39 @@ def create_app(
         same_site="strict",
         https_only=https_only,
     )
+    app.middleware("http")(_security_headers(https_only))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    _own_routes(app)
+    _metrics_route(app, metrics if metrics is not None else Metrics(), metrics_token)
+    for router in routes.ROUTERS:
+        app.include_router(router)
+    _error_handlers(app, templates)
+    return app
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if not request.url.path.startswith(("/docs", "/redoc")):
-            response.headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                "script-src 'self'; frame-ancestors 'none'",
-            )
+
+def _security_headers(
+    https_only: bool,
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Content-Security-Policy", CSP)
+        if not request.url.path.startswith("/static/"):
+            # pages and API answers carry personal data: no copy in any cache
+            headers.setdefault("Cache-Control", "no-store")
+        if https_only:
+            headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
+    return security_headers
+
+
+def _own_routes(app: FastAPI) -> None:
     @app.get("/health", tags=["health"])
     def health(session: SessionDep) -> dict[str, str]:
         session.execute(select(1))
@@ -128,30 +169,54 @@ def create_app(
     def openapi_schema() -> dict[str, Any]:
         return app.openapi()
 
-    for router in routes.ROUTERS:
-        app.include_router(router)
-    app.include_router(pages.router)
-    _error_handlers(app, templates)
-    return app
+
+def _metrics_route(app: FastAPI, metrics: Metrics, token: str | None) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_endpoint(request: Request) -> Response:
+        status, body, ctype = metrics_answer(metrics, request.headers.get("authorization"), token)
+        return Response(body, status_code=status, media_type=ctype)
+
+
+ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (NotFound, 404),
+    (NoticeTransitionError, 409),
+    (ReviewError, 409),
+    (MissingReason, 422),
+    (AccountError, 409),
+    (LoginThrottled, 429),
+    (CorrectionUnavailable, 503),
+    (RegistryUnavailable, 503),
+    (PurposeRefused, 403),
+    (RegistryError, 502),
+)
+"""Domain errors and the HTTP status they answer with (pages and API alike)."""
+
+
+def _error_headers(exc: Exception) -> dict[str, str]:
+    if isinstance(exc, LoginThrottled):
+        return {"Retry-After": str(exc.retry_after_s)}
+    if isinstance(exc, RegistryUnavailable):
+        return {"Retry-After": str(max(1, round(exc.retry_after)))}
+    return {}
 
 
 def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
-    def error(request: Request, status: int, message: str) -> Response:
+    def error(
+        request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+    ) -> Response:
         if _is_api(request):
-            return JSONResponse({"detail": message}, status_code=status)
+            return JSONResponse({"detail": message}, status_code=status, headers=headers)
+        context: dict[str, Any] = {
+            "status": status,
+            "message": message,
+            "page": "",
+            "user": getattr(request.state, "user", None),
+            "roles": {},
+            "csrf": csrf_token(request),
+            "flash": None,
+        }
         return templates.TemplateResponse(
-            request,
-            "error.html",
-            {
-                "status": status,
-                "message": message,
-                "page": "",
-                "user": getattr(request.state, "user", None),
-                "roles": {},
-                "csrf": "",
-                "flash": None,
-            },
-            status_code=status,
+            request, "error.html", context, status_code=status, headers=headers
         )
 
     @app.exception_handler(NotAuthenticated)
@@ -163,8 +228,6 @@ def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
                 headers={"WWW-Authenticate": 'Cookie realm="lez console", login="/api/login"'},
             )
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        from urllib.parse import quote
-
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
@@ -173,22 +236,12 @@ def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
             )
-        return error(request, exc.status_code, str(exc.detail))
+        return error(request, exc.status_code, str(exc.detail), exc.headers)
 
-    mapping: list[tuple[type[Exception], int]] = [
-        (NotFound, 404),
-        (NoticeTransitionError, 409),
-        (ReviewError, 409),
-        (MissingReason, 422),
-        (AccountError, 409),
-        (RegistryUnavailable, 503),
-        (PurposeRefused, 403),
-        (RegistryError, 502),
-    ]
-    for exc_type, status in mapping:
+    for exc_type, status in ERROR_STATUS:
 
         def handler(request: Request, exc: Exception, status: int = status) -> Response:
-            return error(request, status, str(exc))
+            return error(request, status, str(exc), _error_headers(exc))
 
         app.add_exception_handler(exc_type, handler)
 

@@ -23,6 +23,7 @@ EXPORT_FIELDS: tuple[str, ...] = (
     "amount_eur",
     "offence_at",
     "camera_id",
+    "camera_location",
     "rule",
     "phase",
     "status",
@@ -52,6 +53,7 @@ def export_row(n: Notice) -> dict[str, Any]:
         "amount_eur": n.amount_eur,
         "offence_at": n.offence_at.isoformat(),
         "camera_id": n.camera_id,
+        "camera_location": n.camera_location,
         "rule": n.rule or "",
         "phase": n.phase or "",
         "status": n.status,
@@ -64,12 +66,23 @@ def export_row(n: Notice) -> dict[str, Any]:
     }
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (``= + - @``, tab, CR first) gets a
+    leading apostrophe; other values are unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def export_csv(notices: Iterable[Notice]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(EXPORT_FIELDS), lineterminator="\n")
     writer.writeheader()
     for n in notices:
-        writer.writerow(export_row(n))
+        writer.writerow({k: csv_cell(v) for k, v in export_row(n).items()})
     return out.getvalue()
 
 
@@ -132,6 +145,7 @@ def notice_pdf(
         ),
         ("Offence at", notice.offence_at.isoformat()),
         ("Camera", notice.camera_id),
+        ("Location", notice.camera_location or "-"),
         ("Rule broken", f"{notice.rule or '-'} (phase {notice.phase or '-'})"),
         ("Explanation", notice.explanation or "-"),
         ("Amount", f"EUR {notice.amount_eur}"),

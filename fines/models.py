@@ -64,6 +64,8 @@ class Passage(Base):
     passage_id: Mapped[str] = mapped_column(String(96), primary_key=True)
     camera_id: Mapped[str] = mapped_column(String(64), index=True)
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # The camera's configured location when the passage was judged.
+    camera_location: Mapped[str] = mapped_column(String(200), default="", server_default="")
     plate: Mapped[str | None] = mapped_column(String(32), index=True)
     plate_norm: Mapped[str | None] = mapped_column(String(32), index=True)
     country: Mapped[str | None] = mapped_column(String(4))
@@ -109,8 +111,11 @@ class OffenceCandidate(Base):
     offence_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     settle_after: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     certain: Mapped[bool] = mapped_column(Boolean)
+    # waiting -> settled (made a notice) | dropped (a day pass covers it) | held (by the
+    # standing notice ``held_by``; judged again when that notice no longer stands).
     state: Mapped[str] = mapped_column(String(16), default="waiting", index=True)
     outcome: Mapped[str] = mapped_column(Text, default="")
+    held_by: Mapped[str | None] = mapped_column(String(40), index=True)
 
 
 class Notice(Base):
@@ -129,12 +134,16 @@ class Notice(Base):
     phase: Mapped[str | None] = mapped_column(String(64))
     offence_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     camera_id: Mapped[str] = mapped_column(String(64), index=True)
+    camera_location: Mapped[str] = mapped_column(String(200), default="", server_default="")
     status: Mapped[str] = mapped_column(String(32), index=True)
     rule: Mapped[str | None] = mapped_column(String(96))
     explanation: Mapped[str] = mapped_column(Text, default="")
     vehicle: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     due_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the notice reached a closed status (paid, cancelled): its evidence is purged a
+    # configured period later.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class NoticeHistory(Base):
@@ -185,7 +194,12 @@ class DeadLetterRecord(Base):
 
 
 class RegistryAudit(Base):
-    """Append-only trail of every registry lookup (who, what, when, purpose, result)."""
+    """Append-only trail of every registry lookup (who, what, when, purpose, result).
+
+    The plate is kept only as a keyed hash (``fines.registry_audit.audit_plate_hash``; None
+    for rows written before migration 0005 and for the purge's own rows). Rows older than the
+    retention are removed only by ``fines.registry_audit.purge_expired``.
+    """
 
     __tablename__ = "registry_audit"
 
@@ -193,11 +207,22 @@ class RegistryAudit(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     authority: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(64))
-    plate: Mapped[str] = mapped_column(String(32), index=True)
+    plate_hash: Mapped[str | None] = mapped_column(String(32), index=True, nullable=True)
     country: Mapped[str] = mapped_column(String(4))
     purpose: Mapped[str] = mapped_column(String(32))
     result: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class RegistryAuditPurge(Base):
+    """The permission of one purge, inside its own transaction: the database triggers let a
+    DELETE on ``registry_audit`` through only for rows older than ``before`` while such a row
+    exists (``fines.registry_audit.purge_expired`` inserts it and removes it again)."""
+
+    __tablename__ = "registry_audit_purge"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    before: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ConsoleUser(Base):
@@ -211,6 +236,23 @@ class ConsoleUser(Base):
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsoleSession(Base):
+    """One console login. The cookie carries a random token; only its SHA-256 is stored. A
+    session answers until it expires or is revoked (logout, deactivation, password change)."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("console_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    address: Mapped[str] = mapped_column(String(64), default="")
 
 
 class ConsoleAudit(Base):

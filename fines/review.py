@@ -9,17 +9,22 @@ Lifecycle::
                            └─────────────────┘
 
 Every change writes one ``NoticeHistory`` row (who, when, from, to, why) and one
-``console_audit`` row. Review actions:
+``console_audit`` row. A notice that is cancelled (or rejected in review) no longer stands:
+the offences it held back wait again and the next settlement judges them again. Review
+actions:
 
 - **confirm**: the read and the registry record are right; a ``pending_review`` notice becomes
   ``issued``. A review item *without* a notice (unknown plate, ambiguous registry) cannot be
   confirmed: there is nothing to issue. The operator either corrects the plate or rejects it.
 - **correct**: the operator types the plate seen on the images. The registry is asked again
   (as the operator, purpose ``lez_enforcement``, audited) and the LEZ rules are re-run for the
-  passage; the notice is created, updated in place (one passage never has two notices) and
-  issued, or cancelled when the corrected vehicle is compliant, exempt or within the latency
-  of an earlier notice. A correction that is still doubtful (unknown plate, ambiguous record)
-  or whose day-pass purchase window is still open is refused and the item stays open.
+  passage; the notice policy (:mod:`lez.core.notices`) decides whether it makes a notice. The
+  notice is created, updated in place (one passage never has two notices) and issued, or
+  cancelled when the corrected vehicle is compliant, exempt or held back by a standing notice.
+  The plate stored is the registry's form of it, never the typed text; a passage corrected to
+  a compliant or exempt vehicle is minimised like any other. A correction that is still
+  doubtful (unknown plate, ambiguous record) or whose day-pass purchase window is still open
+  is refused and the item stays open.
 - **reject**: no notice; a ``pending_review`` notice becomes ``cancelled``.
 
 Every action needs a reason.
@@ -27,22 +32,40 @@ Every action needs a reason.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import Literal, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fines.auth import record_action
-from fines.models import Notice, NoticeHistory, Passage, ReviewItem
-from fines.service import BRUSSELS, FinesPolicy, add_months
+from fines.models import Notice, NoticeHistory, OffenceCandidate, Passage, ReviewItem
+from fines.service import (
+    MINIMISED_DECISIONS,
+    FinesPolicy,
+    add_notice,
+    minimal_vehicle,
+    minimise_passage,
+    prior_notices,
+    release_held,
+)
 from lez.core.errors import NoticeError
+from lez.core.names import PURPOSE_LEZ
+from lez.core.notices import (
+    CLOSED_STATUSES,
+    NoticePolicy,
+    Offence,
+    PriorNotice,
+    draft_notice,
+    due_date,
+    held_back_by,
+    settle_after,
+)
 from lez.core.plates import normalize_plate
 from lez.core.registry import LookupResult
-from lez.core.rules import RuleBook, day_pass_window_closes, judge
+from lez.core.rules import RuleBook, Verdict, judge
 
 NoticeStatus = Literal["pending_review", "issued", "paid", "contested", "upheld", "cancelled"]
 STATUSES: tuple[str, ...] = (
@@ -61,7 +84,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "paid": frozenset(),
     "cancelled": frozenset(),
 }
-PURPOSE = "lez_enforcement"
+PURPOSE = PURPOSE_LEZ
 
 
 class NoticeTransitionError(NoticeError):
@@ -111,10 +134,6 @@ def _reason(reason: str) -> str:
     return reason
 
 
-def due_date(now: datetime, policy: FinesPolicy) -> date:
-    return (now.astimezone(BRUSSELS) + timedelta(days=policy.payment_days)).date()
-
-
 def transition(
     session: Session,
     notice: Notice,
@@ -126,14 +145,20 @@ def transition(
     now: datetime,
     action: str | None = None,
 ) -> Notice:
-    """Move ``notice`` to ``to`` (validated), with history and console audit."""
+    """Move ``notice`` to ``to`` (validated), with history and console audit.
+
+    A notice that stops standing (cancelled) releases the offences it held back."""
     reason = _reason(reason)
     if to not in TRANSITIONS.get(notice.status, frozenset()):
         raise NoticeTransitionError(notice.notice_id, notice.status, to)
     before = notice.status
     notice.status = to
-    if to in ("issued", "upheld") and notice.amount_eur:
-        notice.due_date = due_date(now, policy)
+    notice_policy = policy.notices()
+    due = due_date(notice_policy, to, notice.amount_eur, now)
+    if due is not None:
+        notice.due_date = due
+    if to in CLOSED_STATUSES:
+        notice.closed_at = now
     session.add(
         NoticeHistory(
             notice_id=notice.notice_id,
@@ -153,6 +178,8 @@ def transition(
         detail=f"{before} -> {to}",
     )
     session.flush()
+    if to == "cancelled":
+        release_held(session, notice_policy, holder=notice.notice_id)
     return notice
 
 
@@ -237,7 +264,8 @@ def reject(
     policy: FinesPolicy,
     now: datetime,
 ) -> Notice | None:
-    """No notice for this passage; a pending notice is cancelled."""
+    """No notice for this passage; a pending notice is cancelled (and no longer holds back
+    the offences after it)."""
     reason = _reason(reason)
     item, passage = _open_item(session, item_id)
     notice = _notice_of(session, passage.passage_id)
@@ -265,6 +293,9 @@ def reject(
     return notice
 
 
+# --------------------------------------------------------------------------- plate correction
+
+
 @dataclass(frozen=True)
 class Correction:
     """What a plate correction did."""
@@ -280,49 +311,254 @@ class Correction:
     notice_status: str | None
 
 
-def _latency_blocker(
-    session: Session,
+@dataclass(frozen=True)
+class CorrectedRead:
+    """The corrected plate as the registry knows it, and the rules' verdict on it."""
+
+    plate: str
+    plate_norm: str
+    country: str
+    verdict: Verdict
+    vehicle: dict[str, Any] | None
+
+    @property
+    def minimised(self) -> bool:
+        return self.verdict.decision in MINIMISED_DECISIONS
+
+
+@dataclass(frozen=True)
+class CorrectionOutcome:
+    """What the notice policy makes of a corrected read: the notice kind (None: no notice)."""
+
+    kind: str | None
+    explanation: str
+
+
+def judge_correction(
+    item_id: int,
     *,
-    passage_id: str,
-    plate_norm: str,
+    plate: str,
     country: str,
-    kind: str,
     at: datetime,
+    actor: str,
+    relookup: Relookup,
+    rules: RuleBook,
+    policy: NoticePolicy,
+    now: datetime,
+) -> CorrectedRead:
+    """Look the typed plate up again (as ``actor``) and judge the passage at ``at`` with it.
+
+    Raises ReviewError while doubt is left (no plate, ambiguous or unknown record) or while a
+    day pass can still be bought for the offence; RegistryUnavailable, PurposeRefused."""
+    typed = plate.strip().upper()
+    norm = normalize_plate(typed)
+    country = country.strip().upper()
+    if not norm or not country:
+        raise ReviewError(item_id, "a plate and a country are required")
+    result = relookup(typed, country, at, actor=actor)
+    if result.ambiguous:
+        raise ReviewError(item_id, f"the registry returned several vehicles for {norm}")
+    # The registry's form of the plate, never the operator's typed text.
+    canonical = result.vehicle.plate.strip().upper() if result.vehicle is not None else norm
+    verdict = judge(
+        rules,
+        plate=canonical,
+        country=country,
+        vehicle=result.vehicle,
+        exemptions=result.exemptions,
+        at=at,
+    )
+    if verdict.decision == "review":
+        raise ReviewError(item_id, f"{norm} ({country}) still needs review: {verdict.explanation}")
+    if verdict.notice_kind is not None:
+        closes = settle_after(policy, verdict.notice_kind, at)
+        if now < closes:
+            raise ReviewError(
+                item_id,
+                f"the day-pass purchase window is open until {closes.isoformat()}: "
+                "correct it after that",
+            )
+    vehicle = result.vehicle.model_dump(mode="json") if result.vehicle else None
+    return CorrectedRead(canonical, normalize_plate(canonical), country, verdict, vehicle)
+
+
+def correction_outcome(
+    policy: NoticePolicy, read: CorrectedRead, at: datetime, others: Sequence[PriorNotice]
+) -> CorrectionOutcome:
+    """The notice kind the corrected read makes, given the vehicle's other notices."""
+    verdict = read.verdict
+    if verdict.notice_kind is None:
+        return CorrectionOutcome(None, verdict.explanation)
+    held = held_back_by(policy, Offence(verdict.notice_kind, verdict.phase, at), others)
+    if held is not None:
+        return CorrectionOutcome(None, f"{verdict.explanation}; {held.reason}")
+    return CorrectionOutcome(verdict.notice_kind, verdict.explanation)
+
+
+def _minimise_correction(
+    session: Session, passage: Passage, notice: Notice | None, read: CorrectedRead, key: bytes
+) -> None:
+    """A read corrected to a compliant or exempt vehicle keeps no plate, holder or image."""
+    minimise_passage(session, passage, plate=read.plate, country=read.country, key=key)
+    hashed = passage.plate_norm or ""
+    cand = session.get(OffenceCandidate, passage.passage_id)
+    if cand is not None:
+        cand.plate_norm = hashed
+    if notice is not None:
+        notice.plate = notice.plate_norm = hashed
+        notice.vehicle = minimal_vehicle(notice.vehicle)
+
+
+def _update_passage(passage: Passage, read: CorrectedRead, outcome: CorrectionOutcome) -> None:
+    passage.plate = read.plate
+    passage.plate_norm = read.plate_norm
+    passage.country = read.country
+    passage.vehicle = read.vehicle
+    passage.decision = read.verdict.decision
+    passage.rule = read.verdict.rule
+    passage.explanation = outcome.explanation
+
+
+def _close_without_notice(
+    session: Session,
+    notice: Notice | None,
+    passage: Passage,
+    *,
+    actor: str,
+    why: str,
+    reason: str,
+    explanation: str,
     policy: FinesPolicy,
-) -> Notice | None:
-    """An earlier notice of the vehicle that rules a new one out (3-month latency for fines
-    and unregistered_foreign notices, one warning per phase is checked by the caller)."""
-    earlier = session.scalars(
-        select(Notice)
-        .where(
-            Notice.plate_norm == plate_norm,
-            Notice.country == country,
-            Notice.kind == kind,
-            Notice.status != "cancelled",
-            Notice.offence_at <= at,
-            Notice.passage_id != passage_id,
+    now: datetime,
+) -> None:
+    if notice is not None and notice.status != "cancelled":
+        transition(
+            session,
+            notice,
+            "cancelled",
+            actor=actor,
+            reason=f"{why}; {explanation}",
+            policy=policy,
+            now=now,
+            action="review.correct",
         )
-        .order_by(Notice.offence_at.desc())
-    ).all()
-    for n in earlier:
-        if at < add_months(n.offence_at, policy.latency_months):
-            return n
-    return None
+    else:
+        record_action(
+            session,
+            actor=actor,
+            action="review.correct",
+            target=f"passage:{passage.passage_id}",
+            reason=reason,
+            detail=f"{why}; {explanation}; no notice",
+        )
 
 
-def _warned(
-    session: Session, *, passage_id: str, plate_norm: str, country: str, phase: str | None
-) -> Notice | None:
-    return session.scalars(
-        select(Notice).where(
-            Notice.plate_norm == plate_norm,
-            Notice.country == country,
-            Notice.kind == "warning",
-            Notice.phase == phase,
-            Notice.status != "cancelled",
-            Notice.passage_id != passage_id,
+def _issue_corrected(
+    session: Session,
+    notice: Notice | None,
+    passage: Passage,
+    read: CorrectedRead,
+    outcome: CorrectionOutcome,
+    *,
+    actor: str,
+    why: str,
+    policy: FinesPolicy,
+    now: datetime,
+) -> Notice:
+    assert outcome.kind is not None
+    draft = draft_notice(
+        policy.notices(),
+        passage_id=passage.passage_id,
+        camera_id=passage.camera_id,
+        plate=read.plate,
+        country=read.country,
+        kind=outcome.kind,
+        amount_eur=read.verdict.amount_eur,
+        phase=read.verdict.phase,
+        offence_at=passage.captured_at,
+        rule=read.verdict.rule,
+        explanation=outcome.explanation,
+        vehicle=read.vehicle,
+        certain=False,
+        now=now,
+    )
+    if notice is None:
+        notice = add_notice(session, draft, actor=actor, reason=why, at=now)
+    elif notice.status != "pending_review":
+        raise NoticeTransitionError(notice.notice_id, notice.status, "issued")
+    for name in ("plate", "plate_norm", "country", "kind", "amount_eur", "phase", "rule"):
+        setattr(notice, name, getattr(draft, name))
+    notice.explanation = draft.explanation
+    notice.vehicle = read.vehicle
+    transition(
+        session,
+        notice,
+        "issued",
+        actor=actor,
+        reason=why,
+        policy=policy,
+        now=now,
+        action="review.correct",
+    )
+    return notice
+
+
+def _apply_correction(
+    session: Session,
+    item: ReviewItem,
+    passage: Passage,
+    read: CorrectedRead,
+    *,
+    actor: str,
+    reason: str,
+    policy: FinesPolicy,
+    notice_policy: NoticePolicy,
+    now: datetime,
+) -> Correction:
+    old_plate = passage.plate
+    notice = _notice_of(session, passage.passage_id)
+    others = prior_notices(
+        session, read.plate_norm, read.country, except_passage=passage.passage_id
+    )
+    outcome = correction_outcome(notice_policy, read, passage.captured_at, others)
+    _update_passage(passage, read, outcome)
+    minimise = read.minimised and not policy.keep_compliant_plates
+    if minimise:
+        why = f"plate corrected ({read.country}), vehicle {read.verdict.decision}: {reason}"
+        _minimise_correction(session, passage, notice, read, policy.plate_hash_key)
+    else:
+        why = f"plate corrected from {old_plate} to {read.plate} ({read.country}): {reason}"
+    if outcome.kind is None:
+        _close_without_notice(
+            session,
+            notice,
+            passage,
+            actor=actor,
+            why=why,
+            reason=reason,
+            explanation=outcome.explanation,
+            policy=policy,
+            now=now,
         )
-    ).first()
+    else:
+        notice = _issue_corrected(
+            session, notice, passage, read, outcome, actor=actor, why=why, policy=policy, now=now
+        )
+    if notice is not None:
+        # The notice may now be of another vehicle or kind: what it held back is judged again.
+        release_held(session, notice_policy, holder=notice.notice_id)
+    _resolve(item, "corrected", actor, f"{why} -> {read.verdict.decision}", now)
+    return Correction(
+        item_id=item.id,
+        passage_id=passage.passage_id,
+        old_plate=old_plate,
+        plate=read.plate,
+        country=read.country,
+        decision=read.verdict.decision,
+        explanation=outcome.explanation,
+        notice_id=notice.notice_id if notice is not None else None,
+        notice_status=notice.status if notice is not None else None,
+    )
 
 
 def correct_plate(
@@ -344,153 +580,32 @@ def correct_plate(
     its own, whatever happens next). Raises RegistryUnavailable, PurposeRefused, ReviewError.
     """
     reason = _reason(reason)
-    plate = plate.strip().upper()
-    country = country.strip().upper()
-    norm = normalize_plate(plate)
-    if not norm or not country:
-        raise ReviewError(item_id, "a plate and a country are required")
+    policy = replace(policy, rules=rules)
+    notice_policy = policy.notices()
     with sessions() as session:
         _, passage = _open_item(session, item_id)
         at = passage.captured_at
-    result = relookup(plate, country, at, actor=actor)
-    if result.ambiguous:
-        raise ReviewError(item_id, f"the registry returned several vehicles for {plate}")
-    verdict = judge(
-        rules,
+    read = judge_correction(
+        item_id,
         plate=plate,
         country=country,
-        vehicle=result.vehicle,
-        exemptions=result.exemptions,
         at=at,
+        actor=actor,
+        relookup=relookup,
+        rules=rules,
+        policy=notice_policy,
+        now=now(),
     )
-    if verdict.decision == "review":
-        raise ReviewError(item_id, f"{plate} ({country}) still needs review: {verdict.explanation}")
-    if verdict.notice_kind == "fine" and now() < day_pass_window_closes(rules, at):
-        raise ReviewError(
-            item_id,
-            "the day-pass purchase window is open until "
-            f"{day_pass_window_closes(rules, at).isoformat()}: correct it after that",
-        )
     with sessions.begin() as session:
-        at_now = now()
         item, passage = _open_item(session, item_id)
-        old_plate = passage.plate
-        notice = _notice_of(session, passage.passage_id)
-        explanation = verdict.explanation
-        kind = verdict.notice_kind
-        if kind in ("fine", "unregistered_foreign"):
-            blocker = _latency_blocker(
-                session,
-                passage_id=passage.passage_id,
-                plate_norm=norm,
-                country=country,
-                kind=kind,
-                at=at,
-                policy=policy,
-            )
-            if blocker is not None:
-                explanation = (
-                    f"{explanation}; within {policy.latency_months} months of notice "
-                    f"{blocker.notice_id}"
-                )
-                kind = None
-        elif kind == "warning":
-            warned = _warned(
-                session,
-                passage_id=passage.passage_id,
-                plate_norm=norm,
-                country=country,
-                phase=verdict.phase,
-            )
-            if warned is not None:
-                explanation = f"{explanation}; already warned ({warned.notice_id})"
-                kind = None
-        vehicle = result.vehicle.model_dump(mode="json") if result.vehicle else None
-        passage.plate = plate
-        passage.plate_norm = norm
-        passage.country = country
-        passage.vehicle = vehicle
-        passage.decision = verdict.decision
-        passage.rule = verdict.rule
-        passage.explanation = explanation
-        why = f"plate corrected from {old_plate} to {plate} ({country}): {reason}"
-        if kind is None:
-            if notice is not None and notice.status != "cancelled":
-                transition(
-                    session,
-                    notice,
-                    "cancelled",
-                    actor=actor,
-                    reason=f"{why}; {explanation}",
-                    policy=policy,
-                    now=at_now,
-                    action="review.correct",
-                )
-            else:
-                record_action(
-                    session,
-                    actor=actor,
-                    action="review.correct",
-                    target=f"passage:{passage.passage_id}",
-                    reason=reason,
-                    detail=f"{why}; {explanation}; no notice",
-                )
-        else:
-            if notice is None:
-                notice = Notice(
-                    notice_id=str(uuid.uuid4()),
-                    passage_id=passage.passage_id,
-                    camera_id=passage.camera_id,
-                    offence_at=at,
-                    status="pending_review",
-                    plate=plate,
-                    plate_norm=norm,
-                    country=country,
-                    kind=kind,
-                    amount_eur=verdict.amount_eur,
-                )
-                session.add(notice)
-                session.flush()
-                session.add(
-                    NoticeHistory(
-                        notice_id=notice.notice_id,
-                        at=at_now,
-                        actor=actor,
-                        from_status=None,
-                        to_status="pending_review",
-                        reason=why,
-                    )
-                )
-            elif notice.status != "pending_review":
-                raise NoticeTransitionError(notice.notice_id, notice.status, "issued")
-            notice.plate = plate
-            notice.plate_norm = norm
-            notice.country = country
-            notice.kind = kind
-            notice.amount_eur = verdict.amount_eur
-            notice.phase = verdict.phase
-            notice.rule = verdict.rule
-            notice.explanation = explanation
-            notice.vehicle = vehicle
-            transition(
-                session,
-                notice,
-                "issued",
-                actor=actor,
-                reason=why,
-                policy=policy,
-                now=at_now,
-                action="review.correct",
-            )
-        _resolve(item, "corrected", actor, f"{why} -> {verdict.decision}", at_now)
-        return Correction(
-            item_id=item_id,
-            passage_id=passage.passage_id,
-            old_plate=old_plate,
-            plate=plate,
-            country=country,
-            decision=verdict.decision,
-            explanation=explanation,
-            notice_id=notice.notice_id if notice is not None else None,
-            notice_status=notice.status if notice is not None else None,
+        return _apply_correction(
+            session,
+            item,
+            passage,
+            read,
+            actor=actor,
+            reason=reason,
+            policy=policy,
+            notice_policy=notice_policy,
+            now=now(),
         )

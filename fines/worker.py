@@ -7,26 +7,41 @@ decision finds its passage already stored and changes nothing.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from sqlalchemy import select
-from sqlalchemy.exc import DataError
+from kafka import KafkaProducer, TopicPartition
+from sqlalchemy import func, select
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from fines.models import Passage
+from fines.models import Passage, ReviewItem
 from fines.service import DayPassCheck, FinesPolicy, record_deadletter, record_decision, settle_due
-from lez.core.bus import Record, make_consumer, make_producer
+from lez.core.bus import Record, make_consumer, make_stage_producer
 from lez.core.errors import EventError, RegistryUnavailable
 from lez.core.events import DeadLetter, DecisionEvent, parse_event
+from lez.core.metrics import Health, Metrics
+from lez.core.names import DEADLETTER, DECISIONS, FINES, GROUPS
 from lez.core.settings import Settings
-from lez.core.stage import StopFlag, commit, dead_letter
+from lez.core.stage import Consumer, StageRunner, StopFlag, dead_letter
 
 log = logging.getLogger(__name__)
-STAGE = "fines"
-GROUP = "lez-fines"
+STAGE = FINES
+GROUP = GROUPS[FINES]
+POISON = (EventError, DataError, ValueError)
+"""Malformed, or a value the database can never take. A database that is down
+(OperationalError) is not poison: it propagates, nothing is committed, the record is re-read."""
+
+
+def review_backlog(sessions: sessionmaker[Session]) -> int:
+    """Passages waiting in the review queue."""
+    with sessions() as session:
+        return int(
+            session.scalar(
+                select(func.count()).select_from(ReviewItem).where(ReviewItem.status == "open")
+            )
+            or 0
+        )
 
 
 def _frames_already_stored(session: Session, decision: DecisionEvent) -> bool:
@@ -59,87 +74,120 @@ class FinesWorker:
         *,
         settle_every_s: float | None = 5.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: Metrics | None = None,
+        health: Health | None = None,
+        backlog_every_s: float = 10.0,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.policy = policy
         self.day_pass = day_pass
-        self.settle_every_s = settle_every_s
         self.clock = clock
-        self.producer: KafkaProducer = make_producer(bootstrap)
-        self.consumer: KafkaConsumer = make_consumer(
-            settings, bootstrap, GROUP, ["decisions", "deadletter"]
+        self.metrics = metrics
+        self.producer: KafkaProducer = make_stage_producer(bootstrap)
+        self.runner = StageRunner(
+            make_consumer(settings, bootstrap, GROUP, [DECISIONS, DEADLETTER]),
+            self.producer,
+            self._handle,
+            name=STAGE,
+            on_error=self._dead_letter,
+            max_records=64,
+            metrics=metrics,
+            health=health,
         )
-        self._last_settle = 0.0
+        if settle_every_s is not None:
+            self.runner.every(settle_every_s, self._settle)
+        if metrics is not None:
+            self.runner.every(backlog_every_s, self._observe_backlog)
+
+    @property
+    def consumer(self) -> Consumer:
+        return self.runner.consumer
+
+    @consumer.setter
+    def consumer(self, consumer: Consumer) -> None:
+        self.runner.consumer = consumer
+
+    def _handle(self, record: Record) -> None:
+        """Store one record in its own transaction, committed before the offset is."""
+        with self.sessions.begin() as session:
+            self._store(session, record)
 
     def _store(self, session: Session, record: Record) -> None:
-        if record.topic == self.settings.topic("deadletter"):
+        if record.topic == self.settings.topic(DEADLETTER):
             dl = parse_event(DeadLetter, record.value, topic=record.topic, offset=record.offset)
             record_deadletter(session, dl)
         else:
             decision = parse_event(
                 DecisionEvent, record.value, topic=record.topic, offset=record.offset
             )
+            passage_id = decision.passage.passage_id
             if _frames_already_stored(session, decision):
                 log.info(
                     "passage %s: every frame is already in a stored passage (redelivered "
                     "duplicate frames); not stored again",
-                    decision.passage.passage_id,
+                    passage_id,
+                    extra={"passage_id": passage_id},
                 )
                 return
-            record_decision(session, decision, self.policy)
+            if record_decision(session, decision, self.policy):
+                log.debug(
+                    "passage %s stored: %s",
+                    passage_id,
+                    decision.decision,
+                    extra={"passage_id": passage_id, "decision": decision.decision},
+                )
+
+    def _dead_letter(self, exc: Exception, record: Record) -> bool:
+        """The dead-letter policy: poison never blocks the partition; an unusable record on
+        lez.deadletter itself is only logged (dead-lettering it again would loop)."""
+        if not isinstance(exc, POISON):
+            return False
+        if record.topic == self.settings.topic(DEADLETTER):
+            log.error("unusable dead-letter record at %s: %s", record.offset, exc)
+        else:
+            dead_letter(
+                self.producer,
+                self.settings,
+                stage=STAGE,
+                record=record,
+                exc=exc,
+                reason=str(exc).splitlines()[0][:500] if str(exc) else None,
+            )
+        return True
 
     def handle_batch(self, batch: dict[TopicPartition, list[Record]]) -> None:
-        done: dict[TopicPartition, int] = {}
-        for tp, records in batch.items():
-            for record in records:
-                try:
-                    with self.sessions.begin() as session:
-                        self._store(session, record)
-                except (EventError, DataError, ValueError) as exc:
-                    # Poison (malformed, or a value the database can never take): dead-letter
-                    # it, never block the partition. A database that is down (OperationalError)
-                    # is not poison: it propagates, nothing is committed, the record is re-read.
-                    if record.topic == self.settings.topic("deadletter"):
-                        log.error("unusable dead-letter record at %s: %s", record.offset, exc)
-                    else:
-                        dead_letter(
-                            self.producer,
-                            self.settings,
-                            stage=STAGE,
-                            record=record,
-                            exc=exc,
-                            reason=str(exc).splitlines()[0][:500] if str(exc) else None,
-                        )
-                done[tp] = record.offset + 1
-        commit(self.consumer, done)
+        """Store a batch, then commit its offsets (what the runner does each round)."""
+        self.runner.handle_batch(batch)
+        self.runner.checkpoint()
 
     def settle_now(self) -> int:
         try:
-            return len(
-                settle_due(
-                    self.sessions, now=self.clock(), policy=self.policy, day_pass=self.day_pass
-                )
+            notices = settle_due(
+                self.sessions, now=self.clock(), policy=self.policy, day_pass=self.day_pass
             )
         except RegistryUnavailable as exc:
             log.warning("settlement postponed: registry unavailable (%s)", exc)
             return 0
+        if self.metrics is not None:
+            for notice in notices:
+                self.metrics.notices.labels(kind=notice.kind, status=notice.status).inc()
+        return len(notices)
+
+    def _observe_backlog(self) -> None:
+        """The review backlog gauge; a database that does not answer leaves it as it was
+        (the next record to store meets it, and readiness says so)."""
+        if self.metrics is None:
+            return
+        try:
+            self.metrics.review_backlog.set(review_backlog(self.sessions))
+        except SQLAlchemyError as exc:
+            log.warning("review backlog not measured: %s", type(exc).__name__)
+
+    def _settle(self) -> None:
+        n = self.settle_now()
+        if n:
+            log.info("settled %d notice(s)", n)
 
     def run(self, stop: StopFlag) -> None:
-        log.info("fines worker up (group %s)", GROUP)
-        try:
-            while not stop.is_set():
-                batch = self.consumer.poll(timeout_ms=500, max_records=64)
-                if batch:
-                    self.handle_batch(batch)
-                if (
-                    self.settle_every_s is not None
-                    and time.monotonic() - self._last_settle >= self.settle_every_s
-                ):
-                    self._last_settle = time.monotonic()
-                    n = self.settle_now()
-                    if n:
-                        log.info("settled %d notice(s)", n)
-        finally:
-            self.consumer.close(autocommit=False)
-            self.producer.close()
+        self.runner.run(stop)

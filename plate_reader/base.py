@@ -9,6 +9,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from lez.core.events import CountrySource
+
 Image = npt.NDArray[np.uint8]
 """A BGR image as OpenCV decodes it (H x W x 3, uint8)."""
 
@@ -29,6 +31,11 @@ class PlateRead:
     """x, y, w, h of the plate in the frame."""
     format_valid: bool = False
     """The text matches a known plate pattern of ``country``."""
+    country_source: CountrySource = "none"
+    """How ``country`` was established: the EU band's code, the plate's colours, or only the
+    text's layout (``format``: not established)."""
+    country_candidates: tuple[str, ...] = ()
+    """The other countries whose plate formats the text also fits."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,11 @@ class PassageVote:
     char_confidences: tuple[float, ...]
     format_valid: bool
     agreeing_frames: int
+    """Frames whose best read is exactly ``normalized`` (1 for a single-frame passage)."""
     frames: int
+    country_source: CountrySource = "none"
+    """Established (``band``/``colour``) only when every agreeing frame established it so."""
+    country_candidates: tuple[str, ...] = ()
 
 
 class PlateReader(Protocol):

@@ -1,9 +1,14 @@
 """Benchmark the plate reader: ``python -m plate_reader.bench DATA_DIR [--json FILE]``.
 
-``DATA_DIR`` holds ``openalpr-eu-dev/`` (``labels.csv``) and ``scenario-example/``
-(``frames.csv``: file,camera_id,captured_at,plate,country). Prints per-frame accuracy, ms per
-frame (p50/p95) and precision above the auto-issue threshold for both, and per-passage figures
-for the scenario (a passage: consecutive frames of one camera within 2 s, combined by vote()).
+``DATA_DIR`` holds ``openalpr-eu-dev/`` (``labels.csv``), ``scenario-example/`` and
+``scenario-traps-example/`` (``frames.csv``: file,camera_id,captured_at,plate,country). Prints
+per-frame accuracy, country accuracy, ms per frame (p50/p95, wall and CPU) and precision above
+the auto-issue threshold for each, and per-passage figures for the scenarios (a passage:
+consecutive frames of one camera within 2 s, combined by vote()).
+
+Then, in the same run, the naive peer (:mod:`plate_reader.peer`: easyocr's ``readtext`` on the
+whole frame) reads openalpr-eu-dev and the scenario-example frames, and the ratios of accuracy
+and of ms per frame are printed (``--no-peer`` skips it: it takes about a second a frame).
 """
 
 from __future__ import annotations
@@ -94,11 +99,93 @@ def _summary(name: str, rep: dict[str, Any]) -> str:
     )
     return (
         f"{name}: {rep['correct']}/{rep['images']} correct ({rep['accuracy']:.1%}), "
+        f"country {rep['country_correct']}/{rep['images']} ({rep['country_accuracy']:.1%}, "
+        f"established wrong {rep['country_established_wrong']}), "
         f"best read wrong {wrong}, ms p50 {rep['ms_p50']:.0f} p95 {rep['ms_p95']:.0f} "
         f"(cpu p50 {rep['cpu_ms_p50']:.0f} p95 {rep['cpu_ms_p95']:.0f}), "
         f"precision above {AUTO_ISSUE_THRESHOLD} {rep['precision_above_threshold']:.1%} "
         f"({rep['reads_above_threshold']} reads)"
     )
+
+
+def peer_ratios(ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, float | None]:
+    """Our figures over the peer's (from two :func:`evaluate` reports of the same photos):
+    accuracy (above 1: we read more plates) and ms per frame, p50 and CPU p50 (below 1: we are
+    faster). ``None`` where the peer's figure is 0."""
+
+    def ratio(a: float, b: float) -> float | None:
+        return a / b if b else None
+
+    return {
+        "accuracy": ratio(ours["accuracy"], peer["accuracy"]),
+        "ms_p50": ratio(ours["ms_p50"], peer["ms_p50"]),
+        "cpu_ms_p50": ratio(ours["cpu_ms_p50"], peer["cpu_ms_p50"]),
+    }
+
+
+def _ratio_line(name: str, ours: dict[str, Any], peer: dict[str, Any]) -> str:
+    r = peer_ratios(ours, peer)
+    acc = f"x{r['accuracy']:.2f}" if r["accuracy"] is not None else "peer reads none"
+    ms = r["ms_p50"]
+    speed = f"x{ms:.3f}, {1 / ms:.0f} times faster" if ms else "n/a"
+    return (
+        f"lez vs peer, {name}: accuracy {ours['accuracy']:.1%} vs {peer['accuracy']:.1%} ({acc}), "
+        f"ms/frame p50 {ours['ms_p50']:.0f} vs {peer['ms_p50']:.0f} ({speed})"
+    )
+
+
+DATA_SETS: tuple[tuple[str, str, str], ...] = (
+    ("openalpr-eu-dev", "labels.csv", "openalpr-eu-dev"),
+    ("scenario-example", "frames.csv", "scenario-frames"),
+    ("scenario-traps-example", "frames.csv", "scenario-traps-frames"),
+)
+"""(folder under DATA_DIR, labels file, report key); each is skipped when it is missing."""
+PEER_SETS = ("openalpr-eu-dev", "scenario-frames")
+"""The data sets the naive peer reads too (it takes about a second a frame)."""
+
+
+def _bench_reader(data_dir: Path, inner: PlateReader, report: dict[str, Any]) -> None:
+    for folder, labels, key in DATA_SETS:
+        images = data_dir / folder
+        if not (images / labels).exists():
+            continue
+        rec = RecordingReader(inner)
+        rep = evaluate(images, images / labels, rec, label=f"lez {folder}")
+        report[key] = rep
+        print(_summary(key, rep), flush=True)
+        if labels != "frames.csv":
+            continue
+        with (images / labels).open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        prep = passage_report(rows, rec.results)
+        report[key.replace("-frames", "-passages")] = prep
+        print(
+            f"{folder} passages: {prep['correct']}/{prep['passages']} correct "
+            f"({prep['accuracy']:.1%}), wrong {prep['wrong']}, precision above "
+            f"{AUTO_ISSUE_THRESHOLD} {prep['precision_above_threshold']:.1%} "
+            f"({prep['reads_above_threshold']} passages)",
+            flush=True,
+        )
+
+
+def _bench_peer(data_dir: Path, threads: int, report: dict[str, Any]) -> None:
+    """The naive peer on the same photos, in the same run; its figures and the ratios."""
+    from plate_reader.peer import PEER_NAME, NaivePeer
+
+    t0 = time.perf_counter()
+    peer = NaivePeer(threads=threads)
+    print(f"peer ({PEER_NAME}) loaded in {time.perf_counter() - t0:.1f} s", flush=True)
+    report["peer"] = {}
+    report["peer_ratios"] = {}
+    for folder, labels, key in DATA_SETS:
+        if key not in PEER_SETS or key not in report:
+            continue
+        images = data_dir / folder
+        rep = evaluate(images, images / labels, peer, label=f"peer {folder}")
+        report["peer"][key] = rep
+        report["peer_ratios"][key] = peer_ratios(report[key], rep)
+        print(_summary(f"peer {key}", rep), flush=True)
+        print(_ratio_line(key, report[key], rep), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     engines = ["auto", "ensemble", "easyocr", "ppocr"]
     parser.add_argument("--engine", choices=engines, default="auto")
     parser.add_argument("--json", type=Path, default=None, help="write the full report here")
+    parser.add_argument("--no-peer", action="store_true", help="skip the naive peer (slow)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print misreads")
     args = parser.parse_args(argv)
 
@@ -115,34 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     inner = build_default_reader(threads=args.threads, engine=args.engine)
-    print(f"reader ({inner.engine}) loaded in {time.perf_counter() - t0:.1f} s")
+    print(f"reader ({inner.engine}) loaded in {time.perf_counter() - t0:.1f} s", flush=True)
     report: dict[str, Any] = {}
-
-    alpr_dir = args.data_dir / "openalpr-eu-dev"
-    if (alpr_dir / "labels.csv").exists():
-        rep = evaluate(alpr_dir, alpr_dir / "labels.csv", inner)
-        report["openalpr-eu-dev"] = rep
-        print(_summary("openalpr-eu-dev", rep))
-
-    scen_dir = args.data_dir / "scenario-example"
-    frames_csv = scen_dir / "frames.csv"
-    if frames_csv.exists():
-        rec = RecordingReader(inner)
-        rep = evaluate(scen_dir, frames_csv, rec)
-        report["scenario-frames"] = rep
-        print(_summary("scenario frames", rep))
-        with frames_csv.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-        prep = passage_report(rows, rec.results)
-        report["scenario-passages"] = prep
-        print(
-            f"scenario passages: {prep['correct']}/{prep['passages']} correct "
-            f"({prep['accuracy']:.1%}), wrong {prep['wrong']}, precision above "
-            f"{AUTO_ISSUE_THRESHOLD} {prep['precision_above_threshold']:.1%} "
-            f"({prep['reads_above_threshold']} passages)"
-        )
+    _bench_reader(args.data_dir, inner, report)
+    if not args.no_peer:
+        _bench_peer(args.data_dir, args.threads, report)
     if args.verbose:
-        for name in ("openalpr-eu-dev", "scenario-frames"):
+        for _, _, name in DATA_SETS:
             for p in report.get(name, {}).get("per_image", []):
                 if not p["correct"]:
                     print(f"  {name} {p['file']}: want {p['expected']} got {p['read']} "

@@ -8,6 +8,7 @@ costs a few milliseconds per frame, far cheaper than a CNN text detector on one 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -45,7 +46,7 @@ class TextLine:
     dark_text: bool = True
     """Dark characters on a light background, as on every plate we read."""
 
-    @property
+    @cached_property
     def char_height(self) -> float:
         if not self.blobs:
             return float(self.h)
@@ -53,20 +54,17 @@ class TextLine:
 
 
 def _char_blobs(binary: GreyImage, min_h: int, max_h: int) -> list[Blob]:
-    n, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-    blobs: list[Blob] = []
-    for i in range(1, n):
-        x, y, w, h, area = (int(v) for v in stats[i])
-        if h < min_h or h > max_h:
-            continue
-        aspect = w / h
-        if aspect < 0.08 or aspect > 3.5:  # up to two touching characters and a hyphen
-            continue
-        fill = area / float(w * h)
-        if fill < 0.15 or fill > 0.95:
-            continue
-        blobs.append(Blob(x, y, w, h))
-    return blobs
+    _, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    # filtered on whole columns: a frame has thousands of components, most of them noise
+    s = stats[1:].astype(np.int64)
+    w, h = s[:, cv2.CC_STAT_WIDTH], s[:, cv2.CC_STAT_HEIGHT]
+    keep = (h >= min_h) & (h <= max_h)
+    hf = np.maximum(h, 1).astype(np.float64)
+    aspect = w / hf
+    keep &= (aspect >= 0.08) & (aspect <= 3.5)  # up to two touching characters and a hyphen
+    fill = s[:, cv2.CC_STAT_AREA] / np.maximum(w * h, 1).astype(np.float64)
+    keep &= (fill >= 0.15) & (fill <= 0.95)
+    return [Blob(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in s[keep]]
 
 
 def _group(blobs: list[Blob]) -> list[list[Blob]]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
+from lez.core.events import ESTABLISHED_COUNTRY_SOURCES
 from plate_reader.base import PlateRead, PlateReader
 from plate_reader.grammar import normalize
 from plate_reader.voting import AUTO_ISSUE_THRESHOLD
@@ -24,19 +27,50 @@ def is_correct(reads: list[PlateRead], expected: str) -> bool:
     return any(normalize(r.normalized) == want for r in reads)
 
 
+def _image_record(row: dict[str, str], reads: list[PlateRead], ms: float) -> dict[str, Any]:
+    """One image's line of the report: its reads, and whether its text and country are right."""
+    best = reads[0] if reads else None
+    want_country = (row.get("country") or "").strip() or None
+    country_ok = best is not None and best.country == want_country
+    return {
+        "file": row["file"],
+        "expected": row["plate"],
+        "read": [r.text for r in reads],
+        "confidence": [round(r.confidence, 4) for r in reads],
+        "correct": is_correct(reads, row["plate"]),
+        "country": best.country if best else None,
+        "country_source": best.country_source if best else "none",
+        "expected_country": want_country,
+        "country_correct": country_ok,
+        "country_established_wrong": (
+            best is not None
+            and want_country is not None
+            and best.country_source in ESTABLISHED_COUNTRY_SOURCES
+            and not country_ok
+        ),
+        "ms": round(ms, 1),
+    }
+
+
 def evaluate(
     images_dir: Path,
     labels_csv: Path,
     reader: PlateReader,
     *,
     threshold: float = AUTO_ISSUE_THRESHOLD,
+    label: str | None = None,
 ) -> dict[str, Any]:
     """Read every image of ``labels_csv`` (columns ``file,plate,...``) under ``images_dir``.
 
-    An image is correct when one of its reads, normalised, equals the label normalised.
+    An image is correct when one of its reads, normalised, equals the label normalised. When
+    the labels have a ``country`` column, the best read's country is compared with it:
+    ``country_correct``/``country_accuracy`` (over all images), and
+    ``country_established_wrong``: images whose best read established (band, colour) a wrong
+    country, which must stay 0.
     ``precision_above_threshold``: of the images whose best read has a confidence of at least
     ``threshold``, the share whose best read is right (1.0 when there are none).
     ``cpu_ms_*``: process CPU time per image, which a busy machine does not inflate.
+    A progress bar (``label``, else the folder's name) goes to stderr when it is a terminal.
     """
     with labels_csv.open(newline="") as f:
         rows = list(csv.DictReader(f))
@@ -44,9 +78,18 @@ def evaluate(
     times: list[float] = []
     cpu_times: list[float] = []
     correct = 0
+    country_right = 0
+    established_wrong = 0
     above = 0
     above_right = 0
-    for row in rows:
+    bar = tqdm(
+        rows,
+        desc=label or images_dir.name,
+        unit="frame",
+        leave=False,
+        disable=not sys.stderr.isatty(),
+    )
+    for row in bar:
         image = cv2.imread(str(images_dir / row["file"]), cv2.IMREAD_COLOR)
         if image is None:
             raise ValueError(f"cannot read image {images_dir / row['file']}")
@@ -55,26 +98,22 @@ def evaluate(
         ms = (time.perf_counter() - t0) * 1000.0
         times.append(ms)
         cpu_times.append((time.process_time() - c0) * 1000.0)
-        ok = is_correct(reads, row["plate"])
-        correct += ok
+        record = _image_record(row, reads, ms)
+        per_image.append(record)
+        correct += record["correct"]
+        country_right += record["country_correct"]
+        established_wrong += record["country_established_wrong"]
         if reads and reads[0].confidence >= threshold:
             above += 1
             above_right += normalize(reads[0].normalized) == normalize(row["plate"])
-        per_image.append(
-            {
-                "file": row["file"],
-                "expected": row["plate"],
-                "read": [r.text for r in reads],
-                "confidence": [round(r.confidence, 4) for r in reads],
-                "correct": ok,
-                "ms": round(ms, 1),
-            }
-        )
     n = len(rows)
     return {
         "images": n,
         "correct": correct,
         "accuracy": correct / n if n else 0.0,
+        "country_correct": country_right,
+        "country_accuracy": country_right / n if n else 0.0,
+        "country_established_wrong": established_wrong,
         "ms_p50": percentile(times, 50),
         "ms_p95": percentile(times, 95),
         "cpu_ms_p50": percentile(cpu_times, 50),

@@ -8,6 +8,7 @@ confusions (1/7, 3/8, 0/8, 5/6) cannot be resolved that way and lower the confid
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -82,11 +83,14 @@ class PlateFormat:
         )
 
     def render(self, normalized: str) -> str:
-        out: list[str] = []
-        chars = iter(normalized)
-        for c in self.template:
-            out.append(next(chars) if c in "LDA" else c)
-        return "".join(out)
+        return _render_pattern(self.template).format(*normalized)
+
+
+@functools.cache
+def _render_pattern(template: str) -> str:
+    """``D-LLL-DDD`` -> ``{}-{}{}{}-{}{}{}`` (braces in separators escaped)."""
+    escaped = (c.replace("{", "{{").replace("}", "}}") for c in template)
+    return "".join("{}" if c in "LDA" else e for c, e in zip(template, escaped, strict=True))
 
 
 _FR_LETTERS = "ABCDEFGHJKLMNPQRSTVWXYZ"
@@ -95,6 +99,9 @@ _NL_SIDECODES = (
     "D-LLL-DD", "LL-DDD-L", "L-DDD-LL", "LLL-DD-L", "L-DD-LLL", "D-LL-DDD", "DDD-LL-D",
 )  # fmt: skip
 
+_GB_LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"
+_NO_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
+
 _DE_TEMPLATES = (
     "LLL-LL DDD", "LL-LL DDD", "L-LL DDD", "LL-L DDD", "L-L DDD", "LLL-L DDD", "L-LL DDDD",
     "LL-LL DDDD", "L-L DDDD", "LL-L DDDD", "L-LL DD", "LL-LL DD", "LLL-L DD", "LLL-LL DD",
@@ -102,10 +109,11 @@ _DE_TEMPLATES = (
 
 FORMATS: tuple[PlateFormat, ...] = (
     PlateFormat("BE", "D-LLL-DDD", first_digits="123456789", prior=0.3),
-    # the old series are still valid, but a current plate read without its leading digit
-    # looks exactly like them: plausible only, never fined on that read alone
-    PlateFormat("BE", "LLL-DDD", auto_issuable=False, prior=0.01),
-    PlateFormat("BE", "DDD-LLL", auto_issuable=False, prior=0.01),
+    # The older series are still valid (lez-domain.md). A current plate read without its
+    # leading digit looks exactly like one: the FIDUS adapter looks the plate up with a
+    # leading digit added (a look-alike lookup) before any automatic notice.
+    PlateFormat("BE", "LLL-DDD", prior=0.01),
+    PlateFormat("BE", "DDD-LLL", prior=0.01),
     PlateFormat("FR", "LL-DDD-LL", letters=_FR_LETTERS, prior=0.1),
     PlateFormat("LU", "LL DDDD", prior=0.05),
     *(PlateFormat("NL", code, prior=0.1 / len(_NL_SIDECODES)) for code in _NL_SIDECODES),
@@ -118,6 +126,9 @@ FORMATS: tuple[PlateFormat, ...] = (
         PlateFormat("DE", code, auto_issuable=False, prior=0.1 / len(_DE_TEMPLATES))
         for code in _DE_TEMPLATES
     ),
+    # current series (since 2001): area, age identifier, three random letters (no I, Q)
+    PlateFormat("GB", "LLDD LLL", letters=_GB_LETTERS, prior=0.005),
+    PlateFormat("NO", "LL DDDDD", letters=_NO_LETTERS, prior=0.002),
 )
 """Known formats. ``prior``: a rough share of the passages in Brussels with that format; it
 decides between formats that fit a read about equally well."""
@@ -133,6 +144,19 @@ def formats_for(normalized: str, country: str | None = None) -> list[PlateFormat
     ]
 
 
+def countries_for(normalized: str) -> tuple[str, ...]:
+    """The countries with a format the text fits, the likeliest (highest prior) first."""
+    best: dict[str, float] = {}
+    for f in formats_for(normalize(normalized)):
+        best[f.country] = max(best.get(f.country, 0.0), f.prior)
+    return tuple(sorted(best, key=lambda c: best[c], reverse=True))
+
+
+def auto_issuable(normalized: str, country: str | None) -> bool:
+    """The text is in a format of ``country`` that is valid on its own (not plausible only)."""
+    return any(f.auto_issuable for f in formats_for(normalize(normalized), country))
+
+
 def printed(normalized: str, country: str | None) -> str:
     """The plate as its country prints it (``1ABC123``/BE -> ``1-ABC-123``); unchanged when
     no known format of ``country`` fits."""
@@ -141,6 +165,29 @@ def printed(normalized: str, country: str | None) -> str:
     if not fmts and country is None:
         return norm
     return fmts[0].render(norm) if fmts else norm
+
+
+CUT_SHORT_CHARS = 2
+"""Characters a crop may cut off a plate's end (a thin leading ``1``, a character against the
+EU band or the plate's border)."""
+
+
+@functools.cache
+def could_be_cut_short(normalized: str) -> bool:
+    """The text is also the head or the tail of a plate in a known format one or two
+    characters longer: a crop that cut the plate's first or last characters off would read it
+    (``ABC123`` of ``1ABC123``). A text that is no such part (a current Belgian plate) cannot
+    have lost a character at its ends and still fit a format."""
+    norm = normalize(normalized)
+    n = len(norm)
+    for f in FORMATS:
+        extra = f.length - n
+        if not 1 <= extra <= CUT_SHORT_CHARS:
+            continue
+        for offset in (0, extra):
+            if all(ch in f.allowed(i + offset) for i, ch in enumerate(norm)):
+                return True
+    return False
 
 
 def detect_country(normalized: str) -> str | None:
@@ -173,16 +220,26 @@ def position_confidence(dist: Dist, char: str, allowed: str) -> float:
     The probability of characters the format rules out but that look like ``char`` (O for 0)
     is credited to it; the probability of a confusable digit (7 for 1) is taken off.
     """
-    p = dist[_INDEX[char]]
+    index, terms = _confidence_terms(char, allowed)
+    p = dist[index]
+    for other, weight in terms:
+        p += weight * dist[other]
+    return min(max(p, 1e-4), 1.0)
+
+
+@functools.cache
+def _confidence_terms(char: str, allowed: str) -> tuple[int, tuple[tuple[int, float], ...]]:
+    """The index of ``char`` and the (index, weight) of every other character that adds to
+    (look-alikes the format rules out) or takes from (confusable digits) its confidence."""
+    terms: list[tuple[int, float]] = []
     for (letter, digit), weight in LOOKALIKES.items():
         if char == digit and letter not in allowed:
-            p += weight * dist[_INDEX[letter]]
+            terms.append((_INDEX[letter], weight))
         elif char == letter and digit not in allowed:
-            p += weight * dist[_INDEX[digit]]
+            terms.append((_INDEX[digit], weight))
     if char in DIGITS:
-        for other in DIGIT_CONFUSIONS.get(char, ()):
-            p -= 0.5 * dist[_INDEX[other]]
-    return min(max(p, 1e-4), 1.0)
+        terms.extend((_INDEX[other], -0.5) for other in DIGIT_CONFUSIONS.get(char, ()))
+    return _INDEX[char], tuple(terms)
 
 
 class _Position:
@@ -237,6 +294,47 @@ def _separator_score(
     return total
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What :func:`fit` needs of a format, worked out once per format."""
+
+    fmt: PlateFormat
+    allowed: tuple[str, ...]
+    expected: frozenset[int]
+    log_prior: float
+
+
+@functools.cache
+def _shapes(formats: tuple[PlateFormat, ...]) -> tuple[_Shape, ...]:
+    return tuple(
+        _Shape(f, tuple(map(f.allowed, range(f.length))), f.separator_positions, math.log(f.prior))
+        for f in formats
+    )
+
+
+@functools.cache
+def _keep_sets(n: int, m: int) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+    """The ways to keep ``m`` of ``n`` decoded positions with at most ``MAX_INNER_DROPS``
+    ignored between kept ones: (kept, ignored)."""
+    out: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+    for keep in itertools.combinations(range(n), m):
+        inner = sum(1 for i in range(keep[0], keep[-1]) if i not in keep)
+        if inner > MAX_INNER_DROPS:
+            continue
+        kept = set(keep)
+        out.append((keep, tuple(i for i in range(n) if i not in kept)))
+    return tuple(out)
+
+
+def _drop_cost(keep: tuple[int, ...], dropped: tuple[int, ...], tops: Sequence[float]) -> float:
+    cost = 0.0
+    for i in dropped:
+        cost -= math.log(max(1.0 - tops[i], DROP_FLOOR))
+        if keep[0] < i < keep[-1]:
+            cost += INNER_DROP_PENALTY
+    return cost
+
+
 def fit(
     dists: Sequence[Dist],
     country_hint: str | None = None,
@@ -250,44 +348,53 @@ def fit(
     the middle). ``separators`` (per position: how surely a hyphen or space precedes it) favour
     formats that print their separators there. The raw decoding is always returned too, marked
     ``format_valid=False``.
+
+    Formats that allow the same characters per position share their character picks, and
+    formats with the same separator positions share their separator scores.
     """
     n = len(dists)
     positions = [_Position(d) for d in dists]
+    tops = [p.top for p in positions]
     best: dict[tuple[str, str | None], tuple[float, tuple[float, ...], PlateFormat]] = {}
     by_length: dict[int, list[tuple[tuple[int, ...], float]]] = {}
-    for fmt in FORMATS:
-        m = fmt.length
+    picked: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[str, tuple[float, ...], float]]
+    picked = {}
+    sep_scores: dict[tuple[tuple[int, ...], frozenset[int]], float] = {}
+    for shape in _shapes(FORMATS):
+        m = len(shape.allowed)
         if m > n or n - m > max_drop:
             continue
-        if m not in by_length:
-            sets: list[tuple[tuple[int, ...], float]] = []
-            for keep in itertools.combinations(range(n), m):
-                inner = sum(1 for i in range(keep[0], keep[-1]) if i not in keep)
-                if inner > MAX_INNER_DROPS:
-                    continue
-                kept = set(keep)
-                cost = 0.0
-                for i in range(n):
-                    if i in kept:
-                        continue
-                    cost -= math.log(max(1.0 - positions[i].top, DROP_FLOOR))
-                    if keep[0] < i < keep[-1]:
-                        cost += INNER_DROP_PENALTY
-                sets.append((keep, cost))
+        sets = by_length.get(m)
+        if sets is None:
+            sets = [(k, _drop_cost(k, d, tops)) for k, d in _keep_sets(n, m)]
             by_length[m] = sets
-        bonus = math.log(fmt.prior)
-        if country_hint is not None and fmt.country == country_hint:
+        bonus = shape.log_prior
+        if country_hint is not None and shape.fmt.country == country_hint:
             bonus += HINT_BONUS
-        allowed = [fmt.allowed(i) for i in range(m)]
-        expected = fmt.separator_positions
-        for keep, cost in by_length[m]:
-            picks = [positions[k].best(allowed[j]) for j, k in enumerate(keep)]
-            text = "".join(p[0] for p in picks)
-            sep = _separator_score(keep, separators, expected) if separators else 0.0
-            score = (sum(p[2] for p in picks) - cost + bonus + sep) / n
-            key = (text, fmt.country)
+        allowed, expected = shape.allowed, shape.expected
+        for keep, cost in sets:
+            hit = picked.get((allowed, keep))
+            if hit is None:
+                picks = [positions[k].best(allowed[j]) for j, k in enumerate(keep)]
+                hit = (
+                    "".join(p[0] for p in picks),
+                    tuple(p[1] for p in picks),
+                    sum(p[2] for p in picks),
+                )
+                picked[(allowed, keep)] = hit
+            text, confs, logs = hit
+            sep = 0.0
+            if separators:
+                got = sep_scores.get((keep, expected))
+                if got is None:
+                    got = sep_scores[(keep, expected)] = _separator_score(
+                        keep, separators, expected
+                    )
+                sep = got
+            score = (logs - cost + bonus + sep) / n
+            key = (text, shape.fmt.country)
             if key not in best or best[key][0] < score:
-                best[key] = (score, tuple(p[1] for p in picks), fmt)
+                best[key] = (score, confs, shape.fmt)
     found: dict[tuple[str, str | None], Candidate] = {
         key: Candidate(
             key[0], fmt.render(key[0]), fmt.country, True, confs, score, fmt.auto_issuable

@@ -1,7 +1,12 @@
-"""``EasyOcrPlateReader``: classical plate detection + easyocr's recogniser + plate grammar.
+"""``OcrPlateReader``: classical plate detection, OCR recognisers, plate grammar, and the
+plate's country from its EU band and colours.
 
-By default (engine ``ensemble``) easyocr's recogniser and PP-OCRv4's recogniser both read the
-crop a plate is read from, and vote on it per character (:func:`grammar.ensemble_fit`)."""
+By default (engine ``ensemble``) reading is a cascade. PP-OCRv4's recogniser reads the tight
+crop of the likeliest region first; when that read is settled (a valid format, sure), the frame
+is done apart from a second plate and a wider crop for a read that could be a plate cut short
+(most frames: one or two recogniser calls). Otherwise PP-OCR reads the other regions and crops,
+and easyocr's recogniser reads the crop of the best read again and votes on it per character
+(:func:`grammar.ensemble_fit`)."""
 
 from __future__ import annotations
 
@@ -9,15 +14,32 @@ import logging
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 import cv2
 import numpy as np
 
 from plate_reader.base import Image, PlateRead
+from plate_reader.country import (
+    CountryVerdict,
+    country_cap,
+    establish,
+    find_band,
+    plate_colours,
+    read_band,
+)
 from plate_reader.detect import GreyImage, PlateRect, TextLine, find_plate_rects, find_text_lines
-from plate_reader.grammar import MIN_PLATE_LENGTH, Candidate, EngineRead, ensemble_fit, fit
+from plate_reader.grammar import (
+    MIN_PLATE_LENGTH,
+    Candidate,
+    EngineRead,
+    could_be_cut_short,
+    countries_for,
+    ensemble_fit,
+    fit,
+    printed,
+)
 from plate_reader.ocr import LineRead, PlateRecognizer, PpOcrRecognizer, find_ppocr_model
 
 MAX_SIDE = 1024
@@ -73,11 +95,18 @@ over-confident: it reads cut-off plates confidently; the ensemble's confidences 
 easyocr's disagreement, no wrong ensemble read on the benchmarks is above 0.55)."""
 
 
-def calibrate(cand: Candidate, sharpness: float = SHARPNESS["ppocr"]) -> float:
+def calibrate(
+    cand: Candidate,
+    sharpness: float = SHARPNESS["ppocr"],
+    country: CountryVerdict | None = None,
+) -> float:
     """A probability that ``cand.normalized`` is right, from its per-character confidences.
 
     The product of the character confidences, sharpened (the recogniser is over-confident on
-    single characters), and capped for reads no format vouches for.
+    single characters), and capped for reads no format vouches for. With the read's
+    ``country`` verdict, also capped when other countries' formats fit the text as well and
+    the plate did not establish which (:func:`country.country_cap`); without one the country
+    is not judged (the cascade, before the plate's colours and band are looked at).
     """
     p = 1.0
     for c in cand.char_confidences:
@@ -86,8 +115,8 @@ def calibrate(cand: Candidate, sharpness: float = SHARPNESS["ppocr"]) -> float:
     if not cand.format_valid:
         return min(p, UNKNOWN_FORMAT_CAP)
     if not cand.auto_issuable:
-        return min(p, PLAUSIBLE_FORMAT_CAP)
-    return p
+        p = min(p, PLAUSIBLE_FORMAT_CAP)
+    return p if country is None else country_cap(p, country)
 
 
 def crop_line(grey: GreyImage, line: TextLine, pad_x: float, pad_y: float) -> GreyImage:
@@ -140,6 +169,13 @@ class Region:
     bbox: tuple[int, int, int, int]
     line: TextLine | None = None
     rect: PlateRect | None = None
+    in_plate: bool = False
+    """The text line lies inside a bright plate rectangle."""
+
+    @property
+    def plate_backed(self) -> bool:
+        """The region is a plate by its shape too, not only a row of characters."""
+        return self.in_plate or self.rect is not None
 
     @property
     def dark_text(self) -> bool:
@@ -197,7 +233,7 @@ def find_regions(image: Image, grey: GreyImage) -> list[Region]:
         else:
             used.add(hit)
             ln = lines[hit]
-            inside.append(Region((ln.x, ln.y, ln.w, ln.h), line=ln))
+            inside.append(Region((ln.x, ln.y, ln.w, ln.h), line=ln, in_plate=True))
     for i, line in enumerate(lines):
         if i not in used:
             others.append(Region((line.x, line.y, line.w, line.h), line=line))
@@ -211,7 +247,8 @@ ENSEMBLE_FLOORS = {"ppocr": 0.0, "easyocr": 0.3}
 """Least confidence each recogniser lends a character it reads otherwise (easyocr misreads
 real plates often: its disagreement lowers a confidence, never vetoes a read)."""
 ENSEMBLE_REGIONS = 1
-"""Regions per frame whose best crop easyocr reads too (the best reads; each costs ~40 ms)."""
+"""Regions per frame whose best crop easyocr reads too, on frames where PP-OCR's first read is
+not settled (the best reads; each costs ~40 ms)."""
 
 
 class Recognizer(Protocol):
@@ -243,7 +280,158 @@ def load_easyocr(threads: int, model_dir: str | None = None) -> Any:
         )
 
 
-class EasyOcrPlateReader:
+class _Cascade:
+    """One frame's reading cascade: which regions and crops to read, the best read of each
+    region, and the confirmation of sure reads on a second crop."""
+
+    def __init__(
+        self, reader: OcrPlateReader, regions: list[Region], image: Image, grey: GreyImage
+    ) -> None:
+        self.reader = reader
+        self.regions = regions
+        self.image = image
+        self.grey = grey
+        self.best: dict[int, tuple[float, Candidate]] = {}
+        self.tried: dict[int, list[Candidate]] = {}
+        self.source: dict[int, tuple[GreyImage, LineRead]] = {}
+        self.done: set[tuple[int, int]] = set()
+
+    def run(self, jobs: list[tuple[int, int]]) -> None:
+        crops: list[GreyImage] = []
+        owners: list[int] = []
+        for i, variant in jobs:
+            self.done.add((i, variant))
+            crop = self.regions[i].crop(self.grey, variant)
+            if crop.shape[0] >= 4 and crop.shape[1] >= 8:
+                crops.append(crop)
+                owners.append(i)
+        lrs = self.reader._recognizer.recognize(crops)
+        for owner, crop, lr in zip(owners, crops, lrs, strict=True):
+            cand = self.reader._best_candidate(lr)
+            if cand is None:
+                continue
+            self.tried.setdefault(owner, []).append(cand)
+            if owner not in self.best or self.best[owner][1].score < cand.score:
+                conf = calibrate(cand, self.reader._sharpness)
+                if not self.regions[owner].dark_text:
+                    conf = min(conf, LIGHT_TEXT_CAP)
+                self.best[owner] = (conf, cand)
+                self.source[owner] = (crop, lr)
+
+    def settled(self, i: int) -> bool:
+        return (
+            i in self.best
+            and self.best[i][1].format_valid
+            and self.best[i][0] >= SETTLED_CONFIDENCE
+        )
+
+    def looks_like_a_plate(self, i: int) -> bool:
+        """The region is a plate by more than its row of characters: a bright plate rectangle
+        around it, an EU band beside it, or a plate's colours (yellow ground, red ink)."""
+        region = self.regions[i]
+        if region.plate_backed:
+            return True
+        return find_band(self.image, region.bbox) is not None or bool(
+            plate_colours(self.image, region.bbox)
+        )
+
+    def run_fast(self) -> bool:
+        """The tight crop of the likeliest region alone. When it reads a valid plate surely
+        (settled), the frame is done with that, apart from the tight crops of the other
+        likeliest regions: those that are plates by their shape too (a second plate in the
+        frame), or all of them when the settled region shows nothing of a plate but its
+        characters (it may be lettering on the vehicle, the plate another row).
+        True when it settled (the fast path: no other crops, no second recogniser)."""
+        self.run([(0, 0)])
+        if not self.settled(0):
+            return False
+        alone = self.looks_like_a_plate(0)
+        box = self.regions[0].bbox
+        others = range(1, min(FIRST_ROUND_LINES, len(self.regions)))
+        self.run(
+            [
+                (i, 0)
+                for i in others
+                if (self.regions[i].plate_backed or not alone)
+                and _overlap(self.regions[i].bbox, box) <= 0.3
+            ]
+        )
+        return True
+
+    def run_all(self) -> None:
+        """After :meth:`run_fast` found nothing settled: the tight crop of the other likeliest
+        regions; other crops only of regions that read as something but not surely; the
+        remaining regions only if nothing is sure."""
+        regions = self.regions
+        first = list(range(min(FIRST_ROUND_LINES, len(regions))))
+        self.run([(i, 0) for i in first if (i, 0) not in self.done])
+        if not any(self.settled(i) for i in first):
+            self.run([(i, 0) for i in range(len(first), len(regions))])
+        for variant in range(1, max(r.variants for r in regions)):
+            promising = [i for i in self.best if not self.settled(i)]
+            if not promising and not self.best:
+                promising = first
+            jobs = [(i, variant) for i in promising if variant < regions[i].variants]
+            if not jobs:
+                break
+            self.run(jobs)
+
+    def confirm(self) -> None:
+        """A read sure enough to be fined on, and that could be a plate cut short (1-ABC-123
+        read as ABC-123, an old Belgian format), is read again from a wider crop, where the
+        plate reads differently. Any crop of its region that reads it otherwise lowers it."""
+        sharpness = self.reader._sharpness
+        confirm = [i for i, (conf, _) in self.best.items() if conf >= CONFIRM_CONFIDENCE]
+        self.run(
+            [
+                (i, 1)
+                for i in confirm
+                if len(self.tried.get(i, ())) == 1
+                and self.regions[i].variants > 1
+                and could_be_cut_short(self.best[i][1].normalized)
+            ]
+        )
+        for i in confirm:
+            conf, cand = self.best[i]
+            others = [c for c in self.tried.get(i, ()) if c.normalized != cand.normalized]
+            if any(c.format_valid and calibrate(c, sharpness) >= DISAGREEMENT_MIN for c in others):
+                self.best[i] = (min(conf, DISAGREEMENT_CAP), cand)
+
+    def reads(self, scale: float) -> list[PlateRead]:
+        """The best read of each region, most likely first, one per plate (boxes in the
+        coordinates of the frame before it was scaled by ``scale``)."""
+        reads: list[PlateRead] = []
+        taken: list[tuple[int, int, int, int]] = []
+        ranked = sorted(
+            self.best.items(), key=lambda kv: (kv[1][1].format_valid, kv[1][0]), reverse=True
+        )
+        for owner, (conf, cand) in ranked:
+            if conf < MIN_CONFIDENCE or len(cand.normalized) < 4:
+                continue
+            box = self.regions[owner].bbox
+            if any(r.normalized == cand.normalized for r in reads) or any(
+                _overlap(box, t) > 0.3 for t in taken
+            ):
+                continue
+            taken.append(box)
+            inv = 1.0 / scale
+            bbox = (int(box[0] * inv), int(box[1] * inv), int(box[2] * inv), int(box[3] * inv))
+            reads.append(
+                PlateRead(
+                    text=cand.printed,
+                    normalized=cand.normalized,
+                    country=cand.country,
+                    confidence=conf,
+                    char_confidences=cand.char_confidences,
+                    bbox=bbox,
+                    format_valid=cand.format_valid,
+                    country_source="format" if cand.country is not None else "none",
+                )
+            )
+        return reads
+
+
+class OcrPlateReader:
     """Reads plates in BGR frames. Loads easyocr once, here; never per frame."""
 
     def __init__(
@@ -253,9 +441,10 @@ class EasyOcrPlateReader:
         engine: Engine = "auto",
         model_dir: str | None = None,
     ) -> None:
-        """``engine``: ``ensemble`` (what ``auto`` means when PP-OCR is installed) runs both
-        recognisers and lets them vote; ``easyocr`` runs easyocr's CRNN alone; ``ppocr`` runs
-        PP-OCRv4's recogniser alone, with onnxruntime (needs ``onnxruntime`` and the model file
+        """``engine``: ``ensemble`` (what ``auto`` means when PP-OCR is installed) runs PP-OCR
+        and, where its first read is not settled, easyocr too, and lets them vote; ``easyocr``
+        runs easyocr's CRNN alone; ``ppocr`` runs PP-OCRv4's recogniser alone, with
+        onnxruntime (needs ``onnxruntime`` and the model file
         of ``rapidocr-onnxruntime``, installed without its dependencies). ``auto`` without
         PP-OCR is ``easyocr``. Models load here, once; detection is the same for all."""
         threads = max(1, threads)
@@ -299,8 +488,8 @@ class EasyOcrPlateReader:
         self._sharpness = SHARPNESS["ppocr"]
 
     def read(self, image: Image) -> list[PlateRead]:
-        image = np.asarray(image, dtype=np.uint8)
-        scale = 1.0
+        full = np.asarray(image, dtype=np.uint8)
+        image, scale = full, 1.0
         longest = max(image.shape[:2])
         if longest > MAX_SIDE:
             scale = MAX_SIDE / longest
@@ -310,90 +499,40 @@ class EasyOcrPlateReader:
         regions = find_regions(image, grey)
         if not regions:
             return []
-        best: dict[int, tuple[float, Candidate]] = {}
-        tried: dict[int, list[Candidate]] = {}
-        source: dict[int, tuple[GreyImage, LineRead]] = {}
-
-        def run(jobs: list[tuple[int, int]]) -> None:
-            crops: list[GreyImage] = []
-            owners: list[int] = []
-            for i, variant in jobs:
-                crop = regions[i].crop(grey, variant)
-                if crop.shape[0] >= 4 and crop.shape[1] >= 8:
-                    crops.append(crop)
-                    owners.append(i)
-            lrs = self._recognizer.recognize(crops)
-            for owner, crop, lr in zip(owners, crops, lrs, strict=True):
-                cand = self._best_candidate(lr)
-                if cand is None:
-                    continue
-                tried.setdefault(owner, []).append(cand)
-                if owner not in best or best[owner][1].score < cand.score:
-                    conf = calibrate(cand, self._sharpness)
-                    if not regions[owner].dark_text:
-                        conf = min(conf, LIGHT_TEXT_CAP)
-                    best[owner] = (conf, cand)
-                    source[owner] = (crop, lr)
-
-        def settled(i: int) -> bool:
-            return i in best and best[i][1].format_valid and best[i][0] >= SETTLED_CONFIDENCE
-
-        # a cascade: the tight crop of the likeliest regions first; other crops only of regions
-        # that read as something but not surely; the remaining regions only if nothing is sure
-        first = list(range(min(FIRST_ROUND_LINES, len(regions))))
-        run([(i, 0) for i in first])
-        if not any(settled(i) for i in first):
-            run([(i, 0) for i in range(len(first), len(regions))])
-        for variant in range(1, max(r.variants for r in regions)):
-            promising = [i for i in best if not settled(i)]
-            if not promising and not best:
-                promising = first
-            jobs = [(i, variant) for i in promising if variant < regions[i].variants]
-            if not jobs:
-                break
-            run(jobs)
-        if self._voter is not None and best:
-            self._vote(best, source, regions)
-        # a read sure enough to be fined on is read again from a wider crop: a plate cut short
-        # (1-ABC-123 read as ABC-123, an old Belgian format) reads differently there
-        confirm = [i for i, (conf, _) in best.items() if conf >= CONFIRM_CONFIDENCE]
-        run([(i, 1) for i in confirm if len(tried.get(i, ())) == 1 and regions[i].variants > 1])
-        for i in confirm:
-            conf, cand = best[i]
-            others = [c for c in tried.get(i, ()) if c.normalized != cand.normalized]
-            if any(
-                c.format_valid and calibrate(c, self._sharpness) >= DISAGREEMENT_MIN for c in others
-            ):
-                best[i] = (min(conf, DISAGREEMENT_CAP), cand)
-        reads: list[PlateRead] = []
-        taken: list[tuple[int, int, int, int]] = []
-        ranked = sorted(
-            best.items(), key=lambda kv: (kv[1][1].format_valid, kv[1][0]), reverse=True
-        )
-        for owner, (conf, cand) in ranked:
-            if conf < MIN_CONFIDENCE or len(cand.normalized) < 4:
-                continue
-            box = regions[owner].bbox
-            if any(r.normalized == cand.normalized for r in reads) or any(
-                _overlap(box, t) > 0.3 for t in taken
-            ):
-                continue
-            taken.append(box)
-            inv = 1.0 / scale
-            bbox = (int(box[0] * inv), int(box[1] * inv), int(box[2] * inv), int(box[3] * inv))
-            reads.append(
-                PlateRead(
-                    text=cand.printed,
-                    normalized=cand.normalized,
-                    country=cand.country,
-                    confidence=conf,
-                    char_confidences=cand.char_confidences,
-                    bbox=bbox,
-                    format_valid=cand.format_valid,
-                )
-            )
+        state = _Cascade(self, regions, image, grey)
+        # easyocr (~40 ms a crop) votes only where PP-OCR's first read is not settled
+        if not state.run_fast():
+            state.run_all()
+            if self._voter is not None and state.best:
+                self._vote(state.best, state.source, regions)
+        state.confirm()
+        reads = [self._with_country(full, r) for r in state.reads(scale)]
         reads.sort(key=lambda r: (r.format_valid, r.confidence), reverse=True)
         return reads
+
+    def _with_country(self, image: Image, read: PlateRead) -> PlateRead:
+        """The read with its country established from the plate (band, colours) where it can
+        be, its other possible countries, and its confidence capped while they compete."""
+        if read.bbox is None or not read.format_valid:
+            return read
+        fits = countries_for(read.normalized)
+        colours = plate_colours(image, read.bbox)
+        band = None
+        if not (colours and len([c for c in fits if c in colours]) == 1):
+            band = read_band(self._recognizer, image, read.bbox)
+        right = find_band(image, read.bbox, "right") is not None
+        verdict = establish(fits, read.country, colours, band, right)
+        text = read.text
+        if verdict.country != read.country:
+            text = printed(read.normalized, verdict.country)
+        return replace(
+            read,
+            text=text,
+            country=verdict.country,
+            country_source=verdict.source,
+            country_candidates=verdict.candidates,
+            confidence=country_cap(read.confidence, verdict),
+        )
 
     def _vote(
         self,
@@ -445,5 +584,5 @@ class EasyOcrPlateReader:
         return [self.read(image) for image in images]
 
 
-def build_default_reader(threads: int = 1, engine: Engine = "auto") -> EasyOcrPlateReader:
-    return EasyOcrPlateReader(threads=threads, engine=engine)
+def build_default_reader(threads: int = 1, engine: Engine = "auto") -> OcrPlateReader:
+    return OcrPlateReader(threads=threads, engine=engine)

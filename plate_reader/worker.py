@@ -1,8 +1,9 @@
 """The plate-reader stage: lez.frames -> (read, group into passages, vote) -> lez.plates.
 
 At-least-once: a partition's offset is committed only up to the first frame of a passage that
-is still open, after the closed passages are produced and flushed. A redelivered frame re-forms
-the same passage (same id: camera and first sequence number), which later stages ignore.
+is still open, after the closed passages are produced and flushed (the stage runner's
+checkpoint, with ``PassageGrouper.hold_back``). A redelivered frame re-forms the same passage
+(same id: camera and first sequence number), which later stages ignore.
 """
 
 from __future__ import annotations
@@ -13,19 +14,27 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from lez.core.bus import Record, make_consumer, make_producer
+from lez.core.bus import Record, make_consumer, make_stage_producer
 from lez.core.cameras import CameraRegistry
-from lez.core.errors import EventError, FrameDecodeError, LezError, UnknownCameraError
+from lez.core.errors import (
+    EventError,
+    FrameDecodeError,
+    LezError,
+    PoisonRecord,
+    UnknownCameraError,
+)
 from lez.core.events import FrameEvent, FrameRead, FrameRef, PassageEvent, parse_event
+from lez.core.metrics import Health, Metrics
+from lez.core.names import FRAMES, GROUPS, PLATE_READER, PLATES
 from lez.core.settings import Settings
-from lez.core.stage import StopFlag, commit, dead_letter
+from lez.core.stage import Offsets, Rebalance, StageRunner, StopFlag, dead_letter_policy
 from plate_reader.base import PassageVote, PlateRead
 
 log = logging.getLogger(__name__)
-STAGE = "plate-reader"
-GROUP = "lez-plate-reader"
+STAGE = PLATE_READER
+GROUP = GROUPS[PLATE_READER]
 SEEN_KEYS = 100_000
 # A capture time further ahead of the broker's record time than this is dead-lettered.
 MAX_FUTURE_S = 300.0
@@ -53,9 +62,11 @@ class PassageGrouper:
         voter: Voter,
         *,
         ground_truth: bool = False,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.producer = producer
+        self.metrics = metrics
         self.voter = voter
         self.ground_truth = ground_truth
         self.open: dict[tuple[TopicPartition, str], _OpenPassage] = {}
@@ -101,9 +112,20 @@ class PassageGrouper:
         p = self.open.pop(key)
         event = self._passage(p)
         self.producer.send(
-            self.settings.topic("plates"), key=event.camera_id.encode(), value=event.to_bytes()
+            self.settings.topic(PLATES), key=event.camera_id.encode(), value=event.to_bytes()
         )
         self.emitted += 1
+        outcome = "read" if event.plate else "unreadable"
+        log.debug(
+            "passage %s closed: %d frame(s), %s",
+            event.passage_id,
+            len(event.frames),
+            outcome,
+            extra={"passage_id": event.passage_id},
+        )
+        if self.metrics is not None:
+            self.metrics.passages.inc()
+            self.metrics.passage_reads.labels(outcome=outcome).inc()
 
     def _passage(self, p: _OpenPassage) -> PassageEvent:
         first = p.frames[0][1]
@@ -115,6 +137,7 @@ class PassageGrouper:
                 text=r[0].text if r else None,
                 country=r[0].country if r else None,
                 confidence=r[0].confidence if r else 0.0,
+                country_source=r[0].country_source if r else "none",
             )
             for _, f, r in p.frames
         )
@@ -139,37 +162,34 @@ class PassageGrouper:
             char_confidences=vote.char_confidences,
             format_valid=vote.format_valid,
             agreeing_frames=vote.agreeing_frames,
+            country_source=vote.country_source,
+            country_candidates=vote.country_candidates,
             ground_truth=self.ground_truth,
-            evidence=tuple(f.jpeg for _, f, _ in p.frames),
+            # By default only references (``frames``: partition and offset on lez.frames); the
+            # FIDUS adapter fetches the frames of a decision that needs them.
+            evidence=(
+                tuple(f.jpeg for _, f, _ in p.frames) if self.settings.evidence_inline else ()
+            ),
         )
 
-    def commit_offsets(self) -> dict[TopicPartition, int]:
-        """Offsets safe to commit: up to the first frame of any still-open passage."""
-        safe: dict[TopicPartition, int] = {}
-        for tp, nxt in self.consumed_next.items():
+    def hold_back(self, handled: Offsets) -> Offsets:
+        """The offsets safe to commit for the ``handled`` ones: never past the first frame of a
+        passage still open on the partition."""
+        safe: Offsets = {}
+        for tp, nxt in handled.items():
             opens = [p.first_offset for k, p in self.open.items() if k[0] == tp]
-            off = min([nxt, *opens])
-            if self.committed.get(tp) != off:
-                safe[tp] = off
+            safe[tp] = min([nxt, *opens])
         return safe
+
+    def commit_offsets(self) -> Offsets:
+        """Offsets safe to commit for the frames consumed so far, where not committed yet."""
+        safe = self.hold_back(self.consumed_next)
+        return {tp: off for tp, off in safe.items() if self.committed.get(tp) != off}
 
     def forget(self, tps: set[TopicPartition]) -> None:
         for tp in tps:
             self.consumed_next.pop(tp, None)
             self.committed.pop(tp, None)
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, worker: PlateReaderWorker) -> None:
-        self.worker = worker
-
-    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        self.worker.flush_partitions(set(revoked))
-
-    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        log.info(
-            "plate-reader assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
-        )
 
 
 class PlateReaderWorker:
@@ -182,16 +202,36 @@ class PlateReaderWorker:
         *,
         cameras: CameraRegistry | None = None,
         ground_truth: bool = False,
+        metrics: Metrics | None = None,
+        health: Health | None = None,
     ) -> None:
         self.settings = settings
-        self.bootstrap = bootstrap
+        self.metrics = metrics
         self.read_frame = read_frame
         self.cameras = cameras
-        self.producer = make_producer(bootstrap)
-        self.grouper = PassageGrouper(settings, self.producer, voter, ground_truth=ground_truth)
-        self.consumer: KafkaConsumer = make_consumer(
-            settings, bootstrap, GROUP, ["frames"], listener=_Rebalance(self)
+        self.producer: KafkaProducer = make_stage_producer(bootstrap)
+        self.grouper = PassageGrouper(
+            settings, self.producer, voter, ground_truth=ground_truth, metrics=metrics
         )
+        rebalance = Rebalance(STAGE)
+        self.consumer: KafkaConsumer = make_consumer(
+            settings, bootstrap, GROUP, [FRAMES], listener=rebalance
+        )
+        self.runner = StageRunner(
+            self.consumer,
+            self.producer,
+            self._read,
+            name=STAGE,
+            on_error=dead_letter_policy(self.producer, settings, STAGE, poison=(EventError,)),
+            hold_back=self.grouper.hold_back,
+            on_revoke=self._revoke,
+            on_stop=lambda: self.grouper.close_idle(force=True),
+            rebalance=rebalance,
+            poll_ms=200,
+            max_records=16,
+            metrics=metrics,
+            health=health,
+        ).every(0, self.grouper.close_idle)
         self.frames_read = 0
         self.duplicates = 0
         # Frame keys (camera id + seq) seen per partition: a frame the edge sent twice (a
@@ -209,75 +249,58 @@ class PlateReaderWorker:
             seen.popitem(last=False)
         return False
 
-    def flush_partitions(self, tps: set[TopicPartition]) -> None:
+    def _revoke(self, tps: set[TopicPartition]) -> None:
+        """Partitions taken away: their open passages are emitted now (the runner flushes and
+        commits them next); what was known of them is forgotten."""
         self.grouper.close_partitions(tps)
-        self._commit()
         self.grouper.forget(tps)
         for tp in tps:
             self.seen.pop(tp, None)
 
-    def _commit(self) -> None:
-        self.producer.flush()
-        offsets = self.grouper.commit_offsets()
-        commit(self.consumer, offsets)
-        self.grouper.committed.update(offsets)
-
     def handle(self, record: Record) -> None:
-        try:
-            frame = parse_event(FrameEvent, record.value, topic=record.topic, offset=record.offset)
-        except EventError as exc:
-            dead_letter(self.producer, self.settings, stage=STAGE, record=record, exc=exc)
-            self.grouper.consumed(record)
-            return
-        if self._duplicate(record, frame):
-            self.grouper.consumed(record)
-            return
-        try:
-            if self.cameras is not None and self.cameras.get(frame.camera_id) is None:
-                raise UnknownCameraError(frame.camera_id)
-            if len(frame.jpeg) > self.settings.max_frame_bytes:
-                raise ValueError(f"frame of {len(frame.jpeg)} bytes is over the limit")
-            ahead = frame.captured_at.timestamp() - record.timestamp / 1000
-            if record.timestamp > 0 and ahead > MAX_FUTURE_S:
-                raise ValueError(
-                    f"capture time {frame.captured_at.isoformat()} is {ahead:.0f} s ahead of "
-                    f"the broker time (limit {MAX_FUTURE_S:.0f} s): camera clock wrong?"
-                )
-            try:
-                reads = self.read_frame(frame)
-            except (ValueError, LezError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - OpenCV/torch on one frame: poison
-                raise FrameDecodeError(
-                    frame.camera_id, frame.seq, f"{type(exc).__name__}: {exc}"
-                ) from exc
-        except (ValueError, LezError) as exc:
-            dead_letter(
-                self.producer,
-                self.settings,
-                stage=STAGE,
-                record=record,
-                exc=exc,
-                camera_id=frame.camera_id,
-                seq=frame.seq,
+        """Handle one frame record; a frame that can never be read is dead-lettered."""
+        self.runner.process(record)
+
+    def _read(self, record: Record) -> None:
+        self.grouper.consumed(record)
+        frame = parse_event(FrameEvent, record.value, topic=record.topic, offset=record.offset)
+        if self.metrics is not None:
+            self.metrics.frames_received.labels(camera_id=frame.camera_id).inc()
+            self.metrics.camera_last_frame.labels(camera_id=frame.camera_id).set(
+                frame.captured_at.timestamp()
             )
-            self.grouper.consumed(record)
+        if self._duplicate(record, frame):
             return
+        try:
+            reads = self._checked_reads(record, frame)
+        except (ValueError, LezError) as exc:
+            raise PoisonRecord(exc, camera_id=frame.camera_id, seq=frame.seq) from exc
         self.frames_read += 1
         self.grouper.add(record, frame, reads)
 
-    def run(self, stop: StopFlag) -> None:
-        log.info("plate-reader worker up (group %s)", GROUP)
+    def _checked_reads(self, record: Record, frame: FrameEvent) -> list[PlateRead]:
+        """The plates of a frame that passes the checks; ValueError or LezError otherwise."""
+        if self.cameras is not None and self.cameras.get(frame.camera_id) is None:
+            raise UnknownCameraError(frame.camera_id)
+        if len(frame.jpeg) > self.settings.max_frame_bytes:
+            raise ValueError(f"frame of {len(frame.jpeg)} bytes is over the limit")
+        ahead = frame.captured_at.timestamp() - record.timestamp / 1000
+        if record.timestamp > 0 and ahead > MAX_FUTURE_S:
+            raise ValueError(
+                f"capture time {frame.captured_at.isoformat()} is {ahead:.0f} s ahead of "
+                f"the broker time (limit {MAX_FUTURE_S:.0f} s): camera clock wrong?"
+            )
         try:
-            while not stop.is_set():
-                batch = self.consumer.poll(timeout_ms=200, max_records=16)
-                for records in batch.values():
-                    for record in records:
-                        self.handle(record)
-                self.grouper.close_idle()
-                self._commit()
-            self.grouper.close_idle(force=True)
-            self._commit()
-        finally:
-            self.consumer.close(autocommit=False)
-            self.producer.close()
+            if self.metrics is None:
+                return self.read_frame(frame)
+            with self.metrics.ocr_seconds.time():
+                return self.read_frame(frame)
+        except (ValueError, LezError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - OpenCV/torch on one frame: poison
+            raise FrameDecodeError(
+                frame.camera_id, frame.seq, f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    def run(self, stop: StopFlag) -> None:
+        self.runner.run(stop)

@@ -24,3 +24,17 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 /usr/bin/chromium --version >/dev/null 2>&1 || { echo "Chromium does not run" >&2; exit 1; }
 echo "Chromium up ($(/usr/bin/chromium --version 2>/dev/null | head -1))"
+
+# Prometheus and promtool for tests/ops (marker prometheus): Debian's package, not started here
+# (the tests start their own on a free loopback port with a generated config).
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  echo "installing Prometheus (apt-get)"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends prometheus
+  # The package may start its own service; the tests never use it.
+  (systemctl stop prometheus 2>/dev/null || service prometheus stop 2>/dev/null || true) >/dev/null
+fi
+promtool --version >/dev/null 2>&1 || { echo "promtool does not run" >&2; exit 1; }
+echo "Prometheus up ($(prometheus --version 2>&1 | head -1))"

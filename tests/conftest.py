@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# A skip fails the run unless tests/allowed_skips.toml lists it (under CI and `make test`).
+pytest_plugins = ["tests.skip_policy"]
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -15,6 +19,16 @@ DEMO = FIXTURES / "demo"
 PG_ADMIN_URL = os.environ.get(
     "LEZ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The secrets have no default (lez.core.settings.SECRET_NAMES): the test session makes
+    its own random ones, so every ``Settings()`` of a test, and every process a test starts,
+    has them. A test of the refusal without them removes them with ``monkeypatch``."""
+    from lez.core.settings import SECRET_NAMES
+
+    for name in SECRET_NAMES:
+        os.environ.setdefault(f"LEZ_{name.upper()}", secrets.token_urlsafe(32))
 
 
 @pytest.fixture(scope="session")

@@ -52,3 +52,54 @@ class FakeRegistry:
             ambiguous=False,
             exemptions=tuple(self.exemptions.get(key, [])),
         )
+
+
+@dataclass
+class FakeCountryRegistry:
+    """Stands in for the FIDUS adapter where the country matters: vehicles keyed by
+    (normalised plate, country); ``calls`` records each (normalised plate, country) asked."""
+
+    vehicles: dict[tuple[str, str], VehicleRecord] = field(default_factory=dict)
+    ambiguous: frozenset[tuple[str, str]] = frozenset()
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, *records: VehicleRecord) -> FakeCountryRegistry:
+        return cls({(normalize_plate(v.plate), v.country): v for v in records})
+
+    def lookup(self, plate: str, country: str, at: datetime, purpose: str) -> LookupResult:
+        key = (normalize_plate(plate), country.strip().upper())
+        self.calls.append(key)
+        return LookupResult(
+            vehicle=self.vehicles.get(key), ambiguous=key in self.ambiguous, exemptions=()
+        )
+
+
+@dataclass
+class FakeRelookup:
+    """Stands in for the console's relookup (the FIDUS adapter as an operator): answers from a
+    :class:`FakeRegistry`; ``calls`` records (plate as asked, country, actor)."""
+
+    registry: FakeRegistry = field(default_factory=FakeRegistry)
+    ambiguous: frozenset[str] = frozenset()
+    calls: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __call__(self, plate: str, country: str, at: datetime, *, actor: str) -> LookupResult:
+        self.calls.append((plate, country, actor))
+        found = self.registry.lookup(plate, country, at, "lez_enforcement")
+        if normalize_plate(plate) in self.ambiguous:
+            return LookupResult(vehicle=None, ambiguous=True, exemptions=found.exemptions)
+        return found
+
+
+@dataclass
+class FakeExemptionSource:
+    """Stands in for the FIDUS adapter's exemption lookups (day passes): every record given,
+    whatever plate is asked (the caller must pick the vehicle's own)."""
+
+    records: list[Exemption] = field(default_factory=list)
+    calls: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def exemptions(self, plate: str, country: str, purpose: str) -> tuple[Exemption, ...]:
+        self.calls.append((plate, country, purpose))
+        return tuple(self.records)

@@ -1,4 +1,10 @@
-"""Shared dependencies of the console: database session, current user, roles, CSRF."""
+"""Shared dependencies of the console: context, database session, current user, roles, CSRF.
+
+Every route takes what it needs through the ``Annotated`` aliases here (``CtxDep``,
+``SessionDep``, ``UserDep``, ``AddressDep``) and declares the roles it allows with
+:func:`guarded` (pages that take a form: :func:`form_guarded`, which also checks the form's
+CSRF token). This is the only place besides the route modules that raises HTTP errors.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Form, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
-from fines.models import ConsoleUser
+from fines import auth
+from fines.login_throttle import LoginThrottle
 from fines.review import Relookup
 from fines.service import FinesPolicy
 from lez.core.rules import RuleBook
@@ -20,6 +27,7 @@ from lez.core.rules import RuleBook
 PUBLIC_PATHS = frozenset(
     {
         "/health",
+        "/metrics",
         "/login",
         "/logout",
         "/api/login",
@@ -28,6 +36,9 @@ PUBLIC_PATHS = frozenset(
 )
 """Routes open to anonymous callers; every other route declares the roles it allows."""
 
+SESSION_KEY = "sid"
+"""Cookie session key holding the server-side session token."""
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -35,14 +46,20 @@ def _utcnow() -> datetime:
 
 @dataclass
 class ConsoleContext:
-    """What the routes need, built once in :func:`fines.console.create_app`."""
+    """What the routes need, built once in :func:`fines.console.create_app`.
+
+    ``now`` is the business clock (notice due dates, the dashboard); ``clock`` is the wall
+    clock that sessions expire by."""
 
     sessions: sessionmaker[Session]
     templates: Jinja2Templates
     policy: FinesPolicy
     relookup: Relookup | None
     rules_loader: Callable[[], RuleBook]
+    throttle: LoginThrottle
+    session_max_age_s: int
     now: Callable[[], datetime] = _utcnow
+    clock: Callable[[], datetime] = _utcnow
     _rules: RuleBook | None = field(default=None, repr=False)
 
     @property
@@ -79,14 +96,30 @@ def get_db(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_db)]
 
 
+def client_address(request: Request) -> str:
+    """The peer address (what the login throttle counts by; behind a reverse proxy this is
+    the proxy, unless uvicorn is told to trust its forwarded headers)."""
+    return request.client.host if request.client else ""
+
+
+AddressDep = Annotated[str, Depends(client_address)]
+
+
+def session_token(request: Request) -> str | None:
+    token = request.session.get(SESSION_KEY)
+    return token if isinstance(token, str) else None
+
+
 def current_user(request: Request) -> CurrentUser:
-    """The logged-in, active account (looked up on every request: deactivation is at once)."""
-    uid = request.session.get("uid")
-    if not isinstance(uid, int):
+    """The account of a live server-side session (checked on every request: logout,
+    deactivation and a password change take effect at once)."""
+    token = session_token(request)
+    if token is None:
         raise NotAuthenticated()
-    with ctx(request).sessions() as session:
-        user = session.get(ConsoleUser, uid)
-        if user is None or not user.active:
+    c = ctx(request)
+    with c.sessions() as session:
+        user = auth.session_user(session, token, now=c.clock())
+        if user is None:
             request.session.clear()
             raise NotAuthenticated()
         return CurrentUser(id=user.id, username=user.username, role=user.role)
@@ -122,13 +155,19 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-def check_csrf(request: Request, token: str) -> None:
+def csrf_ok(request: Request, token: str) -> bool:
     expected = request.session.get("csrf")
-    if not isinstance(expected, str) or not secrets.compare_digest(expected, token):
+    return isinstance(expected, str) and secrets.compare_digest(expected, token)
+
+
+def form_csrf(request: Request, csrf: Annotated[str, Form()]) -> None:
+    """The form's ``csrf`` field must match the session's token."""
+    if not csrf_ok(request, csrf):
         raise HTTPException(403, "invalid or missing form token; reload the page")
 
 
-def user_of(request: Request) -> CurrentUser:
-    """The user set by the role check (for routes guarded with :func:`guarded`)."""
-    user: CurrentUser = request.state.user
-    return user
+def form_guarded(roles: frozenset[str]) -> dict[str, Any]:
+    """:func:`guarded` for a page form: the role check first, then the CSRF token."""
+    kwargs = guarded(roles)
+    kwargs["dependencies"] = [*kwargs["dependencies"], Depends(form_csrf)]
+    return kwargs

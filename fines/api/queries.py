@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -11,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from fines.models import (
     ConsoleAudit,
+    DeadLetterRecord,
     Evidence,
     Notice,
     NoticeHistory,
@@ -18,6 +21,7 @@ from fines.models import (
     RegistryAudit,
     ReviewItem,
 )
+from fines.registry_audit import PURGE_RESULT, audit_plate_hash
 from fines.service import BRUSSELS
 
 
@@ -98,7 +102,7 @@ def search_notices(
 
     q = select(Notice).order_by(Notice.offence_at.desc())
     if plate and normalize_plate(plate):
-        q = q.where(Notice.plate_norm.contains(normalize_plate(plate)))
+        q = q.where(Notice.plate_norm.contains(normalize_plate(plate), autoescape=True))
     if status:
         q = q.where(Notice.status == status)
     if camera:
@@ -109,6 +113,11 @@ def search_notices(
         end = datetime.combine(date_to + timedelta(days=1), time(), BRUSSELS)
         q = q.where(Notice.offence_at < end)
     return list(session.scalars(q.limit(max(1, min(limit, 5000)))).all())
+
+
+def cameras(session: Session) -> list[str]:
+    """Every camera that has recorded a passage."""
+    return list(session.scalars(select(Passage.camera_id).distinct().order_by(Passage.camera_id)))
 
 
 def _chars(norm: str, confidences: list[float]) -> list[dict[str, Any]]:
@@ -168,18 +177,20 @@ def review_items(
 
 
 def registry_audit(
-    session: Session, *, plate: str | None = None, limit: int = 500
+    session: Session, *, plate_hash_key: bytes, plate: str | None = None, limit: int = 500
 ) -> list[dict[str, Any]]:
+    """The registry audit, newest first; a search by plate hashes the query the way the
+    audit keeps plates (exact plate, any separators or case)."""
     q = select(RegistryAudit).order_by(RegistryAudit.id.desc())
     if plate:
-        q = q.where(RegistryAudit.plate.contains(plate.upper()))
+        q = q.where(RegistryAudit.plate_hash == audit_plate_hash(plate_hash_key, plate))
     return [
         {
             "id": r.id,
             "at": r.at.isoformat(),
             "authority": r.authority,
             "actor": r.actor,
-            "plate": r.plate,
+            "plate_hash": r.plate_hash,
             "country": r.country,
             "purpose": r.purpose,
             "result": r.result,
@@ -257,3 +268,261 @@ def summary(session: Session, *, now: datetime | None = None) -> dict[str, Any]:
         "cameras": {c: stored.isoformat() for c, stored, _ in cameras},
         "cameras_last_capture": {c: captured.isoformat() for c, _, captured in cameras},
     }
+
+
+# --------------------------------------------------------------------------- dashboard series
+# Hours are bucketed in Python (SQLite and PostgreSQL differ in date functions); Brussels is
+# always a whole number of hours off UTC, so a UTC hour is a local hour too.
+
+HOUR = timedelta(hours=1)
+LOOKBACKS: tuple[timedelta | None, ...] = (
+    timedelta(hours=24),
+    timedelta(days=7),
+    timedelta(days=31),
+    timedelta(days=366),
+    None,
+)
+"""How far back from the newest passage :func:`recent_passages` looks, widening until it has
+the hours it wants (sparse data, e.g. a replayed scenario, is found in the wider windows)."""
+ANSWERED = ("found", "not_found", "ambiguous")
+REGISTRY_OUTCOMES = ("answered", "refused", "unavailable", "error")
+
+
+def hour_of(at: datetime) -> datetime:
+    """The UTC hour ``at`` falls in."""
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class PassageSample:
+    """What the dashboard charts take of a passage: no plate, only whether one was read."""
+
+    camera_id: str
+    captured_at: datetime
+    decision: str
+    frames: int
+    read: bool
+
+
+@dataclass(frozen=True)
+class HourAxis:
+    """The hours a chart shows, oldest first: the newest hours that have passages (hours
+    without any are left out); ``gaps`` are the indices of hours that follow left-out ones."""
+
+    hours: tuple[datetime, ...]
+    gaps: tuple[int, ...]
+
+    @classmethod
+    def of(cls, samples: Sequence[PassageSample]) -> HourAxis:
+        hours = tuple(sorted({hour_of(s.captured_at) for s in samples}))
+        gaps = tuple(i for i in range(1, len(hours)) if hours[i] - hours[i - 1] > HOUR)
+        return cls(hours=hours, gaps=gaps)
+
+    def index(self) -> dict[datetime, int]:
+        return {h: i for i, h in enumerate(self.hours)}
+
+
+@dataclass(frozen=True)
+class HourlyDecisions:
+    axis: HourAxis
+    counts: Mapping[str, tuple[int, ...]]
+    """Passages per hour of the axis, by decision."""
+
+
+@dataclass(frozen=True)
+class CameraActivity:
+    camera_id: str
+    last_frame: datetime
+    frames_last_hour: int
+    passages: int
+    """Passages in the charts' hours."""
+    read_rate: float | None
+    """Share of those passages with a plate read (None without passages)."""
+    frames_per_hour: tuple[int, ...]
+    """Frames per hour of the charts' axis."""
+
+    @property
+    def frames_per_minute(self) -> float:
+        """Frames per minute over the last hour (before the console's now)."""
+        return round(self.frames_last_hour / 60.0, 2)
+
+
+@dataclass(frozen=True)
+class BacklogSeries:
+    hours: tuple[datetime, ...]
+    open_items: tuple[int, ...]
+    """Review items open at the end of each hour (the last: now)."""
+
+
+@dataclass(frozen=True)
+class DeadLetterCounts:
+    last_24h: Mapping[str, int]
+    total: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class RegistryState:
+    calls: int
+    """Registry calls looked at (the newest ones)."""
+    outcomes: Mapping[str, int]
+    """Those calls by outcome: answered, refused, unavailable, error."""
+    newest_at: datetime | None
+    newest_result: str | None
+
+    @property
+    def state(self) -> str:
+        """``unavailable`` when the newest call failed, ``degraded`` when a tenth of the
+        calls looked at failed, ``up`` otherwise (``no calls`` before the first)."""
+        if not self.calls:
+            return "no calls"
+        if self.newest_result in ("unavailable", "error"):
+            return "unavailable"
+        failed = self.outcomes.get("unavailable", 0) + self.outcomes.get("error", 0)
+        return "degraded" if failed * 10 >= self.calls else "up"
+
+
+def recent_passages(
+    *, session: Session, hours: int = 24, max_rows: int = 50_000
+) -> list[PassageSample]:
+    """The passages of the newest ``hours`` hours that have passages, by capture time: on a
+    busy system the last day, on sparse data the last hours anything happened."""
+    newest = session.scalar(select(func.max(Passage.captured_at)))
+    if newest is None:
+        return []
+    columns = select(
+        Passage.camera_id,
+        Passage.captured_at,
+        Passage.decision,
+        Passage.frames,
+        Passage.plate_norm.is_not(None).label("read"),
+    ).order_by(Passage.captured_at.desc())
+    rows: list[Any] = []
+    for lookback in LOOKBACKS:
+        q = columns if lookback is None else columns.where(Passage.captured_at > newest - lookback)
+        rows = list(session.execute(q.limit(max_rows)).all())
+        if len(rows) >= max_rows or len({hour_of(r.captured_at) for r in rows}) >= hours:
+            break
+    keep = set(sorted({hour_of(r.captured_at) for r in rows}, reverse=True)[:hours])
+    return [
+        PassageSample(r.camera_id, r.captured_at, r.decision, int(r.frames), bool(r.read))
+        for r in reversed(rows)
+        if hour_of(r.captured_at) in keep
+    ]
+
+
+def decisions_per_hour(samples: Sequence[PassageSample]) -> HourlyDecisions:
+    """Passages per hour of the samples' own hours, by decision (kinds in a stable order:
+    the most frequent first)."""
+    axis = HourAxis.of(samples)
+    where = axis.index()
+    by_kind: dict[str, list[int]] = {}
+    for s in samples:
+        by_kind.setdefault(s.decision, [0] * len(axis.hours))[where[hour_of(s.captured_at)]] += 1
+    order = sorted(by_kind, key=lambda k: (-sum(by_kind[k]), k))
+    return HourlyDecisions(axis=axis, counts={k: tuple(by_kind[k]) for k in order})
+
+
+def camera_activity(
+    *, session: Session, samples: Sequence[PassageSample], now: datetime
+) -> list[CameraActivity]:
+    """Every camera that recorded a passage: its last frame (ever), frames in the hour before
+    ``now``, and over the samples' hours its passages, read rate and frames per hour."""
+    last = session.execute(
+        select(Passage.camera_id, func.max(Passage.captured_at)).group_by(Passage.camera_id)
+    ).all()
+    recent = dict(
+        session.execute(
+            select(Passage.camera_id, func.sum(Passage.frames))
+            .where(Passage.captured_at > now - HOUR, Passage.captured_at <= now)
+            .group_by(Passage.camera_id)
+        ).all()
+    )
+    axis = HourAxis.of(samples)
+    where = axis.index()
+    out = []
+    for camera_id, last_frame in sorted(last):
+        mine = [s for s in samples if s.camera_id == camera_id]
+        frames = [0] * len(axis.hours)
+        for s in mine:
+            frames[where[hour_of(s.captured_at)]] += s.frames
+        out.append(
+            CameraActivity(
+                camera_id=camera_id,
+                last_frame=last_frame,
+                frames_last_hour=int(recent.get(camera_id) or 0),
+                passages=len(mine),
+                read_rate=sum(s.read for s in mine) / len(mine) if mine else None,
+                frames_per_hour=tuple(frames),
+            )
+        )
+    return out
+
+
+def review_backlog_series(*, session: Session, now: datetime, hours: int = 24) -> BacklogSeries:
+    """Review items open at the end of each of the last ``hours`` hours (the last point is
+    now): created by then and not resolved by then."""
+    start = hour_of(now) - (hours - 1) * HOUR
+    rows = session.execute(
+        select(ReviewItem.created_at, ReviewItem.resolved_at, ReviewItem.status).where(
+            ReviewItem.created_at <= now,
+            (ReviewItem.resolved_at.is_(None)) | (ReviewItem.resolved_at > start),
+        )
+    ).all()
+    # An item closed without a resolution time cannot be placed in time: left out.
+    spans = [r for r in rows if r.resolved_at is not None or r.status == "open"]
+    hour_list = tuple(start + i * HOUR for i in range(hours))
+    values = []
+    for h in hour_list:
+        at = min(h + HOUR, now)
+        values.append(
+            sum(
+                1
+                for r in spans
+                if r.created_at <= at and (r.resolved_at is None or r.resolved_at > at)
+            )
+        )
+    return BacklogSeries(hours=hour_list, open_items=tuple(values))
+
+
+def deadletter_counts(*, session: Session, now: datetime) -> DeadLetterCounts:
+    """Dead letters per stage: in the 24 hours before ``now`` and in all."""
+    from lez.core.names import PIPELINE_STAGES
+
+    def per_stage(since: datetime | None) -> dict[str, int]:
+        q = select(DeadLetterRecord.stage, func.count()).group_by(DeadLetterRecord.stage)
+        if since is not None:
+            q = q.where(DeadLetterRecord.failed_at > since)
+        counts: dict[str, int] = dict.fromkeys(PIPELINE_STAGES, 0)
+        counts.update({stage: int(n) for stage, n in session.execute(q).all()})
+        return counts
+
+    return DeadLetterCounts(last_24h=per_stage(now - timedelta(hours=24)), total=per_stage(None))
+
+
+def registry_state(*, session: Session, last: int = 50) -> RegistryState:
+    """The registry as its newest ``last`` audited calls saw it (the purge's rows are not
+    calls)."""
+    rows = session.execute(
+        select(RegistryAudit.at, RegistryAudit.result)
+        .where(RegistryAudit.result != PURGE_RESULT)
+        .order_by(RegistryAudit.id.desc())
+        .limit(max(1, last))
+    ).all()
+    outcomes = dict.fromkeys(REGISTRY_OUTCOMES, 0)
+    for r in rows:
+        outcomes[registry_outcome(r.result)] += 1
+    return RegistryState(
+        calls=len(rows),
+        outcomes=outcomes,
+        newest_at=rows[0].at if rows else None,
+        newest_result=rows[0].result if rows else None,
+    )
+
+
+def registry_outcome(result: str) -> str:
+    """An audit result (``found (cached)``, ``unavailable``, ...) as one of
+    :data:`REGISTRY_OUTCOMES` (anything unknown counts as an error)."""
+    base = result.split(" ", 1)[0]
+    if base in ANSWERED:
+        return "answered"
+    return base if base in REGISTRY_OUTCOMES else "error"

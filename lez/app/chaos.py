@@ -50,6 +50,7 @@ from lez.app.replay import (
     scenario_options,
 )
 from lez.app.stack import WORKERS, Stack
+from lez.core import names
 from lez.core.errors import LezError
 from lez.core.settings import Settings
 
@@ -342,9 +343,9 @@ class _Plan:
     edge_restart_after_s: float = 2.0
     # Each kill waits for the link to be back and for the previous worker to be running.
     kills: tuple[tuple[str, float], ...] = (
-        ("plate-reader", 0.5),
-        ("fidus-adapter", 0.65),
-        ("fines", 0.8),
+        (names.PLATE_READER, 0.5),
+        (names.FIDUS_ADAPTER, 0.65),
+        (names.FINES, 0.8),
     )
     restart_after_s: float = 1.0
 
@@ -517,6 +518,18 @@ class _ChaosRun:
         self.proxy.cut()
 
 
+def _notice_differences(
+    clean: list[dict[str, Any]], chaos: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The clean run's notices the chaos run lacks, and the chaos run's extra ones."""
+    clean_keys = Counter(_notice_key(n) for n in clean)
+    chaos_keys = Counter(_notice_key(n) for n in chaos)
+    by_key = {_notice_key(n): n for n in [*clean, *chaos]}
+    missing = [by_key[k] for k in (clean_keys - chaos_keys).elements()]
+    extra = [by_key[k] for k in (chaos_keys - clean_keys).elements()]
+    return missing, extra
+
+
 def run_chaos(
     scenario_dir: Path,
     settings: Settings,
@@ -558,15 +571,9 @@ def run_chaos(
             sessions = compose.sessions(run_settings)
             stack.wait_ready()
             chaos = _ChaosRun(
-                stack,
-                run_settings,
-                sessions,
-                scenario,
-                run_dir,
-                outage_s=outage_s,
-                rate=rate,
-                plan=plan or _Plan(),
-            )
+                stack, run_settings, sessions, scenario, run_dir,
+                outage_s=outage_s, rate=rate, plan=plan or _Plan(),
+            )  # fmt: skip
             t0 = time.monotonic()
             chaos.run(timeout_s)
             for name in WORKERS:
@@ -581,11 +588,7 @@ def run_chaos(
         if scratch_db is not None:
             drop_database(scratch_db)
 
-    clean_keys = Counter(_notice_key(n) for n in clean["notices"])
-    chaos_keys = Counter(_notice_key(n) for n in counts.notices)
-    by_key = {_notice_key(n): n for n in [*clean["notices"], *counts.notices]}
-    missing = [by_key[k] for k in (clean_keys - chaos_keys).elements()]
-    extra = [by_key[k] for k in (chaos_keys - clean_keys).elements()]
+    missing, extra = _notice_differences(clean["notices"], counts.notices)
     # Frames the edge took in but the broker never acknowledged are lost too.
     spooled = {
         f"{c}#{i}"

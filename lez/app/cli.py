@@ -8,11 +8,18 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+from lez.core import names
 from lez.core.errors import LezError
+from lez.core.logs import configure_logging
 from lez.core.settings import Settings
+
+if TYPE_CHECKING:
+    from camera_ingest.edge import Sender
+    from lez.core.stage import StopFlag
 
 log = logging.getLogger("lez")
 
@@ -31,23 +38,46 @@ def _existing_file(value: str) -> Path:
     return path
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lez", description="Low Emission Zone enforcement")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value}: not a whole number of 1 or more")
+    return number
 
+
+# What add_subparsers() returns; each command registers itself on it.
+_Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _add_run(sub: _Subparsers) -> None:
     run = sub.add_parser("run", help="run the whole pipeline on the embedded default")
     run.add_argument("--scenario", type=_existing_dir, help="push this scenario's frames")
     run.add_argument("--registry", type=_existing_file, help="registry.csv for the mock DIV")
     run.add_argument("--exemptions", type=_existing_file, help="exemptions.csv for the mock DIV")
     run.add_argument("--exit", action="store_true", help="stop after the summary")
+    run.add_argument(
+        "--plate-readers",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="plate-reader processes (default: the number of cores, here %(default)s); "
+        "the topics get at least N partitions",
+    )
 
+
+def _add_worker(sub: _Subparsers) -> None:
     worker = sub.add_parser("worker", help="run one stage as a member of its consumer group")
     worker.add_argument(
-        "stage", choices=["plate-reader", "fidus-adapter", "fines", "police-hotlist"]
+        "stage", choices=list(names.STAGES)
     )
     worker.add_argument("--ground-truth", type=_existing_file, help="frames.csv (replay only)")
     worker.add_argument("--no-settle", action="store_true", help="fines: do not settle")
 
+
+def _add_serve(sub: _Subparsers) -> None:
     serve = sub.add_parser("serve", help="run a service")
     serve.add_argument("service", choices=["div", "console", "ingest"])
     serve.add_argument("--registry", type=_existing_file)
@@ -57,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--latency", type=float, default=0.0)
     serve.add_argument("--failure-rate", type=float, default=0.0)
 
+
+def _add_camera(sub: _Subparsers) -> None:
     cam = sub.add_parser(
         "camera",
         help="an edge node: push a camera's frames to lez.frames (Kafka or the ingest gateway)",
@@ -121,17 +153,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="after the source ends, wait this long for the spool to empty",
     )
 
+
+def _add_replay(sub: _Subparsers) -> None:
     replay = sub.add_parser("replay", help="replay a recorded scenario through the pipeline")
     replay.add_argument("scenario", type=_existing_dir)
     replay.add_argument("--report", type=Path, required=True)
     replay.add_argument("--ground-truth-plates", action="store_true")
     replay.add_argument("--timeout", type=float, default=1800.0)
 
+
+def _add_eval_plates(sub: _Subparsers) -> None:
     ev = sub.add_parser("eval-plates", help="measure plate reading on labelled images")
     ev.add_argument("images", type=_existing_dir)
     ev.add_argument("--labels", type=_existing_file, required=True)
     ev.add_argument("--report", type=Path, required=True)
 
+
+def _add_chaos(sub: _Subparsers) -> None:
     chaos = sub.add_parser(
         "chaos", help="replay a scenario while killing workers and cutting the edge's link"
     )
@@ -148,81 +186,203 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--report", type=Path, help="write the comparison as JSON")
     chaos.add_argument("--timeout", type=float, default=1800.0)
 
+
+def _add_bench_pipeline(sub: _Subparsers) -> None:
+    bench = sub.add_parser(
+        "bench-pipeline",
+        help="open-loop load through the real stack: sustained frames/s, latency, lag, CPU",
+    )
+    bench.add_argument("scenario", type=_existing_dir)
+    bench.add_argument("--rate", type=float, required=True, help="offered frames per second")
+    bench.add_argument("--seconds", type=float, required=True, help="how long to offer it")
+    bench.add_argument("--report", type=Path, required=True)
+    bench.add_argument(
+        "--plate-readers",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="plate-reader processes (default: the number of cores)",
+    )
+    bench.add_argument(
+        "--cameras", type=_positive_int, default=180, help="virtual cameras (default 180)"
+    )
+    bench.add_argument(
+        "--drain", type=float, default=60.0, help="after the load, wait this long for decisions"
+    )
+    bench.add_argument("--ground-truth-plates", action="store_true")
+    bench.add_argument(
+        "--find-max",
+        action="store_true",
+        help="then search the highest rate whose p95 latency stays <= 2 s (short probes)",
+    )
+    bench.add_argument("--search-seconds", type=float, default=20.0)
+
+
+def _add_migrate(sub: _Subparsers) -> None:
     sub.add_parser("migrate", help="bring the database schema up to date")
+
+
+def _add_topics(sub: _Subparsers) -> None:
+    topics = sub.add_parser(
+        "topics",
+        help="create the topics on LEZ_KAFKA_BOOTSTRAP (LEZ_TOPIC_PARTITIONS partitions, "
+        "LEZ_TOPIC_RETENTION_MS retention); existing topics are left as they are",
+    )
+    topics.add_argument("action", choices=["create"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lez", description="Low Emission Zone enforcement")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run(sub)
+    _add_worker(sub)
+    _add_serve(sub)
+    _add_camera(sub)
+    _add_replay(sub)
+    _add_eval_plates(sub)
+    _add_chaos(sub)
+    _add_migrate(sub)
+    _add_topics(sub)
+    _add_bench_pipeline(sub)
     return parser
 
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from lez.app import compose
     from lez.core.stage import StopFlag
 
     if not settings.kafka_bootstrap:
         raise LezError("LEZ_KAFKA_BOOTSTRAP is not set: which broker should this worker use?")
     stop = StopFlag()
     stop.install_signal_handlers()
-    cameras = compose.cameras(settings)
-    if args.stage == "plate-reader":
-        from plate_reader.voting import vote
-        from plate_reader.worker import FrameReader, PlateReaderWorker
+    run = {
+        names.PLATE_READER: _run_plate_reader,
+        names.FIDUS_ADAPTER: _run_fidus_adapter,
+        names.POLICE_HOTLIST: _run_police_hotlist,
+    }.get(args.stage, _run_fines)
+    run(args, settings, settings.kafka_bootstrap, stop)
+    return 0
 
-        read: FrameReader = (
-            compose.GroundTruthReader(args.ground_truth)
-            if args.ground_truth
-            else compose.ocr_frame_reader(settings)
-        )
+
+def _run_plate_reader(
+    args: argparse.Namespace, settings: Settings, bootstrap: str, stop: StopFlag
+) -> None:
+    from lez.app import compose
+    from lez.app.observe import observe_worker
+    from plate_reader.voting import vote
+    from plate_reader.worker import FrameReader, PlateReaderWorker
+
+    read: FrameReader = (
+        compose.GroundTruthReader(args.ground_truth)
+        if args.ground_truth
+        else compose.ocr_frame_reader(settings)
+    )
+    obs = observe_worker(settings)
+    try:
         PlateReaderWorker(
             settings,
-            settings.kafka_bootstrap,
+            bootstrap,
             read,
             vote,
-            cameras=cameras,
+            cameras=compose.cameras(settings),
             ground_truth=bool(args.ground_truth),
+            metrics=obs.metrics,
+            health=obs.health,
         ).run(stop)
-    elif args.stage == "fidus-adapter":
-        from fidus_adapter.worker import FidusAdapterWorker
+    finally:
+        obs.stop()
 
-        sessions = compose.sessions(settings)
+
+def _run_fidus_adapter(
+    _args: argparse.Namespace, settings: Settings, bootstrap: str, stop: StopFlag
+) -> None:
+    from fidus_adapter.worker import FidusAdapterWorker
+    from lez.app import compose
+    from lez.app.observe import observe_worker
+
+    sessions = compose.sessions(settings)
+    obs = observe_worker(settings, sessions=sessions, registry=True)
+    try:
         FidusAdapterWorker(
             settings,
-            settings.kafka_bootstrap,
-            compose.adapter(settings, sessions, actor="fidus-adapter-worker"),
+            bootstrap,
+            compose.adapter(settings, sessions, actor="fidus-adapter-worker").instrument(
+                obs.metrics
+            ),
             compose.rules(settings),
-            cameras=cameras,
+            cameras=compose.cameras(settings),
+            metrics=obs.metrics,
+            health=obs.health,
         ).run(stop)
-    elif args.stage == "police-hotlist":
-        from fidus_adapter.hotlist import HotlistWorker
+    finally:
+        obs.stop()
 
-        sessions = compose.sessions(settings)
+
+def _run_police_hotlist(
+    _args: argparse.Namespace, settings: Settings, bootstrap: str, stop: StopFlag
+) -> None:
+    from fidus_adapter.hotlist import HotlistWorker
+    from lez.app import compose
+    from lez.app.observe import observe_worker
+
+    sessions = compose.sessions(settings)
+    obs = observe_worker(settings, sessions=sessions, registry=True)
+    adapter = compose.adapter(
+        settings, sessions, "police-hotlist-worker", authority=settings.police_authority
+    )
+    try:
         HotlistWorker(
             settings,
-            settings.kafka_bootstrap,
-            compose.adapter(
-                settings, sessions, "police-hotlist-worker", authority=settings.police_authority
-            ),
+            bootstrap,
+            adapter.instrument(obs.metrics),
+            metrics=obs.metrics,
+            health=obs.health,
         ).run(stop)
-    else:
-        from fines.db import migrate
-        from fines.service import FinesPolicy
-        from fines.worker import FinesWorker
+    finally:
+        obs.stop()
 
-        migrate(settings.sqlalchemy_url())
-        sessions = compose.sessions(settings)
-        rules = compose.rules(settings)
-        adapter = compose.adapter(settings, sessions, actor="fines-worker")
+
+def _run_fines(
+    args: argparse.Namespace, settings: Settings, bootstrap: str, stop: StopFlag
+) -> None:
+    from fines.db import migrate
+    from fines.service import FinesPolicy
+    from fines.worker import FinesWorker
+    from lez.app import compose
+    from lez.app.observe import observe_worker
+
+    migrate(settings.sqlalchemy_url())
+    sessions = compose.sessions(settings)
+    rules = compose.rules(settings)
+    adapter = compose.adapter(settings, sessions, actor="fines-worker")
+    obs = observe_worker(settings, sessions=sessions)
+    try:
         FinesWorker(
             settings,
-            settings.kafka_bootstrap,
+            bootstrap,
             sessions,
             FinesPolicy(
                 auto_issue_threshold=settings.auto_issue_threshold,
                 latency_months=rules.latency_months,
                 keep_compliant_plates=settings.keep_compliant_plates,
-                plate_hash_key=settings.plate_hash_key.get_secret_value().encode(),
+                replay_ground_truth=settings.replay_ground_truth,
+                plate_hash_key=settings.secret("plate_hash_key").encode(),
             ),
-            compose.day_pass_check(adapter, rules),
+            compose.day_pass_check(adapter.instrument(obs.metrics), rules),
             settle_every_s=None if args.no_settle else 5.0,
+            metrics=obs.metrics,
+            health=obs.health,
         ).run(stop)
-    return 0
+    finally:
+        obs.stop()
+
+
+QUIET_UVICORN: dict[str, Any] = {"log_level": "warning", "access_log": False, "log_config": None}
+"""uvicorn without its access log and its own handlers: its warnings go through the root
+logger that :func:`lez.core.logs.configure_logging` set up (text or JSON)."""
+
+
+def _metrics_token(settings: Settings) -> str | None:
+    token = settings.metrics_token
+    return token.get_secret_value() if token is not None else None
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -236,8 +396,18 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             raise LezError("lez serve div needs --registry registry.csv")
         vehicles = load_registry(args.registry)
         exemptions = load_exemptions(args.exemptions) if args.exemptions else []
-        app = div_app(vehicles, exemptions, latency_s=args.latency, failure_rate=args.failure_rate)
-        uvicorn.run(app, host=args.host, port=args.port or 8100, log_level="warning")
+        from lez.app import compose
+
+        app = div_app(
+            vehicles,
+            exemptions,
+            authorities=compose.div_authorities(settings),
+            audit=compose.div_audit(settings),
+            latency_s=args.latency,
+            failure_rate=args.failure_rate,
+            metrics_token=_metrics_token(settings),
+        )
+        uvicorn.run(app, host=args.host, port=args.port or 8100, **QUIET_UVICORN)
     elif args.service == "ingest":
         from camera_ingest.gateway import RegistryFile
         from camera_ingest.gateway import create_app as ingest_app
@@ -249,52 +419,87 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             ingest_app(settings, registry=RegistryFile(cameras_file)),
             host=args.host,
             port=args.port or 8200,
-            log_level="warning",
+            **QUIET_UVICORN,
         )
     else:
         from fines.console import create_app as console_app
+        from fines.service import FinesPolicy
         from lez.app import compose
         from lez.app.compose import relookup as fidus_relookup
 
         sessions = compose.sessions(settings)
         secret = settings.console_secret_key
         admin = settings.console_admin_password
+        app = console_app(
+            sessions,
+            secret_key=secret.get_secret_value() if secret else None,
+            bootstrap_admin_password=admin.get_secret_value() if admin else None,
+            https_only=settings.console_https_only,
+            relookup=fidus_relookup(settings, sessions) if settings.div_url else None,
+            # The auditor's registry-audit search hashes the plate with this key.
+            policy=FinesPolicy(plate_hash_key=settings.secret("plate_hash_key").encode()),
+            metrics_token=_metrics_token(settings),
+        )
+        if bootstrap := settings.kafka_bootstrap:  # the dashboard shows the consumer lag
+            from lez.core.bus import consumer_lag
+
+            app.state.lag_probe = lambda: consumer_lag(settings, bootstrap, timeout_s=1.0)
         uvicorn.run(
-            console_app(
-                sessions,
-                secret_key=secret.get_secret_value() if secret else None,
-                bootstrap_admin_password=admin.get_secret_value() if admin else None,
-                relookup=fidus_relookup(settings, sessions) if settings.div_url else None,
-            ),
+            app,
             host=args.host,
             port=args.port or settings.console_port,
-            log_level="warning",
+            **QUIET_UVICORN,
         )
     return 0
 
 
-def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
-    from camera_ingest.edge import EdgeNode, HttpSender, KafkaSender, Sender
-    from camera_ingest.gate import MotionGate
+def _issue_key(args: argparse.Namespace, registry_file: Path | None) -> int:
+    """A new gateway API key for the camera: its hash goes to the registry (written 0600)."""
     from camera_ingest.keys import hash_api_key, new_api_key
+    from lez.core.cameras import CameraRegistry
+
+    if registry_file is None:
+        raise LezError("--issue-key needs --registry cameras.yaml with the camera in it")
+    registry = CameraRegistry.load(registry_file)
+    camera = registry.get(args.camera_id)
+    if camera is None:
+        raise LezError(f"camera {args.camera_id!r} is not in the camera registry {registry_file}")
+    key = new_api_key()
+    registry.with_camera(camera.model_copy(update={"api_key_hash": hash_api_key(key)})).dump(
+        registry_file
+    )
+    print(f"API key for {args.camera_id} (shown once; only its hash is stored): {key}")
+    return 0
+
+
+def _camera_sender(args: argparse.Namespace, settings: Settings) -> Sender:
+    from camera_ingest.edge import HttpSender, KafkaSender
+
+    if args.gateway:
+        api_key = args.api_key or os.environ.get("LEZ_CAMERA_API_KEY")
+        if not api_key:
+            raise LezError("--gateway needs --api-key (or LEZ_CAMERA_API_KEY)")
+        return HttpSender(args.gateway, api_key)
+    if not settings.kafka_bootstrap:
+        raise LezError("LEZ_KAFKA_BOOTSTRAP is not set: which broker should the camera use?")
+    return KafkaSender(settings.kafka_bootstrap, settings, proxy_url=args.kafka_proxy)
+
+
+def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
+    from camera_ingest.edge import EdgeNode
+    from camera_ingest.gate import MotionGate
     from camera_ingest.source import open_source
     from camera_ingest.spool import Spool
+    from lez.app.observe import observe_edge
     from lez.core.cameras import CameraRegistry
 
     registry_file: Path | None = args.registry or settings.cameras_file
+    if args.issue_key:
+        return _issue_key(args, registry_file)
     registry = CameraRegistry.load(registry_file) if registry_file else None
     camera = registry.get(args.camera_id) if registry else None
     if registry is not None and camera is None:
         raise LezError(f"camera {args.camera_id!r} is not in the camera registry {registry_file}")
-    if args.issue_key:
-        if registry is None or camera is None or registry_file is None:
-            raise LezError("--issue-key needs --registry cameras.yaml with the camera in it")
-        key = new_api_key()
-        registry.with_camera(camera.model_copy(update={"api_key_hash": hash_api_key(key)})).dump(
-            registry_file
-        )
-        print(f"API key for {args.camera_id} (shown once; only its hash is stored): {key}")
-        return 0
     if not args.source:
         raise LezError("which frames? give a JPEG directory, a video file or a stream URL")
     if camera is not None:
@@ -305,22 +510,14 @@ def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
             camera.direction,
             "inside" if camera.inside_zone else "outside",
         )
-    sender: Sender
-    if args.gateway:
-        api_key = args.api_key or os.environ.get("LEZ_CAMERA_API_KEY")
-        if not api_key:
-            raise LezError("--gateway needs --api-key (or LEZ_CAMERA_API_KEY)")
-        sender = HttpSender(args.gateway, api_key)
-    else:
-        if not settings.kafka_bootstrap:
-            raise LezError("LEZ_KAFKA_BOOTSTRAP is not set: which broker should the camera use?")
-        sender = KafkaSender(settings.kafka_bootstrap, settings, proxy_url=args.kafka_proxy)
+    sender = _camera_sender(args, settings)
     base = settings.var_dir / "cameras" / args.camera_id
     spool = Spool(
         args.spool_dir or base / "spool",
         max_frames=args.spool_max_frames,
         max_bytes=args.spool_max_mb * 1024 * 1024,
         drop=args.spool_drop,
+        max_age=timedelta(seconds=settings.frame_max_age_s),
     )
     if len(spool):
         print(f"camera {args.camera_id}: {len(spool)} frame(s) waiting in the spool from before")
@@ -329,6 +526,7 @@ def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
     def gate() -> MotionGate:
         return MotionGate(min_changed=args.motion_threshold, tail=args.motion_tail)
 
+    obs = observe_edge(settings)
     edge = EdgeNode(
         spool,
         sender,
@@ -337,7 +535,11 @@ def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
         gate=gate if args.gate == "motion" else None,
         every_nth=1 if is_video else args.every_nth,
         skew_threshold_s=args.skew_threshold,
+        metrics=obs.metrics if obs else None,
+        health=obs.health if obs else None,
     ).start()
+    if obs is not None:
+        obs.health.checks["link"] = lambda: edge.link_up
     try:
         edge.capture_all(
             open_source(
@@ -352,6 +554,8 @@ def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
         drained = edge.wait_empty(args.drain_timeout)
     finally:
         edge.stop()
+        if obs is not None:
+            obs.stop()
     print(edge.report())
     if not drained:
         print(
@@ -410,15 +614,43 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     args.report.write_text(json.dumps(report, indent=1) + "\n")
     print(
         f"eval-plates: {report['correct']}/{report['images']} correct "
-        f"({report['accuracy']:.1%}), ms p50 {report['ms_p50']:.0f}, p95 {report['ms_p95']:.0f}"
+        f"({report['accuracy']:.1%}), country {report['country_correct']}/{report['images']} "
+        f"(established wrong {report['country_established_wrong']}), "
+        f"ms p50 {report['ms_p50']:.0f}, p95 {report['ms_p95']:.0f}"
     )
+    return 0
+
+
+def _cmd_bench_pipeline(args: argparse.Namespace, settings: Settings) -> int:
+    from lez.app.bench_pipeline import BenchOptions, print_table, run_bench
+
+    options = BenchOptions(
+        rate=args.rate,
+        seconds=args.seconds,
+        plate_readers=args.plate_readers,
+        cameras=args.cameras,
+        drain_s=args.drain,
+        ground_truth_plates=args.ground_truth_plates,
+        find_max=args.find_max,
+        search_seconds=args.search_seconds,
+    )
+    report = run_bench(args.scenario, args.report, settings, options)
+    print_table(report)
+    print(f"report written to {args.report}")
     return 0
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from lez.app.demo import run_embedded
 
-    return run_embedded(settings, args.scenario, args.registry, args.exemptions, args.exit)
+    return run_embedded(
+        settings,
+        args.scenario,
+        args.registry,
+        args.exemptions,
+        args.exit,
+        plate_readers=args.plate_readers,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -428,11 +660,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # pydantic ValidationError: a bad LEZ_* variable
         print(f"lez: bad settings: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    configure_logging(settings.log_level, settings.log_format)
     commands: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
         "run": _cmd_run,
         "worker": _cmd_worker,
@@ -442,6 +670,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "replay": _cmd_replay,
         "eval-plates": _cmd_eval,
         "migrate": lambda _args, s: _migrate(s),
+        "topics": lambda _args, s: _create_topics(s),
+        "bench-pipeline": _cmd_bench_pipeline,
     }
     try:
         return commands[args.command](args, settings)
@@ -450,6 +680,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _create_topics(settings: Settings) -> int:
+    from lez.core.bus import ensure_topics
+    from lez.core.names import TOPICS
+
+    if not settings.kafka_bootstrap:
+        raise LezError("LEZ_KAFKA_BOOTSTRAP is not set: on which broker should the topics be?")
+    ensure_topics(settings, settings.kafka_bootstrap)
+    print(
+        f"topics on {settings.kafka_bootstrap}: "
+        f"{', '.join(settings.topic(t) for t in TOPICS)} "
+        f"({settings.topic_partitions} partitions, retention {settings.topic_retention_ms} ms "
+        "for those created now)"
+    )
+    return 0
 
 
 def _migrate(settings: Settings) -> int:

@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from fidus_adapter.client import FidusAdapter
+from fidus_adapter.signing import Authority
 from fines.db import make_engine, session_factory
 from fines.review import Relookup
 from fines.service import DayPassCheck
 from lez.core.cameras import CameraRegistry
 from lez.core.errors import ConfigError, ScenarioError
 from lez.core.events import FrameEvent
+from lez.core.names import PURPOSE_LEZ, PURPOSE_POLICE
+from lez.core.notices import covering_day_pass
 from lez.core.plates import normalize_plate
-from lez.core.registry import LookupResult
-from lez.core.rules import RuleBook, day_pass_covers
+from lez.core.registry import AuditSink, LookupResult
+from lez.core.rules import RuleBook
 from lez.core.settings import Settings
 from plate_reader.base import PlateRead
 
-PURPOSE_LEZ = "lez_enforcement"
-PURPOSE_POLICE = "police_hotlist"
+if TYPE_CHECKING:
+    from fidus_adapter.div_service import DivAuditLog
 
 
 def authorisations(settings: Settings) -> Mapping[str, frozenset[str]]:
@@ -32,6 +37,45 @@ def authorisations(settings: Settings) -> Mapping[str, frozenset[str]]:
         settings.fidus_authority: frozenset({PURPOSE_LEZ}),
         settings.police_authority: frozenset({PURPOSE_POLICE}),
     }
+
+
+def registry_credential(settings: Settings, authority: str) -> str:
+    """The secret ``authority`` signs its registry requests with (ConfigError when unset)."""
+    if authority == settings.police_authority:
+        return settings.secret("police_fidus_secret")
+    if authority == settings.fidus_authority:
+        return settings.secret("fidus_secret")
+    raise ConfigError(f"no registry credential is configured for authority {authority!r}")
+
+
+def div_authorities(settings: Settings) -> dict[str, Authority]:
+    """What the mock DIV knows of each authority: its secret and purposes. The LEZ authority
+    is required; the police authority is served only when its secret is set."""
+    out: dict[str, Authority] = {}
+    for name, purposes in authorisations(settings).items():
+        if name == settings.police_authority and settings.police_fidus_secret is None:
+            continue
+        out[name] = Authority(name, registry_credential(settings, name).encode(), purposes)
+    return out
+
+
+def div_audit(settings: Settings) -> DivAuditLog:
+    """The mock DIV's own append-only audit file (plates as keyed hashes)."""
+    from fidus_adapter.div_service import DivAuditLog
+
+    return DivAuditLog(
+        settings.secret("div_audit_key").encode(), settings.var_dir / "div" / "audit.jsonl"
+    )
+
+
+def registry_audit_sink(settings: Settings, sessions_: sessionmaker[Session]) -> AuditSink:
+    from fines.registry_audit import SqlAuditSink
+
+    return SqlAuditSink(
+        sessions_,
+        settings.secret("plate_hash_key").encode(),
+        retention=timedelta(days=settings.registry_audit_retention_days),
+    )
 
 
 def sessions(settings: Settings) -> sessionmaker[Session]:
@@ -53,16 +97,16 @@ def adapter(
     *,
     authority: str | None = None,
 ) -> FidusAdapter:
-    from fines.registry_audit import SqlAuditSink
-
     if not settings.div_url:
         raise ConfigError("LEZ_DIV_URL is not set: where is the registry (mock DIV) service?")
+    authority = authority or settings.fidus_authority
     return FidusAdapter(
         base_url=settings.div_url,
-        authority=authority or settings.fidus_authority,
+        authority=authority,
         actor=actor,
         authorisations=authorisations(settings),
-        audit=SqlAuditSink(sessions_),
+        audit=registry_audit_sink(settings, sessions_),
+        secret=registry_credential(settings, authority),
         timeout_s=settings.div_timeout_s,
     )
 
@@ -80,16 +124,22 @@ def relookup(settings: Settings, sessions_: sessionmaker[Session]) -> Relookup:
 def day_pass_check(adapter_: FidusAdapter, rules_: RuleBook) -> DayPassCheck:
     def check(plate: str, country: str, offence_at: datetime) -> bool:
         passes = adapter_.exemptions(plate, country, PURPOSE_LEZ)
-        return any(e.kind == "day_pass" and day_pass_covers(e, offence_at, rules_) for e in passes)
+        # Only passes within the yearly quota count (lez.core.notices, as the rules engine).
+        found = covering_day_pass(rules_, passes, plate=plate, country=country, at=offence_at)
+        return found is not None
 
     return check
 
 
 class GroundTruthReader:
-    """Replaces OCR by the ``plate,country`` columns of a scenario's frames.csv."""
+    """Replaces OCR by the ``plate,country`` columns of a scenario's frames.csv.
+
+    A frame is found by its camera and capture time (a replay) or, failing that, by its JPEG's
+    digest (``lez bench-pipeline`` sends the same images as other cameras at other times)."""
 
     def __init__(self, frames_csv: Path) -> None:
         self._by_frame: dict[tuple[str, datetime], PlateRead] = {}
+        self._by_digest: dict[str, PlateRead] = {}
         with frames_csv.open(newline="") as fh:
             for i, row in enumerate(csv.DictReader(fh), start=2):
                 if not row.get("plate") or not row.get("country"):
@@ -103,10 +153,18 @@ class GroundTruthReader:
                     confidence=1.0,
                     char_confidences=tuple(1.0 for _ in norm),
                     format_valid=True,
+                    # the label names the country as surely as the plate's band would
+                    country_source="band",
                 )
+                image = frames_csv.parent / row["file"]
+                if image.is_file():
+                    digest = hashlib.sha256(image.read_bytes()).hexdigest()
+                    self._by_digest[digest] = self._by_frame[(row["camera_id"], at)]
 
     def __call__(self, frame: FrameEvent) -> list[PlateRead]:
         read = self._by_frame.get((frame.camera_id, frame.captured_at))
+        if read is None:
+            read = self._by_digest.get(hashlib.sha256(frame.jpeg).hexdigest())
         return [read] if read else []
 
 

@@ -17,7 +17,7 @@ from lez.app.stack import Stack, StackOptions
 from lez.core.errors import ConfigError
 from lez.core.settings import Settings
 
-DEMO_SCENARIO = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
+DEMO_SCENARIO = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
 
 
 def run_embedded(
@@ -26,6 +26,8 @@ def run_embedded(
     registry: Path | None,
     exemptions: Path | None,
     exit_after: bool,
+    *,
+    plate_readers: int = 1,
 ) -> int:
     scenario = load_scenario(scenario_dir) if scenario_dir else None
     if scenario is not None:
@@ -41,6 +43,8 @@ def run_embedded(
         settings = settings.model_copy(update={"var_dir": run_dir, "cameras_file": cameras_file})
     if registry is None:
         raise ConfigError("lez run needs --scenario DIR or --registry registry.csv")
+    # The embedded default makes its own registry credentials and hash keys (those not set).
+    settings = settings.with_own_secrets()
     generated_password = None
     if settings.console_admin_password is None:
         generated_password = secrets.token_urlsafe(9)
@@ -58,6 +62,7 @@ def run_embedded(
         console=True,
         settle=scenario is None,
         police_hotlist=True,
+        plate_readers=plate_readers,
     )
     with Stack(settings, options) as stack:
         settings = settings.model_copy(
@@ -66,6 +71,10 @@ def run_embedded(
         sessions = compose.sessions(settings)
         print(
             f"lez: broker {stack.bootstrap}, mock DIV {stack.div_url}, console {stack.console_url}"
+        )
+        print(
+            f"lez: {plate_readers} plate reader(s), "
+            f"{stack.settings.topic_partitions} partitions per topic"
         )
         if scenario is not None:
             wall = push_and_settle(stack, settings, sessions, scenario, timeout_s=1800)

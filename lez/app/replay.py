@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, func, make_url, select, text
 from sqlalchemy.orm import Session, sessionmaker
+from tqdm import tqdm
 
 from camera_ingest.source import publish
 from fines.models import DeadLetterRecord, Notice, OffenceCandidate, Passage
@@ -55,7 +57,11 @@ class Scenario:
 
     def cameras(self) -> CameraRegistry:
         ids = sorted({f.camera_id for f in self.frames})
-        return CameraRegistry.of(Camera(camera_id=c, location=c) for c in ids)
+        # A scenario records no camera positions: its notices name the camera as replayed.
+        return CameraRegistry.of(
+            Camera(camera_id=c, location=f"{c} (replayed scenario, position not recorded)")
+            for c in ids
+        )
 
 
 def load_scenario(root: Path) -> Scenario:
@@ -137,7 +143,8 @@ def prepare_run(
         # A replay never mixes with live data: a scratch database on the same server.
         scratch_db = create_scratch_database(settings.sqlalchemy_url(), db_name)
         update["database_url"] = scratch_db
-    return settings.model_copy(update=update), scratch_db
+    # A replay makes its own registry credentials and hash keys (those not configured).
+    return settings.with_own_secrets().model_copy(update=update), scratch_db
 
 
 def scenario_options(
@@ -169,7 +176,7 @@ def run_replay(
     run_dir.mkdir(parents=True)
     run_settings, scratch_db = prepare_run(settings, scenario, run_dir, f"lez_replay_{stamp}")
     if settings.kafka_bootstrap:
-        run_settings = run_settings.model_copy(update={"topic_prefix": f"lez.app.replay-{stamp}."})
+        run_settings = run_settings.model_copy(update={"topic_prefix": f"lez.replay-{stamp}."})
     options = scenario_options(scenario, run_settings, ground_truth_plates)
     try:
         with Stack(run_settings, options) as stack:
@@ -215,11 +222,15 @@ def push_and_settle(
     producer.close()
     total = len(scenario.frames)
     deadline = time.monotonic() + timeout_s
-    while (done := _accounted(sessions)) < total:
-        stack.check_alive()
-        if time.monotonic() > deadline:
-            raise LezError(f"timed out: {done}/{total} frames accounted for")
-        time.sleep(0.25)
+    # A progress bar only on a terminal (CI logs and pipes stay clean).
+    with tqdm(total=total, desc="replay", unit="frame", disable=not sys.stderr.isatty()) as bar:
+        while (done := _accounted(sessions)) < total:
+            bar.update(done - bar.n)
+            stack.check_alive()
+            if time.monotonic() > deadline:
+                raise LezError(f"timed out: {done}/{total} frames accounted for")
+            time.sleep(0.25)
+        bar.update(total - bar.n)
     wall = time.monotonic() - t0
     rules = compose.rules(settings)
     adapter = compose.adapter(settings, sessions, actor="lez-replay")

@@ -7,11 +7,13 @@ stage can be killed and restarted on its own. ``LEZ_KAFKA_BOOTSTRAP`` and
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,16 +23,47 @@ import httpx
 from fines.db import migrate
 from lez.core.bus import EmbeddedBroker, ensure_topics, free_port, ready_file
 from lez.core.errors import LezError
-from lez.core.settings import Settings
+from lez.core.names import (
+    FIDUS_ADAPTER,
+    FINES,
+    GROUPS,
+    PIPELINE_STAGES,
+    PLATE_READER,
+    POLICE_HOTLIST,
+)
+from lez.core.settings import SECRET_NAMES, SecretName, Settings
 
 log = logging.getLogger(__name__)
-WORKERS = ("plate-reader", "fidus-adapter", "fines")
-GROUPS = {
-    "plate-reader": "lez-plate-reader",
-    "fidus-adapter": "lez-fidus-adapter",
-    "fines": "lez-fines",
-    "police-hotlist": "lez-police-hotlist",
+WORKERS = PIPELINE_STAGES
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM to the process that owns a stack stops the whole stack, as Ctrl-C does (the
+    interrupt unwinds through ``Stack.stop``). A handler someone else installed is kept."""
+    if threading.current_thread() is threading.main_thread() and (
+        signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+_PART_SECRETS: dict[str, tuple[SecretName, ...]] = {
+    "div": ("fidus_secret", "police_fidus_secret", "div_audit_key"),
+    FIDUS_ADAPTER: ("fidus_secret", "plate_hash_key"),
+    FINES: ("fidus_secret", "plate_hash_key"),
+    "console": ("fidus_secret", "plate_hash_key"),
+    POLICE_HOTLIST: ("police_fidus_secret", "plate_hash_key"),
 }
+"""Which secrets each part of the stack needs (the plate reader needs none)."""
+_PART_SECRETS_VARS = frozenset(f"LEZ_{n.upper()}" for n in SECRET_NAMES)
+
+
+def secret_variables(role: str) -> dict[str, SecretName]:
+    """``LEZ_*`` variable -> secret setting, for the secrets the part ``role`` needs."""
+    return {f"LEZ_{n.upper()}": n for n in _PART_SECRETS.get(role, ())}
 
 
 @dataclass
@@ -45,6 +78,9 @@ class StackOptions:
     div_latency_s: float = 0.0
     div_failure_rate: float = 0.0
     police_hotlist: bool = False
+    # Plate-reader processes (members of one consumer group); the topics get at least as many
+    # partitions, or the extra readers would idle.
+    plate_readers: int = 1
 
 
 @dataclass
@@ -56,13 +92,33 @@ class Stack:
     div_url: str = ""
     console_url: str = ""
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Where each process serves /metrics: a worker on a free port of its own
+    # (LEZ_METRICS_PORT), the mock DIV and the console on their app's port.
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def log_dir(self) -> Path:
         return self.settings.var_dir / "logs"
 
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
+    @property
+    def metrics_ports_file(self) -> Path:
+        """``{"process name": port}`` of every /metrics of the stack (a scrape config's
+        targets); rewritten when a process starts."""
+        return self.settings.var_dir / "metrics-ports.json"
+
+    def _record_metrics_port(self, name: str, port: int) -> None:
+        self.metrics_ports[name] = port
+        self.metrics_ports_file.write_text(json.dumps(self.metrics_ports, sort_keys=True) + "\n")
+
+    def env(self, role: str = "") -> dict[str, str]:
+        """The environment of one part (``role``: a worker name, ``div`` or ``console``).
+        Registry credentials and hash keys go only to the parts that use them; whatever the
+        parent's environment holds of them is never passed on as such."""
+        env = {k: v for k, v in os.environ.items() if k not in _PART_SECRETS_VARS}
+        for variable, name in secret_variables(role).items():
+            value = getattr(self.settings, name)
+            if value is not None:
+                env[variable] = value.get_secret_value()
         env.update(
             {
                 "LEZ_KAFKA_BOOTSTRAP": self.bootstrap,
@@ -76,9 +132,15 @@ class Stack:
         )
         if self.options.cameras_file is not None:
             env["LEZ_CAMERAS_FILE"] = str(self.options.cameras_file)
+        # Ground-truth reads are honoured only by the workers of a --ground-truth-plates
+        # replay; anything inherited from the environment is overridden.
+        env["LEZ_REPLAY_GROUND_TRUTH"] = (
+            "true" if self.options.ground_truth_csv is not None else "false"
+        )
         env["LEZ_KEEP_COMPLIANT_PLATES"] = (
             "true" if self.settings.keep_compliant_plates else "false"
         )
+        env["LEZ_EVIDENCE_INLINE"] = "true" if self.settings.evidence_inline else "false"
         for key, secret in (
             ("LEZ_CONSOLE_SECRET_KEY", self.settings.console_secret_key),
             ("LEZ_CONSOLE_ADMIN_PASSWORD", self.settings.console_admin_password),
@@ -87,12 +149,17 @@ class Stack:
                 env[key] = secret.get_secret_value()
         return env
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, args: list[str], role: str = "") -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
+        env = self.env(role or name)
+        env.pop("LEZ_METRICS_PORT", None)
+        if args[0] == "worker":
+            env["LEZ_METRICS_PORT"] = str(free_port())
+            self._record_metrics_port(name, int(env["LEZ_METRICS_PORT"]))
         proc = subprocess.Popen(
             [sys.executable, "-m", "lez.app.cli", *args],
-            env=self.env(),
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -101,6 +168,7 @@ class Stack:
         return proc
 
     def start(self) -> Stack:
+        _stop_on_sigterm()
         try:
             return self._start()
         except BaseException:
@@ -115,6 +183,14 @@ class Stack:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self.broker = EmbeddedBroker.start(log_file=self.log_dir / "broker.log")
             self.bootstrap = self.broker.bootstrap
+        readers = max(1, self.options.plate_readers)
+        if self.settings.topic_partitions < readers:
+            log.info(
+                "topic partitions raised from %d to %d, one at least per plate reader",
+                self.settings.topic_partitions,
+                readers,
+            )
+            self.settings = self.settings.model_copy(update={"topic_partitions": readers})
         ensure_topics(self.settings, self.bootstrap)
         migrate(self.settings.sqlalchemy_url())
         if self.settings.div_url:
@@ -123,11 +199,14 @@ class Stack:
             self.start_div(free_port())
         for name in WORKERS:
             self.start_worker(name)
+        for instance in range(2, readers + 1):
+            self.start_worker(PLATE_READER, instance)
         if self.options.police_hotlist:
-            self.start_worker("police-hotlist")
+            self.start_worker(POLICE_HOTLIST)
         if self.options.console:
             self._spawn("console", ["serve", "console", "--port", str(self.settings.console_port)])
             self.console_url = f"http://{self.settings.console_host}:{self.settings.console_port}"
+            self._record_metrics_port("console", self.settings.console_port)
             self._wait_http(self.console_url + "/health", "console")
         return self
 
@@ -146,6 +225,7 @@ class Stack:
             args += ["--failure-rate", str(self.options.div_failure_rate)]
         self.div_url = f"http://127.0.0.1:{port}"
         self._spawn("div", args)
+        self._record_metrics_port("div", port)
         self._wait_http(self.div_url + "/health", "div")
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
@@ -163,11 +243,11 @@ class Stack:
         if name in GROUPS and instance == 1:
             ready_file(self.settings, GROUPS[name]).unlink(missing_ok=True)
         args = ["worker", name]
-        if name == "plate-reader" and self.options.ground_truth_csv is not None:
+        if name == PLATE_READER and self.options.ground_truth_csv is not None:
             args += ["--ground-truth", str(self.options.ground_truth_csv)]
-        if name == "fines" and not self.options.settle:
+        if name == FINES and not self.options.settle:
             args += ["--no-settle"]
-        return self._spawn(name if instance == 1 else f"{name}-{instance}", args)
+        return self._spawn(name if instance == 1 else f"{name}-{instance}", args, role=name)
 
     def kill_worker(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Kill one part (a worker, ``div`` or ``console``); ``check_alive`` then ignores it

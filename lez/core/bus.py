@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,11 +22,11 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from lez.core.errors import BrokerError
+from lez.core.names import TOPICS
 from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TOPICS = ("frames", "plates", "decisions", "deadletter", "hotlist")
 MAX_RECORD_BYTES = 20 * 1024 * 1024
 
 
@@ -123,8 +124,11 @@ def ensure_topics(settings: Settings, bootstrap: str, names: Iterable[str] = TOP
             continue
         try:
             existing = set(admin.list_topics())
+            # Every topic carries images or plates: a short retention (privacy). tansu 0.6
+            # accepts the config at creation but does not report it back (DescribeConfigs).
+            retention = {"retention.ms": str(settings.topic_retention_ms)}
             new = [
-                NewTopic(settings.topic(n), settings.topic_partitions, 1)
+                NewTopic(settings.topic(n), settings.topic_partitions, 1, topic_configs=retention)
                 for n in names
                 if settings.topic(n) not in existing
             ]
@@ -142,15 +146,78 @@ def ensure_topics(settings: Settings, bootstrap: str, names: Iterable[str] = TOP
     raise BrokerError(f"could not create topics on {bootstrap}: {last}")
 
 
-def make_producer(bootstrap: str) -> KafkaProducer:
-    return KafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        retries=5,
-        linger_ms=5,
-        max_request_size=MAX_RECORD_BYTES,
-        max_in_flight_requests_per_connection=1,
-    )
+def make_producer(
+    bootstrap: str, *, timeout_s: float | None = None, proxy_url: str | None = None
+) -> KafkaProducer:
+    """The one producer configuration (stages, edge, gateway, replay): every record
+    acknowledged by all in-sync replicas, one request in flight (records of a key stay in
+    order across retries), records up to ``MAX_RECORD_BYTES``. A failed send is retried until
+    its delivery timeout. ``timeout_s`` bounds how long a send may block and wait for delivery
+    (the edge and the gateway must notice a lost broker soon; kafka-python's defaults
+    otherwise); ``proxy_url`` reaches the broker through a SOCKS5 proxy."""
+    return KafkaProducer(**_producer_config(bootstrap, timeout_s=timeout_s, proxy_url=proxy_url))
+
+
+def _producer_config(
+    bootstrap: str, *, timeout_s: float | None, proxy_url: str | None
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "linger_ms": 5,
+        "max_request_size": MAX_RECORD_BYTES,
+        "max_in_flight_requests_per_connection": 1,
+        "reconnect_backoff_max_ms": 1000,
+    }
+    if timeout_s is not None:
+        ms = int(timeout_s * 1000)
+        config |= {
+            "request_timeout_ms": max(1000, ms // 2),
+            "delivery_timeout_ms": ms,
+            "max_block_ms": ms,
+            "bootstrap_timeout_ms": ms,
+        }
+    if proxy_url:
+        config["proxy_url"] = proxy_url
+    return config
+
+
+class CheckedProducer(KafkaProducer):  # type: ignore[misc]
+    """A stage's producer: :meth:`flush` raises ``BrokerError`` when a record sent since the
+    previous flush was not delivered (kafka-python's own flush returns quietly then).
+
+    A stage commits its input offsets only after the flush, so a delivery that failed after
+    its retries stops the stage before the commit: its input is read again on restart, never
+    committed past a lost output record."""
+
+    def __init__(self, **configs: Any) -> None:
+        super().__init__(**configs)
+        self._pending: list[Any] = []
+        self._pending_lock = threading.Lock()
+
+    def send(self, topic: str, *args: Any, **kwargs: Any) -> Any:
+        future = super().send(topic, *args, **kwargs)
+        with self._pending_lock:
+            self._pending.append(future)
+        return future
+
+    def flush(self, timeout: float | None = None) -> None:
+        super().flush(timeout)
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        lost = [f for f in pending if not f.is_done or f.failed()]
+        if lost:
+            first = next((f.exception for f in lost if f.is_done), None)
+            raise BrokerError(
+                f"{len(lost)} of {len(pending)} record(s) not delivered: {first!r}; "
+                "the input is not committed and is read again"
+            )
+
+
+def make_stage_producer(bootstrap: str) -> KafkaProducer:
+    """The producer of a stage worker: :func:`make_producer`'s configuration, with delivery
+    checked at every flush (:class:`CheckedProducer`)."""
+    return CheckedProducer(**_producer_config(bootstrap, timeout_s=None, proxy_url=None))
 
 
 def make_consumer(
@@ -203,3 +270,43 @@ class _ReadyMarker(ConsumerRebalanceListener):  # type: ignore[misc]
                 self.path.touch()
             except OSError as exc:  # informative only; never stops a worker
                 log.debug("cannot mark %s ready: %s", self.path, exc)
+
+
+def consumer_lag(settings: Settings, bootstrap: str, *, timeout_s: float = 2.0) -> dict[str, int]:
+    """Records each pipeline stage's consumer group has not committed yet, summed over the
+    partitions of the topic it reads (end offset minus committed offset; the console's
+    dashboard shows it). Raises :class:`BrokerError` when the broker does not answer within
+    about ``timeout_s`` per stage."""
+    from kafka import TopicPartition
+
+    from lez.core import names
+
+    reads = {
+        names.PLATE_READER: names.FRAMES,
+        names.FIDUS_ADAPTER: names.PLATES,
+        names.FINES: names.DECISIONS,
+    }
+    ms = max(100, int(timeout_s * 1000))
+    lag: dict[str, int] = {}
+    for stage, topic_name in reads.items():
+        topic = settings.topic(topic_name)
+        try:
+            consumer = KafkaConsumer(
+                bootstrap_servers=bootstrap,
+                group_id=names.GROUPS[stage],
+                enable_auto_commit=False,
+                bootstrap_timeout_ms=ms,
+            )
+        except KafkaError as exc:
+            raise BrokerError(f"consumer lag: broker {bootstrap} did not answer: {exc}") from exc
+        try:
+            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            ends = consumer.end_offsets(tps, timeout_ms=ms) if tps else {}
+            lag[stage] = sum(
+                max(0, ends[tp] - (consumer.committed(tp, timeout_ms=ms) or 0)) for tp in tps
+            )
+        except KafkaError as exc:
+            raise BrokerError(f"consumer lag of {stage}: {exc}") from exc
+        finally:
+            consumer.close()
+    return lag

@@ -23,7 +23,8 @@ class Camera(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     camera_id: str
-    location: str = ""
+    # Where the camera stands (street and number, or ring exit): named on every notice.
+    location: str = Field(default="", max_length=200)
     direction: str = ""
     inside_zone: bool = True
     # Salted hash of the camera's gateway API key (None: the camera cannot use the gateway).
@@ -65,7 +66,7 @@ class CameraRegistry:
         try:
             with os.fdopen(fd, "w") as fh:
                 fh.write(text)
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, 0o600)  # it holds the gateway's API key hashes
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

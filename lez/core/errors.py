@@ -74,3 +74,22 @@ class ScenarioError(LezError):
 
 class NoticeError(LezError):
     pass
+
+
+class PoisonRecord(LezError):
+    """A record a stage can never handle (``cause`` says why), with what the stage had read of
+    it for the dead letter: the camera, the frame's sequence number, the frames it stands for."""
+
+    def __init__(
+        self,
+        cause: Exception,
+        *,
+        camera_id: str | None = None,
+        seq: int | None = None,
+        frames: int = 1,
+    ):
+        super().__init__(str(cause) or type(cause).__name__)
+        self.cause = cause
+        self.camera_id = camera_id
+        self.seq = seq
+        self.frames = frames

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Final, Literal, TypeVar
 
 from pydantic import (
@@ -26,7 +26,6 @@ from lez.core.errors import EventError
 FRAME_SCHEMA: Final = "lez.frame/1"
 PASSAGE_SCHEMA: Final = "lez.passage/1"
 DECISION_SCHEMA: Final = "lez.decision/1"
-NOTICE_SCHEMA: Final = "lez.notice/1"
 DEADLETTER_SCHEMA: Final = "lez.deadletter/1"
 HOTLIST_SCHEMA: Final = "lez.hotlist/1"
 
@@ -134,7 +133,10 @@ class PassageEvent(_Event):
     # ``unregistered_foreign`` notice).
     country_source: CountrySource = "none"
     country_candidates: tuple[str, ...] = ()
-    # JPEG frames; the fidus adapter passes them on only for suspected offences.
+    # JPEG frames. On lez.plates empty by default: ``frames`` reference them on lez.frames
+    # (partition, offset) and the fidus adapter fetches them for a decision that needs evidence
+    # (EVIDENCE_DECISIONS); the frames themselves with LEZ_EVIDENCE_INLINE=true (and on a
+    # record of an older plate reader). On lez.decisions only for EVIDENCE_DECISIONS.
     evidence: tuple[Base64Bytes, ...] = ()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
@@ -183,23 +185,9 @@ class DecisionEvent(_Event):
     amount_eur: int = 0
     # A suspected offence becomes a notice only after this moment (day-pass purchase window).
     settle_after: AwareDatetime | None = None
+    # Where the camera stands (its configured location), named on the notice.
+    camera_location: str = ""
     decided_at: AwareDatetime
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-
-class NoticeEvent(_Event):
-    schema_: Literal["lez.notice/1"] = Field(default=NOTICE_SCHEMA, alias="schema")
-    notice_id: str
-    passage_id: str
-    plate: str
-    country: str
-    kind: NoticeKind
-    amount_eur: int
-    offence_at: datetime
-    camera_id: str
-    status: str
-    rule: str | None = None
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

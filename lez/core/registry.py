@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Protocol
 
 from lez.core.events import Exemption, VehicleRecord
-
-Purpose = Literal["lez_enforcement", "police_hotlist"]
-PURPOSES: frozenset[str] = frozenset({"lez_enforcement", "police_hotlist"})
+from lez.core.names import PURPOSES as PURPOSES  # re-exported: spelled in lez.core.names
+from lez.core.names import Purpose as Purpose
 
 AuditResult = str
 """``found``, ``not_found``, ``ambiguous`` (each possibly `` (cached)``), ``refused``,

@@ -452,46 +452,88 @@ def judge(
             "scope.not_in_force",
             f"No LEZ phase in force on {day.isoformat()}",
         )
-
     if vehicle is None:
-        if not country:
-            return Verdict("review", "registry.unknown_country", "Plate without a country")
-        exempt = _exemption_verdict(
-            rules,
-            plate=plate,
-            country=country,
-            vehicle=None,
-            exemptions=exemptions,
-            at=at,
-            phase=phase.id,
+        return _judge_unregistered(
+            rules, plate=plate, country=country, exemptions=exemptions, at=at, phase=phase
         )
-        if exempt is not None and exempt.decision == "exempt":
-            return exempt
-        if country == rules.home_country.upper():
-            return Verdict(
-                "review",
-                "registry.unknown_home",
-                f"Unknown {country} plate: not in the registry, check by hand",
-                phase=phase.id,
-            )
-        if country in {c.upper() for c in rules.foreign.registration_not_required}:
-            return Verdict(
-                "review",
-                "foreign.unknown_exchange",
-                f"Unknown {country} plate ({country} vehicles need no LEZ registration): "
-                "check by hand",
-                phase=phase.id,
-            )
-        kind = rules.foreign.unregistered_notice
-        return Verdict(
-            "unregistered_foreign",
-            "foreign.unregistered",
-            f"Foreign vehicle ({country}) not registered with the LEZ",
-            phase=phase.id,
-            notice_kind=kind,
-            amount_eur=rules.amount_eur(kind),
-        )
+    return _judge_vehicle(
+        rules,
+        plate=plate,
+        country=country,
+        vehicle=vehicle,
+        exemptions=exemptions,
+        at=at,
+        phase=phase,
+    )
 
+
+def _judge_unregistered(
+    rules: RuleBook,
+    *,
+    plate: str,
+    country: str,
+    exemptions: Sequence[Exemption],
+    at: datetime,
+    phase: Phase,
+) -> Verdict:
+    """A plate the registry does not know: exempt, review, or an unregistered foreign car."""
+    if not country:
+        return Verdict("review", "registry.unknown_country", "Plate without a country")
+    exempt = _exemption_verdict(
+        rules,
+        plate=plate,
+        country=country,
+        vehicle=None,
+        exemptions=exemptions,
+        at=at,
+        phase=phase.id,
+    )
+    if exempt is not None and exempt.decision == "exempt":
+        return exempt
+    if country == rules.home_country.upper():
+        return Verdict(
+            "review",
+            "registry.unknown_home",
+            f"Unknown {country} plate: not in the registry, check by hand",
+            phase=phase.id,
+        )
+    if country in {c.upper() for c in rules.foreign.registration_not_required}:
+        return Verdict(
+            "review",
+            "foreign.unknown_exchange",
+            f"Unknown {country} plate ({country} vehicles need no LEZ registration): check by hand",
+            phase=phase.id,
+        )
+    kind = rules.foreign.unregistered_notice
+    return Verdict(
+        "unregistered_foreign",
+        "foreign.unregistered",
+        f"Foreign vehicle ({country}) not registered with the LEZ",
+        phase=phase.id,
+        notice_kind=kind,
+        amount_eur=rules.amount_eur(kind),
+    )
+
+
+def _euro_norm(rules: RuleBook, vehicle: VehicleRecord) -> tuple[int | None, bool]:
+    """The vehicle's Euro norm and whether it was derived from its first registration."""
+    if vehicle.euro_norm is not None or vehicle.first_registration is None:
+        return vehicle.euro_norm, False
+    euro = rules.derive_euro_norm(vehicle.category, vehicle.first_registration)
+    return euro, euro is not None
+
+
+def _judge_vehicle(
+    rules: RuleBook,
+    *,
+    plate: str,
+    country: str,
+    vehicle: VehicleRecord,
+    exemptions: Sequence[Exemption],
+    at: datetime,
+    phase: Phase,
+) -> Verdict:
+    """A registered vehicle: never banned, out of scope, allowed, exempt, or banned."""
     group = rules.fuel_group(vehicle.fuel)
     if group is None:  # pragma: no cover - every Fuel has a group (checked at load)
         return Verdict("review", "fuel.unknown", f"Fuel {vehicle.fuel!r} has no group")
@@ -513,15 +555,35 @@ def judge(
             phase=phase.id,
         )
 
-    euro: int | None = vehicle.euro_norm
-    derived = False
-    if euro is None and vehicle.first_registration is not None:
-        euro = rules.derive_euro_norm(vehicle.category, vehicle.first_registration)
-        derived = euro is not None
-    banned_up_to = limit.banned_up_to.get(group)
+    return _judge_against_limit(
+        rules,
+        plate=plate,
+        country=country,
+        vehicle=vehicle,
+        exemptions=exemptions,
+        at=at,
+        phase=phase,
+        group=group,
+        banned_up_to=limit.banned_up_to.get(group),
+    )
+
+
+def _judge_against_limit(
+    rules: RuleBook,
+    *,
+    plate: str,
+    country: str,
+    vehicle: VehicleRecord,
+    exemptions: Sequence[Exemption],
+    at: datetime,
+    phase: Phase,
+    group: str,
+    banned_up_to: int | None,
+) -> Verdict:
+    """A vehicle of a judged category and a fuel group: allowed, exempt, or banned."""
+    euro, derived = _euro_norm(rules, vehicle)
     rule_id = f"{phase.id}.{group}"
     since = phase.in_force_from.isoformat()
-
     if banned_up_to is None:
         return Verdict(
             "compliant",
@@ -562,11 +624,36 @@ def judge(
             f"No Euro norm in the registry and none can be derived for {vehicle.category}",
             phase=phase.id,
         )
-
     text = (
         f"{_norm_text(group, euro, derived, vehicle.first_registration)} banned up to "
         f"Euro {banned_up_to} since {since}"
     )
+    return _banned_verdict(
+        rules,
+        vehicle=vehicle,
+        group=group,
+        euro=euro,
+        derived=derived,
+        phase=phase,
+        day=rules.local_date(at),
+        text=text,
+    )
+
+
+def _banned_verdict(
+    rules: RuleBook,
+    *,
+    vehicle: VehicleRecord,
+    group: str,
+    euro: int,
+    derived: bool,
+    phase: Phase,
+    day: date,
+    text: str,
+) -> Verdict:
+    """A banned vehicle: a warning inside the phase's warning period for a vehicle this phase
+    newly bans, else a fine."""
+    rule_id = f"{phase.id}.{group}"
     if phase.in_warning_period(day):
         before = rules.previous_phase(phase)
         before_limit = before.limit_for(vehicle.category) if before is not None else None

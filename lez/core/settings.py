@@ -6,10 +6,24 @@ Every field can be set from the environment with the ``LEZ_`` prefix, e.g.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lez.core.errors import ConfigError
+
+SecretName = Literal["fidus_secret", "police_fidus_secret", "plate_hash_key", "div_audit_key"]
+SECRET_NAMES: tuple[SecretName, ...] = (
+    "fidus_secret",
+    "police_fidus_secret",
+    "plate_hash_key",
+    "div_audit_key",
+)
+"""The secrets with no default: a service that needs one refuses to start without it; ``lez
+run``, ``lez replay``, ``lez chaos`` and the tests make their own (:meth:`with_own_secrets`)."""
 
 
 class Settings(BaseSettings):
@@ -34,15 +48,32 @@ class Settings(BaseSettings):
     console_secret_key: SecretStr | None = None
     # Creates the first account (``admin``, supervisor) when the console has none.
     console_admin_password: SecretStr | None = None
+    # Serve the console cookie as Secure and send HSTS (only behind HTTPS).
+    console_https_only: bool = False
     # FIDUS identity of this pipeline.
     fidus_authority: str = "BXL-FISCALITE"
     fidus_service: str = "lez-pipeline"
     # The police zone's own FIDUS identity, for the hotlist purpose only.
     police_authority: str = "POLICE-BXL"
-    fidus_secret: SecretStr = SecretStr("dev-only-fidus-secret")
-    plate_hash_key: SecretStr = SecretStr("dev-only-plate-hash-key")
+    # Credential of ``fidus_authority`` at the registry (signs each request). No default.
+    fidus_secret: SecretStr | None = None
+    # Credential of ``police_authority`` at the registry. No default.
+    police_fidus_secret: SecretStr | None = None
+    # Keyed hash of plates (statistics, registry audit). No default.
+    plate_hash_key: SecretStr | None = None
+    # The mock DIV's own key for the plates in its own audit. No default.
+    div_audit_key: SecretStr | None = None
+    # Registry audit rows older than this are purged (the purge is itself audited).
+    registry_audit_retention_days: int = Field(default=400, ge=1)
+    # Honour the ground_truth flag of lez.plates records (their reads bypass the certainty
+    # checks). Only ``lez replay``/``lez chaos --ground-truth-plates`` set it for the workers
+    # they spawn; a live worker dead-letters such a record.
+    replay_ground_truth: bool = False
     # Keep plates of compliant/exempt passages in clear (replays of test data only).
     keep_compliant_plates: bool = False
+    # Evidence images of a closed notice (paid, cancelled) or of a review closed without a
+    # notice are purged this many days after it closed (fines.service.purge_closed_evidence).
+    evidence_retention_days: int = Field(default=180, ge=1)
     # Reads at or above this confidence may lead to an automatic notice.
     auto_issue_threshold: float = 0.9
     # Frames of one camera closer than this (capture time) belong to one passage.
@@ -54,6 +85,25 @@ class Settings(BaseSettings):
     ocr_threads: int = 1
     log_level: str = "INFO"
     cameras_file: Path | None = Field(default=None)
+    # Ingest gateway: the key for /v1/stats and /docs (None: both are closed).
+    ingest_admin_key: SecretStr | None = None
+    # The longest a frame may wait in an edge spool; the gateway refuses older captures.
+    frame_max_age_s: float = 7 * 24 * 3600.0
+    # Retention of the topics (every one carries images or plates), set when they are created.
+    topic_retention_ms: int = 24 * 3600 * 1000
+    # A worker's (or an edge node's) /metrics, /healthz and /readyz port; None: not served.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # When set, every /metrics (workers, console, gateway, mock DIV) wants this bearer token.
+    metrics_token: SecretStr | None = None
+    # "json": one JSON object per log line, the passage id as a field.
+    log_format: Literal["text", "json"] = "text"
+    # True: the plate reader copies every frame's JPEG onto lez.plates (the old behaviour).
+    # False: lez.plates carries only references (partition, offset on lez.frames) and the FIDUS
+    # adapter fetches the frames of a decision that needs evidence.
+    evidence_inline: bool = False
+    # The longest the FIDUS adapter waits for one passage's frames from lez.frames.
+    evidence_fetch_timeout_s: float = Field(default=5.0, gt=0)
 
     def sqlalchemy_url(self) -> str:
         if self.database_url:
@@ -62,6 +112,25 @@ class Settings(BaseSettings):
                 url = "postgresql+psycopg://" + url[len("postgresql://") :]
             return url
         return f"sqlite:///{(self.var_dir / 'lez.db').resolve()}"
+
+    def secret(self, name: SecretName) -> str:
+        """The value of a secret setting; ConfigError naming its variable when it is unset."""
+        value: SecretStr | None = getattr(self, name)
+        if value is None or not value.get_secret_value():
+            raise ConfigError(
+                f"LEZ_{name.upper()} is not set: this service has no default for it "
+                "(lez run, lez replay and lez chaos make their own)"
+            )
+        return value.get_secret_value()
+
+    def with_own_secrets(self) -> Settings:
+        """A copy with a fresh random value for every unset secret (run, replay, chaos)."""
+        update: dict[str, object] = {
+            name: SecretStr(secrets.token_urlsafe(32))
+            for name in SECRET_NAMES
+            if getattr(self, name) is None
+        }
+        return self.model_copy(update=update) if update else self
 
     def topic(self, name: str) -> str:
         """Full topic name for one of ``frames``, ``plates``, ``decisions``, ``deadletter``."""

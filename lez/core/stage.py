@@ -1,24 +1,81 @@
-"""What every stage worker shares: stop flag, dead-lettering, offset commits."""
+"""The stage runner every stage worker shares (quix-streams' ``Application`` is the model).
+
+A :class:`StageRunner` is handed ready-made clients (a consumer already subscribed, a
+producer) and a handler for one record; it owns the loop: poll -> handle each record ->
+periodic hooks -> flush -> commit. Offsets are committed only after the output of the records
+that led to them is flushed (at least once). A ``RegistryUnavailable`` rewinds to the record
+that raised it and waits; any other exception goes to the stage's dead-letter policy, which
+dead-letters the record (the stage goes on) or declines (the error propagates and the worker
+stops before committing: the record is read again after a restart).
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import FrameType
+from typing import Any, Protocol, runtime_checkable
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from lez.core.bus import Record
-from lez.core.errors import RegistryUnavailable
+from lez.core.errors import PoisonRecord, RegistryUnavailable
 from lez.core.events import DeadLetter
+from lez.core.metrics import Health, Metrics
+from lez.core.names import DEADLETTER
 from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
+MIN_RETRY_S = 0.1
+"""The shortest wait before a record that met an unavailable registry is read again."""
+
+DeadLetterPolicy = Callable[[Exception, Record], bool]
+"""Called with an exception the handler raised for a record (``RegistryUnavailable`` aside):
+True when the policy dealt with the record (dead-lettered it) and the stage goes on, False to
+re-raise. The default, :func:`reraise`, deals with nothing."""
+
+Offsets = dict[TopicPartition, int]
+"""The next offset to read, per partition."""
+Polled = Mapping[TopicPartition, Sequence[Record]]
+"""What one poll returns: the records read, per partition."""
+
+
+class Consumer(Protocol):
+    """What the runner needs of a consumer (kafka-python's KafkaConsumer fits)."""
+
+    def poll(self, timeout_ms: int, max_records: int) -> Polled: ...
+
+    def seek(self, partition: TopicPartition, offset: int) -> None: ...
+
+    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None: ...
+
+    def close(self, autocommit: bool = ...) -> None: ...
+
+
+@runtime_checkable
+class Positions(Protocol):
+    """What the runner reads of a consumer for its metrics, when it has them (kafka-python's
+    KafkaConsumer does): the partitions assigned and the last known end of each."""
+
+    def assignment(self) -> set[TopicPartition]: ...
+
+    def highwater(self, partition: TopicPartition) -> int | None: ...
+
+
+class Producer(Protocol):
+    """What a stage needs of a producer (kafka-python's KafkaProducer fits)."""
+
+    def send(self, topic: str, *, key: bytes | None = ..., value: bytes = ...) -> Any: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class StopFlag:
@@ -33,6 +90,10 @@ class StopFlag:
     def is_set(self) -> bool:
         return self._event.is_set()
 
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, less when the flag is set meanwhile; True when it is set."""
+        return self._event.wait(seconds)
+
     def install_signal_handlers(self) -> None:
         def _handler(signum: int, _frame: FrameType | None) -> None:
             log.info("signal %d: stopping after the current batch", signum)
@@ -43,7 +104,7 @@ class StopFlag:
 
 
 def dead_letter(
-    producer: KafkaProducer,
+    producer: Producer,
     settings: Settings,
     *,
     stage: str,
@@ -71,7 +132,7 @@ def dead_letter(
         payload_excerpt=raw[:200].decode(errors="replace"),
         failed_at=datetime.now(UTC),
     )
-    producer.send(settings.topic("deadletter"), key=record.key, value=dl.to_bytes())
+    producer.send(settings.topic(DEADLETTER), key=record.key, value=dl.to_bytes())
     producer.flush()
     log.warning(
         "dead-lettered %s[%d]@%d (%s): %s",
@@ -84,45 +145,257 @@ def dead_letter(
     return dl
 
 
-def commit(consumer: KafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+def reraise(_exc: Exception, _record: Record) -> bool:
+    """The default dead-letter policy: nothing is poison, every error propagates."""
+    return False
+
+
+def dead_letter_policy(
+    producer: Producer,
+    settings: Settings,
+    stage: str,
+    *,
+    poison: tuple[type[Exception], ...] = (),
+    frames: int = 1,
+) -> DeadLetterPolicy:
+    """Dead-letter a record whose handling raised a :class:`PoisonRecord` (with what the stage
+    read of it) or one of ``poison``; re-raise anything else. ``frames``: how many frames the
+    dead letter of a record stands for when the handler did not say."""
+
+    def policy(exc: Exception, record: Record) -> bool:
+        if isinstance(exc, PoisonRecord):
+            dead_letter(
+                producer,
+                settings,
+                stage=stage,
+                record=record,
+                exc=exc.cause,
+                camera_id=exc.camera_id,
+                seq=exc.seq,
+                frames=exc.frames,
+            )
+            return True
+        if isinstance(exc, poison):
+            dead_letter(producer, settings, stage=stage, record=record, exc=exc, frames=frames)
+            return True
+        return False
+
+    return policy
+
+
+def commit(consumer: Consumer, offsets: Mapping[TopicPartition, int]) -> None:
     """Commit the next offsets to read (only after the stage's output is flushed/persisted)."""
     if not offsets:
         return
     consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items()})
 
 
-def run_record_stage(
-    consumer: KafkaConsumer,
-    producer: KafkaProducer,
-    handle: Callable[[Record], None],
-    stop: StopFlag,
-    *,
-    max_records: int = 32,
-) -> None:
-    """Poll, handle each record, flush the output, then commit. A ``RegistryUnavailable``
-    from ``handle`` rewinds to the record that failed (and the rest of the batch) and waits
-    ``retry_after``: the record is read again later, never decided on missing data."""
-    while not stop.is_set():
-        batch = consumer.poll(timeout_ms=500, max_records=max_records)
-        done: dict[TopicPartition, int] = {}
+class _Periodic:
+    def __init__(self, every_s: float, fn: Callable[[], object]) -> None:
+        self.every_s = every_s
+        self.fn = fn
+        self.last = -math.inf
+
+
+class StageRunner:
+    """Owns a stage's loop; the stage gives a handler, a dead-letter policy and hooks.
+
+    ``handle`` handles one record: whatever it produces goes through ``producer`` (flushed
+    before the commit) or is persisted before it returns. ``hold_back`` maps the offsets
+    handled so far to the offsets safe to commit (a stage holding records back, like open
+    passages, commits only up to the first one it holds). ``on_revoke`` is called with
+    revoked partitions before their last checkpoint (emit what is held for them), ``on_stop``
+    once before the last checkpoint of a run. ``every`` adds periodic hooks.
+
+    With ``metrics`` the runner counts dead letters and reports the consumer lag per
+    partition after each poll; with ``health`` it beats once per round (liveness) and says
+    whether partitions are assigned (readiness).
+    """
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        producer: Producer,
+        handle: Callable[[Record], None],
+        *,
+        name: str,
+        on_error: DeadLetterPolicy = reraise,
+        hold_back: Callable[[Offsets], Offsets] | None = None,
+        on_revoke: Callable[[set[TopicPartition]], None] | None = None,
+        on_stop: Callable[[], None] | None = None,
+        rebalance: Rebalance | None = None,
+        poll_ms: int = 500,
+        max_records: int = 32,
+        clock: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
+        health: Health | None = None,
+    ) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.handle = handle
+        self.name = name
+        self.on_error = on_error
+        self.hold_back = hold_back
+        self.on_revoke = on_revoke
+        self.on_stop = on_stop
+        self.poll_ms = poll_ms
+        self.max_records = max_records
+        self.clock = clock
+        self.metrics = metrics
+        self.health = health
+        self.handled: Offsets = {}
+        self.committed: Offsets = {}
+        self._periodic: list[_Periodic] = []
+        if rebalance is not None:
+            rebalance.runner = self
+
+    def every(self, seconds: float, fn: Callable[[], object]) -> StageRunner:
+        """Call ``fn`` at most every ``seconds`` (0: every round, the first round always),
+        after the batch and before the checkpoint: what it produces is flushed first."""
+        self._periodic.append(_Periodic(seconds, fn))
+        return self
+
+    def process(self, record: Record) -> None:
+        """Handle one record, through the dead-letter policy; ``RegistryUnavailable`` (and what
+        the policy declines) propagates and leaves the record unhandled."""
+        try:
+            self.handle(record)
+        except RegistryUnavailable:
+            raise
+        except Exception as exc:
+            if not self.on_error(exc, record):
+                raise
+            if self.metrics is not None:
+                self.metrics.deadletters.labels(stage=self.name).inc()
+        tp = TopicPartition(record.topic, record.partition)
+        self.handled[tp] = max(self.handled.get(tp, 0), record.offset + 1)
+
+    def handle_batch(self, batch: Polled) -> float:
+        """Process a polled batch. When the registry is unavailable, rewind every partition to
+        its first record not handled and return the seconds to wait (0.0 otherwise)."""
         wait = 0.0
         for tp, records in batch.items():
             if wait:
-                # Not handled in this round: read again from the first record.
-                consumer.seek(tp, records[0].offset)
+                self.consumer.seek(tp, records[0].offset)  # not reached in this round
                 continue
             for record in records:
                 try:
-                    handle(record)
+                    self.process(record)
                 except RegistryUnavailable as exc:
-                    consumer.seek(tp, record.offset)
-                    wait = max(exc.retry_after, 0.1)
+                    self.consumer.seek(tp, record.offset)
+                    wait = max(exc.retry_after, MIN_RETRY_S)
                     log.warning("registry unavailable (%s); retry in %.1fs", exc.reason, wait)
                     break
-                done[tp] = record.offset + 1
-        producer.flush()
-        commit(consumer, done)
-        if wait:
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and not stop.is_set():
-                time.sleep(0.1)
+        return wait
+
+    def run_due(self) -> None:
+        """Run the periodic hooks that are due."""
+        now = self.clock()
+        for hook in self._periodic:
+            if now - hook.last >= hook.every_s:
+                hook.last = now
+                hook.fn()
+
+    def checkpoint(self) -> None:
+        """Flush the output, then commit the offsets that are safe and not committed yet."""
+        self.producer.flush()
+        safe = self.hold_back(dict(self.handled)) if self.hold_back else self.handled
+        new = {tp: off for tp, off in safe.items() if self.committed.get(tp) != off}
+        commit(self.consumer, new)
+        self.committed.update(new)
+
+    def revoked(self, tps: set[TopicPartition]) -> None:
+        """Partitions taken away in a rebalance: emit, flush and commit what is theirs, then
+        forget them (another member reads them on from the committed offsets)."""
+        if self.on_revoke is not None:
+            self.on_revoke(tps)
+        self.checkpoint()
+        for tp in tps:
+            self.handled.pop(tp, None)
+            self.committed.pop(tp, None)
+            if self.metrics is not None:
+                try:
+                    self.metrics.consumer_lag.remove(self.name, tp.topic, str(tp.partition))
+                except KeyError:
+                    pass  # no lag reported for it yet
+
+    def observe(self) -> None:
+        """After a poll: beat, whether partitions are assigned, and the lag of each assigned
+        partition whose end is known: records after the next one this stage handles (a
+        partition it has handled nothing of yet counts from its start only when empty)."""
+        if self.health is not None:
+            self.health.beat()
+        if not isinstance(self.consumer, Positions):
+            return
+        assigned = self.consumer.assignment()
+        if self.health is not None:
+            self.health.assigned(bool(assigned))
+        if self.metrics is None:
+            return
+        for tp in assigned:
+            end = self.consumer.highwater(tp)
+            position = self.handled.get(tp, 0 if end == 0 else None)
+            if end is not None and position is not None:
+                self.metrics.consumer_lag.labels(self.name, tp.topic, str(tp.partition)).set(
+                    max(0, end - position)
+                )
+
+    def run_once(self) -> float:
+        """One round: poll, handle, periodic hooks, checkpoint. Returns the seconds to wait
+        before the next poll (the registry is unavailable) or 0.0."""
+        batch = self.consumer.poll(timeout_ms=self.poll_ms, max_records=self.max_records)
+        wait = self.handle_batch(batch)
+        self.run_due()
+        self.checkpoint()
+        self.observe()
+        return wait
+
+    def run(self, stop: StopFlag) -> None:
+        """Rounds until ``stop`` is set, a last checkpoint, then close both clients. An error
+        that propagates closes them without committing what was not committed yet."""
+        log.info("%s worker up", self.name)
+        try:
+            while not stop.is_set():
+                wait = self.run_once()
+                self._pause(stop, wait)
+            if self.on_stop is not None:
+                self.on_stop()
+            self.checkpoint()
+        finally:
+            if self.health is not None:
+                self.health.assigned(False)
+            self.consumer.close(autocommit=False)
+            self.producer.close()
+
+    def _pause(self, stop: StopFlag, seconds: float) -> None:
+        """Wait ``seconds`` (the registry is unavailable), still beating: a worker waiting
+        out an open circuit breaker is alive."""
+        deadline = time.monotonic() + seconds
+        while seconds > 0 and not stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            stop.wait(min(remaining, 5.0))
+            if self.health is not None:
+                self.health.beat()
+
+
+class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """The rebalance listener of a stage's consumer: logs assignments and hands revoked
+    partitions to the runner. The consumer subscribes with it before the runner exists; the
+    runner binds itself (``StageRunner(..., rebalance=...)``)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.runner: StageRunner | None = None
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        if self.runner is not None and revoked:
+            self.runner.revoked(set(revoked))
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        # INFO: a rebalance is worth a line in the stage's own log (operators read who owns
+        # which partition there); a worker's log goes to its own file under the embedded stack.
+        log.info(
+            "%s assigned %s", self.name, sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
+        )

@@ -72,6 +72,7 @@ def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConso
     from fines.console import create_app
     from fines.db import make_engine, migrate, session_factory
     from fines.service import FinesPolicy, record_decision, settle_due
+    from lez.app.compose import div_authorities
     from lez.app.compose import relookup as fidus_relookup
     from lez.core.settings import Settings
     from tests.integration.test_console import seed_users
@@ -128,11 +129,14 @@ def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConso
         )
     settle_due(sessions, now=NOW, policy=policy, day_pass=lambda *a: False)
     seed_users(sessions)
-    with serve(div_app(load_registry(DEMO / "registry.csv"), [])) as div:
+    authorities = div_authorities(Settings())  # the test session's own secrets
+    with serve(div_app(load_registry(DEMO / "registry.csv"), [], authorities=authorities)) as div:
         app = create_app(
             sessions,
             secret_key="browser-test",
             relookup=fidus_relookup(Settings(div_url=div.url), sessions),
+            # the auditor's plate search hashes the query with the registry audit's key
+            policy=FinesPolicy(plate_hash_key=Settings().secret("plate_hash_key").encode()),
         )
         server = Server(app).start()
         try:
@@ -140,3 +144,28 @@ def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConso
         finally:
             server.stop()
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def demo_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
+    """A console over the demo-like data set of the dashboard's chart tests (its clock at
+    half an hour after the demo's newest passage), no broker given: lag "not configured"."""
+    from fines.console import create_app
+    from fines.db import make_engine, migrate, session_factory
+    from tests.integration.test_console import seed_users
+    from tests.integration.test_console_charts import DEMO_NOW, seed_demo_like
+    from tests.unit.test_fidus_client import Server
+
+    db_path = tmp_path_factory.mktemp("browser-demo") / "lez.db"
+    url = f"sqlite:///{db_path}"
+    migrate(url)
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    seed_demo_like(sessions)
+    seed_users(sessions)
+    server = Server(create_app(sessions, secret_key="browser-demo", now=lambda: DEMO_NOW)).start()
+    try:
+        yield LiveConsole(url=server.url, db_path=db_path)
+    finally:
+        server.stop()
+        engine.dispose()

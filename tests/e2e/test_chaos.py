@@ -45,7 +45,7 @@ def test_chaos_on_the_demo_loses_nothing_and_fines_nobody_twice(tmp_path: Path) 
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     last = proc.stdout.strip().splitlines()[-1]
-    assert last == "chaos: frames sent 20, decided 20, lost 0, duplicate notices 0", last
+    assert last == "chaos: frames sent 24, decided 24, lost 0, duplicate notices 0", last
     result = json.loads(report.read_text())
     assert result["ok"] and result["missing_notices"] == [] and result["extra_notices"] == []
     assert {k["worker"] for k in result["kills"] if k["mid_stream"]} == {
@@ -55,4 +55,4 @@ def test_chaos_on_the_demo_loses_nothing_and_fines_nobody_twice(tmp_path: Path) 
     }
     assert any("link cut" in e for e in result["events"])
     assert any("edge node restarted" in e for e in result["events"])
-    assert len(result["chaos_notices"]) == len(result["clean_notices"]) == 3
+    assert len(result["chaos_notices"]) == len(result["clean_notices"]) == 5

@@ -67,18 +67,20 @@ def test_supervisor_manages_users_and_deactivation_takes_effect_at_once(
     with TestClient(app) as sup, TestClient(app) as new:
         login(sup, "sam")
         r = sup.post(
-            "/api/users", json={"username": "nina", "password": "nina-pw-123", "role": "operator"}
+            "/api/users", json={"username": "nina", "password": "nina-passw0rd", "role": "operator"}
         )
         assert r.status_code == 201
         assert (
             sup.post(
                 "/api/users",
-                json={"username": "nina", "password": "nina-pw-123", "role": "operator"},
+                json={"username": "nina", "password": "nina-passw0rd", "role": "operator"},
             ).status_code
             == 409
         )
         assert (
-            new.post("/api/login", json={"username": "nina", "password": "nina-pw-123"}).status_code
+            new.post(
+                "/api/login", json={"username": "nina", "password": "nina-passw0rd"}
+            ).status_code
             == 200
         )
         assert new.get("/api/me").status_code == 200
@@ -101,7 +103,7 @@ def test_forms_need_the_session_csrf_token(sessions: sessionmaker[Session]) -> N
         page = c.get("/users").text
         m = re.search(r'name="csrf" value="([^"]+)"', page)
         assert m
-        form = {"username": "zoe", "password": "zoe-pw-1234", "role": "auditor"}
+        form = {"username": "zoe", "password": "zoe-password-1", "role": "auditor"}
         assert c.post("/users", data={**form, "csrf": "forged"}).status_code == 403
         r = c.post("/users", data={**form, "csrf": m.group(1)}, follow_redirects=False)
         assert r.status_code == 303

@@ -9,7 +9,15 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from fines.db import make_engine, session_factory
-from fines.models import Evidence, Notice, NoticeHistory, Passage, ReviewItem
+from fines.models import (
+    Evidence,
+    Notice,
+    NoticeHistory,
+    OffenceCandidate,
+    Passage,
+    ReviewItem,
+)
+from fines.review import change_notice, reject
 from fines.service import FinesPolicy, record_decision, settle_due
 from lez.core.events import DecisionEvent, FrameRef, PassageEvent, VehicleRecord
 from lez.core.plates import plate_hash
@@ -17,6 +25,7 @@ from lez.core.plates import plate_hash
 pytestmark = pytest.mark.integration
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
 POLICY = FinesPolicy(auto_issue_threshold=0.9, latency_months=3)
+NOW = datetime(2030, 1, 2, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -58,6 +67,7 @@ def decision(
         confidence=confidence,
         format_valid=True,
         agreeing_frames=2,
+        country_source="band",
         evidence=(b"\xff\xd8jpeg0", b"\xff\xd8jpeg1"),
     )
     return DecisionEvent(
@@ -216,6 +226,111 @@ class TestSettle:
                 )
             )
         assert n.notice_id
+
+
+class TestDayPassWindow:
+    def test_a_warning_waits_for_the_day_pass_window(self, sessions: sessionmaker[Session]) -> None:
+        when = "2022-02-10T09:30:00+01:00"
+        # The adapter used to send warnings with settle_after = capture time.
+        d = decision("1-DEF-234", when, "warning")
+        store(sessions, d.model_copy(update={"settle_after": d.passage.captured_at}))
+        early = settle_due(
+            sessions,
+            now=datetime.fromisoformat("2022-02-11T23:00:00+01:00"),
+            policy=POLICY,
+            day_pass=lambda *a: False,
+        )
+        assert early == []
+        assert [n.kind for n in settle_all(sessions)] == ["warning"]
+
+    def test_a_warning_covered_by_a_day_pass_is_dropped(
+        self, sessions: sessionmaker[Session]
+    ) -> None:
+        store(sessions, decision("1-DEF-234", "2022-02-10T09:30:00+01:00", "warning"))
+        assert settle_all(sessions, covered={"1-DEF-234"}) == []
+        with sessions() as s:
+            cand = s.scalars(select(OffenceCandidate)).one()
+        assert (cand.state, cand.outcome) == ("dropped", "covered by a day pass")
+
+
+def _cancel(sessions: sessionmaker[Session], notice_id: str) -> None:
+    with sessions.begin() as s:
+        change_notice(
+            s,
+            notice_id,
+            "cancelled",
+            actor="sam",
+            reason="wrong camera",
+            policy=POLICY,
+            now=datetime(2030, 1, 2, tzinfo=UTC),
+        )
+
+
+class TestNoticesThatStand:
+    def test_a_cancelled_notice_releases_the_offences_it_held_back(
+        self, sessions: sessionmaker[Session]
+    ) -> None:
+        store(
+            sessions,
+            decision("2-PNA-963", "2023-08-13T16:43:00+02:00", seq=0),
+            decision("2-PNA-963", "2023-10-05T16:43:00+02:00", seq=2),
+        )
+        [first] = settle_all(sessions)
+        with sessions() as s:
+            held = s.get(OffenceCandidate, "CAM-1:2")
+            assert held is not None and (held.state, held.held_by) == ("held", first.notice_id)
+        _cancel(sessions, first.notice_id)
+        [again] = settle_all(sessions)
+        assert (again.passage_id, again.status) == ("CAM-1:2", "issued")
+        with sessions() as s:
+            closed = s.get(Notice, first.notice_id)
+            assert closed is not None and closed.closed_at is not None
+
+    def test_released_offences_never_make_two_fines_within_three_months(
+        self, sessions: sessionmaker[Session]
+    ) -> None:
+        store(
+            sessions,
+            decision("2-PNA-963", "2023-08-13T16:43:00+02:00", seq=0),
+            decision("2-PNA-963", "2023-10-05T16:43:00+02:00", seq=2),
+            decision("2-PNA-963", "2023-12-15T16:43:00+01:00", seq=4),
+        )
+        first, last = sorted(settle_all(sessions), key=lambda n: n.offence_at)
+        _cancel(sessions, first.notice_id)
+        # October is within three months before the December fine, which stands.
+        assert settle_all(sessions) == []
+        with sessions() as s:
+            held = s.get(OffenceCandidate, "CAM-1:2")
+            assert held is not None and (held.state, held.held_by) == ("held", last.notice_id)
+
+    def test_a_notice_rejected_in_review_releases_what_it_held_back(
+        self, sessions: sessionmaker[Session]
+    ) -> None:
+        store(
+            sessions,
+            decision("1-ABC-123", "2023-05-02T08:10:00+02:00", seq=0, confidence=0.5),
+            decision("1-ABC-123", "2023-06-02T08:10:00+02:00", seq=2),
+        )
+        [pending] = settle_all(sessions)
+        assert pending.status == "pending_review"
+        with sessions.begin() as s:
+            item = s.scalars(select(ReviewItem)).one()
+            reject(s, item.id, actor="olga", reason="not this car", policy=POLICY, now=NOW)
+        [issued] = settle_all(sessions)
+        assert (issued.passage_id, issued.status) == ("CAM-1:2", "issued")
+
+    def test_a_cancelled_warning_releases_the_next_warning_of_its_phase(
+        self, sessions: sessionmaker[Session]
+    ) -> None:
+        store(
+            sessions,
+            decision("1-DEF-234", "2022-02-10T09:30:00+01:00", "warning", seq=0),
+            decision("1-DEF-234", "2022-03-01T09:30:00+01:00", "warning", seq=2),
+        )
+        [first] = settle_all(sessions)
+        _cancel(sessions, first.notice_id)
+        [second] = settle_all(sessions)
+        assert (second.passage_id, second.kind) == ("CAM-1:2", "warning")
 
 
 class TestPrivacy:

@@ -124,7 +124,7 @@ def test_json_endpoint_takes_a_frame_event(gw: tuple[TestClient, Settings]) -> N
     r = client.post(
         "/v1/frames",
         content=frame.to_bytes(),
-        headers={"Content-Type": "application/json", "X-Api-Key": KEY},
+        headers={"Content-Type": "application/json", "X-Api-Key": KEY, "X-Camera-Id": "CAM-GW-1"},
     )
     assert r.status_code == 201, r.text
 
@@ -138,11 +138,12 @@ def test_json_endpoint_takes_a_frame_event(gw: tuple[TestClient, Settings]) -> N
         ("not_jpeg", 422, "missing SOI"),
         ("huge", 413, "over the limit"),
         ("content_type", 415, "image/jpeg"),
-        ("unknown_camera", 404, "unknown camera"),
+        ("unknown_camera", 403, "unknown camera or bad API key"),
         ("no_key", 401, "missing API key"),
-        ("bad_key", 403, "bad API key"),
-        ("camera_without_key", 403, "no API key"),
+        ("bad_key", 403, "unknown camera or bad API key"),
+        ("camera_without_key", 403, "unknown camera or bad API key"),
         ("future", 422, "ahead of the gateway clock"),
+        ("old", 422, "older than"),
         ("naive_time", 422, "no UTC offset"),
         ("bad_time", 422, "not an ISO 8601"),
         ("negative_seq", 422, ""),
@@ -176,6 +177,8 @@ def test_bad_input_gets_a_4xx_with_its_reason(
         camera = "CAM-NOKEY"
     elif case == "future":
         kw = {"at": datetime.now(UTC) + timedelta(days=2)}
+    elif case == "old":
+        kw = {"at": datetime(1970, 1, 1, tzinfo=UTC)}
     elif case == "naive_time":
         headers = _headers(5, **{"X-Captured-At": "2024-01-01T10:00:00"})
     elif case == "bad_time":
@@ -211,7 +214,7 @@ def test_malformed_event_json_gets_a_422(
     r = client.post(
         "/v1/frames",
         content=payload,
-        headers={"Content-Type": "application/json", "X-Api-Key": KEY},
+        headers={"Content-Type": "application/json", "X-Api-Key": KEY, "X-Camera-Id": "CAM-GW-1"},
     )
     assert r.status_code == 422, r.text
     assert reason in r.json()["detail"]

@@ -117,7 +117,6 @@ def _passage(seqs: list[int], plate: str = "1-ABC-123") -> PassageEvent:
         plate=plate,
         country="BE",
         confidence=1.0,
-        ground_truth=True,
         format_valid=True,
         agreeing_frames=len(seqs),
     )

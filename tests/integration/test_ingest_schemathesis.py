@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from pydantic import SecretStr
 from schemathesis.checks import not_a_server_error
 from schemathesis.schemas import BaseSchema
 
 from camera_ingest.gateway import GatewayConfig, RegistryFile, create_app
+from camera_ingest.guard import GuardConfig
 from camera_ingest.keys import hash_api_key
 from lez.core.bus import ensure_topics
 from lez.core.cameras import Camera, CameraRegistry
@@ -25,6 +27,7 @@ from lez.core.settings import Settings
 
 pytestmark = pytest.mark.integration
 KEY = "schemathesis-key"
+ADMIN = "schemathesis-admin-key"
 
 
 @pytest.fixture(scope="module")
@@ -32,17 +35,26 @@ def gateway_schema(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Bas
     tmp: Path = tmp_path_factory.mktemp("st")
     cameras = tmp / "cameras.yaml"
     CameraRegistry.of([Camera(camera_id="CAM-ST", api_key_hash=hash_api_key(KEY))]).dump(cameras)
-    s = Settings(kafka_bootstrap=broker, topic_prefix=f"st{uuid.uuid4().hex[:8]}.", var_dir=tmp)
-    ensure_topics(s, broker)
-    app = create_app(
-        s, registry=RegistryFile(cameras), config=GatewayConfig(max_frame_bytes=1 << 20)
+    s = Settings(
+        kafka_bootstrap=broker,
+        topic_prefix=f"st{uuid.uuid4().hex[:8]}.",
+        var_dir=tmp,
+        ingest_admin_key=SecretStr(ADMIN),
     )
-    return schemathesis.openapi.from_asgi("/openapi.json", app)
+    ensure_topics(s, broker)
+    # The failure limits are lifted: this run is about the checks behind the door.
+    door = GuardConfig(failures_per_source=10**6, failures_per_camera=10**6)
+    app = create_app(
+        s,
+        registry=RegistryFile(cameras),
+        config=GatewayConfig(max_frame_bytes=1 << 20, guard=door),
+    )
+    return schemathesis.openapi.from_asgi("/openapi.json", app, headers={"X-Api-Key": ADMIN})
 
 
 def _call(case: schemathesis.Case) -> None:
     if case.method == "POST" and zlib.crc32(repr(case.body).encode()) % 4 != 0:
-        case.headers = {**(case.headers or {}), "X-Api-Key": KEY}
+        case.headers = {**(case.headers or {}), "X-Api-Key": KEY, "X-Camera-Id": "CAM-ST"}
         if case.path_parameters and "camera_id" in case.path_parameters:
             case.path_parameters["camera_id"] = "CAM-ST"
         if isinstance(case.body, dict) and "camera_id" in case.body:

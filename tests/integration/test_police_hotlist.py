@@ -14,6 +14,7 @@ from kafka import KafkaConsumer
 from fidus_adapter.client import FidusAdapter
 from fidus_adapter.div_service import create_app
 from fidus_adapter.hotlist import HotlistWorker
+from fidus_adapter.signing import Authority
 from lez.core.bus import ensure_topics, make_producer
 from lez.core.errors import PurposeRefused
 from lez.core.events import FrameRef, PassageEvent, VehicleRecord
@@ -40,17 +41,24 @@ LAPSED = VehicleRecord(
     plate="2-KLM-456", country="BE", fuel="petrol", euro_norm=6, flags=("inspection_lapsed",)
 )
 CLEAN = VehicleRecord(plate="1-XYZ-789", country="BE", fuel="electric")
+SECRETS = {"BXL-FISCALITE": "lez-test-secret", "POLICE-BXL": "police-test-secret"}
+AUTHORITIES = {n: Authority(n, s.encode(), AUTH[n]) for n, s in SECRETS.items()}
 
 
 @pytest.fixture(scope="module")
 def div():  # type: ignore[no-untyped-def]
-    with serve(create_app([STOLEN, LAPSED, CLEAN], [])) as server:
+    with serve(create_app([STOLEN, LAPSED, CLEAN], [], authorities=AUTHORITIES)) as server:
         yield server
 
 
 def adapter(url: str, authority: str, audit: InMemoryAuditSink) -> FidusAdapter:
     return FidusAdapter(
-        base_url=url, authority=authority, actor="test", authorisations=AUTH, audit=audit
+        base_url=url,
+        authority=authority,
+        actor="test",
+        authorisations=AUTH,
+        audit=audit,
+        secret=SECRETS[authority],
     )
 
 
@@ -81,10 +89,18 @@ def test_the_lez_authority_cannot_check_the_hotlist(div) -> None:  # type: ignor
 def test_registry_serves_the_hotlist_for_the_police_purpose_only(div) -> None:  # type: ignore[no-untyped-def]
     import httpx
 
+    from fidus_adapter.client import FidusSigner
+
+    params = {"plate": "1-ABC-123", "country": "BE"}
+    for purpose in ("lez_enforcement", "police_hotlist"):  # a header alone proves nothing
+        r = httpx.get(f"{div.url}/v1/hotlist", params=params, headers={"X-Fidus-Purpose": purpose})
+        assert r.status_code == 401
+    lez = FidusSigner("BXL-FISCALITE", "test", SECRETS["BXL-FISCALITE"])
     r = httpx.get(
         f"{div.url}/v1/hotlist",
-        params={"plate": "1-ABC-123", "country": "BE"},
-        headers={"X-Fidus-Purpose": "lez_enforcement"},
+        params=params,
+        headers={"X-Fidus-Purpose": "police_hotlist"},
+        auth=lez,
     )
     assert r.status_code == 403
 

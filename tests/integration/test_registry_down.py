@@ -38,8 +38,8 @@ def test_passages_wait_for_the_registry_and_are_decided_when_it_returns(tmp_path
         stack.check_alive()
 
         stack.start_div(port)
-        pipe.wait(lambda: count(Passage) >= 10, 120, "passages decided after the registry returned")
+        pipe.wait(lambda: count(Passage) >= 12, 120, "passages decided after the registry returned")
         assert count(DeadLetterRecord) == 0
         with sessions() as s:
             decisions = Counter(s.scalars(select(Passage.decision)).all())
-        assert decisions["violation"] == 2 and decisions["review"] == 1
+        assert decisions["violation"] == 4 and decisions["review"] == 1

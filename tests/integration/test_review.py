@@ -19,6 +19,7 @@ from fidus_adapter.div_service import create_app as div_app
 from fines.console import create_app
 from fines.db import make_engine, session_factory
 from fines.models import ConsoleAudit, Notice, NoticeHistory, RegistryAudit, ReviewItem
+from fines.registry_audit import audit_plate_hash
 from fines.review import (
     NoticeTransitionError,
     transition,
@@ -29,10 +30,12 @@ from lez.core.events import VehicleRecord
 from lez.core.settings import Settings
 from tests.integration.test_console import PASSWORDS, login, seed_users
 from tests.integration.test_fines_db import decision
-from tests.unit.test_fidus_client import serve
+from tests.unit.test_fidus_client import AUTHORITIES, KEY, serve
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
+HASH_KEY = b"review-test-key"
+SETTINGS = Settings(fidus_secret=KEY, plate_hash_key=HASH_KEY.decode())
 REGISTRY = [
     VehicleRecord(
         plate="1-ABC-123",
@@ -85,7 +88,7 @@ class Console:
 
 @pytest.fixture(scope="module")
 def div_url() -> Iterator[str]:
-    with serve(div_app(REGISTRY, [])) as server:
+    with serve(div_app(REGISTRY, [], authorities=AUTHORITIES)) as server:
         yield server.url
 
 
@@ -114,7 +117,7 @@ def console(db_url: str, div_url: str) -> Iterator[Console]:
     app = create_app(
         sessions,
         secret_key="test",
-        relookup=fidus_relookup(Settings(div_url=div_url), sessions),
+        relookup=fidus_relookup(SETTINGS.model_copy(update={"div_url": div_url}), sessions),
         now=lambda: NOW,
     )
     with TestClient(app) as c:
@@ -141,7 +144,8 @@ def test_correcting_a_plate_relooks_it_up_and_issues_the_notice(console: Console
     assert notice["history"][-1]["actor"] == "olga"
     assert "1-LOW-111 to 1-LOW-117" in notice["history"][-1]["reason"]
     with console.sessions() as s:
-        audit = s.scalars(select(RegistryAudit).where(RegistryAudit.plate == "1-LOW-117")).all()
+        low = audit_plate_hash(HASH_KEY, "1-LOW-117")
+        audit = s.scalars(select(RegistryAudit).where(RegistryAudit.plate_hash == low)).all()
         assert [(a.actor, a.purpose, a.result) for a in audit] == [
             ("olga", "lez_enforcement", "found")
         ]
@@ -221,11 +225,11 @@ def test_notice_lifecycle_and_roles(console: Console) -> None:
     c = console.client
     [issued] = c.get("/api/notices", params={"status": "issued"}).json()["data"]
     nid = issued["notice_id"]
-    # operator: may record a contest, may not cancel or decide it
-    assert c.post(f"/api/notices/{nid}/cancel", json={"reason": "x"}).status_code == 403
-    assert c.post(f"/api/notices/{nid}/contest", json={"reason": "letter"}).status_code == 200
-    assert c.post(f"/api/notices/{nid}/uphold", json={"reason": "x"}).status_code == 403
+    # operator: may not record a contest or a payment, nor cancel or decide (supervisors do)
+    for action in ("contest", "paid", "cancel", "uphold"):
+        assert c.post(f"/api/notices/{nid}/{action}", json={"reason": "x"}).status_code == 403
     c = console.as_("sam")
+    assert c.post(f"/api/notices/{nid}/contest", json={"reason": "letter"}).status_code == 200
     r = c.post(f"/api/notices/{nid}/uphold", json={"reason": "the photo is clear"})
     assert r.status_code == 200 and r.json()["status"] == "upheld"
     r = c.post(f"/api/notices/{nid}/cancel", json={"reason": "too late"})
@@ -234,7 +238,7 @@ def test_notice_lifecycle_and_roles(console: Console) -> None:
     history = c.get(f"/api/notices/{nid}").json()["history"]
     assert [(h["from_status"], h["to_status"], h["actor"]) for h in history] == [
         (None, "issued", "system"),
-        ("issued", "contested", "olga"),
+        ("issued", "contested", "sam"),
         ("contested", "upheld", "sam"),
         ("upheld", "paid", "sam"),
     ]

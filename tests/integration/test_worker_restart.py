@@ -51,7 +51,7 @@ def test_killed_workers_resume_without_loss_or_duplicates(tmp_path: Path) -> Non
         keys = Counter(k for p in passages for k in p.frame_keys)
         assert sum(keys.values()) == len(frames)
         assert all(c == 1 for c in keys.values()), "a frame was decided twice"
-        assert len(passages) == 10
+        assert len(passages) == 12
 
         # Every decision on the wire belongs to a stored passage; redeliveries are harmless.
         consumer = KafkaConsumer(

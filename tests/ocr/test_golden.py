@@ -13,7 +13,7 @@ import pytest
 from plate_reader.base import PlateRead
 from plate_reader.grammar import fit
 from plate_reader.ocr import find_ppocr_model
-from plate_reader.reader import EasyOcrPlateReader, build_default_reader, decode_jpeg
+from plate_reader.reader import OcrPlateReader, build_default_reader, decode_jpeg
 
 pytestmark = pytest.mark.ocr
 
@@ -23,28 +23,28 @@ READABLE = sorted(name for name, plates in EXPECTED.items() if plates != "corrup
 
 
 @pytest.fixture(scope="module", name="reader", params=["ensemble", "easyocr", "ppocr"])
-def reader_fixture(request: pytest.FixtureRequest) -> EasyOcrPlateReader:
+def reader_fixture(request: pytest.FixtureRequest) -> OcrPlateReader:
     engine = request.param
     if engine in ("ppocr", "ensemble") and find_ppocr_model() is None:
         pytest.skip("PP-OCR model not installed (rapidocr-onnxruntime --no-deps)")
-    reader = EasyOcrPlateReader(threads=1, engine=engine)
+    reader = OcrPlateReader(threads=1, engine=engine)
     assert reader.engine == engine
     return reader
 
 
-def _read(reader: EasyOcrPlateReader, name: str) -> list[PlateRead]:
+def _read(reader: OcrPlateReader, name: str) -> list[PlateRead]:
     return reader.read(decode_jpeg((PLATES_DIR / name).read_bytes()))
 
 
 @pytest.mark.parametrize("name", READABLE)
-def test_golden_plates(reader: EasyOcrPlateReader, name: str) -> None:
+def test_golden_plates(reader: OcrPlateReader, name: str) -> None:
     reads = _read(reader, name)
     confident = {r.normalized for r in reads if r.confidence >= 0.5}
     assert confident == set(EXPECTED[name])
 
 
 @pytest.mark.parametrize("name", READABLE)
-def test_read_invariants(reader: EasyOcrPlateReader, name: str) -> None:
+def test_read_invariants(reader: OcrPlateReader, name: str) -> None:
     image = decode_jpeg((PLATES_DIR / name).read_bytes())
     reads = reader.read(image)
     assert [r.confidence for r in reads] == sorted((r.confidence for r in reads), reverse=True)
@@ -57,7 +57,7 @@ def test_read_invariants(reader: EasyOcrPlateReader, name: str) -> None:
             assert len(r.char_confidences) == len(r.normalized)
 
 
-def test_belgian_plate_details(reader: EasyOcrPlateReader) -> None:
+def test_belgian_plate_details(reader: OcrPlateReader) -> None:
     best = _read(reader, "be_red_large.jpg")[0]
     assert best.text == "1-ABC-123"
     assert best.country == "BE"
@@ -65,17 +65,29 @@ def test_belgian_plate_details(reader: EasyOcrPlateReader) -> None:
     assert best.confidence >= 0.9
 
 
-def test_two_plates_in_one_frame(reader: EasyOcrPlateReader) -> None:
+def test_two_plates_in_one_frame(reader: OcrPlateReader) -> None:
     reads = {r.normalized: r for r in _read(reader, "nl_fr_two_plates.jpg")}
     assert reads["CK252M"].text == "CK-252-M" and reads["CK252M"].country == "NL"
     assert reads["HC362PC"].text == "HC-362-PC" and reads["HC362PC"].country == "FR"
 
 
-def test_blank_frame_has_no_plate(reader: EasyOcrPlateReader) -> None:
+def test_country_from_the_plate(reader: OcrPlateReader) -> None:
+    """Red characters establish BE; the band's code tells SK from FR, which the text's layout
+    cannot (both formats fit ``BB794CF``)."""
+    be = _read(reader, "be_red_large.jpg")[0]
+    assert (be.country, be.country_source) == ("BE", "colour")
+    sk = _read(reader, "sk_band.jpg")[0]
+    assert sk.normalized == "BB794CF"
+    assert (sk.country, sk.country_source, sk.country_candidates) == ("SK", "band", ("FR",))
+    black = _read(reader, "be_black.jpg")[0]
+    assert black.country == "BE" and black.country_source == "format"  # no colour, no band
+
+
+def test_blank_frame_has_no_plate(reader: OcrPlateReader) -> None:
     assert all(r.confidence < 0.5 for r in _read(reader, "blank.jpg"))
 
 
-def test_read_batch_matches_read(reader: EasyOcrPlateReader) -> None:
+def test_read_batch_matches_read(reader: OcrPlateReader) -> None:
     images = [decode_jpeg((PLATES_DIR / n).read_bytes()) for n in READABLE[:2]]
     batch = reader.read_batch(images)
     assert [[r.normalized for r in rs] for rs in batch] == [

@@ -8,16 +8,21 @@ from datetime import date
 
 import pytest
 
+from fidus_adapter.client import FidusSigner
 from fidus_adapter.div_service import create_app
 from fidus_adapter.registry_data import RegisteredVehicle
+from fidus_adapter.signing import PURPOSE_HEADER, Authority
 from lez.core.events import Exemption, VehicleRecord
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-KEY = "test-key"
-HEADERS = {"X-Api-Key": KEY}
+LEZ = Authority("BXL-FISCALITE", b"lez-test-secret", frozenset({"lez_enforcement"}))
+POLICE = Authority("POLICE-BXL", b"police-test-secret", frozenset({"police_hotlist"}))
+AUTHORITIES = {a.name: a for a in (LEZ, POLICE)}
+SIGNED = FidusSigner(LEZ.name, "test", LEZ.secret.decode())
+HEADERS = {PURPOSE_HEADER: "lez_enforcement"}
 
 CAR = VehicleRecord(
     plate="1-ABC-123",
@@ -63,12 +68,12 @@ VEHICLES: list[VehicleRecord | RegisteredVehicle] = [CAR, OLD, NEW, TWIN_A, TWIN
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    with TestClient(create_app(VEHICLES, EXEMPTIONS, api_key=KEY)) as c:
+    with TestClient(create_app(VEHICLES, EXEMPTIONS, authorities=AUTHORITIES)) as c:
         yield c
 
 
 def get(client: TestClient, path: str, **params: str) -> tuple[int, object]:
-    response = client.get(path, params=params, headers=HEADERS)
+    response = client.get(path, params=params, headers=HEADERS, auth=SIGNED)
     return response.status_code, response.json()
 
 
@@ -128,7 +133,8 @@ class TestVehicles:
         ],
     )
     def test_validation_errors(self, client: TestClient, params: dict[str, str]) -> None:
-        assert client.get("/v1/vehicles", params=params, headers=HEADERS).status_code == 422
+        response = client.get("/v1/vehicles", params=params, headers=HEADERS, auth=SIGNED)
+        assert response.status_code == 422
 
 
 class TestExemptions:
@@ -143,33 +149,31 @@ class TestExemptions:
 
 
 class TestAuthAndFaults:
-    @pytest.mark.parametrize("headers", [{}, {"X-Api-Key": "wrong"}])
-    def test_api_key_required(self, client: TestClient, headers: dict[str, str]) -> None:
+    @pytest.mark.parametrize("signer", [None, FidusSigner(LEZ.name, "test", "wrong-secret")])
+    def test_credential_required(self, client: TestClient, signer: FidusSigner | None) -> None:
         for path in ("/v1/vehicles", "/v1/exemptions"):
             response = client.get(
-                path, params={"plate": "1-ABC-123", "country": "BE"}, headers=headers
+                path, params={"plate": "1-ABC-123", "country": "BE"}, headers=HEADERS, auth=signer
             )
             assert response.status_code == 401
 
-    def test_no_key_configured(self) -> None:
-        with TestClient(create_app(VEHICLES, EXEMPTIONS)) as c:
-            response = c.get("/v1/vehicles", params={"plate": "1-ABC-123", "country": "BE"})
-            assert response.status_code == 200
+    def test_no_authority_configured(self) -> None:
+        with pytest.raises(ValueError, match="no authority"):
+            create_app(VEHICLES, EXEMPTIONS, authorities={})
 
     def test_failure_rate_one(self) -> None:
-        with TestClient(create_app(VEHICLES, EXEMPTIONS, failure_rate=1.0)) as c:
-            response = c.get("/v1/vehicles", params={"plate": "1-ABC-123", "country": "BE"})
-            assert response.status_code == 503
+        app = create_app(VEHICLES, EXEMPTIONS, authorities=AUTHORITIES, failure_rate=1.0)
+        with TestClient(app) as c:
+            assert get(c, "/v1/vehicles", plate="1-ABC-123", country="BE")[0] == 503
             assert c.get("/health").status_code == 200
 
     def test_failure_rate_is_seeded(self) -> None:
         def statuses() -> list[int]:
-            app = create_app(VEHICLES, EXEMPTIONS, failure_rate=0.5, seed=7)
+            app = create_app(
+                VEHICLES, EXEMPTIONS, authorities=AUTHORITIES, failure_rate=0.5, seed=7
+            )
             with TestClient(app) as c:
-                return [
-                    c.get("/v1/exemptions", params={"plate": "X1", "country": "BE"}).status_code
-                    for _ in range(40)
-                ]
+                return [get(c, "/v1/exemptions", plate="X1", country="BE")[0] for _ in range(40)]
 
         first = statuses()
         assert first == statuses()
@@ -178,4 +182,4 @@ class TestAuthAndFaults:
     @pytest.mark.parametrize("kwargs", [{"failure_rate": 1.5}, {"latency_s": -1.0}])
     def test_bad_parameters(self, kwargs: dict[str, float]) -> None:
         with pytest.raises(ValueError):
-            create_app(VEHICLES, EXEMPTIONS, **kwargs)  # type: ignore[arg-type]
+            create_app(VEHICLES, EXEMPTIONS, authorities=AUTHORITIES, **kwargs)  # type: ignore[arg-type]

@@ -16,16 +16,23 @@ from fastapi.responses import JSONResponse
 
 from fidus_adapter.client import FidusAdapter
 from fidus_adapter.div_service import create_app
+from fidus_adapter.signing import Authority
 from lez.core.errors import PurposeRefused, RegistryError, RegistryUnavailable
 from lez.core.events import Exemption, VehicleRecord
 from lez.core.registry import AuditEntry, InMemoryAuditSink, LookupResult
 
 AUTHORITY = "BXL-FISCALITE"
 KEY = "k3y"
+POLICE_KEY = "p0lice-k3y"
 AUTHORISATIONS = {
     AUTHORITY: frozenset({"lez_enforcement"}),
     "POLICE": frozenset({"police_hotlist"}),
 }
+AUTHORITIES = {
+    AUTHORITY: Authority(AUTHORITY, KEY.encode(), AUTHORISATIONS[AUTHORITY]),
+    "POLICE": Authority("POLICE", POLICE_KEY.encode(), AUTHORISATIONS["POLICE"]),
+}
+"""What the registry of these tests knows: each authority's secret and purposes."""
 AT = datetime(2023, 5, 2, 8, 10, 12, tzinfo=UTC)
 
 CAR = VehicleRecord(plate="1-ABC-123", country="BE", vin="VIN1", fuel="diesel", euro_norm=3)
@@ -84,7 +91,7 @@ def serve(app: FastAPI) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def div() -> Iterator[Server]:
-    with serve(create_app([CAR, TWIN_A, TWIN_B], [PASS], api_key=KEY)) as server:
+    with serve(create_app([CAR, TWIN_A, TWIN_B], [PASS], authorities=AUTHORITIES)) as server:
         yield server
 
 
@@ -119,7 +126,7 @@ def make_adapter(audit: InMemoryAuditSink) -> Iterator[AdapterFactory]:
             "actor": "lez-pipeline",
             "authorisations": AUTHORISATIONS,
             "audit": audit,
-            "api_key": KEY,
+            "secret": KEY,
             "timeout_s": 2.0,
             "retries": 2,
             "backoff_s": 0.01,
@@ -155,7 +162,7 @@ class TestLookup:
         )
         assert entry.result == "found"
         assert entry.at.tzinfo is not None
-        assert "VIN1" in entry.detail
+        assert "VIN1" not in entry.detail  # the audit keeps no VIN
 
     def test_not_found(
         self, div: Server, make_adapter: AdapterFactory, audit: InMemoryAuditSink
@@ -203,13 +210,18 @@ class TestPurpose:
             adapter.lookup("1-ABC-123", "BE", AT, "lez_enforcement")
         assert audit.results == ["refused"]
 
-    def test_police_authority(
+    def test_police_authority_gets_the_hotlist_not_the_record(
         self, div: Server, make_adapter: AdapterFactory, audit: InMemoryAuditSink
     ) -> None:
-        adapter = make_adapter(div.url, authority="POLICE", actor="officer-17")
-        assert adapter.lookup("1-ABC-123", "BE", AT, "police_hotlist").vehicle == CAR
-        entry = only(audit.entries)
-        assert (entry.authority, entry.actor, entry.result) == ("POLICE", "officer-17", "found")
+        adapter = make_adapter(div.url, authority="POLICE", actor="officer-17", secret=POLICE_KEY)
+        assert not adapter.hotlist("1-ABC-123", "BE", AT, "police_hotlist").hit
+        with pytest.raises(PurposeRefused):  # refused by the registry itself
+            adapter.lookup("1-ABC-123", "BE", AT, "police_hotlist")
+        assert [(e.authority, e.actor, e.result) for e in audit.entries] == [
+            ("POLICE", "officer-17", "no_hit"),
+            ("POLICE", "officer-17", "refused"),
+        ]
+        assert "refused by the registry" in audit.entries[-1].detail
 
 
 class TestCache:
@@ -257,7 +269,7 @@ class TestUnavailable:
         self, make_adapter: AdapterFactory, audit: InMemoryAuditSink
     ) -> None:
         clock = FakeClock()
-        with serve(create_app([CAR], [], failure_rate=1.0, api_key=KEY)) as down:
+        with serve(create_app([CAR], [], failure_rate=1.0, authorities=AUTHORITIES)) as down:
             adapter = make_adapter(down.url, clock=clock, sleep=clock.sleep)
             with pytest.raises(RegistryUnavailable) as info:
                 adapter.lookup("1-ABC-123", "BE", AT, "lez_enforcement")
@@ -269,7 +281,7 @@ class TestUnavailable:
         assert "503" in entry.detail
 
     def test_server_stopped(self, make_adapter: AdapterFactory, audit: InMemoryAuditSink) -> None:
-        server = Server(create_app([CAR], []))
+        server = Server(create_app([CAR], [], authorities=AUTHORITIES))
         url = server.url
         server.sock.close()  # nothing listens there any more
         adapter = make_adapter(url, retries=1, sleep=lambda s: None)
@@ -280,16 +292,16 @@ class TestUnavailable:
         assert audit.results == ["unavailable", "unavailable"]
 
     def test_timeout(self, make_adapter: AdapterFactory, audit: InMemoryAuditSink) -> None:
-        with serve(create_app([CAR], [], latency_s=0.5, api_key=KEY)) as slow:
+        with serve(create_app([CAR], [], latency_s=0.5, authorities=AUTHORITIES)) as slow:
             adapter = make_adapter(slow.url, timeout_s=0.1, retries=0)
             with pytest.raises(RegistryUnavailable, match="Timeout"):
                 adapter.lookup("1-ABC-123", "BE", AT, "lez_enforcement")
         assert audit.results == ["unavailable"]
 
-    def test_wrong_api_key_is_an_error_not_unavailable(
+    def test_wrong_credential_is_an_error_not_unavailable(
         self, div: Server, make_adapter: AdapterFactory, audit: InMemoryAuditSink
     ) -> None:
-        adapter = make_adapter(div.url, api_key="wrong")
+        adapter = make_adapter(div.url, secret="wrong")
         with pytest.raises(RegistryError, match="401") as info:
             adapter.lookup("1-ABC-123", "BE", AT, "lez_enforcement")
         assert not isinstance(info.value, RegistryUnavailable)
@@ -300,7 +312,7 @@ class TestUnavailable:
     ) -> None:
         clock = FakeClock()
         calls: list[int] = []
-        app = create_app([CAR], [], failure_rate=1.0, api_key=KEY)
+        app = create_app([CAR], [], failure_rate=1.0, authorities=AUTHORITIES)
 
         @app.middleware("http")
         async def count(request, call_next):  # type: ignore[no-untyped-def]
@@ -343,7 +355,7 @@ class TestUnavailable:
     ) -> None:
         clock = FakeClock()
         down = {"now": True}
-        app = create_app([CAR], [], api_key=KEY)
+        app = create_app([CAR], [], authorities=AUTHORITIES)
 
         @app.middleware("http")
         async def outage(request, call_next):  # type: ignore[no-untyped-def]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fidus_adapter.worker import decide
 from lez.core.cameras import Camera, CameraRegistry
-from lez.core.errors import RegistryUnavailable
-from lez.core.events import FrameRef, PassageEvent, VehicleRecord
+from lez.core.errors import EventError, RegistryUnavailable
+from lez.core.events import CountrySource, FrameRef, PassageEvent, VehicleRecord
 from lez.core.rules import RuleBook
-from tests.fakes import FakeRegistry
+from tests.fakes import FakeCountryRegistry, FakeRegistry
 
 AT = datetime(2023, 5, 2, 8, 10, tzinfo=UTC)
 
@@ -22,29 +25,38 @@ def rules() -> RuleBook:
 
 
 def passage(
-    plate: str | None, country: str | None = "BE", confidence: float = 0.99, agreeing: int = 2
+    plate: str | None,
+    country: str | None = "BE",
+    confidence: float = 0.99,
+    agreeing: int = 2,
+    *,
+    frames: int = 2,
+    source: CountrySource = "band",
+    **extra: Any,
 ) -> PassageEvent:
     return PassageEvent(
         passage_id="CAM-1:0",
         camera_id="CAM-1",
         captured_at=AT,
-        frames=(
-            FrameRef(seq=0, captured_at=AT, broker_ts_ms=1),
-            FrameRef(seq=1, captured_at=AT, broker_ts_ms=2),
+        frames=tuple(
+            FrameRef(seq=i, captured_at=AT + timedelta(milliseconds=250 * i), broker_ts_ms=i)
+            for i in range(frames)
         ),
         plate=plate,
         country=country,
         confidence=confidence,
-        format_valid=True,
+        format_valid=extra.pop("format_valid", True),
         agreeing_frames=agreeing,
+        country_source=source,
         evidence=(b"jpeg0", b"jpeg1"),
+        **extra,
     )
 
 
-def diesel(plate: str, norm: int) -> VehicleRecord:
+def diesel(plate: str, norm: int, country: str = "BE") -> VehicleRecord:
     return VehicleRecord(
         plate=plate,
-        country="BE",
+        country=country,
         fuel="diesel",
         euro_norm=norm,
         first_registration=date(2005, 1, 1),
@@ -55,7 +67,7 @@ def diesel(plate: str, norm: int) -> VehicleRecord:
 
 def test_banned_vehicle_is_a_violation_with_evidence(rules: RuleBook) -> None:
     reg = FakeRegistry(vehicles={"1ABC123": diesel("1-ABC-123", 3)})
-    d = decide(passage("1-ABC-123"), reg, rules, threshold=0.9)  # type: ignore[arg-type]
+    d = decide(passage("1-ABC-123"), reg, rules, threshold=0.9)
     assert (d.decision, d.notice_kind, d.amount_eur) == ("violation", "fine", 350)
     assert d.passage.evidence == (b"jpeg0", b"jpeg1")
     assert d.review_reasons == ()
@@ -65,38 +77,217 @@ def test_banned_vehicle_is_a_violation_with_evidence(rules: RuleBook) -> None:
 
 def test_compliant_vehicle_drops_the_images(rules: RuleBook) -> None:
     reg = FakeRegistry(vehicles={"1ABC123": diesel("1-ABC-123", 6)})
-    d = decide(passage("1-ABC-123"), reg, rules, threshold=0.9)  # type: ignore[arg-type]
+    d = decide(passage("1-ABC-123"), reg, rules, threshold=0.9)
     assert d.decision == "compliant"
     assert d.passage.evidence == ()
 
 
 def test_unknown_belgian_plate_goes_to_review(rules: RuleBook) -> None:
-    d = decide(passage("1-RST-345"), FakeRegistry(), rules, threshold=0.9)  # type: ignore[arg-type]
+    d = decide(passage("1-RST-345"), FakeRegistry(), rules, threshold=0.9)
     assert d.decision == "review" and d.notice_kind is None
     assert d.review_reasons
 
 
 def test_doubtful_read_is_flagged_for_review(rules: RuleBook) -> None:
     reg = FakeRegistry(vehicles={"1ABC123": diesel("1-ABC-123", 3)})
-    d = decide(passage("1-ABC-123", confidence=0.6, agreeing=1), reg, rules, threshold=0.9)  # type: ignore[arg-type]
+    d = decide(passage("1-ABC-123", confidence=0.6, agreeing=1), reg, rules, threshold=0.9)
     assert d.decision == "violation"
     assert any("low confidence" in r for r in d.review_reasons)
     assert any("frames disagree" in r for r in d.review_reasons)
 
 
+def test_single_frame_passage_is_never_automatic(rules: RuleBook) -> None:
+    reg = FakeRegistry(vehicles={"1ABC123": diesel("1-ABC-123", 3)})
+    d = decide(passage("1-ABC-123", agreeing=1, frames=1), reg, rules, threshold=0.9)
+    assert d.decision == "violation" and d.notice_kind == "fine"
+    assert any("single-frame" in r for r in d.review_reasons)
+
+
 def test_unreadable_passage_makes_no_lookup(rules: RuleBook) -> None:
     reg = FakeRegistry()
-    d = decide(passage(None, None), reg, rules, threshold=0.9)  # type: ignore[arg-type]
+    d = decide(passage(None, None), reg, rules, threshold=0.9)
     assert d.decision == "unreadable" and reg.calls == []
 
 
 def test_registry_down_decides_nothing(rules: RuleBook) -> None:
     with pytest.raises(RegistryUnavailable):
-        decide(passage("1-ABC-123"), FakeRegistry(down=True), rules, threshold=0.9)  # type: ignore[arg-type]
+        decide(passage("1-ABC-123"), FakeRegistry(down=True), rules, threshold=0.9)
 
 
 def test_camera_outside_the_zone_is_not_judged(rules: RuleBook) -> None:
     cams = CameraRegistry.of([Camera(camera_id="CAM-1", inside_zone=False)])
     reg = FakeRegistry(vehicles={"1ABC123": diesel("1-ABC-123", 3)})
-    d = decide(passage("1-ABC-123"), reg, rules, threshold=0.9, cameras=cams)  # type: ignore[arg-type]
+    d = decide(passage("1-ABC-123"), reg, rules, threshold=0.9, cameras=cams)
     assert d.decision == "compliant" and d.rule == "scope.outside_zone" and reg.calls == []
+
+
+def test_the_decision_carries_the_camera_location(rules: RuleBook) -> None:
+    cams = CameraRegistry.of([Camera(camera_id="CAM-1", location="Rue de la Loi 16")])
+    reg = FakeRegistry(vehicles={"1ABC123": diesel("1-ABC-123", 3)})
+    d = decide(passage("1-ABC-123"), reg, rules, threshold=0.9, cameras=cams)
+    assert d.camera_location == "Rue de la Loi 16"
+
+
+# ------------------------------------------------------------------ foreign, other countries
+
+
+def test_unregistered_foreign_after_every_fitting_country_was_asked(rules: RuleBook) -> None:
+    reg = FakeCountryRegistry()
+    p = passage("TT-642HN", "SK", country_candidates=("FR", "SK", "CZ"))
+    d = decide(p, reg, rules, threshold=0.9)
+    assert (d.decision, d.notice_kind, d.amount_eur) == (
+        "unregistered_foreign",
+        "unregistered_foreign",
+        150,
+    )
+    assert d.review_reasons == ()
+    # the plate under SK, then under each other country its layout fits, then look-alikes
+    assert reg.calls[:3] == [("TT642HN", "SK"), ("TT642HN", "FR"), ("TT642HN", "CZ")]
+
+
+def test_registered_under_another_fitting_country_goes_to_review(rules: RuleBook) -> None:
+    # An SK plate whose layout also fits FR, read as FR: unknown in FR, registered in SK.
+    reg = FakeCountryRegistry.of(diesel("BB-794CF", 6, "SK"))
+    p = passage("BB-794-CF", "FR", country_candidates=("SK",))
+    d = decide(p, reg, rules, threshold=0.9)
+    assert d.decision == "review" and d.notice_kind is None
+    assert d.rule == "foreign.registered_elsewhere"
+    assert "SK" in d.review_reasons[0]
+    assert d.passage.evidence  # kept for the operator
+
+
+def test_foreign_country_read_from_the_layout_alone_is_not_automatic(rules: RuleBook) -> None:
+    reg = FakeCountryRegistry()
+    d = decide(passage("K-BB 3940", "DE", source="format"), reg, rules, threshold=0.9)
+    assert d.notice_kind == "unregistered_foreign"
+    assert any("not established" in r for r in d.review_reasons)
+
+
+# ------------------------------------------------------------------ look-alikes
+
+
+def test_older_series_read_of_a_compliant_current_plate_is_not_automatic(
+    rules: RuleBook,
+) -> None:
+    # 1-EPD-671 is compliant; read without its leading digit it is EPD-671, a violator.
+    reg = FakeRegistry(vehicles={"EPD671": diesel("EPD-671", 2), "1EPD671": diesel("1-EPD-671", 6)})
+    d = decide(passage("EPD-671"), reg, rules, threshold=0.9)
+    assert d.notice_kind == "fine"
+    assert d.review_reasons  # plausible-only format at least
+
+
+def test_registered_digit_lookalike_with_another_outcome_goes_to_review(
+    rules: RuleBook,
+) -> None:
+    reg = FakeRegistry(
+        vehicles={"1ABC123": diesel("1-ABC-123", 3), "1ABC723": diesel("1-ABC-723", 6)}
+    )
+    d = decide(passage("1-ABC-123"), reg, rules, threshold=0.9)
+    assert d.decision == "violation"
+    assert any("1ABC723" in r and "1/7" in r for r in d.review_reasons)
+
+
+def test_current_plate_whose_short_form_is_registered_goes_to_review(rules: RuleBook) -> None:
+    reg = FakeRegistry(vehicles={"1ABC123": diesel("1-ABC-123", 3), "ABC123": diesel("ABC-123", 6)})
+    d = decide(passage("1-ABC-123"), reg, rules, threshold=0.9)
+    assert any("ABC123" in r and "leading digit dropped" in r for r in d.review_reasons)
+
+
+def test_lookalike_with_the_same_outcome_does_not_block(rules: RuleBook) -> None:
+    reg = FakeRegistry(
+        vehicles={"1ABC123": diesel("1-ABC-123", 3), "7ABC123": diesel("7-ABC-123", 2)}
+    )
+    d = decide(passage("1-ABC-123"), reg, rules, threshold=0.9)
+    assert d.review_reasons == ()
+
+
+def test_lookalike_checks_are_bounded(rules: RuleBook) -> None:
+    reg = FakeRegistry(vehicles={"1ABC123": diesel("1-ABC-123", 3)})
+    decide(passage("1-ABC-123"), reg, rules, threshold=0.9)
+    # the plate itself, its short form, and 1/7 3/8 on each digit
+    assert len(reg.calls) <= 1 + 16
+
+
+def test_oldtimer_plate_is_never_automatic(rules: RuleBook) -> None:
+    reg = FakeRegistry(vehicles={"1OAB123": diesel("1-OAB-123", 1)})
+    d = decide(passage("1-OAB-123"), reg, rules, threshold=0.9)
+    assert d.notice_kind == "fine"
+    assert any("oldtimer" in r for r in d.review_reasons)
+
+
+# ------------------------------------------------------------------ ground truth
+
+
+def test_ground_truth_passage_outside_a_ground_truth_replay_is_refused(rules: RuleBook) -> None:
+    reg = FakeRegistry(vehicles={"1ABC123": diesel("1-ABC-123", 3)})
+    p = passage("1-ABC-123", agreeing=1, frames=1, source="none", ground_truth=True)
+    with pytest.raises(EventError, match="ground-truth"):
+        decide(p, reg, rules, threshold=0.9)
+    assert reg.calls == []
+
+
+def test_ground_truth_passage_in_a_ground_truth_replay_is_certain(rules: RuleBook) -> None:
+    reg = FakeRegistry(vehicles={"1ABC123": diesel("1-ABC-123", 3)})
+    p = passage("1-ABC-123", agreeing=1, frames=1, source="none", ground_truth=True)
+    d = decide(p, reg, rules, threshold=0.9, ground_truth_honoured=True)
+    assert (d.decision, d.review_reasons) == ("violation", ())
+    assert reg.calls == ["1-ABC-123"]  # no look-alike lookups on ground truth
+
+
+# ------------------------------------------------------------------ properties
+
+_PLATES = st.sampled_from(
+    ["1-ABC-123", "2-XPB-111", "ABC-123", "TT-642HN", "K-BB 3940", "FH-557-DH", "PO 70328"]
+)
+_COUNTRIES = st.sampled_from(["BE", "SK", "DE", "FR", "PL", "CZ"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    plate=_PLATES,
+    country=_COUNTRIES,
+    source=st.sampled_from(["format", "none"]),
+    frames=st.integers(min_value=1, max_value=6),
+    confidence=st.floats(min_value=0.0, max_value=1.0),
+    registered=st.booleans(),
+    norm=st.integers(min_value=0, max_value=6),
+)
+def test_no_automatic_notice_without_an_established_country(
+    rules: RuleBook,
+    plate: str,
+    country: str,
+    source: CountrySource,
+    frames: int,
+    confidence: float,
+    registered: bool,
+    norm: int,
+) -> None:
+    reg = FakeCountryRegistry.of(diesel(plate, norm, country)) if registered else None
+    reg = reg or FakeCountryRegistry()
+    p = passage(plate, country, confidence, frames, frames=frames, source=source)
+    d = decide(p, reg, rules, threshold=0.9)
+    assert d.notice_kind is None or d.review_reasons
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    plate=st.sampled_from(["O-1234", "1-OAB-123", "O-AB-12", "1-OXY-987"]),
+    frames=st.integers(min_value=1, max_value=8),
+    confidence=st.floats(min_value=0.0, max_value=1.0),
+    registered=st.booleans(),
+    format_valid=st.booleans(),
+)
+def test_no_automatic_notice_on_a_plausible_only_format(
+    rules: RuleBook,
+    plate: str,
+    frames: int,
+    confidence: float,
+    registered: bool,
+    format_valid: bool,
+) -> None:
+    # However many frames agree, and whatever the reader says of the format.
+    key = plate.replace("-", "")
+    reg = FakeRegistry(vehicles={key: diesel(plate, 1)} if registered else {})
+    p = passage(plate, "BE", confidence, frames, frames=frames, format_valid=format_valid)
+    d = decide(p, reg, rules, threshold=0.9)
+    assert d.notice_kind is None or d.review_reasons

@@ -47,6 +47,39 @@ def test_evaluate_report(tmp_path: Path) -> None:
     assert rep["ms_p50"] >= 0 and rep["ms_p95"] >= rep["ms_p50"]
 
 
+class CountryReader:
+    """10 px wide -> SK from the band (right), 20 -> FR from the band (wrong), 30 -> FR from the
+    format (wrong, not established)."""
+
+    def read(self, image: Image) -> list[PlateRead]:
+        country, source = {10: ("SK", "band"), 20: ("FR", "band"), 30: ("FR", "format")}[
+            image.shape[1]
+        ]
+        return [
+            PlateRead("RK755AJ", "RK755AJ", country, 0.8, (0.97,) * 7, None, True, source)  # type: ignore[arg-type]
+        ]
+
+    def read_batch(self, images: Sequence[Image]) -> list[list[PlateRead]]:
+        return [self.read(i) for i in images]
+
+
+def test_evaluate_reports_country_accuracy(tmp_path: Path) -> None:
+    for name, width in (("a.jpg", 10), ("b.jpg", 20), ("c.jpg", 30)):
+        cv2.imwrite(str(tmp_path / name), np.zeros((8, width, 3), dtype=np.uint8))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,plate,country\na.jpg,RK755AJ,SK\nb.jpg,RK755AJ,SK\nc.jpg,RK755AJ,SK\n")
+    rep = evaluate(tmp_path, labels, CountryReader())
+    assert rep["correct"] == 3
+    assert rep["country_correct"] == 1 and abs(rep["country_accuracy"] - 1 / 3) < 1e-9
+    assert rep["country_established_wrong"] == 1
+    first = rep["per_image"][0]
+    assert (first["country"], first["country_source"], first["country_correct"]) == (
+        "SK",
+        "band",
+        True,
+    )
+
+
 ROWS = [
     {"camera_id": "C1", "captured_at": "2023-08-13T16:43:00.000+01:00", "plate": "1-ABC-123"},
     {"camera_id": "C1", "captured_at": "2023-08-13T16:43:00.250+01:00", "plate": "1-ABC-123"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -10,14 +11,21 @@ from hypothesis import strategies as st
 
 from plate_reader.grammar import (
     ALPHABET,
+    DROP_FLOOR,
     FORMATS,
+    INNER_DROP_PENALTY,
+    MAX_INNER_DROPS,
     EngineRead,
+    _separator_score,
     align,
     candidates,
+    could_be_cut_short,
+    countries_for,
     detect_country,
     ensemble_fit,
     fit,
     normalize,
+    position_confidence,
     printed,
 )
 
@@ -188,3 +196,92 @@ def test_ensemble_engine_that_read_nothing_there_does_not_vote() -> None:
 def test_ensemble_of_nothing_is_empty() -> None:
     assert ensemble_fit([]) == []
     assert ensemble_fit([EngineRead([], None, 1.0)]) == []
+
+
+@pytest.mark.parametrize(
+    ("norm", "country", "want"),
+    [("AB12CDE", "GB", "AB12 CDE"), ("BS47040", "NO", "BS 47040")],
+)
+def test_gb_and_no_current_formats(norm: str, country: str, want: str) -> None:
+    assert printed(norm, country) == want
+    assert country in countries_for(norm)
+
+
+def test_gb_random_letters_exclude_i_and_q() -> None:
+    assert "GB" not in countries_for("AB12CDI")
+    assert "GB" not in countries_for("AB12QDE")
+
+
+def test_norwegian_layout_is_also_polish_and_polish_is_likelier() -> None:
+    """``LL DDDDD`` is Polish too: the text alone never establishes Norway."""
+    assert countries_for("BS47040") == ("PL", "NO")
+
+
+def test_fit_reads_a_clean_gb_plate_as_gb() -> None:
+    best = fit(_onehot("AB12CDE", 0.99))[0]
+    assert (best.printed, best.country, best.format_valid) == ("AB12 CDE", "GB", True)
+
+
+@pytest.mark.parametrize(
+    ("norm", "cut_short"),
+    [
+        ("1ABC123", False),  # a current Belgian plate is no part of a longer known plate
+        ("HC362PC", False),
+        ("ABC123", True),  # 1-ABC-123 without its first digit
+        ("BC123", True),
+        ("C362PC", True),  # HC-362-PC without its first letter: an NL sidecode
+        ("KBB3940", True),  # DE K-BB 3940 ... or a longer DE plate
+    ],
+)
+def test_could_be_cut_short(norm: str, cut_short: bool) -> None:
+    assert could_be_cut_short(norm) is cut_short
+
+
+def _reference_fit(
+    dists: list[list[float]], separators: list[float] | None
+) -> list[tuple[str, str | None, float]]:
+    """fit() as it was written before it shared work between formats: every format, every
+    choice of kept positions, scored from scratch."""
+    n = len(dists)
+    tops = [max(d) for d in dists]
+    best: dict[tuple[str, str | None], float] = {}
+    for fmt in FORMATS:
+        m = fmt.length
+        if m > n or n - m > 3:
+            continue
+        for keep in itertools.combinations(range(n), m):
+            if sum(1 for i in range(keep[0], keep[-1]) if i not in keep) > MAX_INNER_DROPS:
+                continue
+            cost = 0.0
+            for i in range(n):
+                if i not in keep:
+                    cost -= math.log(max(1.0 - tops[i], DROP_FLOOR))
+                    if keep[0] < i < keep[-1]:
+                        cost += INNER_DROP_PENALTY
+            picks = []
+            for j, k in enumerate(keep):
+                allowed = fmt.allowed(j)
+                picks.append(max((position_confidence(dists[k], c, allowed), c) for c in allowed))
+            logs = sum(math.log(max(conf, 1e-6)) for conf, _ in picks)
+            sep = 0.0
+            if separators:
+                sep = _separator_score(keep, separators, fmt.separator_positions)
+            score = (logs - cost + math.log(fmt.prior) + sep) / n
+            key = ("".join(c for _, c in picks), fmt.country)
+            best[key] = max(best.get(key, -math.inf), score)
+    return sorted(((t, c, s) for (t, c), s in best.items()), key=lambda x: -x[2])
+
+
+@given(
+    st.lists(st.sampled_from(ALPHABET), min_size=4, max_size=9),
+    st.floats(0.3, 0.999),
+    st.lists(st.floats(0.0, 1.0), min_size=9, max_size=9),
+)
+def test_fit_scores_every_format_as_the_reference_does(
+    text: list[str], conf: float, seps: list[float]
+) -> None:
+    dists = _onehot("".join(text), conf)
+    separators = seps[: len(dists)]
+    got = {(c.normalized, c.country): c.score for c in fit(dists, separators=separators)}
+    want = {(t, c): s for t, c, s in _reference_fit(dists, separators)}
+    assert {k: v for k, v in got.items() if k[1] is not None} == pytest.approx(want, abs=1e-9)

@@ -95,3 +95,17 @@ def test_interrupted_write_and_corrupt_entry_are_not_fatal(tmp_path: Path) -> No
 def test_needs_room(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         Spool(tmp_path, max_frames=0)
+
+
+def test_entries_older_than_the_maximum_age_are_dropped_and_counted(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_age=timedelta(days=7))
+    spool.put(_frame(0), now=T0)
+    spool.put(_frame(1), now=T0 + timedelta(days=6))
+    spool.put(_frame(2), now=T0 + timedelta(days=7, hours=1))
+    later = T0 + timedelta(days=7, minutes=30)
+    assert [e.frame.seq for e in spool.peek(10, now=later)] == [1, 2]
+    assert spool.stats.expired == 1 and spool.stats.last_dropped == "CAM#0"
+    assert len(spool) == 2
+    assert Spool(tmp_path).stats.expired == 1, "the count survives a restart"
+    # Without a maximum age nothing expires.
+    assert len(Spool(tmp_path).peek(10, now=T0 + timedelta(days=3650))) == 2

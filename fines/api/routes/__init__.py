@@ -1,0 +1,26 @@
+"""The console's routes, one module per resource; each has an ``api`` router (JSON under
+``/api``) and/or a ``pages`` router (server-rendered HTML), both calling
+:mod:`fines.console_service` and :mod:`fines.api.queries`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from fines.api.routes import account, audit, dashboard, evidence, notices, review, users
+
+ROUTERS: tuple[APIRouter, ...] = (
+    account.api,
+    account.pages,
+    dashboard.api,
+    dashboard.pages,
+    notices.api,
+    notices.pages,
+    review.api,
+    review.pages,
+    audit.api,
+    audit.pages,
+    users.api,
+    users.pages,
+    evidence.pages,
+)
+"""Every router of the console, in the order they are mounted."""

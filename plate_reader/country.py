@@ -1,0 +1,294 @@
+"""The plate's country from the plate itself: the code in its EU band and its colours.
+
+The text's layout alone does not tell the country (FR ``LL-DDD-LL`` and SK ``LL-DDDLL`` print
+the same characters; an older Belgian series looks like a current plate read without its leading
+digit). The plate does: the EU band at its left end carries the country code under the stars
+(B, NL, F, D, L, SK, CZ, PL, ...), Dutch and Luxembourgish plates are yellow, Belgian characters
+are red. :func:`establish` combines that evidence with the countries whose formats the text
+fits; anything short of a clear reading leaves the country to the format (``format``: not
+established), which sends the passage to review.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import cv2
+import numpy as np
+
+from lez.core.events import ESTABLISHED_COUNTRY_SOURCES, CountrySource
+from plate_reader.base import Image
+from plate_reader.detect import GreyImage
+from plate_reader.grammar import LETTERS, align
+from plate_reader.ocr import LineRead
+
+EU_CODES: dict[str, str] = {
+    "A": "AT", "B": "BE", "BG": "BG", "CY": "CY", "CZ": "CZ", "D": "DE", "DK": "DK",
+    "E": "ES", "EST": "EE", "F": "FR", "FIN": "FI", "GR": "GR", "H": "HU", "HR": "HR",
+    "I": "IT", "IRL": "IE", "L": "LU", "LT": "LT", "LV": "LV", "M": "MT", "NL": "NL",
+    "P": "PT", "PL": "PL", "RO": "RO", "S": "SE", "SK": "SK", "SLO": "SI",
+    "N": "NO", "GB": "GB", "UK": "GB",
+}  # fmt: skip
+"""Country codes printed in the EU band, and the country each stands for; with those of the
+same blue band on Norwegian (N, under the Norwegian flag) and British (GB, since 2021 UK)
+plates."""
+
+BAND_ESTABLISH = 0.6
+"""Least score of the band's code (its likelihood, per character, over the next best code's)
+for the band to establish the country."""
+BAND_GUESS = 0.25
+"""Least score for the band's code to choose among the countries the text fits (not
+established: the country still counts as read from the format)."""
+BAND_HEIGHT = 40
+"""Height the band's code is upsampled to before it is recognised."""
+
+Side = Literal["left", "right"]
+
+YELLOW_COUNTRIES = frozenset({"NL", "LU"})
+YELLOW_SATURATION = 0.6
+WHITE_SATURATION = 0.2
+RED_INK_MIN = 20.0
+"""Least excess of red over green and blue in the characters for red characters."""
+RED_INK_RATIO = 1.35
+"""Least ratio of red to green and blue in the characters (over the ground's own ratio)."""
+RED_GROUND_MAX = 1.35
+"""A ground redder than this (warm light) says nothing about the characters' colour (a white
+ground next to blurred red characters is a little red itself)."""
+RED_INK_COUNTRIES = frozenset({"BE"})
+RIGHT_BAND_COUNTRIES = frozenset({"FR"})
+"""Countries whose plates carry a (regional) blue band at the right end too."""
+
+
+class Recognizer(Protocol):
+    def recognize(self, crops: Sequence[GreyImage]) -> list[LineRead]: ...
+
+
+@dataclass(frozen=True)
+class BandCode:
+    """The code read in a plate's EU band."""
+
+    code: str
+    country: str
+    score: float
+    """0..1: how clearly the band shows this code rather than any other."""
+
+
+@dataclass(frozen=True)
+class CountryVerdict:
+    """A read's country, how it was established and the other countries its text fits."""
+
+    country: str | None
+    source: CountrySource
+    candidates: tuple[str, ...]
+
+
+def _box(
+    image: Image, bbox: tuple[int, int, int, int], grow_x: float, grow_y: float
+) -> tuple[int, int, int, int]:
+    """``bbox`` grown by shares of its height, clipped to the image: (x0, y0, x1, y1)."""
+    x, y, w, h = bbox
+    x0 = max(0, int(round(x - grow_x * h)))
+    x1 = min(image.shape[1], int(round(x + w + grow_x * h)))
+    y0 = max(0, int(round(y - grow_y * h)))
+    y1 = min(image.shape[0], int(round(y + h + grow_y * h)))
+    return x0, y0, x1, y1
+
+
+def blue_mask(bgr: Image) -> GreyImage:
+    """Pixels of the EU band's blue: clearly more blue than green and red, not too dark."""
+    b = bgr[:, :, 0].astype(np.int16)
+    g = bgr[:, :, 1].astype(np.int16)
+    r = bgr[:, :, 2].astype(np.int16)
+    return np.asarray((b > r + 35) & (b > g + 15) & (b > 60), dtype=np.uint8)
+
+
+def find_band(
+    image: Image, bbox: tuple[int, int, int, int], side: Side = "left"
+) -> tuple[int, int, int, int] | None:
+    """The blue band at the ``side`` end of the plate whose text line is ``bbox`` (x, y, w, h):
+    a tall, narrow blue strip next to (or at the end of) the text; the EU band is on the left,
+    a French plate also has one on the right. ``None`` when there is none (a plate without a
+    band, a grey night frame)."""
+    if image.ndim != 3:
+        return None
+    x, y, w, h = bbox
+    if h < 6:
+        return None
+    _, y0, _, y1 = _box(image, bbox, 0.0, 0.35)
+    if side == "left":
+        lo, hi = x - 1.6 * h, x + 0.6 * h
+    else:
+        lo, hi = x + w - 0.6 * h, x + w + 1.6 * h
+    left, right = max(0, int(round(lo))), min(image.shape[1], int(round(hi)))
+    roi = image[y0:y1, left:right]
+    if roi.size == 0:
+        return None
+    mask = blue_mask(roi)
+    cols = mask.mean(axis=0) > 0.45
+    if not cols.any():
+        return None
+    # the run of blue columns nearest the text
+    idx = np.nonzero(cols)[0]
+    start = end = int(idx.max()) if side == "left" else int(idx.min())
+    while start - 1 >= 0 and cols[start - 1]:
+        start -= 1
+    while end + 1 < len(cols) and cols[end + 1]:
+        end += 1
+    band_w = end + 1 - start
+    if band_w < 0.2 * h or band_w > 1.1 * h:
+        return None
+    rows = mask[:, start : end + 1].mean(axis=1) > 0.5
+    if not rows.any():
+        return None
+    ridx = np.nonzero(rows)[0]
+    top, bottom = int(ridx.min()), int(ridx.max()) + 1
+    if bottom - top < 0.9 * h:
+        return None
+    return left + start, y0 + top, band_w, bottom - top
+
+
+def band_crop(image: Image, band: tuple[int, int, int, int]) -> GreyImage:
+    """The lower part of the band, where the code is, as dark letters on a light ground,
+    upsampled to ``BAND_HEIGHT`` with a margin."""
+    x, y, w, h = band
+    inset = int(round(0.15 * w))
+    part = image[y + int(round(0.45 * h)) : y + h - int(round(0.04 * h)), x + inset : x + w - inset]
+    # the code is white on blue: the red channel separates them best (blue is dark in it)
+    grey = 255 - part[:, :, 2]
+    scale = BAND_HEIGHT / max(part.shape[0], 1)
+    big = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    pad = BAND_HEIGHT // 4
+    light = int(np.percentile(big, 90))
+    padded = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=light)
+    return np.asarray(padded, dtype=np.uint8)
+
+
+def score_codes(lr: LineRead) -> list[BandCode]:
+    """Every EU code scored against a recognised band, best first. A code's score is its
+    alignment likelihood per character, normalised over all codes (so two codes that fit
+    about equally, such as S and SK from a half-read band, share it)."""
+    dists = [s.probs for s in lr.segments]
+    if not dists:
+        return []
+    raw: list[tuple[float, str]] = []
+    for code in EU_CODES:
+        loglik, _ = align(dists, code, [LETTERS] * len(code))
+        raw.append((loglik / max(len(code), len(dists)), code))
+    top = max(v for v, _ in raw)
+    weights = [(math.exp(v - top) ** 4, c) for v, c in raw]
+    total = sum(w for w, _ in weights)
+    out = [BandCode(c, EU_CODES[c], w / total * math.exp(top)) for w, c in weights]
+    return sorted(out, key=lambda b: b.score, reverse=True)
+
+
+def read_band(
+    recognizer: Recognizer, image: Image, bbox: tuple[int, int, int, int]
+) -> BandCode | None:
+    """The code in the EU band of the plate whose text is ``bbox``; ``None`` without a band."""
+    band = find_band(image, bbox)
+    if band is None:
+        return None
+    (lr,) = recognizer.recognize([band_crop(image, band)])
+    codes = score_codes(lr)
+    return codes[0] if codes else None
+
+
+def plate_colours(image: Image, bbox: tuple[int, int, int, int]) -> frozenset[str]:
+    """Countries the plate's colours point to: yellow ground -> NL/LU, red characters on a
+    white ground -> BE. Empty when the colours say nothing (white and black, a grey night or
+    infrared frame)."""
+    if image.ndim != 3:
+        return frozenset()
+    x0, y0, x1, y1 = _box(image, bbox, -0.3, -0.1)
+    roi = image[y0:y1, x0:x1].reshape(-1, 3).astype(np.float32)
+    if len(roi) < 30:
+        return frozenset()
+    green = roi[:, 1]
+    lo, mid, hi = np.percentile(green, (15, 50, 90))
+    if hi - lo < 40:
+        return frozenset()
+    ink = np.median(roi[green <= lo], axis=0)
+    # the ground: the brighter half, without the brightest tenth (glare, a car beside the plate)
+    ground = np.median(roi[(green >= mid) & (green <= hi)], axis=0)
+    b, g, r = (float(v) for v in ground)
+    saturation = (max(b, g, r) - min(b, g, r)) / max(b, g, r, 1.0)
+    if saturation > YELLOW_SATURATION and b < min(r, g) and g > 0.5 * r and min(r, g) > 80:
+        return YELLOW_COUNTRIES
+    if saturation > WHITE_SATURATION:
+        return frozenset()  # neither yellow nor white: a coloured plate or light
+    ib, ig, ir = (float(v) for v in ink)
+    ground_ratio = r / max(g, b, 1.0)
+    if (
+        ground_ratio < RED_GROUND_MAX
+        and (r + g + b) / 3 > 50
+        and ir - max(ig, ib) >= RED_INK_MIN
+        and ir / max(ig, ib, 1.0) >= RED_INK_RATIO * max(ground_ratio, 1.0)
+    ):
+        return RED_INK_COUNTRIES
+    return frozenset()
+
+
+def _guess(allowed: Sequence[str], country: str, right_band: bool | None) -> str:
+    """Among countries the text fits equally, the one whose plates have (or lack) a blue band
+    at the right end, as this plate does; ``country`` when that does not tell them apart."""
+    if right_band is None:
+        return country
+    matching = [c for c in allowed if (c in RIGHT_BAND_COUNTRIES) == right_band]
+    if not matching or len(matching) == len(allowed):
+        return country
+    return country if country in matching else matching[0]
+
+
+def _band_establishes(band: BandCode, allowed: Sequence[str]) -> bool:
+    """A clear reading of a code no other candidate's code contains (L is part of NL: a band
+    read as L may be an NL band with its N lost)."""
+    others = [code for code, c in EU_CODES.items() if c in allowed and c != band.country]
+    return band.score >= BAND_ESTABLISH and not any(band.code in code for code in others)
+
+
+def establish(
+    fits: Sequence[str],
+    format_country: str | None,
+    colours: frozenset[str],
+    band: BandCode | None,
+    right_band: bool | None = None,
+) -> CountryVerdict:
+    """The read's country from the countries its text fits (``fits``, likeliest first, the
+    grammar's choice ``format_country`` among them), the plate's colours, its EU band's code
+    and whether it has a blue band at its right end too (``None``: not looked at).
+
+    ``band``: the band's code is one of ``fits`` (and agrees with the colours) and is clearly
+    read. ``colour``: the colours leave exactly one of ``fits``. Otherwise ``format`` (not
+    established): the grammar's choice, or among ``fits`` the band's code when it is read less
+    clearly, or the country a right-hand band points to.
+    """
+    if format_country is None or not fits:
+        return CountryVerdict(format_country, "none", ())
+    allowed = [c for c in fits if not colours or c in colours] or list(fits)
+    country = format_country if format_country in allowed else allowed[0]
+    source: CountrySource = "format"
+    if band is not None and band.country in allowed and band.score >= BAND_GUESS:
+        country = band.country
+        if _band_establishes(band, allowed):
+            source = "band"
+    elif colours and len(allowed) == 1 and allowed[0] in colours:
+        country, source = allowed[0], "colour"
+    else:
+        country = _guess(allowed, country, right_band)
+    return CountryVerdict(country, source, tuple(c for c in fits if c != country))
+
+
+AMBIGUOUS_COUNTRY_CAP = 0.85
+"""Highest confidence of a read whose text fits several countries' formats while the plate
+does not establish which (below the auto-issue threshold: such a read goes to review)."""
+
+
+def country_cap(confidence: float, verdict: CountryVerdict) -> float:
+    """``confidence``, capped while other countries' formats fit the text as well and the
+    plate itself (band, colours) did not establish the country."""
+    if verdict.candidates and verdict.source not in ESTABLISHED_COUNTRY_SOURCES:
+        return min(confidence, AMBIGUOUS_COUNTRY_CAP)
+    return confidence

@@ -1,0 +1,62 @@
+"""``lez bench-pipeline``: the report has its fields and its counts add up (speed itself is a
+benchmark figure, never asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lez.app.bench_pipeline import scenario_passages
+from lez.app.replay import load_scenario
+from tests.conftest import DEMO
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_scenario_frames_group_into_the_passages_the_reader_makes() -> None:
+    # Two passages of one camera a year apart (listed out of order) are not one passage.
+    passages = scenario_passages(load_scenario(DEMO), gap_s=2.0)
+    assert [len(p) for p in passages] == [2] * 12
+    assert all(len({f.camera_id for f in p}) == 1 for p in passages)
+
+
+@pytest.mark.e2e
+def test_bench_report_counts_add_up(tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "lez.app.cli", "bench-pipeline", str(DEMO),
+            "--rate", "4", "--seconds", "6", "--report", str(report),
+            "--plate-readers", "2", "--ground-truth-plates", "--drain", "60",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "LEZ_VAR_DIR": str(tmp_path / "var")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(report.read_text())
+    for key in (
+        "offered_fps", "sustained_fps", "latency_ms_p50", "latency_ms_p95", "latency_ms_p99",
+        "max_consumer_lag", "cpu_s", "frames_sent", "frames_decided",
+    ):  # fmt: skip
+        assert key in r, key
+    assert r["frames_sent"] == 24
+    assert r["drained"] is True
+    assert r["frames_decided"] + r["frames_deadlettered"] == r["frames_sent"]
+    assert r["passages_decided"] == 12 and r["frames_per_passage"] == {"2": 12}
+    assert sum(r["decisions"].values()) == r["passages_decided"]
+    assert 0 < r["sustained_fps"] and r["offered_fps"] == 4.0
+    assert 0 < r["latency_ms_p50"] <= r["latency_ms_p95"] <= r["latency_ms_p99"]
+    stages = {"plate-reader", "fidus-adapter", "fines"}
+    assert set(r["max_consumer_lag"]) == set(r["cpu_s"]) == stages
+    assert r["plate_readers"] == 2 and r["partitions"] >= 2
+    # The table printed for a person names the same figures.
+    assert "sustained" in proc.stdout and "latency p50/p95/p99" in proc.stdout

@@ -1,0 +1,266 @@
+"""The plate's country (EU band, colours, format) and the certainty rules around it: voting never
+lifts a cap, a single frame is not enough, and a text that fits two countries' formats is not
+sure of its country unless the plate itself says which."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from plate_reader.base import Image, PlateRead
+from plate_reader.country import (
+    AMBIGUOUS_COUNTRY_CAP,
+    BandCode,
+    CountryVerdict,
+    establish,
+    find_band,
+    plate_colours,
+    score_codes,
+)
+from plate_reader.grammar import ALPHABET, Candidate, countries_for, fit, text_dists
+from plate_reader.ocr import LineRead, Segment
+from plate_reader.reader import calibrate
+from plate_reader.voting import AUTO_ISSUE_THRESHOLD, vote
+
+EU_BLUE = (150, 60, 0)  # BGR
+WHITE = (235, 235, 235)
+YELLOW = (30, 200, 240)
+BLACK = (25, 25, 25)
+RED = (35, 30, 190)
+
+
+def _plate(
+    text: str, *, ink: tuple[int, int, int], paper: tuple[int, int, int], band: bool = True,
+    right_band: bool = False,
+) -> tuple[Image, tuple[int, int, int, int]]:  # fmt: skip
+    """A plate on a grey background, and the box of its text line."""
+    img = np.full((120, 420, 3), 90, dtype=np.uint8)
+    x0, y0, w, h = 60, 30, 300, 60
+    cv2.rectangle(img, (x0, y0), (x0 + w, y0 + h), paper, thickness=-1)
+    if band:
+        cv2.rectangle(img, (x0, y0), (x0 + 26, y0 + h), EU_BLUE, thickness=-1)
+    if right_band:
+        cv2.rectangle(img, (x0 + w - 26, y0), (x0 + w, y0 + h), EU_BLUE, thickness=-1)
+    cv2.putText(img, text, (x0 + 36, y0 + 48), cv2.FONT_HERSHEY_SIMPLEX, 1.5, ink, 5)
+    return img, (x0 + 34, y0 + 10, 230, 42)
+
+
+def _read(
+    norm: str, conf: float, country: str | None = "BE", *, valid: bool = True,
+    source: str = "format", candidates: tuple[str, ...] = (),
+) -> PlateRead:  # fmt: skip
+    per_char = conf ** (1 / len(norm))
+    return PlateRead(
+        text=norm,
+        normalized=norm,
+        country=country,
+        confidence=conf,
+        char_confidences=(per_char,) * len(norm),
+        format_valid=valid,
+        country_source=source,  # type: ignore[arg-type]
+        country_candidates=candidates,
+    )
+
+
+class TestVotingNeverLiftsACap:
+    def test_plausible_only_format_stays_below_threshold(self) -> None:
+        # a plausible-only format (the older Czech layout), capped at 0.85 on each frame:
+        # two frames used to vote it to 0.914
+        v = vote([[_read("ABC1234", 0.85, "CZ", source="band")]] * 2)
+        assert v.normalized == "ABC1234" and v.agreeing_frames == 2
+        assert v.confidence < AUTO_ISSUE_THRESHOLD
+
+    def test_german_format_stays_below_threshold(self) -> None:
+        v = vote([[_read("KBB3940", 0.85, "DE", source="band", candidates=("PL",))]] * 3)
+        assert v.country == "DE" and v.country_source == "band"
+        assert v.confidence < AUTO_ISSUE_THRESHOLD
+
+    def test_format_validity_is_the_and_of_the_agreeing_frames(self) -> None:
+        v = vote(
+            [
+                [_read("1ABC123", 0.97, source="colour")],
+                [_read("1ABC123", 0.97, source="colour", valid=False)],
+            ]
+        )
+        assert not v.format_valid
+        assert v.confidence < AUTO_ISSUE_THRESHOLD
+
+    def test_two_sure_frames_of_a_valid_established_plate_reach_threshold(self) -> None:
+        v = vote([[_read("1ABC123", 0.95, source="colour")]] * 2)
+        assert v.format_valid and v.country_source == "colour"
+        assert v.confidence >= AUTO_ISSUE_THRESHOLD
+
+
+class TestSingleFrame:
+    def test_one_frame_is_not_enough(self) -> None:
+        v = vote([[_read("1ABC123", 0.99, source="colour")]])
+        assert v.agreeing_frames == 1 and v.frames == 1
+        assert v.confidence < AUTO_ISSUE_THRESHOLD
+
+    def test_one_agreeing_frame_among_blurred_ones_is_not_enough(self) -> None:
+        v = vote([[_read("1ABC123", 0.99, source="colour")], [], []])
+        assert v.agreeing_frames == 1 and v.frames == 3
+        assert v.confidence < AUTO_ISSUE_THRESHOLD
+
+
+class TestAmbiguousCountry:
+    def test_fr_and_sk_layouts_fit_the_same_text(self) -> None:
+        assert set(countries_for("RK755AJ")) == {"FR", "SK"}
+        assert countries_for("1ABC123") == ("BE",)
+
+    def test_format_only_country_lists_the_others_and_is_not_established(self) -> None:
+        verdict = establish(countries_for("HC362PC"), "FR", frozenset(), None)
+        assert verdict == CountryVerdict("FR", "format", ("SK",))
+
+    def test_calibrate_lowers_confidence_when_two_countries_fit(self) -> None:
+        cand = next(c for c in fit(text_dists("HC362PC", [0.999] * 7)) if c.country == "FR")
+        sure = calibrate(cand)
+        assert sure >= AUTO_ISSUE_THRESHOLD  # the text itself is sure
+        unsure = calibrate(cand, country=establish(("FR", "SK"), "FR", frozenset(), None))
+        assert unsure <= AMBIGUOUS_COUNTRY_CAP < AUTO_ISSUE_THRESHOLD
+        banded = calibrate(cand, country=establish(("FR", "SK"), "FR", frozenset(), _band("F")))
+        assert banded == pytest.approx(sure)
+
+    def test_passage_of_two_format_only_frames_stays_below_threshold(self) -> None:
+        frame = _read("HC362PC", 0.85, "FR", candidates=("SK",))
+        v = vote([[frame]] * 2)
+        assert v.country == "FR" and v.country_source == "format"
+        assert v.country_candidates == ("SK",)
+        assert v.confidence < AUTO_ISSUE_THRESHOLD
+
+    def test_frames_established_differently_do_not_establish_the_passage(self) -> None:
+        v = vote(
+            [
+                [_read("RK755AJ", 0.97, "SK", source="band", candidates=("FR",))],
+                [_read("RK755AJ", 0.97, "FR", source="format", candidates=("SK",))],
+            ]
+        )
+        assert v.agreeing_frames == 2
+        assert v.country_source == "format"
+        assert v.confidence < AUTO_ISSUE_THRESHOLD
+
+    def test_frames_that_agree_on_the_band_establish_the_passage(self) -> None:
+        frame = _read("RK755AJ", 0.97, "SK", source="band", candidates=("FR",))
+        v = vote([[frame]] * 2)
+        assert v.country == "SK" and v.country_source == "band"
+        assert v.country_candidates == ("FR",)
+        assert v.confidence >= AUTO_ISSUE_THRESHOLD
+
+
+def _band(code: str, score: float = 0.95) -> BandCode:
+    from plate_reader.country import EU_CODES
+
+    return BandCode(code, EU_CODES[code], score)
+
+
+class TestEstablish:
+    def test_clear_band_code_among_the_fitting_countries_establishes(self) -> None:
+        assert establish(("FR", "SK"), "FR", frozenset(), _band("SK")) == CountryVerdict(
+            "SK", "band", ("FR",)
+        )
+
+    def test_band_code_of_a_country_the_text_does_not_fit_is_ignored(self) -> None:
+        verdict = establish(("BE",), "BE", frozenset(), _band("E"))
+        assert verdict == CountryVerdict("BE", "format", ())
+
+    def test_unclear_band_code_chooses_but_does_not_establish(self) -> None:
+        verdict = establish(("FR", "SK"), "FR", frozenset(), _band("SK", 0.4))
+        assert verdict == CountryVerdict("SK", "format", ("FR",))
+
+    def test_norwegian_band_establishes_norway_where_poland_fits_too(self) -> None:
+        # LL DDDDD is a Polish and a Norwegian layout; the band's N tells them apart
+        verdict = establish(countries_for("BS47040"), "PL", frozenset(), _band("N"))
+        assert verdict == CountryVerdict("NO", "band", ("PL",))
+
+    def test_uk_and_gb_codes_are_great_britain(self) -> None:
+        verdict = establish(countries_for("AB12CDE"), "GB", frozenset(), _band("UK"))
+        assert verdict == CountryVerdict("GB", "band", ())
+        assert _band("GB").country == "GB"
+
+    def test_a_code_inside_another_candidates_code_does_not_establish(self) -> None:
+        # a band read as L may be an NL band whose N was lost
+        verdict = establish(("NL", "LU", "DE"), "NL", frozenset({"NL", "LU"}), _band("L"))
+        assert verdict.country == "LU" and verdict.source == "format"
+
+    def test_red_characters_establish_belgium_only_among_fitting_countries(self) -> None:
+        assert establish(("BE", "DE"), "BE", frozenset({"BE"}), None).source == "colour"
+        assert establish(("FR", "SK"), "FR", frozenset({"BE"}), None).source == "format"
+
+    def test_yellow_plate_leaves_nl_and_lu(self) -> None:
+        verdict = establish(("LU", "NL", "DE"), "LU", frozenset({"NL", "LU"}), None)
+        assert verdict.source == "format" and set(verdict.candidates) == {"NL", "DE"}
+        only_nl = establish(("NL",), "NL", frozenset({"NL", "LU"}), None)
+        assert only_nl == CountryVerdict("NL", "colour", ())
+
+    def test_right_hand_band_points_to_france_without_establishing(self) -> None:
+        assert establish(("FR", "SK"), "SK", frozenset(), None, True).country == "FR"
+        no_band = establish(("FR", "SK"), "FR", frozenset(), None, False)
+        assert no_band == CountryVerdict("SK", "format", ("FR",))
+
+    def test_no_format_no_country(self) -> None:
+        assert establish((), None, frozenset(), _band("B")) == CountryVerdict(None, "none", ())
+
+
+class TestDrawnPlates:
+    def test_finds_the_eu_band_left_of_the_text(self) -> None:
+        img, box = _plate("1ABC123", ink=RED, paper=WHITE)
+        band = find_band(img, box)
+        assert band is not None
+        x, y, w, h = band
+        assert 55 <= x <= 65 and 20 <= w <= 32 and h >= 50
+
+    def test_no_band_on_a_plate_without_one(self) -> None:
+        img, box = _plate("RK755AJ", ink=BLACK, paper=WHITE, band=False)
+        assert find_band(img, box) is None
+        assert find_band(img, box, "right") is None
+
+    def test_finds_a_right_hand_band(self) -> None:
+        img, box = _plate("HC362PC", ink=BLACK, paper=WHITE, right_band=True)
+        assert find_band(img, box, "right") is not None
+
+    def test_no_band_in_a_grey_frame(self) -> None:
+        img, box = _plate("1ABC123", ink=RED, paper=WHITE)
+        grey = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        assert find_band(np.asarray(grey, dtype=np.uint8), box) is None
+
+    def test_colours(self) -> None:
+        red, box = _plate("1ABC123", ink=RED, paper=WHITE)
+        assert plate_colours(red, box) == {"BE"}
+        yellow, box = _plate("CK252M", ink=BLACK, paper=YELLOW)
+        assert plate_colours(yellow, box) == {"NL", "LU"}
+        black, box = _plate("HC362PC", ink=BLACK, paper=WHITE)
+        assert plate_colours(black, box) == frozenset()
+
+    def test_warm_light_is_not_red_ink(self) -> None:
+        img, box = _plate("HC362PC", ink=BLACK, paper=WHITE)
+        warm = img.astype(np.float32) * np.array([0.55, 0.75, 1.0], dtype=np.float32)
+        assert plate_colours(np.asarray(warm, dtype=np.uint8), box) == frozenset()
+
+
+def _line(text: str, conf: float) -> LineRead:
+    rest = (1 - conf) / (len(ALPHABET) - 1)
+    segments = tuple(Segment(tuple(conf if c == ch else rest for c in ALPHABET)) for ch in text)
+    return LineRead(segments, 0.0)
+
+
+class TestBandCodes:
+    def test_clear_code_scores_high(self) -> None:
+        best = score_codes(_line("SK", 0.95))[0]
+        assert (best.code, best.country) == ("SK", "SK") and best.score > 0.6
+
+    def test_half_read_code_is_unsure_between_the_codes_it_fits(self) -> None:
+        codes = score_codes(_line("S", 0.5))
+        assert codes[0].score < 0.6
+
+    def test_norwegian_code(self) -> None:
+        best = score_codes(_line("N", 0.95))[0]
+        assert (best.code, best.country) == ("N", "NO") and best.score > 0.6
+
+    def test_nothing_read_nothing_scored(self) -> None:
+        assert score_codes(LineRead((), 0.0)) == []
+
+
+def test_candidate_type_is_what_calibrate_takes() -> None:
+    cand = Candidate("1ABC123", "1-ABC-123", "BE", True, (0.99,) * 7, 0.0, True)
+    assert calibrate(cand) == calibrate(cand, country=CountryVerdict("BE", "format", ()))

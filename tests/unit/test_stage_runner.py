@@ -1,0 +1,281 @@
+"""The stage runner with hand-written clients: commit only after handling and flushing, the
+rewind when the registry is down, the dead-letter policy, periodic hooks, revocation, stop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from kafka import TopicPartition
+
+from lez.core.bus import Record
+from lez.core.errors import EventError, PoisonRecord, RegistryUnavailable
+from lez.core.settings import Settings
+from lez.core.stage import (
+    Polled,
+    Rebalance,
+    StageRunner,
+    StopFlag,
+    dead_letter_policy,
+)
+from tests.fakes import FakeRecord
+
+TOPIC = "lez.plates"
+TP0 = TopicPartition(TOPIC, 0)
+TP1 = TopicPartition(TOPIC, 1)
+
+
+def rec(partition: int, offset: int, value: bytes = b"{}") -> FakeRecord:
+    return FakeRecord(TOPIC, partition, offset, value, b"CAM-1")
+
+
+@dataclass
+class Log:
+    """What happened, in order, across the handler and both clients."""
+
+    events: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FakeConsumer:
+    log: Log
+    batches: list[dict[TopicPartition, list[FakeRecord]]]
+    on_poll: Callable[[int], None] = lambda _n: None
+    polls: int = 0
+    seeks: list[tuple[TopicPartition, int]] = field(default_factory=list)
+    commits: list[dict[TopicPartition, int]] = field(default_factory=list)
+    closed: list[bool] = field(default_factory=list)
+
+    def poll(self, timeout_ms: int, max_records: int) -> Polled:
+        self.polls += 1
+        self.on_poll(self.polls)
+        return self.batches.pop(0) if self.batches else {}
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.seeks.append((partition, offset))
+        self.log.events.append(f"seek {partition.partition}@{offset}")
+
+    def commit(self, offsets: dict[TopicPartition, Any]) -> None:
+        plain = {tp: meta.offset for tp, meta in offsets.items()}
+        self.commits.append(plain)
+        self.log.events.append(
+            "commit " + ",".join(f"{tp.partition}@{off}" for tp, off in sorted(plain.items()))
+        )
+
+    def close(self, autocommit: bool = True) -> None:
+        self.closed.append(autocommit)
+
+
+@dataclass
+class FakeProducer:
+    log: Log
+    sent: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
+    closed: bool = False
+
+    def send(self, topic: str, *, key: bytes | None = None, value: bytes = b"") -> None:
+        self.sent.append((topic, key, value))
+        self.log.events.append(f"send {topic}")
+
+    def flush(self) -> None:
+        self.log.events.append("flush")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def runner(
+    batches: list[dict[TopicPartition, list[FakeRecord]]],
+    handle: Callable[[Record], None] | None = None,
+    **kwargs: Any,
+) -> tuple[StageRunner, FakeConsumer, FakeProducer, Log]:
+    log = Log()
+    consumer = FakeConsumer(log, batches)
+    producer = FakeProducer(log)
+
+    def produce(record: Record) -> None:
+        log.events.append(f"handle {record.partition}@{record.offset}")
+        producer.send("lez.decisions", key=record.key, value=record.value)
+
+    r = StageRunner(consumer, producer, handle or produce, name="test-stage", **kwargs)
+    return r, consumer, producer, log
+
+
+class TestCheckpoint:
+    def test_offsets_are_committed_only_after_handling_and_flushing(self) -> None:
+        r, consumer, _, log = runner([{TP0: [rec(0, 0), rec(0, 1)], TP1: [rec(1, 7)]}])
+        r.run_once()
+        assert log.events == [
+            "handle 0@0",
+            "send lez.decisions",
+            "handle 0@1",
+            "send lez.decisions",
+            "handle 1@7",
+            "send lez.decisions",
+            "flush",
+            "commit 0@2,1@8",
+        ]
+
+    def test_an_offset_already_committed_is_not_committed_again(self) -> None:
+        r, consumer, _, _ = runner([{TP0: [rec(0, 0)]}, {}, {TP0: [rec(0, 1)]}])
+        for _ in range(3):
+            r.run_once()
+        assert consumer.commits == [{TP0: 1}, {TP0: 2}]
+
+    def test_hold_back_keeps_the_commit_before_records_the_stage_still_holds(self) -> None:
+        r, consumer, _, _ = runner(
+            [{TP0: [rec(0, 0), rec(0, 1), rec(0, 2)]}],
+            hold_back=lambda handled: {tp: min(off, 1) for tp, off in handled.items()},
+        )
+        r.run_once()
+        assert consumer.commits == [{TP0: 1}]
+
+    def test_an_error_the_policy_declines_propagates_and_commits_nothing(self) -> None:
+        def broken(record: Record) -> None:
+            raise RuntimeError("database down")
+
+        r, consumer, producer, _ = runner([{TP0: [rec(0, 0)]}], broken)
+        with pytest.raises(RuntimeError, match="database down"):
+            r.run(StopFlag())
+        assert consumer.commits == []
+        assert consumer.closed == [False] and producer.closed
+
+
+class TestRegistryDown:
+    def test_registry_unavailable_rewinds_to_the_record_and_reads_it_again(self) -> None:
+        calls: list[int] = []
+
+        def flaky(record: Record) -> None:
+            calls.append(record.offset)
+            if record.offset == 1 and calls.count(1) == 1:
+                raise RegistryUnavailable("registry down", retry_after=2.5)
+
+        first = {TP0: [rec(0, 0), rec(0, 1), rec(0, 2)], TP1: [rec(1, 5)]}
+        again = {TP0: [rec(0, 1), rec(0, 2)], TP1: [rec(1, 5)]}
+        r, consumer, _, _ = runner([first, again], flaky)
+        assert r.run_once() == 2.5
+        # Offset 0 is done; partition 0 is read again from 1, partition 1 from its first.
+        assert consumer.seeks == [(TP0, 1), (TP1, 5)]
+        assert consumer.commits == [{TP0: 1}]
+        assert r.run_once() == 0.0
+        assert calls == [0, 1, 1, 2, 5]
+        assert consumer.commits[-1] == {TP0: 3, TP1: 6}
+
+    def test_run_waits_before_reading_again_and_stops_while_waiting(self) -> None:
+        stop = StopFlag()
+
+        def down(record: Record) -> None:
+            stop.set()  # stopping meanwhile cuts the wait short
+            raise RegistryUnavailable("registry down", retry_after=60)
+
+        r, consumer, _, _ = runner([{TP0: [rec(0, 0)]}], down)
+        r.run(stop)
+        assert consumer.polls == 1 and consumer.seeks == [(TP0, 0)]
+        assert consumer.commits == []
+
+
+class TestDeadLetterPolicy:
+    def test_poison_goes_to_the_policy_and_does_not_block_the_partition(self) -> None:
+        seen: list[tuple[str, int]] = []
+
+        def poison_on_1(record: Record) -> None:
+            if record.offset == 1:
+                raise EventError("not JSON", topic=record.topic, offset=record.offset)
+
+        def policy(exc: Exception, record: Record) -> bool:
+            seen.append((type(exc).__name__, record.offset))
+            return True
+
+        r, consumer, _, _ = runner(
+            [{TP0: [rec(0, 0), rec(0, 1), rec(0, 2)]}], poison_on_1, on_error=policy
+        )
+        r.run_once()
+        assert seen == [("EventError", 1)]
+        assert consumer.commits == [{TP0: 3}]
+
+    def test_registry_unavailable_never_reaches_the_policy(self) -> None:
+        seen: list[Exception] = []
+
+        def down(record: Record) -> None:
+            raise RegistryUnavailable("registry down", retry_after=0.0)
+
+        def policy(exc: Exception, record: Record) -> bool:
+            seen.append(exc)
+            return True
+
+        r, consumer, _, _ = runner([{TP0: [rec(0, 0)]}], down, on_error=policy)
+        r.run_once()
+        assert seen == [] and consumer.commits == []
+
+    def test_dead_letter_policy_sends_what_the_stage_read_of_the_record(self) -> None:
+        log = Log()
+        producer = FakeProducer(log)
+        policy = dead_letter_policy(producer, Settings(), "plate-reader", poison=(EventError,))
+        cause = ValueError("frame of 9999999 bytes is over the limit")
+        assert policy(PoisonRecord(cause, camera_id="CAM-1", seq=4, frames=1), rec(0, 3))
+        assert policy(EventError("not JSON"), rec(0, 4))
+        assert not policy(RuntimeError("a bug"), rec(0, 5))
+        letters = [(topic, json.loads(value)) for topic, _, value in producer.sent]
+        assert [t for t, _ in letters] == ["lez.deadletter", "lez.deadletter"]
+        first, second = (dl for _, dl in letters)
+        assert (first["error"], first["camera_id"], first["seq"], first["offset"]) == (
+            "ValueError",
+            "CAM-1",
+            4,
+            3,
+        )
+        assert "over the limit" in first["reason"]
+        assert (second["error"], second["camera_id"], second["offset"]) == ("EventError", None, 4)
+
+
+class TestHooks:
+    def test_periodic_hook_runs_when_due_and_its_output_is_flushed_before_the_commit(
+        self,
+    ) -> None:
+        now = [100.0]
+        r, consumer, producer, log = runner([{TP0: [rec(0, 0)]}, {}, {}], clock=lambda: now[0])
+        r.every(5.0, lambda: producer.send("lez.hotlist", key=None, value=b"tick"))
+        r.run_once()  # the first round always runs it
+        now[0] += 1.0
+        r.run_once()  # not due
+        now[0] += 5.0
+        r.run_once()  # due again
+        assert [t for t, _, _ in producer.sent].count("lez.hotlist") == 2
+        first_round = log.events[: log.events.index("commit 0@1") + 1]
+        assert first_round[-3:] == ["send lez.hotlist", "flush", "commit 0@1"]
+
+    def test_revoked_partitions_are_emitted_flushed_committed_then_forgotten(self) -> None:
+        held: list[set[TopicPartition]] = []
+        rebalance = Rebalance("test-stage")
+        r, consumer, producer, log = runner(
+            [{TP0: [rec(0, 0), rec(0, 1)], TP1: [rec(1, 0)]}],
+            hold_back=lambda handled: {tp: 0 for tp in handled},  # everything still held
+            on_revoke=lambda tps: held.append(tps),
+            rebalance=rebalance,
+        )
+        r.run_once()
+        assert consumer.commits == [{TP0: 0, TP1: 0}]
+        r.hold_back = None  # what was held is emitted on revocation
+        rebalance.on_partitions_revoked([TP0])
+        assert held == [{TP0}]
+        assert log.events[-2:] == ["flush", "commit 0@2,1@1"]
+        r.checkpoint()  # nothing new: the revoked partition is not committed again
+        assert TP0 not in r.handled and len(consumer.commits) == 2
+
+    def test_stop_flag_ends_the_loop_with_a_last_checkpoint_and_closes_the_clients(
+        self,
+    ) -> None:
+        stop = StopFlag()
+        stopped: list[str] = []
+        r, consumer, producer, log = runner(
+            [{TP0: [rec(0, 0)]}, {TP0: [rec(0, 1)]}, {TP0: [rec(0, 2)]}],
+            on_stop=lambda: stopped.append("on_stop"),
+        )
+        consumer.on_poll = lambda n: stop.set() if n == 2 else None
+        r.run(stop)
+        assert consumer.polls == 2  # the round in progress ends, no new one starts
+        assert stopped == ["on_stop"]
+        assert consumer.commits == [{TP0: 1}, {TP0: 2}]
+        assert consumer.closed == [False] and producer.closed
