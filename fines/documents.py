@@ -105,40 +105,23 @@ def _usable_jpeg(jpeg: bytes) -> bool:
         return False
 
 
-def notice_pdf(
-    notice: Notice, evidence: Sequence[bytes], history: Sequence[NoticeHistory] = ()
-) -> bytes:
-    """A one-page notice: who, what, where, when, the rule broken, the evidence image."""
-    pdf = FPDF(format="A4")
-    pdf.set_title(f"Notice {notice.notice_id}")
-    pdf.set_author("LEZ enforcement")
-    pdf.set_creator("lez console")
-    pdf.add_page()
-    pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(
-        0, 10, _latin1(KIND_TITLES.get(notice.kind, notice.kind)), new_x="LMARGIN", new_y="NEXT"
+def _vehicle_line(v: dict[str, Any]) -> str:
+    parts = (
+        str(v.get("make", "")),
+        str(v.get("model", "")),
+        f"category {v.get('category', '')}" if v.get("category") else "",
+        f"fuel {v.get('fuel', '')}" if v.get("fuel") else "",
+        f"Euro {v['euro_norm']}" if v.get("euro_norm") is not None else "",
     )
-    pdf.set_font("Helvetica", "", 10)
-    pdf.cell(0, 6, _latin1(f"Notice {notice.notice_id}"), new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(3)
+    return " ".join(x for x in parts if x) or "-"
+
+
+def _notice_rows(notice: Notice) -> list[tuple[str, str]]:
+    """What a notice names (lez-domain.md, "Notices"), label and value."""
     v = notice.vehicle or {}
-    rows = [
+    return [
         ("Plate", f"{notice.plate} ({notice.country})"),
-        (
-            "Vehicle",
-            " ".join(
-                x
-                for x in (
-                    str(v.get("make", "")),
-                    str(v.get("model", "")),
-                    f"category {v.get('category', '')}" if v.get("category") else "",
-                    f"fuel {v.get('fuel', '')}" if v.get("fuel") else "",
-                    f"Euro {v['euro_norm']}" if v.get("euro_norm") is not None else "",
-                )
-                if x
-            )
-            or "-",
-        ),
+        ("Vehicle", _vehicle_line(v)),
         (
             "Holder",
             ", ".join(x for x in (v.get("holder_name"), v.get("holder_address")) if x) or "-",
@@ -152,38 +135,55 @@ def notice_pdf(
         ("Due date", notice.due_date.isoformat() if notice.due_date else "-"),
         ("Status", notice.status),
     ]
-    for label, value in rows:
-        pdf.set_font("Helvetica", "B", 10)
-        pdf.cell(35, 6, _latin1(label))
-        pdf.set_font("Helvetica", "", 10)
-        pdf.multi_cell(0, 6, _latin1(value), new_x="LMARGIN", new_y="NEXT")
+
+
+def _pdf_evidence(pdf: FPDF, evidence: Sequence[bytes]) -> None:
     pdf.ln(4)
     pdf.set_font("Helvetica", "B", 11)
     pdf.cell(0, 7, "Evidence", new_x="LMARGIN", new_y="NEXT")
     images = [j for j in evidence if _usable_jpeg(j)]
-    if images:
-        pdf.image(io.BytesIO(images[0]), w=120)
-        if len(evidence) > 1:
-            pdf.set_font("Helvetica", "", 9)
-            pdf.cell(
-                0,
-                6,
-                _latin1(f"{len(evidence)} evidence frames on file; the first is shown."),
-                new_x="LMARGIN",
-                new_y="NEXT",
-            )
-    else:
+    if not images:
         pdf.set_font("Helvetica", "I", 10)
         pdf.cell(0, 6, "(no evidence image could be rendered)", new_x="LMARGIN", new_y="NEXT")
-    if history:
-        pdf.ln(4)
-        pdf.set_font("Helvetica", "B", 11)
-        pdf.cell(0, 7, "History", new_x="LMARGIN", new_y="NEXT")
+        return
+    pdf.image(io.BytesIO(images[0]), w=120)
+    if len(evidence) > 1:
         pdf.set_font("Helvetica", "", 9)
-        for h in history:
-            line = (
-                f"{h.at.isoformat()}  {h.from_status or '-'} -> {h.to_status}  "
-                f"{h.actor}: {h.reason}"
-            )
-            pdf.multi_cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+        note = f"{len(evidence)} evidence frames on file; the first is shown."
+        pdf.cell(0, 6, _latin1(note), new_x="LMARGIN", new_y="NEXT")
+
+
+def _pdf_history(pdf: FPDF, history: Sequence[NoticeHistory]) -> None:
+    pdf.ln(4)
+    pdf.set_font("Helvetica", "B", 11)
+    pdf.cell(0, 7, "History", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 9)
+    for h in history:
+        line = f"{h.at.isoformat()}  {h.from_status or '-'} -> {h.to_status}  {h.actor}: {h.reason}"
+        pdf.multi_cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+
+
+def notice_pdf(
+    notice: Notice, evidence: Sequence[bytes], history: Sequence[NoticeHistory] = ()
+) -> bytes:
+    """A one-page notice: who, what, where, when, the rule broken, the evidence image."""
+    pdf = FPDF(format="A4")
+    pdf.set_title(f"Notice {notice.notice_id}")
+    pdf.set_author("LEZ enforcement")
+    pdf.set_creator("lez console")
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    title = _latin1(KIND_TITLES.get(notice.kind, notice.kind))
+    pdf.cell(0, 10, title, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 10)
+    pdf.cell(0, 6, _latin1(f"Notice {notice.notice_id}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    for label, value in _notice_rows(notice):
+        pdf.set_font("Helvetica", "B", 10)
+        pdf.cell(35, 6, _latin1(label))
+        pdf.set_font("Helvetica", "", 10)
+        pdf.multi_cell(0, 6, _latin1(value), new_x="LMARGIN", new_y="NEXT")
+    _pdf_evidence(pdf, evidence)
+    if history:
+        _pdf_history(pdf, history)
     return bytes(pdf.output())

@@ -2,7 +2,8 @@
 
 :func:`judge` decides one passage from the registry data; it knows nothing of history. The
 fines module applies the latency rule and "one warning per vehicle per phase" with the helpers
-exposed here (:meth:`RuleBook.latency_ends`, :func:`day_pass_window_closes`, ...).
+exposed here (:func:`day_pass_window_closes`, ...) through the one notice policy in
+:mod:`lez.core.notices` (the latency window, one warning per phase).
 """
 
 from __future__ import annotations
@@ -235,10 +236,6 @@ class RuleBook(_Model):
             if entry.since is not None and first_registration >= entry.since:
                 norm = entry.euro
         return norm
-
-    def latency_ends(self, offence_at: datetime) -> datetime:
-        """After a notice for an offence at ``offence_at``: no new one before this moment."""
-        return add_months(self.local(offence_at), self.latency_months)
 
     def exemption_kinds(self) -> frozenset[str]:
         """Every exemption kind a record may have (registered kinds and the day pass)."""

@@ -481,9 +481,7 @@ def test_day_pass_quota(rules: RuleBook) -> None:
     assert run(rules, car("diesel", 2), at("2023-01-24"), passes).decision == "exempt"
 
 
-def test_latency_ends(rules: RuleBook) -> None:
-    assert rules.latency_ends(at("2023-08-13", 16, 43)) == at("2023-11-13", 16, 43)
-    assert rules.latency_ends(at("2023-11-30", 8)) == at("2024-02-29", 8)
+def test_add_months_keeps_to_the_calendar() -> None:
     assert add_months(datetime(2023, 8, 31), 3) == datetime(2023, 11, 30)
     assert add_months(datetime(2023, 1, 31), -2) == datetime(2022, 11, 30)
 
