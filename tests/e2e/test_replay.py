@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,10 +19,15 @@ from tests.pipeline import expected_outcome, mismatches, report_outcome
 pytestmark = pytest.mark.e2e
 
 
-def _replay(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> dict:  # type: ignore[type-arg]
+def _replay(
+    tmp_path: Path, *extra: str, env: dict[str, str] | None = None, scenario: Path = DEMO
+) -> dict:  # type: ignore[type-arg]
     report = tmp_path / "r.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "lez.app.cli", "replay", str(DEMO), "--report", str(report), *extra],
+        [
+            sys.executable, "-m", "lez.app.cli", "replay", str(scenario),
+            "--report", str(report), *extra,
+        ],  # fmt: skip
         cwd=ROOT,
         env={
             "PATH": "/usr/bin:/bin",
@@ -75,6 +82,25 @@ def test_ocr_replay_reproduces_every_decision_and_notice(tmp_path: Path) -> None
     problems = mismatches(report_outcome(report), expected_outcome())
     assert not problems, "\n".join(problems)
     assert all(p["frames"] == 2 for p in report["passages"])
+
+
+@pytest.mark.ocr
+def test_ocr_replay_needs_no_ground_truth_columns(tmp_path: Path) -> None:
+    """OCR mode never reads the ``plate,country`` columns: a copy of the demo whose frames.csv
+    lost them gives the same decisions and notices (the exact expected ones, as the replay of
+    the demo with its columns does in the test above)."""
+    bare = tmp_path / "demo-without-plates"
+    shutil.copytree(DEMO, bare, ignore=shutil.ignore_patterns("expected.json", "render.py"))
+    with (DEMO / "frames.csv").open(newline="") as src:
+        rows = list(csv.DictReader(src))
+    with (bare / "frames.csv").open("w", newline="") as dst:
+        writer = csv.DictWriter(dst, fieldnames=["file", "camera_id", "captured_at"])
+        writer.writeheader()
+        writer.writerows({k: r[k] for k in ("file", "camera_id", "captured_at")} for r in rows)
+    assert "plate" not in (bare / "frames.csv").read_text().splitlines()[0]
+    report = _replay(tmp_path, scenario=bare)
+    problems = mismatches(report_outcome(report), expected_outcome())
+    assert not problems, "\n".join(problems)
 
 
 def test_replay_refuses_a_broken_scenario(tmp_path: Path) -> None:
