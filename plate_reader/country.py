@@ -18,6 +18,7 @@ from typing import Literal, Protocol
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from lez.core.events import ESTABLISHED_COUNTRY_SOURCES, CountrySource
 from plate_reader.base import Image
@@ -50,13 +51,18 @@ Side = Literal["left", "right"]
 YELLOW_COUNTRIES = frozenset({"NL", "LU"})
 YELLOW_SATURATION = 0.6
 WHITE_SATURATION = 0.2
-RED_INK_MIN = 20.0
+RED_INK_MIN = 15.0
 """Least excess of red over green and blue in the characters for red characters."""
-RED_INK_RATIO = 1.35
-"""Least ratio of red to green and blue in the characters (over the ground's own ratio)."""
-RED_GROUND_MAX = 1.35
-"""A ground redder than this (warm light) says nothing about the characters' colour (a white
-ground next to blurred red characters is a little red itself)."""
+RED_INK_CHROMA = 0.07
+"""Least share of that excess in the characters' brightness (R + G + B): red, not a grey that
+happens to be a little warm."""
+RED_OVER_GROUND = 0.06
+"""Least excess of the characters' red chromaticity, (R - G) and (R - B) over R + G + B, over
+the ground's: the characters are redder than the light. A warm (or cool) white balance shifts
+ground and characters alike, so it cancels out; black characters under warm light are no
+redder than the ground they are printed on."""
+RED_OVER_GROUND_B = 0.05
+"""The same excess, of red over blue (red ink, not an orange or a brown one)."""
 RED_INK_COUNTRIES = frozenset({"BE"})
 RIGHT_BAND_COUNTRIES = frozenset({"FR"})
 """Countries whose plates carry a (regional) blue band at the right end too."""
@@ -150,12 +156,21 @@ def find_band(
     return left + start, y0 + top, band_w, bottom - top
 
 
-def band_crop(image: Image, band: tuple[int, int, int, int]) -> GreyImage:
-    """The lower part of the band, where the code is, as dark letters on a light ground,
-    upsampled to ``BAND_HEIGHT`` with a margin."""
+BAND_CODE_TOPS = (0.45, 0.55)
+"""Where the crops of the band's code start, as shares of the band's height from its top: the
+code is read from two crops (with and without the lowest stars) and must read the same in both
+to establish the country. A code a few pixels high is often misread, and confidently (a B read
+as I, E, N or L), but rarely the same way from two crops."""
+
+
+def band_crop(
+    image: Image, band: tuple[int, int, int, int], top: float = BAND_CODE_TOPS[0]
+) -> GreyImage:
+    """The lower part of the band (from ``top`` of its height), where the code is, as dark
+    letters on a light ground, upsampled to ``BAND_HEIGHT`` with a margin."""
     x, y, w, h = band
     inset = int(round(0.15 * w))
-    part = image[y + int(round(0.45 * h)) : y + h - int(round(0.04 * h)), x + inset : x + w - inset]
+    part = image[y + int(round(top * h)) : y + h - int(round(0.04 * h)), x + inset : x + w - inset]
     # the code is white on blue: the red channel separates them best (blue is dark in it)
     grey = 255 - part[:, :, 2]
     scale = BAND_HEIGHT / max(part.shape[0], 1)
@@ -184,16 +199,31 @@ def score_codes(lr: LineRead) -> list[BandCode]:
     return sorted(out, key=lambda b: b.score, reverse=True)
 
 
+def agreed_code(reads: Sequence[LineRead]) -> BandCode | None:
+    """The band's code from the reads of its crops: the first crop's best code, scored by the
+    least score any crop gives it; while another crop reads another code best (or nothing),
+    its score stays below ``BAND_ESTABLISH`` (it may still choose among the countries the text
+    fits, it cannot establish one)."""
+    per_crop = [score_codes(lr) for lr in reads]
+    if not per_crop or not per_crop[0]:
+        return None
+    first = per_crop[0][0]
+    if all(codes and codes[0].code == first.code for codes in per_crop[1:]):
+        least = min(codes[0].score for codes in per_crop)
+        return BandCode(first.code, first.country, least)
+    return BandCode(first.code, first.country, min(first.score, BAND_GUESS))
+
+
 def read_band(
     recognizer: Recognizer, image: Image, bbox: tuple[int, int, int, int]
 ) -> BandCode | None:
-    """The code in the EU band of the plate whose text is ``bbox``; ``None`` without a band."""
+    """The code in the EU band of the plate whose text is ``bbox`` (see :func:`agreed_code`);
+    ``None`` without a band or without a code read in it."""
     band = find_band(image, bbox)
     if band is None:
         return None
-    (lr,) = recognizer.recognize([band_crop(image, band)])
-    codes = score_codes(lr)
-    return codes[0] if codes else None
+    crops = [band_crop(image, band, top) for top in BAND_CODE_TOPS]
+    return agreed_code(recognizer.recognize(crops))
 
 
 def plate_colours(image: Image, bbox: tuple[int, int, int, int]) -> frozenset[str]:
@@ -219,16 +249,25 @@ def plate_colours(image: Image, bbox: tuple[int, int, int, int]) -> frozenset[st
         return YELLOW_COUNTRIES
     if saturation > WHITE_SATURATION:
         return frozenset()  # neither yellow nor white: a coloured plate or light
-    ib, ig, ir = (float(v) for v in ink)
-    ground_ratio = r / max(g, b, 1.0)
-    if (
-        ground_ratio < RED_GROUND_MAX
-        and (r + g + b) / 3 > 50
-        and ir - max(ig, ib) >= RED_INK_MIN
-        and ir / max(ig, ib, 1.0) >= RED_INK_RATIO * max(ground_ratio, 1.0)
-    ):
+    if (r + g + b) / 3 > 50 and red_characters(ink, ground):
         return RED_INK_COUNTRIES
     return frozenset()
+
+
+def red_characters(ink: npt.NDArray[np.float32], ground: npt.NDArray[np.float32]) -> bool:
+    """Whether characters of colour ``ink`` (BGR) on a white ``ground`` are red: red
+    themselves, and redder than the ground in chromaticity (so that a warm light, which tints
+    the ground as much as the characters, does not make black characters red)."""
+    ib, ig, ir = (float(v) for v in ink)
+    b, g, r = (float(v) for v in ground)
+    ink_sum, ground_sum = ir + ig + ib + 1.0, r + g + b + 1.0
+    excess = ir - max(ig, ib)
+    return (
+        excess >= RED_INK_MIN
+        and excess / ink_sum >= RED_INK_CHROMA
+        and (ir - ig) / ink_sum - (r - g) / ground_sum >= RED_OVER_GROUND
+        and (ir - ib) / ink_sum - (r - b) / ground_sum >= RED_OVER_GROUND_B
+    )
 
 
 def _guess(allowed: Sequence[str], country: str, right_band: bool | None) -> str:

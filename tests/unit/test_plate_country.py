@@ -11,11 +11,14 @@ import pytest
 from plate_reader.base import Image, PlateRead
 from plate_reader.country import (
     AMBIGUOUS_COUNTRY_CAP,
+    BAND_ESTABLISH,
     BandCode,
     CountryVerdict,
+    agreed_code,
     establish,
     find_band,
     plate_colours,
+    read_band,
     score_codes,
 )
 from plate_reader.grammar import ALPHABET, Candidate, countries_for, fit, text_dists
@@ -237,6 +240,35 @@ class TestDrawnPlates:
         warm = img.astype(np.float32) * np.array([0.55, 0.75, 1.0], dtype=np.float32)
         assert plate_colours(np.asarray(warm, dtype=np.uint8), box) == frozenset()
 
+    @pytest.mark.parametrize(
+        ("ink", "paper"),
+        [
+            ((119, 114, 155), (234, 229, 255)),  # warm light: pinkish ground, faded red
+            ((96, 91, 131), (148, 146, 167)),  # warm and dim: dark red on a pink-grey ground
+            ((60, 40, 170), (250, 235, 225)),  # cool light: bluish ground
+        ],
+    )
+    def test_red_characters_under_a_tinted_light_are_red(
+        self, ink: tuple[int, int, int], paper: tuple[int, int, int]
+    ) -> None:
+        """Red characters stay red under a warm or a cool white balance: what counts is that
+        they are redder than the ground they are printed on."""
+        img, box = _plate("1ABC123", ink=ink, paper=paper)
+        assert plate_colours(img, box) == {"BE"}
+
+    @pytest.mark.parametrize("gain", [(0.88, 0.88, 1.0), (0.8, 0.85, 1.0), (0.7, 0.8, 1.0)])
+    def test_black_characters_under_a_warm_light_are_not_red(
+        self, gain: tuple[float, float, float]
+    ) -> None:
+        img, box = _plate("HC362PC", ink=(45, 45, 45), paper=WHITE)
+        warm = np.clip(img.astype(np.float32) * np.array(gain, dtype=np.float32), 0, 255)
+        assert plate_colours(np.asarray(warm, dtype=np.uint8), box) == frozenset()
+
+    def test_grey_dark_red_characters_are_not_red(self) -> None:
+        # characters a little warmer than grey (a brownish black, chromatic blur) are not red
+        img, box = _plate("RK376AF", ink=(82, 79, 89), paper=(208, 205, 198))
+        assert plate_colours(img, box) == frozenset()
+
 
 def _line(text: str, conf: float) -> LineRead:
     rest = (1 - conf) / (len(ALPHABET) - 1)
@@ -259,6 +291,47 @@ class TestBandCodes:
 
     def test_nothing_read_nothing_scored(self) -> None:
         assert score_codes(LineRead((), 0.0)) == []
+
+
+class _Codes:
+    """A fake band recogniser: reads the given codes, one per crop, in order."""
+
+    def __init__(self, *codes: str) -> None:
+        self.codes = codes
+        self.calls: list[int] = []
+
+    def recognize(self, crops: object) -> list[LineRead]:
+        n = len(crops)  # type: ignore[arg-type]
+        self.calls.append(n)
+        return [_line(code, 0.97) for code in self.codes[:n]]
+
+
+class TestBandReadFromTwoCrops:
+    def test_a_code_read_the_same_from_both_crops_is_clear(self) -> None:
+        code = agreed_code([_line("SK", 0.97), _line("SK", 0.9)])
+        assert code is not None and code.code == "SK" and code.score >= BAND_ESTABLISH
+
+    def test_a_code_read_otherwise_from_the_other_crop_does_not_establish(self) -> None:
+        # a B a few pixels high read confidently as N from one crop, as E from the other
+        code = agreed_code([_line("N", 0.97), _line("E", 0.97)])
+        assert code is not None and code.code == "N" and code.score < BAND_ESTABLISH
+        verdict = establish(countries_for("BS47040"), "PL", frozenset(), code)
+        assert verdict.source == "format"
+        assert agreed_code([_line("N", 0.97), LineRead((), 0.0)]).score < BAND_ESTABLISH  # type: ignore[union-attr]
+
+    def test_nothing_read_in_the_first_crop_is_no_code(self) -> None:
+        assert agreed_code([LineRead((), 0.0), _line("F", 0.97)]) is None
+
+    def test_read_band_reads_two_crops_of_a_drawn_band(self) -> None:
+        img, box = _plate("RK755AJ", ink=BLACK, paper=WHITE)
+        same = _Codes("SK", "SK")
+        code = read_band(same, img, box)
+        assert same.calls == [2]
+        assert code is not None and code.country == "SK" and code.score >= BAND_ESTABLISH
+        other = read_band(_Codes("SK", "S"), img, box)
+        assert other is not None and other.score < BAND_ESTABLISH
+        no_band, box = _plate("RK755AJ", ink=BLACK, paper=WHITE, band=False)
+        assert read_band(_Codes("SK", "SK"), no_band, box) is None
 
 
 def test_candidate_type_is_what_calibrate_takes() -> None:
