@@ -7,6 +7,7 @@ costs a few milliseconds per frame, far cheaper than a CNN text detector on one 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -283,16 +284,41 @@ def find_plate_rects(bgr: GreyImage, max_rects: int = 6) -> list[PlateRect]:
     found.sort(key=lambda p: p.score, reverse=True)
     kept: list[PlateRect] = []
     for p in found:
-        if all(_rect_iou((p.x, p.y, p.w, p.h), (k.x, k.y, k.w, k.h)) < 0.5 for k in kept):
+        if all(box_iou((p.x, p.y, p.w, p.h), (k.x, k.y, k.w, k.h)) < 0.5 for k in kept):
             kept.append(p)
         if len(kept) >= max_rects:
             break
     return kept
 
 
-def _rect_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
     x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
     inter = max(0, x1 - x0) * max(0, y1 - y0)
     union = a[2] * a[3] + b[2] * b[3] - inter
     return inter / union if union else 0.0
+
+
+DARK_MEAN = 0.35
+"""A frame whose mean brightness (share of white) is below this is dark: its plate may sit far
+below the brightest part of the frame (a lit wall, the sky, headlights) that the plate
+rectangle detector measures brightness against."""
+LIFT_TARGET = 0.5
+"""A dark frame is lifted so that its mean brightness comes to this share of white."""
+LIFT_GAMMA = (0.3, 0.8)
+"""Bounds of the lifting gamma: stronger lifts amplify noise more than they reveal plates."""
+
+
+def lift_dark(image: GreyImage) -> GreyImage | None:
+    """A dark frame with its shadows lifted (a gamma chosen from the frame's own mean
+    brightness, so that the mean comes to :data:`LIFT_TARGET`), or ``None`` when the frame is
+    not dark. The lift is monotonic: it changes no edge or colour order, only how far below
+    the frame's brightest part a dim plate lies."""
+    luma = image if image.ndim == 2 else image[:, :, 1]
+    mean = float(np.mean(luma[::4, ::4])) / 255.0  # every 16th pixel: plenty for a mean
+    if mean >= DARK_MEAN:
+        return None
+    gamma = math.log(LIFT_TARGET) / math.log(max(mean, 1.0 / 255.0))
+    gamma = min(max(gamma, LIFT_GAMMA[0]), LIFT_GAMMA[1])
+    lut = np.round(255.0 * (np.arange(256, dtype=np.float64) / 255.0) ** gamma)
+    return np.asarray(cv2.LUT(image, lut.astype(np.uint8)), dtype=np.uint8)

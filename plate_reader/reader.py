@@ -29,7 +29,15 @@ from plate_reader.country import (
     plate_colours,
     read_band,
 )
-from plate_reader.detect import GreyImage, PlateRect, TextLine, find_plate_rects, find_text_lines
+from plate_reader.detect import (
+    GreyImage,
+    PlateRect,
+    TextLine,
+    box_iou,
+    find_plate_rects,
+    find_text_lines,
+    lift_dark,
+)
 from plate_reader.grammar import (
     MIN_PLATE_LENGTH,
     Candidate,
@@ -212,9 +220,16 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
     return inter / small if small else 0.0
 
 
-def find_regions(image: Image, grey: GreyImage) -> list[Region]:
+PARTIAL_LINE = 0.6
+"""A text line narrower than this share of the text area of the plate rectangle it lies in is
+only part of the plate's text (characters that blurred together broke the row)."""
+
+
+def find_regions(image: Image, grey: GreyImage, *, partial_lines: bool = False) -> list[Region]:
     """Regions to read, most plate-like first: text lines inside a bright plate rectangle, then
-    plate rectangles without a separable line, then the other text lines."""
+    plate rectangles without a separable line, then the other text lines. With
+    ``partial_lines``, a rectangle whose line covers only part of its text area
+    (:data:`PARTIAL_LINE`) is read as a rectangle too."""
     lines = find_text_lines(grey, max_lines=MAX_LINES)
     rects = find_plate_rects(image)
     inside: list[Region] = []
@@ -234,6 +249,8 @@ def find_regions(image: Image, grey: GreyImage) -> list[Region]:
             used.add(hit)
             ln = lines[hit]
             inside.append(Region((ln.x, ln.y, ln.w, ln.h), line=ln, in_plate=True))
+            if partial_lines and ln.w < PARTIAL_LINE * (rect.x + rect.w - rect.text_x):
+                bare_rects.append(Region(rbox, rect=rect))
     for i, line in enumerate(lines):
         if i not in used:
             others.append(Region((line.x, line.y, line.w, line.h), line=line))
@@ -497,18 +514,42 @@ class OcrPlateReader:
             image = np.asarray(small, dtype=np.uint8)
         grey = plate_grey(image)
         regions = find_regions(image, grey)
-        if not regions:
-            return []
+        found = self._cascade(regions, image, grey).reads(scale)
+        if not any(r.format_valid for r in found):
+            found += self._read_lifted(image, grey, regions, scale)
+        reads = [self._with_country(full, r) for r in found]
+        reads.sort(key=lambda r: (r.format_valid, r.confidence), reverse=True)
+        return reads
+
+    def _cascade(self, regions: list[Region], image: Image, grey: GreyImage) -> _Cascade:
+        """The reading cascade run over ``regions``: fast path, the rest, the vote, confirmed."""
         state = _Cascade(self, regions, image, grey)
+        if not regions:
+            return state
         # easyocr (~40 ms a crop) votes only where PP-OCR's first read is not settled
         if not state.run_fast():
             state.run_all()
             if self._voter is not None and state.best:
                 self._vote(state.best, state.source, regions)
         state.confirm()
-        reads = [self._with_country(full, r) for r in state.reads(scale)]
-        reads.sort(key=lambda r: (r.format_valid, r.confidence), reverse=True)
-        return reads
+        return state
+
+    def _read_lifted(
+        self, image: Image, grey: GreyImage, tried: list[Region], scale: float
+    ) -> list[PlateRead]:
+        """A dark frame where nothing valid was read: plates are looked for again in the frame
+        with its shadows lifted (:func:`detect.lift_dark`), and the regions found there that
+        were not read already (another box) are read, from the frame as it was (the recogniser
+        stretches each crop's contrast itself; the lift would only add noise to the crop)."""
+        lifted = lift_dark(image)
+        if lifted is None:
+            return []
+        regions = [
+            r
+            for r in find_regions(lifted, plate_grey(lifted), partial_lines=True)
+            if all(box_iou(r.bbox, t.bbox) <= 0.5 for t in tried)
+        ]
+        return self._cascade(regions, image, grey).reads(scale)
 
     def _with_country(self, image: Image, read: PlateRead) -> PlateRead:
         """The read with its country established from the plate (band, colours) where it can

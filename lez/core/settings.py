@@ -78,8 +78,10 @@ class Settings(BaseSettings):
     auto_issue_threshold: float = 0.9
     # Frames of one camera closer than this (capture time) belong to one passage.
     passage_gap_s: float = 2.0
-    # A passage is closed when its camera has sent nothing for this long (wall clock).
-    passage_idle_s: float = 1.5
+    # A passage is closed when its camera has sent nothing for this long (wall clock). A
+    # passage's frames come a few hundred ms apart: 1 s is four frame intervals, and it is
+    # most of the capture-to-decision latency of a camera's last passage.
+    passage_idle_s: float = 1.0
     rules_file: Path | None = None
     max_frame_bytes: int = 8 * 1024 * 1024
     ocr_threads: int = 1
