@@ -16,7 +16,14 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fines.models import Passage, ReviewItem
-from fines.service import DayPassCheck, FinesPolicy, record_deadletter, record_decision, settle_due
+from fines.service import (
+    DayPassCheck,
+    FinesPolicy,
+    purge_closed_evidence,
+    record_deadletter,
+    record_decision,
+    settle_due,
+)
 from lez.core.bus import Record, make_consumer, make_stage_producer
 from lez.core.errors import EventError, RegistryUnavailable
 from lez.core.events import DeadLetter, DecisionEvent, parse_event
@@ -77,6 +84,7 @@ class FinesWorker:
         metrics: Metrics | None = None,
         health: Health | None = None,
         backlog_every_s: float = 10.0,
+        purge_every_s: float | None = 3600.0,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -99,6 +107,15 @@ class FinesWorker:
             self.runner.every(settle_every_s, self._settle)
         if metrics is not None:
             self.runner.every(backlog_every_s, self._observe_backlog)
+        if purge_every_s is not None:
+            self.runner.every(purge_every_s, self._purge_evidence)
+
+    def _purge_evidence(self) -> None:
+        """Evidence of closed cases goes once its retention has passed (lez-domain.md,
+        "Privacy"); the purge is audited."""
+        retention = timedelta(days=self.settings.evidence_retention_days)
+        with self.sessions.begin() as session:
+            purge_closed_evidence(session, now=self.clock(), retention=retention)
 
     @property
     def consumer(self) -> Consumer:

@@ -365,6 +365,7 @@ def _run_fines(
                 keep_compliant_plates=settings.keep_compliant_plates,
                 replay_ground_truth=settings.replay_ground_truth,
                 plate_hash_key=settings.secret("plate_hash_key").encode(),
+                rules=rules,
             ),
             compose.day_pass_check(adapter.instrument(obs.metrics), rules),
             settle_every_s=None if args.no_settle else 5.0,
