@@ -275,8 +275,7 @@ def _run_plate_reader(
         if args.ground_truth
         else compose.ocr_frame_reader(settings)
     )
-    obs = observe_worker(settings)
-    try:
+    with observe_worker(settings) as obs:
         PlateReaderWorker(
             settings,
             bootstrap,
@@ -287,8 +286,6 @@ def _run_plate_reader(
             metrics=obs.metrics,
             health=obs.health,
         ).run(stop)
-    finally:
-        obs.stop()
 
 
 def _run_fidus_adapter(
@@ -299,8 +296,7 @@ def _run_fidus_adapter(
     from lez.app.observe import observe_worker
 
     sessions = compose.sessions(settings)
-    obs = observe_worker(settings, sessions=sessions, registry=True)
-    try:
+    with observe_worker(settings, sessions=sessions, registry=True) as obs:
         FidusAdapterWorker(
             settings,
             bootstrap,
@@ -312,8 +308,6 @@ def _run_fidus_adapter(
             metrics=obs.metrics,
             health=obs.health,
         ).run(stop)
-    finally:
-        obs.stop()
 
 
 def _run_police_hotlist(
@@ -324,11 +318,10 @@ def _run_police_hotlist(
     from lez.app.observe import observe_worker
 
     sessions = compose.sessions(settings)
-    obs = observe_worker(settings, sessions=sessions, registry=True)
     adapter = compose.adapter(
         settings, sessions, "police-hotlist-worker", authority=settings.police_authority
     )
-    try:
+    with observe_worker(settings, sessions=sessions, registry=True) as obs:
         HotlistWorker(
             settings,
             bootstrap,
@@ -336,8 +329,6 @@ def _run_police_hotlist(
             metrics=obs.metrics,
             health=obs.health,
         ).run(stop)
-    finally:
-        obs.stop()
 
 
 def _run_fines(
@@ -353,8 +344,7 @@ def _run_fines(
     sessions = compose.sessions(settings)
     rules = compose.rules(settings)
     adapter = compose.adapter(settings, sessions, actor="fines-worker")
-    obs = observe_worker(settings, sessions=sessions)
-    try:
+    with observe_worker(settings, sessions=sessions) as obs:
         FinesWorker(
             settings,
             bootstrap,
@@ -372,8 +362,6 @@ def _run_fines(
             metrics=obs.metrics,
             health=obs.health,
         ).run(stop)
-    finally:
-        obs.stop()
 
 
 QUIET_UVICORN: dict[str, Any] = {"log_level": "warning", "access_log": False, "log_config": None}

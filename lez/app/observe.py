@@ -56,6 +56,12 @@ class Observed:
         if self.server is not None:
             self.server.stop()
 
+    def __enter__(self) -> Observed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 def observe_worker(
     settings: Settings,
