@@ -39,7 +39,7 @@ from lez.app.replay import (
 )
 from lez.app.stack import Stack
 from lez.core import names
-from lez.core.bus import make_producer
+from lez.core.bus import group_lag, make_producer
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.errors import LezError
 from lez.core.events import DeadLetter, DecisionEvent, FrameEvent, parse_event
@@ -47,13 +47,8 @@ from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Each stage (the lez worker command), the topic it reads (lag = end offset - committed
-# offset of its consumer group).
-STAGE_TOPICS = {
-    names.PLATE_READER: names.FRAMES,
-    names.FIDUS_ADAPTER: names.PLATES,
-    names.FINES: names.DECISIONS,
-}
+# Each stage (the lez worker command) and the topic it reads.
+STAGE_TOPICS = names.STAGE_INPUTS
 P95_TARGET_MS = 2000
 
 
@@ -192,7 +187,7 @@ class LagSampler:
             while not self._stop.wait(1.0):
                 for stage, consumer in probes.items():
                     try:
-                        lag = self._lag(consumer, self.settings.topic(STAGE_TOPICS[stage]))
+                        lag = group_lag(consumer, self.settings.topic(STAGE_TOPICS[stage]))
                     except Exception:  # a sample that fails is skipped, not fatal
                         log.debug("lag sample of %s failed", stage, exc_info=True)
                         continue
@@ -200,13 +195,6 @@ class LagSampler:
         finally:
             for consumer in probes.values():
                 consumer.close()
-
-    @staticmethod
-    def _lag(consumer: KafkaConsumer, topic: str) -> int:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        ends = consumer.end_offsets(tps)
-        return sum(max(0, ends[tp] - (consumer.committed(tp) or 0)) for tp in tps)
 
 
 def _tail_consumer(settings: Settings, bootstrap: str) -> KafkaConsumer:

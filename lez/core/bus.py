@@ -272,24 +272,29 @@ class _ReadyMarker(ConsumerRebalanceListener):  # type: ignore[misc]
                 log.debug("cannot mark %s ready: %s", self.path, exc)
 
 
-def consumer_lag(settings: Settings, bootstrap: str, *, timeout_s: float = 2.0) -> dict[str, int]:
-    """Records each pipeline stage's consumer group has not committed yet, summed over the
-    partitions of the topic it reads (end offset minus committed offset; the console's
-    dashboard shows it). Raises :class:`BrokerError` when the broker does not answer within
-    about ``timeout_s`` per stage."""
+def group_lag(consumer: KafkaConsumer, topic: str, *, timeout_ms: int | None = None) -> int:
+    """Records of ``topic`` that ``consumer``'s group has not committed yet: end offset minus
+    committed offset, summed over the partitions (the consumer needs no assignment)."""
     from kafka import TopicPartition
 
+    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    if not tps:
+        return 0
+    ends = consumer.end_offsets(tps, timeout_ms=timeout_ms)
+    committed = {tp: consumer.committed(tp, timeout_ms=timeout_ms) or 0 for tp in tps}
+    return sum(max(0, ends[tp] - committed[tp]) for tp in tps)
+
+
+def consumer_lag(settings: Settings, bootstrap: str, *, timeout_s: float = 2.0) -> dict[str, int]:
+    """Records each pipeline stage's consumer group has not committed yet, summed over the
+    partitions of the topic it reads (the console's dashboard shows it). Raises
+    :class:`BrokerError` when the broker does not answer within about ``timeout_s`` per
+    stage."""
     from lez.core import names
 
-    reads = {
-        names.PLATE_READER: names.FRAMES,
-        names.FIDUS_ADAPTER: names.PLATES,
-        names.FINES: names.DECISIONS,
-    }
     ms = max(100, int(timeout_s * 1000))
     lag: dict[str, int] = {}
-    for stage, topic_name in reads.items():
-        topic = settings.topic(topic_name)
+    for stage, topic_name in names.STAGE_INPUTS.items():
         try:
             consumer = KafkaConsumer(
                 bootstrap_servers=bootstrap,
@@ -300,11 +305,7 @@ def consumer_lag(settings: Settings, bootstrap: str, *, timeout_s: float = 2.0) 
         except KafkaError as exc:
             raise BrokerError(f"consumer lag: broker {bootstrap} did not answer: {exc}") from exc
         try:
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-            ends = consumer.end_offsets(tps, timeout_ms=ms) if tps else {}
-            lag[stage] = sum(
-                max(0, ends[tp] - (consumer.committed(tp, timeout_ms=ms) or 0)) for tp in tps
-            )
+            lag[stage] = group_lag(consumer, settings.topic(topic_name), timeout_ms=ms)
         except KafkaError as exc:
             raise BrokerError(f"consumer lag of {stage}: {exc}") from exc
         finally:

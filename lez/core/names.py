@@ -28,6 +28,11 @@ PIPELINE_STAGES: Final = (PLATE_READER, FIDUS_ADAPTER, FINES)
 """The stages every pipeline runs; the police hotlist is optional."""
 STAGES: Final = (*PIPELINE_STAGES, POLICE_HOTLIST)
 
+STAGE_INPUTS: Final[Mapping[str, str]] = MappingProxyType(
+    {PLATE_READER: FRAMES, FIDUS_ADAPTER: PLATES, FINES: DECISIONS}
+)
+"""The topic each pipeline stage reads (its consumer lag is measured there)."""
+
 GROUPS: Final[Mapping[str, str]] = MappingProxyType({stage: f"lez-{stage}" for stage in STAGES})
 """The consumer group of each stage: ``lez-`` and the stage name."""
 
