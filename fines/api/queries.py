@@ -63,14 +63,6 @@ def evidence_indices(session: Session, passage_id: str) -> list[int]:
     )
 
 
-def evidence_jpegs(session: Session, passage_id: str) -> list[bytes]:
-    return list(
-        session.scalars(
-            select(Evidence.jpeg).where(Evidence.passage_id == passage_id).order_by(Evidence.idx)
-        )
-    )
-
-
 def notice_detail(session: Session, n: Notice) -> dict[str, Any]:
     history = session.scalars(
         select(NoticeHistory)
