@@ -65,7 +65,14 @@ RED_OVER_GROUND_B = 0.05
 """The same excess, of red over blue (red ink, not an orange or a brown one)."""
 RED_INK_COUNTRIES = frozenset({"BE"})
 RIGHT_BAND_COUNTRIES = frozenset({"FR"})
-"""Countries whose plates carry a (regional) blue band at the right end too."""
+"""Countries whose plates carry a (regional) blue band at the right end too, among those whose
+formats the reader knows."""
+BAND_SURROUND_BLUE = 0.25
+"""Most share of blue pixels just outside a band (beyond the plate's end, above, below): a
+band is a strip that ends with the plate; blue bodywork around a plate goes on."""
+BAND_PAIR_HEIGHT = 0.15
+"""Most difference of the two bands' heights (and of their tops), as a share of the taller:
+the bands at both ends of one plate are as tall as the plate."""
 
 
 class Recognizer(Protocol):
@@ -270,6 +277,42 @@ def red_characters(ink: npt.NDArray[np.float32], ground: npt.NDArray[np.float32]
     )
 
 
+def _surround_blue(image: Image, band: tuple[int, int, int, int], side: Side) -> float:
+    """The largest share of blue pixels in the strips just outside ``band``: beyond its outer
+    end, above it and below it."""
+    x, y, w, h = band
+    rows, cols = image.shape[:2]
+    pad_x, pad_y = max(2, int(round(0.6 * w))), max(2, int(round(0.25 * h)))
+    if side == "left":
+        outer = image[y : y + h, max(0, x - 1 - pad_x) : max(0, x - 1)]
+    else:
+        outer = image[y : y + h, min(cols, x + w + 1) : min(cols, x + w + 1 + pad_x)]
+    above = image[max(0, y - 1 - pad_y) : max(0, y - 1), x : x + w]
+    below = image[min(rows, y + h + 1) : min(rows, y + h + 1 + pad_y), x : x + w]
+    shares = [float(blue_mask(part).mean()) for part in (outer, above, below) if part.size]
+    return max(shares) if len(shares) == 3 else 1.0
+
+
+def bands_at_both_ends(image: Image, bbox: tuple[int, int, int, int]) -> bool:
+    """Whether the plate whose text line is ``bbox`` carries a blue band at each end (the EU
+    band on the left, a regional band on the right, as French plates do): two strips of the
+    plate's height, level with each other, each ending with the plate (nothing blue beyond
+    it, above or below: a blue car around a plate is not a band)."""
+    left = find_band(image, bbox, "left")
+    right = find_band(image, bbox, "right")
+    if left is None or right is None:
+        return False
+    tall = max(left[3], right[3])
+    if abs(left[3] - right[3]) > BAND_PAIR_HEIGHT * tall:
+        return False
+    if abs(left[1] - right[1]) > BAND_PAIR_HEIGHT * tall:
+        return False
+    return (
+        _surround_blue(image, left, "left") <= BAND_SURROUND_BLUE
+        and _surround_blue(image, right, "right") <= BAND_SURROUND_BLUE
+    )
+
+
 def _guess(allowed: Sequence[str], country: str, right_band: bool | None) -> str:
     """Among countries the text fits equally, the one whose plates have (or lack) a blue band
     at the right end, as this plate does; ``country`` when that does not tell them apart."""
@@ -288,21 +331,37 @@ def _band_establishes(band: BandCode, allowed: Sequence[str]) -> bool:
     return band.score >= BAND_ESTABLISH and not any(band.code in code for code in others)
 
 
+def _two_band_country(allowed: Sequence[str], band: BandCode | None) -> str | None:
+    """The one country among ``allowed`` whose plates carry bands at both ends, unless the EU
+    band's code, read well enough to choose, names another."""
+    two_band = [c for c in allowed if c in RIGHT_BAND_COUNTRIES]
+    if len(two_band) != 1:
+        return None
+    if band is not None and band.score >= BAND_GUESS and band.country != two_band[0]:
+        return None
+    return two_band[0]
+
+
 def establish(
     fits: Sequence[str],
     format_country: str | None,
     colours: frozenset[str],
     band: BandCode | None,
     right_band: bool | None = None,
+    both_ends: bool = False,
 ) -> CountryVerdict:
     """The read's country from the countries its text fits (``fits``, likeliest first, the
-    grammar's choice ``format_country`` among them), the plate's colours, its EU band's code
-    and whether it has a blue band at its right end too (``None``: not looked at).
+    grammar's choice ``format_country`` among them), the plate's colours, its EU band's code,
+    whether it has a blue band at its right end too (``None``: not looked at) and whether that
+    band and the EU band were found as a pair that ends with the plate (``both_ends``,
+    :func:`bands_at_both_ends`).
 
     ``band``: the band's code is one of ``fits`` (and agrees with the colours) and is clearly
-    read. ``colour``: the colours leave exactly one of ``fits``. Otherwise ``format`` (not
-    established): the grammar's choice, or among ``fits`` the band's code when it is read less
-    clearly, or the country a right-hand band points to.
+    read. ``colour``: the colours leave exactly one of ``fits``, or the plate carries bands at
+    both ends and exactly one of ``fits`` has such plates (FR among FR and SK; a band code read
+    as another country overrules it). Otherwise ``format`` (not established): the grammar's
+    choice, or among ``fits`` the band's code when it is read less clearly, or the country a
+    right-hand band points to.
     """
     if format_country is None or not fits:
         return CountryVerdict(format_country, "none", ())
@@ -317,6 +376,8 @@ def establish(
         country, source = allowed[0], "colour"
     else:
         country = _guess(allowed, country, right_band)
+    if source == "format" and both_ends and (paired := _two_band_country(allowed, band)):
+        country, source = paired, "colour"
     return CountryVerdict(country, source, tuple(c for c in fits if c != country))
 
 

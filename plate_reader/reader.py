@@ -23,6 +23,7 @@ import numpy as np
 from plate_reader.base import Image, PlateRead
 from plate_reader.country import (
     CountryVerdict,
+    bands_at_both_ends,
     country_cap,
     establish,
     find_band,
@@ -562,7 +563,8 @@ class OcrPlateReader:
         if not (colours and len([c for c in fits if c in colours]) == 1):
             band = read_band(self._recognizer, image, read.bbox)
         right = find_band(image, read.bbox, "right") is not None
-        verdict = establish(fits, read.country, colours, band, right)
+        both = right and bands_at_both_ends(image, read.bbox)
+        verdict = establish(fits, read.country, colours, band, right, both)
         text = read.text
         if verdict.country != read.country:
             text = printed(read.normalized, verdict.country)

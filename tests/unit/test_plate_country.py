@@ -15,6 +15,7 @@ from plate_reader.country import (
     BandCode,
     CountryVerdict,
     agreed_code,
+    bands_at_both_ends,
     establish,
     find_band,
     plate_colours,
@@ -201,6 +202,24 @@ class TestEstablish:
         no_band = establish(("FR", "SK"), "FR", frozenset(), None, False)
         assert no_band == CountryVerdict("SK", "format", ("FR",))
 
+    def test_bands_at_both_ends_establish_france_among_france_and_slovakia(self) -> None:
+        # FR LL-DDD-LL and SK LL-DDDLL print the same characters; only FR plates carry a
+        # second blue band, at the right end
+        verdict = establish(("FR", "SK"), "SK", frozenset(), None, True, both_ends=True)
+        assert verdict == CountryVerdict("FR", "colour", ("SK",))
+        unclear_f = establish(("FR", "SK"), "FR", frozenset(), _band("F", 0.4), True, True)
+        assert unclear_f == CountryVerdict("FR", "colour", ("SK",))
+
+    def test_a_band_code_read_as_another_country_overrules_the_two_bands(self) -> None:
+        verdict = establish(("FR", "SK"), "FR", frozenset(), _band("SK", 0.4), True, True)
+        assert verdict.source == "format"
+        other = establish(("FR", "SK"), "FR", frozenset(), _band("I", 0.4), True, True)
+        assert other.source == "format"
+
+    def test_two_bands_establish_nothing_where_no_fitting_country_has_them(self) -> None:
+        verdict = establish(("LU", "NL", "DE"), "LU", frozenset(), None, True, both_ends=True)
+        assert verdict.source == "format"
+
     def test_no_format_no_country(self) -> None:
         assert establish((), None, frozenset(), _band("B")) == CountryVerdict(None, "none", ())
 
@@ -221,6 +240,27 @@ class TestDrawnPlates:
     def test_finds_a_right_hand_band(self) -> None:
         img, box = _plate("HC362PC", ink=BLACK, paper=WHITE, right_band=True)
         assert find_band(img, box, "right") is not None
+
+    def test_bands_at_both_ends_of_a_french_plate(self) -> None:
+        img, box = _plate("HC362PC", ink=BLACK, paper=WHITE, right_band=True)
+        assert bands_at_both_ends(img, box)
+
+    def test_one_band_is_not_two(self) -> None:
+        img, box = _plate("HC362PC", ink=BLACK, paper=WHITE)
+        assert not bands_at_both_ends(img, box)
+
+    def test_a_blue_car_around_the_plate_is_not_a_band(self) -> None:
+        # an SK plate (EU band only) on bodywork that is blue from the plate's right end on:
+        # a blue strip right of the text, but it does not end with the plate
+        img, box = _plate("BA814BD", ink=BLACK, paper=WHITE)
+        cv2.rectangle(img, (361, 0), (419, 119), EU_BLUE, thickness=-1)
+        assert find_band(img, box, "right") is not None
+        assert not bands_at_both_ends(img, box)
+        # ... nor where the blue is a recess as tall as the plate, level with the EU band
+        img, box = _plate("BA814BD", ink=BLACK, paper=WHITE)
+        cv2.rectangle(img, (361, 30), (419, 90), EU_BLUE, thickness=-1)
+        assert find_band(img, box, "right") is not None
+        assert not bands_at_both_ends(img, box)
 
     def test_no_band_in_a_grey_frame(self) -> None:
         img, box = _plate("1ABC123", ink=RED, paper=WHITE)
