@@ -83,6 +83,15 @@ def test_country_from_the_plate(reader: OcrPlateReader) -> None:
     assert black.country == "BE" and black.country_source == "format"  # no colour, no band
 
 
+def test_bands_at_both_ends_tell_france_from_slovakia(reader: OcrPlateReader) -> None:
+    """The band's code is blank, the text fits FR and SK: the blue band at the right end
+    (French plates only, of the two) establishes FR; the Slovak plate has none."""
+    fr = _read(reader, "fr_two_bands.jpg")[0]
+    assert fr.normalized == "DW517CW"
+    assert (fr.country, fr.country_source, fr.country_candidates) == ("FR", "colour", ("SK",))
+    assert fr.confidence >= 0.9
+
+
 def test_blank_frame_has_no_plate(reader: OcrPlateReader) -> None:
     assert all(r.confidence < 0.5 for r in _read(reader, "blank.jpg"))
 
