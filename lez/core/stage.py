@@ -204,8 +204,9 @@ class StageRunner:
     before the commit) or is persisted before it returns. ``hold_back`` maps the offsets
     handled so far to the offsets safe to commit (a stage holding records back, like open
     passages, commits only up to the first one it holds). ``on_revoke`` is called with
-    revoked partitions before their last checkpoint (emit what is held for them), ``on_stop``
-    once before the last checkpoint of a run. ``every`` adds periodic hooks.
+    revoked partitions after their last checkpoint (drop what is held for them: the committed
+    offsets stop before it, so the next owner reads it again whole), ``on_stop`` once before
+    the last checkpoint of a run. ``every`` adds periodic hooks.
 
     With ``metrics`` the runner counts dead letters and reports the consumer lag per
     partition after each poll; with ``health`` it beats once per round (liveness) and says
@@ -305,11 +306,12 @@ class StageRunner:
         self.committed.update(new)
 
     def revoked(self, tps: set[TopicPartition]) -> None:
-        """Partitions taken away in a rebalance: emit, flush and commit what is theirs, then
-        forget them (another member reads them on from the committed offsets)."""
+        """Partitions taken away in a rebalance: flush and commit what is safe of them (never
+        past what the stage holds back), hand them to ``on_revoke``, then forget them (another
+        member, or this one again, reads them on from the committed offsets)."""
+        self.checkpoint()
         if self.on_revoke is not None:
             self.on_revoke(tps)
-        self.checkpoint()
         for tp in tps:
             self.handled.pop(tp, None)
             self.committed.pop(tp, None)

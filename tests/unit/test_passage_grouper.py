@@ -79,3 +79,23 @@ def test_clock_going_backwards_starts_a_new_passage() -> None:
     feed(g, 1, 1, T0 - timedelta(seconds=1))
     g.close_idle(force=True)
     assert len(producer.sent) == 2
+
+
+def test_a_revoked_partition_drops_its_open_passage_to_be_read_again_whole() -> None:
+    """A rebalance must not cut a passage in two: its open passage is not emitted with the
+    frames seen so far; the committed offset stops at its first frame, so the next owner
+    reads the whole passage again and emits it once, under the same id."""
+    g, producer = grouper()
+    feed(g, 0, 0, T0)
+    assert g.hold_back({TP: 1}) == {TP: 0}
+    g.drop_partitions({TP})
+    g.forget({TP})
+    assert producer.sent == []
+    # the next owner (this grouper again: a rebalance revokes every partition) reads on
+    # from the committed offset 0
+    feed(g, 0, 0, T0)
+    feed(g, 1, 1, T0 + timedelta(milliseconds=250))
+    g.close_idle(force=True)
+    [(_, _, raw)] = producer.sent
+    p = parse_event(PassageEvent, raw)
+    assert (p.passage_id, len(p.frames)) == ("CAM-1:0", 2)

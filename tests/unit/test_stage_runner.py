@@ -246,23 +246,39 @@ class TestHooks:
         first_round = log.events[: log.events.index("commit 0@1") + 1]
         assert first_round[-3:] == ["send lez.hotlist", "flush", "commit 0@1"]
 
-    def test_revoked_partitions_are_emitted_flushed_committed_then_forgotten(self) -> None:
-        held: list[set[TopicPartition]] = []
+    def test_revoked_partitions_are_committed_short_of_what_is_held_then_handed_over(
+        self,
+    ) -> None:
+        """On revocation the runner flushes and commits what is safe (never past what the
+        stage holds back), and only then hands the partitions to the stage, which drops what
+        it held: the next owner reads it again from the committed offset."""
         rebalance = Rebalance("test-stage")
+        held_from: dict[TopicPartition, int] = {TP0: 1}  # 0@1 opens what the stage holds
+
+        def hold_back(handled: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+            return {tp: min(off, held_from.get(tp, off)) for tp, off in handled.items()}
+
+        def on_revoke(tps: set[TopicPartition]) -> None:
+            log.events.append(f"revoke {sorted(tp.partition for tp in tps)}")
+            for tp in tps:
+                held_from.pop(tp, None)
+
         r, consumer, producer, log = runner(
-            [{TP0: [rec(0, 0), rec(0, 1)], TP1: [rec(1, 0)]}],
-            hold_back=lambda handled: {tp: 0 for tp in handled},  # everything still held
-            on_revoke=lambda tps: held.append(tps),
+            [{TP0: [rec(0, 0), rec(0, 1), rec(0, 2)], TP1: [rec(1, 0)]}],
+            hold_back=hold_back,
+            on_revoke=on_revoke,
             rebalance=rebalance,
         )
         r.run_once()
-        assert consumer.commits == [{TP0: 0, TP1: 0}]
-        r.hold_back = None  # what was held is emitted on revocation
-        rebalance.on_partitions_revoked([TP0])
-        assert held == [{TP0}]
-        assert log.events[-2:] == ["flush", "commit 0@2,1@1"]
-        r.checkpoint()  # nothing new: the revoked partition is not committed again
-        assert TP0 not in r.handled and len(consumer.commits) == 2
+        assert consumer.commits == [{TP0: 1, TP1: 1}]
+        r.handled[TP1] = 2  # handled since the last checkpoint
+        rebalance.on_partitions_revoked([TP0, TP1])
+        # the commit comes before the hand-over, and stops at the held record 0@1
+        assert log.events[-3:] == ["flush", "commit 1@2", "revoke [0, 1]"]
+        assert consumer.commits[-1] == {TP1: 2}
+        assert TP0 not in r.handled and TP1 not in r.handled
+        r.checkpoint()  # nothing of the revoked partitions is committed again
+        assert len(consumer.commits) == 2
 
     def test_stop_flag_ends_the_loop_with_a_last_checkpoint_and_closes_the_clients(
         self,
