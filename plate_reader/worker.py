@@ -51,6 +51,11 @@ class _OpenPassage:
     frames: list[tuple[Record, FrameEvent, list[PlateRead]]] = field(default_factory=list)
     last_wall: float = 0.0
 
+    @property
+    def last_sent_ms(self) -> int:
+        """When its last frame was written to the topic (the record's timestamp, ms)."""
+        return self.frames[-1][0].timestamp
+
 
 class PassageGrouper:
     """Groups the frames of one camera into passages and emits them when they close."""
@@ -71,6 +76,7 @@ class PassageGrouper:
         self.ground_truth = ground_truth
         self.open: dict[tuple[TopicPartition, str], _OpenPassage] = {}
         self.consumed_next: dict[TopicPartition, int] = {}
+        self.latest_sent_ms: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
         self.emitted = 0
 
@@ -94,15 +100,37 @@ class PassageGrouper:
     def consumed(self, record: Record) -> None:
         tp = TopicPartition(record.topic, record.partition)
         self.consumed_next[tp] = max(self.consumed_next.get(tp, 0), record.offset + 1)
+        self.latest_sent_ms[tp] = max(self.latest_sent_ms.get(tp, 0), record.timestamp)
 
-    def close_idle(self, force: bool = False) -> None:
+    def close_idle(
+        self, force: bool = False, caught_up: Callable[[TopicPartition], bool] | None = None
+    ) -> None:
+        """Emit the passages whose camera has sent nothing for ``passage_idle_s``. With
+        ``caught_up``, only where that silence is the camera's: the partition has no frame
+        left to read, or what was read after the passage's last frame was written more than
+        ``passage_gap_s`` later. While frames wait in the partition (a replay, a backlog after
+        a stall), the camera's next frame may be among them: the wall clock alone would cut
+        the passage in two."""
         now = time.monotonic()
         for key in [
             k
             for k, p in self.open.items()
-            if force or now - p.last_wall >= self.settings.passage_idle_s
+            if force
+            or (
+                now - p.last_wall >= self.settings.passage_idle_s
+                and (caught_up is None or caught_up(k[0]) or self._read_past(p))
+            )
         ]:
             self._close(key)
+
+    def _read_past(self, p: _OpenPassage) -> bool:
+        """Frames written more than ``passage_gap_s`` after the passage's last one were read
+        from its partition (or the record times are unknown): a frame of the passage would
+        have come before them."""
+        if p.last_sent_ms <= 0:
+            return True
+        latest = self.latest_sent_ms.get(p.tp, 0)
+        return latest - p.last_sent_ms > self.settings.passage_gap_s * 1000
 
     def drop_partitions(self, tps: set[TopicPartition]) -> None:
         """Forget the open passages of ``tps`` without emitting them (see ``_revoke``)."""
@@ -195,6 +223,7 @@ class PassageGrouper:
     def forget(self, tps: set[TopicPartition]) -> None:
         for tp in tps:
             self.consumed_next.pop(tp, None)
+            self.latest_sent_ms.pop(tp, None)
             self.committed.pop(tp, None)
 
 
@@ -237,7 +266,7 @@ class PlateReaderWorker:
             max_records=16,
             metrics=metrics,
             health=health,
-        ).every(0, self.grouper.close_idle)
+        ).every(0, lambda: self.grouper.close_idle(caught_up=self._caught_up))
         self.frames_read = 0
         self.duplicates = 0
         # Frame keys (camera id + seq) seen per partition: a frame the edge sent twice (a
@@ -254,6 +283,12 @@ class PlateReaderWorker:
         if len(seen) > SEEN_KEYS:
             seen.popitem(last=False)
         return False
+
+    def _caught_up(self, tp: TopicPartition) -> bool:
+        """No frame of ``tp`` left to read, as far as the consumer knows (the end of the
+        partition in its last fetch; unknown counts as caught up)."""
+        end = self.consumer.highwater(tp)
+        return end is None or self.grouper.consumed_next.get(tp, 0) >= end
 
     def _revoke(self, tps: set[TopicPartition]) -> None:
         """Partitions taken away (after the runner committed them, up to the first frame of

@@ -30,14 +30,18 @@ def read(text: str, norm: str) -> list[PlateRead]:
     ]
 
 
-def feed(g: PassageGrouper, offset: int, seq: int, at: datetime, camera: str = "CAM-1") -> None:
+def feed(
+    g: PassageGrouper, offset: int, seq: int, at: datetime, camera: str = "CAM-1",
+    sent_ms: int = 1_700_000_000_000,
+) -> None:  # fmt: skip
     f = FrameEvent(camera_id=camera, seq=seq, captured_at=at, jpeg=b"\xff\xd8x\xff\xd9")
-    g.add(FakeRecord("lez.frames", 0, offset, f.to_bytes()), f, read("1-ABC-123", "1ABC123"))
+    record = FakeRecord("lez.frames", 0, offset, f.to_bytes(), timestamp=sent_ms)
+    g.add(record, f, read("1-ABC-123", "1ABC123"))
 
 
-def grouper() -> tuple[PassageGrouper, FakeProducer]:
+def grouper(**settings: float) -> tuple[PassageGrouper, FakeProducer]:
     producer = FakeProducer()
-    return PassageGrouper(Settings(), producer, vote), producer  # type: ignore[arg-type]
+    return PassageGrouper(Settings(**settings), producer, vote), producer  # type: ignore[arg-type]
 
 
 def test_frames_within_the_gap_form_one_passage_and_a_gap_closes_it() -> None:
@@ -99,3 +103,31 @@ def test_a_revoked_partition_drops_its_open_passage_to_be_read_again_whole() -> 
     [(_, _, raw)] = producer.sent
     p = parse_event(PassageEvent, raw)
     assert (p.passage_id, len(p.frames)) == ("CAM-1:0", 2)
+
+
+def test_an_idle_passage_stays_open_while_frames_wait_in_its_partition() -> None:
+    """A reader that fell behind (a replay, a backlog) is idle on the wall clock between two
+    frames of one passage: the passage stays open while the partition has frames to read."""
+    g, producer = grouper(passage_idle_s=0.0)
+    feed(g, 0, 0, T0)
+    g.close_idle(caught_up=lambda tp: False)
+    assert producer.sent == []
+    feed(g, 1, 1, T0 + timedelta(milliseconds=250))
+    g.close_idle(caught_up=lambda tp: True)  # nothing left to read: the camera is silent
+    [(_, _, raw)] = producer.sent
+    assert len(parse_event(PassageEvent, raw).frames) == 2
+
+
+def test_frames_written_well_after_a_passage_close_it_behind_a_backlog() -> None:
+    """Behind a backlog that never ends, a passage still closes once frames written more than
+    passage_gap_s after its last one were read from its partition (another camera's)."""
+    g, producer = grouper(passage_idle_s=0.0, passage_gap_s=2.0)
+    sent = 1_700_000_000_000
+    feed(g, 0, 0, T0, camera="CAM-1", sent_ms=sent)
+    feed(g, 1, 0, T0, camera="CAM-2", sent_ms=sent + 1500)
+    g.close_idle(caught_up=lambda tp: False)
+    assert producer.sent == []  # CAM-1's next frame could still come
+    feed(g, 2, 1, T0 + timedelta(milliseconds=250), camera="CAM-2", sent_ms=sent + 3000)
+    g.close_idle(caught_up=lambda tp: False)
+    ids = [parse_event(PassageEvent, raw).passage_id for _, _, raw in producer.sent]
+    assert ids == ["CAM-1:0"]
