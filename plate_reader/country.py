@@ -47,6 +47,8 @@ BAND_HEIGHT = 40
 """Height the band's code is upsampled to before it is recognised."""
 
 Side = Literal["left", "right"]
+Band = tuple[int, int, int, int]
+"""x, y, w, h of a band in the frame."""
 
 YELLOW_COUNTRIES = frozenset({"NL", "LU"})
 YELLOW_SATURATION = 0.6
@@ -222,11 +224,15 @@ def agreed_code(reads: Sequence[LineRead]) -> BandCode | None:
 
 
 def read_band(
-    recognizer: Recognizer, image: Image, bbox: tuple[int, int, int, int]
+    recognizer: Recognizer,
+    image: Image,
+    bbox: tuple[int, int, int, int],
+    band: tuple[int, int, int, int] | None = None,
 ) -> BandCode | None:
     """The code in the EU band of the plate whose text is ``bbox`` (see :func:`agreed_code`);
-    ``None`` without a band or without a code read in it."""
-    band = find_band(image, bbox)
+    ``None`` without a band or without a code read in it. ``band``: the band, when the caller
+    found it already (:func:`find_band`)."""
+    band = band or find_band(image, bbox)
     if band is None:
         return None
     crops = [band_crop(image, band, top) for top in BAND_CODE_TOPS]
@@ -295,11 +301,16 @@ def _surround_blue(image: Image, band: tuple[int, int, int, int], side: Side) ->
 
 def bands_at_both_ends(image: Image, bbox: tuple[int, int, int, int]) -> bool:
     """Whether the plate whose text line is ``bbox`` carries a blue band at each end (the EU
-    band on the left, a regional band on the right, as French plates do): two strips of the
-    plate's height, level with each other, each ending with the plate (nothing blue beyond
-    it, above or below: a blue car around a plate is not a band)."""
-    left = find_band(image, bbox, "left")
-    right = find_band(image, bbox, "right")
+    band on the left, a regional band on the right, as French plates do): see
+    :func:`band_pair`."""
+    return band_pair(image, find_band(image, bbox, "left"), find_band(image, bbox, "right"))
+
+
+
+def band_pair(image: Image, left: Band | None, right: Band | None) -> bool:
+    """Whether the blue strips found at the two ends of a plate (:func:`find_band`) are its
+    two bands: of the plate's height, level with each other, each ending with the plate
+    (nothing blue beyond it, above or below: a blue car around a plate is not a band)."""
     if left is None or right is None:
         return False
     tall = max(left[3], right[3])

@@ -23,7 +23,7 @@ import numpy as np
 from plate_reader.base import Image, PlateRead
 from plate_reader.country import (
     CountryVerdict,
-    bands_at_both_ends,
+    band_pair,
     country_cap,
     establish,
     find_band,
@@ -559,12 +559,13 @@ class OcrPlateReader:
             return read
         fits = countries_for(read.normalized)
         colours = plate_colours(image, read.bbox)
+        left = find_band(image, read.bbox, "left")
+        right = find_band(image, read.bbox, "right")
         band = None
-        if not (colours and len([c for c in fits if c in colours]) == 1):
-            band = read_band(self._recognizer, image, read.bbox)
-        right = find_band(image, read.bbox, "right") is not None
-        both = right and bands_at_both_ends(image, read.bbox)
-        verdict = establish(fits, read.country, colours, band, right, both)
+        if left is not None and not (colours and len([c for c in fits if c in colours]) == 1):
+            band = read_band(self._recognizer, image, read.bbox, left)
+        both = band_pair(image, left, right)
+        verdict = establish(fits, read.country, colours, band, right is not None, both)
         text = read.text
         if verdict.country != read.country:
             text = printed(read.normalized, verdict.country)
