@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 
 from lez.core.bus import Record, make_consumer, make_stage_producer
 from lez.core.cameras import CameraRegistry
@@ -285,9 +286,15 @@ class PlateReaderWorker:
         return False
 
     def _caught_up(self, tp: TopicPartition) -> bool:
-        """No frame of ``tp`` left to read, as far as the consumer knows (the end of the
-        partition in its last fetch; unknown counts as caught up)."""
-        end = self.consumer.highwater(tp)
+        """No frame of ``tp`` left to read. The end of the partition is asked of the broker
+        (asked only for a partition with an idle passage): the end the consumer saw in its
+        last fetch is stale after a long batch, and frames written since would be missed.
+        When the broker cannot say, that last end (unknown counts as caught up)."""
+        try:
+            end: int | None = self.consumer.end_offsets([tp]).get(tp)
+        except KafkaError as exc:
+            log.debug("end of %s unknown (%s): the last fetched end stands", tp, exc)
+            end = self.consumer.highwater(tp)
         return end is None or self.grouper.consumed_next.get(tp, 0) >= end
 
     def _revoke(self, tps: set[TopicPartition]) -> None:
