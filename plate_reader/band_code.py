@@ -1,0 +1,313 @@
+"""The country code in a plate's EU band, by template matching among a short list of codes.
+
+The code under the band's stars (B, NL, F, D, SK, ...) is a few pixels high at an enforcement
+camera's resolution: 6-12 px letters on a band 12-25 px wide. A general text recogniser reads
+such a code poorly and confidently wrong (an F as I, an H as I or 1, a B as E, 8 or A). The
+codes are a short, known list, though, so the band can be compared with each of them instead:
+every candidate code is rendered as white glyphs on a dark ground in a few standard bold
+sans-serif fonts, at the band's scale and blurred as the camera blurs, and matched (normalised
+cross-correlation, over small shifts and letter sizes) with the band's lower part in the red
+channel, where the band's blue is dark and the white code bright. The template spans the band's
+whole width, so a code that is part of another (L of NL, S of SK, I of IRL) does not match the
+longer code's band: the other letters fall where the template is dark.
+
+The answer is the best code when it matches clearly better than every other code (the
+``margin`` between the best and the second best correlation), with a score that grows with
+that margin (:func:`margin`); ``None`` for a crop too small, too flat (no white code: a grey
+night frame, a blank strip) or too blurred to tell the codes apart, or for a margin too small.
+A wrong code rules out the right country, so the classifier would rather not answer than
+guess.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from plate_reader.base import Image
+
+FloatImage = npt.NDArray[np.float32]
+
+WORK_HEIGHT = 96
+"""Height (px) the band is resampled to before matching."""
+CODE_TOP = 0.45
+"""Where the search for the code starts, as a share of the band's height from its top (below
+the ring of stars' centre; the code sits in the band's lower third)."""
+CODE_BOTTOM = 0.98
+"""Where it ends (the band's lowest rows are often the plate's rim)."""
+GLYPH_HEIGHTS = (0.15, 0.175, 0.2, 0.225, 0.25)
+"""Heights of the code's letters tried, as shares of the band's height: the code's letters are
+about a fifth of the band's height (20 mm of 98-110 mm); a band found a little short or tall
+(the plate's rim, a shadow) shifts that share."""
+CODE_WIDTH = 0.95
+"""Most width of a rendered code, as a share of the band's: wider codes (EST, SLO, a two-letter
+code in a wide font) are condensed to fit, as on the plates (a two-letter code fills the band
+nearly edge to edge)."""
+SHIFT_X = 0.1
+"""Horizontal search either side of the band's centre, as a share of its width."""
+EDGE_INSET = 0.1
+"""Share of the band's width at each side left out of the comparison."""
+BLURS = (0.5, 1.0)
+"""Blurs tried (Gaussian sigma, in the camera's pixels): a sharp and a soft frame."""
+MIN_BAND_HEIGHT = 24
+"""Least height (px) of a band: its code's letters are about a fifth of it, and letters under
+5 px cannot be told apart (B, E, S and 8 are the same blob)."""
+MIN_BAND_WIDTH = 8
+MIN_ASPECT = 0.3
+"""Least width / height of a band: the band is 40-50 mm wide and 98-110 mm high (0.36-0.5); a
+narrower one is a strip of it, its code cut off."""
+MAX_ASPECT = 0.7
+MIN_BLUE = 0.35
+"""Least share of the band's pixels that are the band's blue (a grey night or infrared frame
+has no colour, so no band)."""
+MIN_CONTRAST = 35.0
+"""Least spread of the red channel in the code's area (99th - 10th percentile): white letters
+on blue, not a flat strip."""
+MIN_CORRELATION = 0.45
+"""Least correlation of the best code: below it the band shows no code clearly."""
+MARGIN_SCALE = 0.2
+"""Scale of the margin in the score: ``score = 1 - exp(-margin / MARGIN_SCALE)``."""
+MIN_SCORE = 0.8
+"""Least score for an answer: a margin of 0.32 (the best code leaves at most 72% of the
+residual the next best leaves: 0.95 against 0.93, 0.90 against 0.86)."""
+
+FONT_DIRS = (
+    Path("/usr/share/fonts/truetype/dejavu"),
+    Path("/usr/share/fonts/truetype/liberation"),
+    Path("/usr/share/fonts/truetype/liberation2"),
+    Path("/usr/share/fonts/dejavu"),
+    Path("/usr/share/fonts/liberation"),
+    Path("/usr/share/fonts/TTF"),
+)
+FONT_FILES = (
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSansCondensed-Bold.ttf",
+    "LiberationSans-Bold.ttf",
+    "LiberationSansNarrow-Bold.ttf",
+)
+"""Bold sans-serif fonts the codes are rendered in (the bands' codes are printed in a plain bold
+sans-serif, close to DIN or Arial), those found of them; cv2's Hershey fonts without any."""
+RENDER_HEIGHT = 64
+"""Height (px) glyphs are rendered at before they are scaled to the band's."""
+TEMPLATE_CACHE = 16384
+"""Templates kept (about 8 KB each): those of the last few band geometries (band widths are
+rounded to even pixels, blurs to quarter pixels, so that nearby geometries share them)."""
+
+
+@dataclass(frozen=True)
+class BandCodeRead:
+    """The code read in a plate's EU band."""
+
+    code: str
+    score: float
+    """0..1: confidence that the band shows this code and not another of the codes compared."""
+    margin: float
+    """:func:`margin` of the code over the next best code."""
+    correlation: float
+    """Correlation (normalised cross-correlation) of the code with the band."""
+
+
+@cache
+def _fonts() -> tuple[str, ...]:
+    """Paths of the fonts found of ``FONT_FILES`` (empty: no TrueType font, or no Pillow)."""
+    try:
+        import PIL.ImageFont  # noqa: F401
+    except ImportError:
+        return ()
+    found: list[str] = []
+    for name in FONT_FILES:
+        for d in FONT_DIRS:
+            if (d / name).is_file():
+                found.append(str(d / name))
+                break
+    return tuple(found)
+
+
+def _font_ids() -> tuple[int, ...]:
+    """The fonts to render with: indices into :func:`_fonts`, or negative cv2 Hershey ids."""
+    fonts = _fonts()
+    if fonts:
+        return tuple(range(len(fonts)))
+    return (-1 - cv2.FONT_HERSHEY_SIMPLEX, -1 - cv2.FONT_HERSHEY_DUPLEX)
+
+
+def _ink_crop(glyphs: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    ys, xs = np.nonzero(glyphs > 40)
+    if len(ys) == 0:
+        return glyphs
+    return glyphs[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+@cache
+def _glyphs(code: str, font: int) -> npt.NDArray[np.uint8]:
+    """``code`` rendered white on black at about ``RENDER_HEIGHT`` px, cropped to its ink."""
+    size = RENDER_HEIGHT
+    if font >= 0:
+        from PIL import Image as PilImage
+        from PIL import ImageDraw, ImageFont
+
+        face = ImageFont.truetype(_fonts()[font], size=int(size * 1.4))
+        drawn = PilImage.new("L", (size * (len(code) + 2), size * 3), 0)
+        ImageDraw.Draw(drawn).text((size // 2, size // 2), code, fill=255, font=face)
+        return _ink_crop(np.asarray(drawn, dtype=np.uint8))
+    hershey = -1 - font
+    scale = cv2.getFontScaleFromHeight(hershey, size, 6)
+    canvas = np.zeros((size * 3, size * (len(code) + 2)), np.uint8)
+    cv2.putText(canvas, code, (size // 2, size * 2), hershey, scale, 255, 6, cv2.LINE_AA)
+    return _ink_crop(canvas)
+
+
+@lru_cache(maxsize=TEMPLATE_CACHE)
+def _template(code: str, font: int, glyph_h: int, width: int, blur: float) -> FloatImage:
+    """``code`` in ``font``, ``glyph_h`` px high, centred on a dark ground ``width`` px wide and
+    half a letter taller than the code above and below, blurred by ``blur`` (px)."""
+    glyphs = _glyphs(code, font)
+    gh, gw = glyphs.shape
+    w = max(1, int(round(gw * glyph_h / gh)))
+    w = min(w, max(1, int(round(CODE_WIDTH * width))))
+    scaled = cv2.resize(glyphs, (w, glyph_h), interpolation=cv2.INTER_AREA)
+    pad_y = max(2, glyph_h // 2)
+    out = np.zeros((glyph_h + 2 * pad_y, width), np.float32)
+    x0 = (width - w) // 2
+    out[pad_y : pad_y + glyph_h, x0 : x0 + w] = scaled.astype(np.float32) / 255.0
+    if blur > 0:
+        return np.asarray(cv2.GaussianBlur(out, (0, 0), blur), dtype=np.float32)
+    return out
+
+
+def _blue_share(bgr: Image) -> float:
+    b = bgr[:, :, 0].astype(np.int16)
+    g = bgr[:, :, 1].astype(np.int16)
+    r = bgr[:, :, 2].astype(np.int16)
+    return float(((b > r + 35) & (b > g + 15) & (b > 60)).mean())
+
+
+def code_area(image: Image, band: tuple[int, int, int, int]) -> FloatImage | None:
+    """The band's lower part (where the code is) in the red channel, the band ``WORK_HEIGHT``
+    px high; ``None`` when the band is too small, not blue or shows no bright code."""
+    if image.ndim != 3 or image.shape[2] < 3:
+        return None
+    x, y, w, h = band
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(image.shape[1], x + w), min(image.shape[0], y + h)
+    w, h = x1 - x0, y1 - y0
+    if h < MIN_BAND_HEIGHT or w < MIN_BAND_WIDTH or not MIN_ASPECT <= w / h <= MAX_ASPECT:
+        return None
+    whole = image[y0:y1, x0:x1]
+    if _blue_share(whole) < MIN_BLUE:
+        return None
+    top, bottom = y0 + int(round(CODE_TOP * h)), y0 + int(round(CODE_BOTTOM * h))
+    red = image[top:bottom, x0:x1, 2].astype(np.float32)
+    lo, hi = np.percentile(red, (10, 99))
+    if hi - lo < MIN_CONTRAST:
+        return None
+    f = WORK_HEIGHT / h
+    width = 2 * max(1, int(round(f * w / 2)))  # even: nearby widths share templates
+    big = cv2.resize(red, (width, red.shape[0] * WORK_HEIGHT // h), interpolation=cv2.INTER_CUBIC)
+    # the band's edge columns mix in the plate's white or its rim: they are replaced with
+    # the band's ground (the template still spans the band's width)
+    inset = int(round(EDGE_INSET * big.shape[1]))
+    if inset > 0:
+        ground = float(np.median(big))
+        big[:, :inset] = ground
+        big[:, big.shape[1] - inset :] = ground
+    return np.asarray(big, dtype=np.float32)
+
+
+def correlations(
+    image: Image, band: tuple[int, int, int, int], codes: Sequence[str]
+) -> dict[str, float] | None:
+    """Each code's best correlation with the band (over fonts, letter sizes, blurs and
+    positions); ``None`` when the band cannot be read (:func:`code_area`)."""
+    area = code_area(image, band)
+    if area is None:
+        return None
+    h = band[3]
+    f = WORK_HEIGHT / h
+    rows, width = area.shape
+    # the band's edges are found where its blue ends; the code may reach them: the template
+    # spans the band and slides a little beyond it, over the band's ground
+    shift = max(1, int(round(SHIFT_X * width)))
+    ground = float(np.median(area))
+    padded = np.asarray(
+        cv2.copyMakeBorder(area, 0, 0, shift, shift, cv2.BORDER_CONSTANT, value=ground),
+        dtype=np.float32,
+    )
+    best: dict[str, float] = {}
+    for code in dict.fromkeys(codes):
+        top = -1.0
+        for font in _font_ids():
+            for share in GLYPH_HEIGHTS:
+                glyph_h = int(round(share * WORK_HEIGHT))
+                for blur in BLURS:
+                    sigma = round(4 * blur * f) / 4
+                    tpl = _template(code, font, glyph_h, width, sigma)
+                    if tpl.shape[0] > rows:
+                        continue
+                    res = cv2.matchTemplate(padded, tpl, cv2.TM_CCOEFF_NORMED)
+                    top = max(top, float(res.max()))
+        best[code] = top
+    return best
+
+
+def margin(top: float, second: float) -> float:
+    """How much better a correlation ``top`` fits than ``second``: the log of the ratio of
+    their residuals (1 - r**2, the share of the band's variance the code leaves unexplained).
+    A gap of 0.02 means little between two poor fits (0.72 and 0.70) and much between two
+    close ones (0.97 and 0.95): under Gaussian noise it is (per pixel) the log-likelihood
+    ratio of the two codes."""
+    return math.log((1.0 - second**2 + 1e-6) / (1.0 - top**2 + 1e-6))
+
+
+def margin_score(m: float) -> float:
+    """The confidence (0..1) a :func:`margin` over the next best code gives."""
+    return 1.0 - math.exp(-max(0.0, m) / MARGIN_SCALE)
+
+
+def band_codes() -> tuple[str, ...]:
+    """The codes printed in EU bands (:data:`country.EU_CODES`): the default rivals."""
+    from plate_reader.country import EU_CODES
+
+    return tuple(EU_CODES)
+
+
+def classify_band(
+    image: Image,
+    band: tuple[int, int, int, int],
+    codes: Sequence[str],
+    *,
+    rivals: Sequence[str] | None = None,
+    min_score: float = MIN_SCORE,
+) -> BandCodeRead | None:
+    """The code among ``codes`` the EU band ``band`` (x, y, w, h in ``image``, BGR; see
+    :func:`country.find_band`) shows, when it shows it clearly: the code fits the band best of
+    ``codes`` and ``rivals`` together (by default every EU band code: a band whose code is none
+    of ``codes``, as when the plate's text was misread, gives no answer rather than the nearest
+    of them), its correlation is at least ``MIN_CORRELATION`` and its score (:func:`margin_score`
+    of its :func:`margin` over the next best code) at least ``min_score``. ``None`` otherwise,
+    and for a band too small, not blue or without a bright code (:func:`code_area`).
+    ``rivals=()``: compare ``codes`` among themselves only (a single code is then scored
+    against ``MIN_CORRELATION``)."""
+    if not codes:
+        return None
+    pool = list(dict.fromkeys([*codes, *(band_codes() if rivals is None else rivals)]))
+    corr = correlations(image, band, pool)
+    if corr is None:
+        return None
+    ranked = sorted(corr.items(), key=lambda kv: kv[1], reverse=True)
+    code, top = ranked[0]
+    if code not in codes or top < MIN_CORRELATION:
+        return None
+    second = ranked[1][1] if len(ranked) > 1 else MIN_CORRELATION
+    m = margin(top, second)
+    score = margin_score(m)
+    if score < min_score:
+        return None
+    return BandCodeRead(code, score, m, top)

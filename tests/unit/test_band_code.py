@@ -1,0 +1,151 @@
+"""The EU band's code by template matching (plate_reader.band_code), on synthetic bands drawn
+here with cv2's own (Hershey) font, not the fonts the classifier renders its templates in."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from plate_reader.band_code import BandCodeRead, band_codes, classify_band, code_area
+from plate_reader.base import Image
+
+BLUE = (170, 50, 10)  # BGR
+WHITE = (235, 235, 235)
+YELLOW = (20, 210, 230)
+
+
+def _frame(
+    code: str | None,
+    band_h: int,
+    *,
+    noise: float = 0.0,
+    blur: float = 0.0,
+    band_colour: tuple[int, int, int] = BLUE,
+    seed: int = 0,
+) -> tuple[Image, tuple[int, int, int, int]]:
+    """A frame with a plate whose EU band is ``band_h`` px high, its ring of stars and ``code``
+    (``None``: none) in white, drawn big and scaled down as a camera would see it."""
+    k = 8  # drawn at k times the size, then scaled down
+    bh, bw = band_h * k, int(round(0.42 * band_h)) * k
+    plate = np.full((bh, bw * 12, 3), WHITE, np.uint8)
+    plate[:, :bw] = band_colour
+    cx, cy, ring = bw // 2, int(0.3 * bh), int(0.12 * bh)
+    for i in range(12):
+        a = 2 * np.pi * i / 12
+        star = (int(cx + ring * np.cos(a)), int(cy + ring * np.sin(a)))
+        cv2.circle(plate, star, max(1, bh // 60), YELLOW, -1)
+    if code:
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        letter = int(0.2 * bh)
+        thick = max(1, letter // 6)
+        scale = cv2.getFontScaleFromHeight(font, letter, thick)
+        (tw, _), _ = cv2.getTextSize(code, font, scale, thick)
+        if tw > 0.9 * bw:  # a long code is condensed, as on plates
+            glyphs = np.zeros((bh, tw + 2 * thick, 3), np.uint8)
+            cv2.putText(glyphs, code, (thick, int(0.85 * bh)), font, scale, WHITE, thick)
+            fitted = cv2.resize(glyphs, (int(0.9 * bw), bh), interpolation=cv2.INTER_AREA)
+            x0 = int(0.05 * bw)
+            region = plate[:, x0 : x0 + fitted.shape[1]]
+            ink = fitted.max(axis=2) > 0
+            region[ink] = fitted[ink]
+        else:
+            org = ((bw - tw) // 2, int(0.85 * bh))
+            cv2.putText(plate, code, org, font, scale, WHITE, thick, cv2.LINE_AA)
+    small = cv2.resize(plate, (plate.shape[1] // k, band_h), interpolation=cv2.INTER_AREA)
+    frame = np.full((band_h * 3, small.shape[1] + 60, 3), 90, np.uint8)
+    y, x = band_h, 30
+    frame[y : y + band_h, x : x + small.shape[1]] = small
+    if blur > 0:
+        frame = cv2.GaussianBlur(frame, (0, 0), blur)
+    if noise > 0:
+        rng = np.random.default_rng(seed)
+        frame = np.clip(frame + rng.normal(0, noise, frame.shape), 0, 255).astype(np.uint8)
+    return np.asarray(frame, dtype=np.uint8), (x, y, small.shape[1] // 12, band_h)
+
+
+CODES = band_codes()
+
+
+@pytest.mark.parametrize("code", ["B", "F", "D", "I", "NL", "SK", "E", "H", "P", "PL"])
+@pytest.mark.parametrize("band_h", [36, 60])
+def test_reads_the_code_of_a_clean_band(code: str, band_h: int) -> None:
+    image, band = _frame(code, band_h)
+    read = classify_band(image, band, CODES)
+    assert read is not None and read.code == code
+    assert 0.0 < read.score <= 1.0 and read.margin > 0
+
+
+@pytest.mark.parametrize("code", ["B", "NL", "SK", "I"])
+def test_reads_a_noisy_slightly_blurred_band_or_declines(code: str) -> None:
+    reads = [
+        classify_band(image, band, CODES)
+        for seed in range(3)
+        for image, band in [_frame(code, 44, noise=6.0, blur=0.6, seed=seed)]
+    ]
+    assert all(r is None or r.code == code for r in reads)
+    assert any(r is not None for r in reads)
+
+
+def test_candidates_narrow_the_answer() -> None:
+    image, band = _frame("SK", 48)
+    read = classify_band(image, band, ["F", "SK"])
+    assert read is not None and read.code == "SK"
+
+
+def test_a_code_outside_the_candidates_gives_no_answer() -> None:
+    """A B band, while the plate's text fits only FR and SK: the nearest of those is not
+    an answer (the other EU codes are rivals)."""
+    image, band = _frame("B", 48)
+    assert classify_band(image, band, ["F", "SK"]) is None
+
+
+@pytest.mark.parametrize("code", ["B", "I", "NL", "D"])
+def test_never_answers_outside_the_codes(code: str) -> None:
+    image, band = _frame(code, 48, noise=4.0)
+    for codes in (["F", "SK"], ["E", "P", "H"], ["L"], ["S"]):
+        for rivals in (None, ()):
+            read = classify_band(image, band, codes, rivals=rivals, min_score=0.0)
+            assert read is None or read.code in codes
+
+
+def test_a_blank_band_gives_no_answer() -> None:
+    image, band = _frame(None, 48, noise=3.0)
+    assert classify_band(image, band, CODES) is None
+
+
+def test_a_grey_strip_gives_no_answer() -> None:
+    image, band = _frame("B", 48, band_colour=(128, 128, 128))
+    assert classify_band(image, band, CODES) is None
+
+
+def test_a_grey_frame_gives_no_answer() -> None:
+    """A night (infrared) frame has no colour: no band to read."""
+    image, band = _frame("B", 48)
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    assert classify_band(np.asarray(grey, dtype=np.uint8), band, CODES) is None
+    back = np.asarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+    assert classify_band(back, band, CODES) is None
+
+
+def test_a_band_too_small_gives_no_answer() -> None:
+    image, band = _frame("B", 16)
+    assert code_area(image, band) is None
+    assert classify_band(image, band, CODES) is None
+
+
+def test_a_heavily_blurred_band_gives_no_answer() -> None:
+    image, band = _frame("B", 40, blur=4.0)
+    assert classify_band(image, band, CODES) is None
+
+
+def test_no_codes_no_answer() -> None:
+    image, band = _frame("B", 48)
+    assert classify_band(image, band, []) is None
+
+
+def test_read_is_a_value() -> None:
+    image, band = _frame("D", 60)
+    read = classify_band(image, band, CODES)
+    assert isinstance(read, BandCodeRead)
+    assert read == classify_band(image, band, CODES)
