@@ -96,9 +96,10 @@ FONT_FILES = (
 sans-serif, close to DIN or Arial), those found of them; cv2's Hershey fonts without any."""
 RENDER_HEIGHT = 64
 """Height (px) glyphs are rendered at before they are scaled to the band's."""
-TEMPLATE_CACHE = 16384
-"""Templates kept (about 8 KB each): those of the last few band geometries (band widths are
-rounded to even pixels, blurs to quarter pixels, so that nearby geometries share them)."""
+TEMPLATE_CACHE = 4096
+"""Templates kept (4-13 KB each, at most about 40 MB): those of the last few band geometries
+(a band compared with all 30 EU codes takes 1200; band widths are rounded to even pixels and
+blurs to quarter pixels, so that nearby geometries share them)."""
 
 
 @dataclass(frozen=True)
