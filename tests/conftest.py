@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 DEMO = FIXTURES / "demo"
 PG_ADMIN_URL = os.environ.get(
-    "LEZ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    "LEZ_TEST_POSTGRES_URL",
+    "postgresql+psycopg://lez_test:lez_test@127.0.0.1:5432/postgres",
 )
 
 
