@@ -105,14 +105,18 @@ class OffenceCandidate(Base):
     passage_id: Mapped[str] = mapped_column(ForeignKey("passages.passage_id"), primary_key=True)
     plate_norm: Mapped[str] = mapped_column(String(32), index=True)
     country: Mapped[str] = mapped_column(String(4))
+    # The registry's vehicle (``lez.core.notices.vehicle_key``: VIN, else plate and country):
+    # what the latency and the one-warning rule are kept per.
+    vehicle_key: Mapped[str] = mapped_column(String(64), index=True, default="", server_default="")
     kind: Mapped[str] = mapped_column(String(32))
     amount_eur: Mapped[int] = mapped_column(Integer)
     phase: Mapped[str | None] = mapped_column(String(64))
     offence_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     settle_after: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     certain: Mapped[bool] = mapped_column(Boolean)
-    # waiting -> settled (made a notice) | dropped (a day pass covers it) | held (by the
-    # standing notice ``held_by``; judged again when that notice no longer stands).
+    # waiting -> settled (its notice stands) | dropped (an exemption or a day pass covers it)
+    # | held (by the standing notice ``held_by``; its own notice, if any, is superseded). The
+    # held offences of a vehicle wait again when one of its notices stops standing.
     state: Mapped[str] = mapped_column(String(16), default="waiting", index=True)
     outcome: Mapped[str] = mapped_column(Text, default="")
     held_by: Mapped[str | None] = mapped_column(String(40), index=True)
@@ -129,6 +133,8 @@ class Notice(Base):
     plate: Mapped[str] = mapped_column(String(32), index=True)
     plate_norm: Mapped[str] = mapped_column(String(32), index=True)
     country: Mapped[str] = mapped_column(String(4))
+    # The registry's vehicle (see ``OffenceCandidate.vehicle_key``).
+    vehicle_key: Mapped[str] = mapped_column(String(64), index=True, default="", server_default="")
     kind: Mapped[str] = mapped_column(String(32))
     amount_eur: Mapped[int] = mapped_column(Integer)
     phase: Mapped[str | None] = mapped_column(String(64))

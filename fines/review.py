@@ -5,8 +5,14 @@ Lifecycle::
     pending_review ──confirm──▶ issued ──▶ paid
           │                       │  ╲
           └──reject──▶ cancelled ◀┘   contested ──▶ upheld ──▶ paid
-                           ▲                 │
-                           └─────────────────┘
+                           ▲  ▲              │
+                           │  └──────────────┘
+                      superseded
+
+Settlement itself moves a ``pending_review`` or ``issued`` notice to ``superseded`` when an
+older offence of the vehicle, judged in time order, holds it back, and back to the status it
+had when that no longer holds (:func:`fines.service.settle_vehicle`); a supervisor may cancel
+a superseded notice for good.
 
 Every change writes one ``NoticeHistory`` row (who, when, from, to, why) and one
 ``console_audit`` row. A notice that is cancelled (or rejected in review) no longer stands:
@@ -50,24 +56,29 @@ from fines.service import (
     minimise_passage,
     prior_notices,
     release_held,
+    settle_vehicle,
 )
 from lez.core.errors import NoticeError
 from lez.core.names import PURPOSE_LEZ
 from lez.core.notices import (
     CLOSED_STATUSES,
+    SUPERSEDED,
+    Judged,
     NoticePolicy,
-    Offence,
     PriorNotice,
     draft_notice,
     due_date,
-    held_back_by,
+    plan_notices,
     settle_after,
+    vehicle_key,
 )
 from lez.core.plates import normalize_plate
 from lez.core.registry import LookupResult
 from lez.core.rules import RuleBook, Verdict, judge
 
-NoticeStatus = Literal["pending_review", "issued", "paid", "contested", "upheld", "cancelled"]
+NoticeStatus = Literal[
+    "pending_review", "issued", "paid", "contested", "upheld", "cancelled", "superseded"
+]
 STATUSES: tuple[str, ...] = (
     "pending_review",
     "issued",
@@ -75,6 +86,7 @@ STATUSES: tuple[str, ...] = (
     "contested",
     "upheld",
     "cancelled",
+    SUPERSEDED,
 )
 TRANSITIONS: dict[str, frozenset[str]] = {
     "pending_review": frozenset({"issued", "cancelled"}),
@@ -83,6 +95,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "upheld": frozenset({"paid"}),
     "paid": frozenset(),
     "cancelled": frozenset(),
+    # Only settlement moves a notice to and from ``superseded``.
+    SUPERSEDED: frozenset({"cancelled"}),
 }
 PURPOSE = PURPOSE_LEZ
 
@@ -147,7 +161,8 @@ def transition(
 ) -> Notice:
     """Move ``notice`` to ``to`` (validated), with history and console audit.
 
-    A notice that stops standing (cancelled) releases the offences it held back."""
+    A notice that stops standing (cancelled) releases the held offences of its vehicle: the
+    next settlement judges them again in time order."""
     reason = _reason(reason)
     if to not in TRANSITIONS.get(notice.status, frozenset()):
         raise NoticeTransitionError(notice.notice_id, notice.status, to)
@@ -179,7 +194,7 @@ def transition(
     )
     session.flush()
     if to == "cancelled":
-        release_held(session, notice_policy, holder=notice.notice_id)
+        release_held(session, notice_policy, vehicle=notice.vehicle_key)
     return notice
 
 
@@ -382,17 +397,58 @@ def judge_correction(
     return CorrectedRead(canonical, normalize_plate(canonical), country, verdict, vehicle)
 
 
+_CORRECTED = "corrected passage"
+
+
 def correction_outcome(
     policy: NoticePolicy, read: CorrectedRead, at: datetime, others: Sequence[PriorNotice]
 ) -> CorrectionOutcome:
-    """The notice kind the corrected read makes, given the vehicle's other notices."""
+    """The notice kind the corrected read makes, given the vehicle's other notices: judged
+    with them in time order (:func:`lez.core.notices.plan_notices`), so only an older
+    standing notice holds it back; a newer one it holds back is superseded afterwards."""
     verdict = read.verdict
     if verdict.notice_kind is None:
         return CorrectionOutcome(None, verdict.explanation)
-    held = held_back_by(policy, Offence(verdict.notice_kind, verdict.phase, at), others)
+    offences = [Judged(n.notice_id, n.kind, n.phase, n.offence_at, n.status) for n in others]
+    offences.append(Judged(_CORRECTED, verdict.notice_kind, verdict.phase, at))
+    held = plan_notices(policy, offences).get(_CORRECTED)
     if held is not None:
-        return CorrectionOutcome(None, f"{verdict.explanation}; {held.reason}")
+        return CorrectionOutcome(None, f"{verdict.explanation}; {held.reason} (notice {held.ref})")
     return CorrectionOutcome(verdict.notice_kind, verdict.explanation)
+
+
+def _correct_candidate(
+    session: Session,
+    passage: Passage,
+    read: CorrectedRead,
+    outcome: CorrectionOutcome,
+    policy: NoticePolicy,
+) -> None:
+    """The passage's offence, as corrected: of the corrected vehicle and kind (made when a
+    notice is issued for a passage that had none), or dropped when it makes no notice."""
+    cand = session.get(OffenceCandidate, passage.passage_id)
+    if cand is None:
+        if outcome.kind is None:
+            return
+        at = passage.captured_at
+        cand = OffenceCandidate(
+            passage_id=passage.passage_id,
+            offence_at=at,
+            settle_after=settle_after(policy, outcome.kind, at),
+            certain=False,
+        )
+        session.add(cand)
+    cand.plate_norm, cand.country = read.plate_norm, read.country
+    cand.vehicle_key = vehicle_key(read.vehicle, read.plate, read.country)
+    if outcome.kind is None:
+        cand.state, cand.held_by, cand.outcome = "dropped", None, "corrected: no notice"
+        return
+    cand.kind, cand.phase, cand.amount_eur = (
+        outcome.kind,
+        read.verdict.phase,
+        read.verdict.amount_eur,
+    )
+    cand.state, cand.held_by, cand.outcome = "settled", None, "corrected in review"
 
 
 def _minimise_correction(
@@ -403,9 +459,9 @@ def _minimise_correction(
     hashed = passage.plate_norm or ""
     cand = session.get(OffenceCandidate, passage.passage_id)
     if cand is not None:
-        cand.plate_norm = hashed
+        cand.plate_norm = cand.vehicle_key = hashed
     if notice is not None:
-        notice.plate = notice.plate_norm = hashed
+        notice.plate = notice.plate_norm = notice.vehicle_key = hashed
         notice.vehicle = minimal_vehicle(notice.vehicle)
 
 
@@ -486,7 +542,16 @@ def _issue_corrected(
         notice = add_notice(session, draft, actor=actor, reason=why, at=now)
     elif notice.status != "pending_review":
         raise NoticeTransitionError(notice.notice_id, notice.status, "issued")
-    for name in ("plate", "plate_norm", "country", "kind", "amount_eur", "phase", "rule"):
+    for name in (
+        "plate",
+        "plate_norm",
+        "country",
+        "vehicle_key",
+        "kind",
+        "amount_eur",
+        "phase",
+        "rule",
+    ):
         setattr(notice, name, getattr(draft, name))
     notice.explanation = draft.explanation
     notice.vehicle = read.vehicle
@@ -503,6 +568,27 @@ def _issue_corrected(
     return notice
 
 
+def _correction(
+    item_id: int,
+    passage_id: str,
+    old_plate: str | None,
+    read: CorrectedRead,
+    outcome: CorrectionOutcome,
+    notice: Notice | None,
+) -> Correction:
+    return Correction(
+        item_id=item_id,
+        passage_id=passage_id,
+        old_plate=old_plate,
+        plate=read.plate,
+        country=read.country,
+        decision=read.verdict.decision,
+        explanation=outcome.explanation,
+        notice_id=notice.notice_id if notice is not None else None,
+        notice_status=notice.status if notice is not None else None,
+    )
+
+
 def _apply_correction(
     session: Session,
     item: ReviewItem,
@@ -515,13 +601,18 @@ def _apply_correction(
     notice_policy: NoticePolicy,
     now: datetime,
 ) -> Correction:
+    """Apply a judged correction. The notice may now be of another vehicle or kind: the old
+    vehicle's held offences are judged again at the next settlement; the corrected vehicle's
+    offences, in time order, at once (a newer notice the corrected offence holds back is
+    superseded)."""
     old_plate = passage.plate
     notice = _notice_of(session, passage.passage_id)
-    others = prior_notices(
-        session, read.plate_norm, read.country, except_passage=passage.passage_id
-    )
+    old_key = notice.vehicle_key if notice is not None else None
+    key = vehicle_key(read.vehicle, read.plate, read.country)
+    others = prior_notices(session, key, except_passage=passage.passage_id)
     outcome = correction_outcome(notice_policy, read, passage.captured_at, others)
     _update_passage(passage, read, outcome)
+    _correct_candidate(session, passage, read, outcome, notice_policy)
     minimise = read.minimised and not policy.keep_compliant_plates
     if minimise:
         why = f"plate corrected ({read.country}), vehicle {read.verdict.decision}: {reason}"
@@ -544,21 +635,12 @@ def _apply_correction(
         notice = _issue_corrected(
             session, notice, passage, read, outcome, actor=actor, why=why, policy=policy, now=now
         )
-    if notice is not None:
-        # The notice may now be of another vehicle or kind: what it held back is judged again.
-        release_held(session, notice_policy, holder=notice.notice_id)
+    if old_key is not None and old_key != key:
+        release_held(session, notice_policy, vehicle=old_key)
+    if outcome.kind is not None and not minimise:
+        settle_vehicle(session, key, [], notice_policy, now=now)
     _resolve(item, "corrected", actor, f"{why} -> {read.verdict.decision}", now)
-    return Correction(
-        item_id=item.id,
-        passage_id=passage.passage_id,
-        old_plate=old_plate,
-        plate=read.plate,
-        country=read.country,
-        decision=read.verdict.decision,
-        explanation=outcome.explanation,
-        notice_id=notice.notice_id if notice is not None else None,
-        notice_status=notice.status if notice is not None else None,
-    )
+    return _correction(item.id, passage.passage_id, old_plate, read, outcome, notice)
 
 
 def correct_plate(

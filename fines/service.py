@@ -34,13 +34,18 @@ from fines.models import (
 from lez.core import certainty
 from lez.core.events import EVIDENCE_DECISIONS, DeadLetter, DecisionEvent
 from lez.core.notices import (
+    CLOSED_STATUSES,
+    SUPERSEDED,
+    Judged,
     NoticeDraft,
     NoticePolicy,
-    Offence,
     PriorNotice,
     draft_notice,
-    held_back_by,
+    due_date,
+    is_standing,
+    plan_notices,
     settle_after,
+    vehicle_key,
 )
 from lez.core.plates import normalize_plate, plate_hash
 from lez.core.rules import RuleBook
@@ -51,8 +56,11 @@ MINIMISED_DECISIONS = frozenset({"compliant", "exempt"})
 SYSTEM = "system"
 
 DayPassCheck = Callable[[str, str, datetime], bool]
-"""(plate, country, offence_at) -> True when an honoured day pass covers the offence (the
-app layer builds it with :func:`lez.core.notices.covering_day_pass`: yearly quota applied)."""
+"""(plate, country, offence_at) -> True when an exemption record or an honoured day pass covers
+the offence, asked of the registry when the day-pass window has closed (the app layer builds it
+with :func:`lez.core.notices.covering_day_pass`, the same as
+:func:`lez.core.notices.covering_exemption`: every exemption checked again, yearly quota
+applied)."""
 
 
 @functools.cache
@@ -155,12 +163,14 @@ def _passage_row(decision: DecisionEvent) -> Passage:
 def _candidate(decision: DecisionEvent, policy: FinesPolicy) -> OffenceCandidate:
     p = decision.passage
     assert decision.notice_kind is not None and p.plate and p.country
-    # A fine or a warning waits for the day-pass window, whatever the decision says.
+    # Every notice waits for the day-pass window, whatever the decision says.
     wait_until = settle_after(policy.notices(), decision.notice_kind, p.captured_at)
+    vehicle = decision.vehicle.model_dump(mode="json") if decision.vehicle else None
     return OffenceCandidate(
         passage_id=p.passage_id,
         plate_norm=normalize_plate(p.plate),
         country=p.country,
+        vehicle_key=vehicle_key(vehicle, p.plate, p.country),
         kind=decision.notice_kind,
         amount_eur=decision.amount_eur,
         phase=decision.phase,
@@ -237,16 +247,11 @@ def prior_notice(n: Notice) -> PriorNotice:
     return PriorNotice(n.notice_id, n.kind, n.phase, n.offence_at, n.status)
 
 
-def prior_notices(
-    session: Session, plate_norm: str, country: str, *, except_passage: str
-) -> list[PriorNotice]:
-    """The other notices of a vehicle (every status: the policy knows which stand)."""
+def prior_notices(session: Session, key: str, *, except_passage: str) -> list[PriorNotice]:
+    """The other notices of a vehicle (``vehicle_key``; every status: the policy knows which
+    stand)."""
     rows = session.scalars(
-        select(Notice).where(
-            Notice.plate_norm == plate_norm,
-            Notice.country == country,
-            Notice.passage_id != except_passage,
-        )
+        select(Notice).where(Notice.vehicle_key == key, Notice.passage_id != except_passage)
     ).all()
     return [prior_notice(n) for n in rows]
 
@@ -262,6 +267,7 @@ def add_notice(
         plate=draft.plate,
         plate_norm=draft.plate_norm,
         country=draft.country,
+        vehicle_key=draft.vehicle_key,
         kind=draft.kind,
         amount_eur=draft.amount_eur,
         phase=draft.phase,
@@ -289,32 +295,79 @@ def add_notice(
     return notice
 
 
-def _offence(cand: OffenceCandidate) -> Offence:
-    return Offence(cand.kind, cand.phase, cand.offence_at)
+def _system_move(session: Session, notice: Notice, to: str, *, reason: str, at: datetime) -> None:
+    """A status change made by settlement itself (no operator): history only."""
+    session.add(
+        NoticeHistory(
+            notice_id=notice.notice_id,
+            at=at,
+            actor=SYSTEM,
+            from_status=notice.status,
+            to_status=to,
+            reason=reason,
+        )
+    )
+    notice.status = to
+    if to in CLOSED_STATUSES:
+        notice.closed_at = at
 
 
-def release_held(session: Session, policy: NoticePolicy, *, holder: str | None = None) -> int:
-    """Offences held back by a notice that no longer holds them (cancelled, or corrected to
-    another vehicle or kind) wait again: the next settlement judges them again, day pass
-    included. ``holder`` limits this to the offences one notice held. Returns how many."""
+def _revive(session: Session, notice: Notice, policy: NoticePolicy, *, at: datetime) -> None:
+    """A superseded notice stands again, in the status it was superseded from."""
+    before = session.scalar(
+        select(NoticeHistory.from_status)
+        .where(NoticeHistory.notice_id == notice.notice_id, NoticeHistory.to_status == SUPERSEDED)
+        .order_by(NoticeHistory.id.desc())
+        .limit(1)
+    )
+    status = before or "issued"
+    _system_move(session, notice, status, reason="stands again: nothing holds it back", at=at)
+    due = due_date(policy, status, notice.amount_eur, at)
+    if due is not None:
+        notice.due_date = due
+    if status == "pending_review":
+        item = session.scalar(select(ReviewItem).where(ReviewItem.passage_id == notice.passage_id))
+        if item is None:
+            session.add(ReviewItem(passage_id=notice.passage_id, reasons=["stands again"]))
+        elif item.status != "open":
+            item.status, item.resolved_by, item.resolved_at = "open", None, None
+            item.resolution = ""
+
+
+def supersede(session: Session, notice: Notice, *, reason: str, at: datetime) -> None:
+    """Withdraw a notice that an older offence of its vehicle holds back (it may stand again)."""
+    _system_move(session, notice, SUPERSEDED, reason=f"superseded: {reason}", at=at)
+
+
+def _holds(session: Session, cand: OffenceCandidate) -> bool:
+    notice = session.get(Notice, cand.held_by) if cand.held_by else None
+    return (
+        notice is not None
+        and is_standing(notice.status)
+        and notice.vehicle_key == cand.vehicle_key
+        and notice.kind == cand.kind
+    )
+
+
+def release_held(session: Session, policy: NoticePolicy, *, vehicle: str | None = None) -> int:
+    """The held offences of a vehicle wait again: the next settlement judges the vehicle's
+    offences again in time order, exemptions and day passes included. ``vehicle`` (a
+    ``vehicle_key``) releases that vehicle's; without it, those of every vehicle with an
+    offence held by a notice that no longer holds it (cancelled, superseded, corrected to
+    another vehicle or kind). Returns how many."""
     query = select(OffenceCandidate).where(OffenceCandidate.state == "held")
-    if holder is not None:
-        query = query.where(OffenceCandidate.held_by == holder)
-    released = 0
-    for cand in session.scalars(query).all():
-        notice = session.get(Notice, cand.held_by) if cand.held_by else None
-        if (
-            notice is not None
-            and (notice.plate_norm, notice.country) == (cand.plate_norm, cand.country)
-            and held_back_by(policy, _offence(cand), [prior_notice(notice)]) is not None
-        ):
-            continue
+    if vehicle is not None:
+        query = query.where(OffenceCandidate.vehicle_key == vehicle)
+    held = session.scalars(query).all()
+    if vehicle is None:
+        stale = {c.vehicle_key for c in held if not _holds(session, c)}
+        held = [c for c in held if c.vehicle_key in stale]
+    for cand in held:
         cand.state = "waiting"
-        cand.outcome = f"judged again: notice {cand.held_by} no longer holds it back"
+        cand.outcome = f"judged again: notice {cand.held_by} may no longer hold it back"
         cand.held_by = None
-        released += 1
     session.flush()
-    return released
+    return len(held)
 
 
 def settle_due(
@@ -324,9 +377,10 @@ def settle_due(
     policy: FinesPolicy,
     day_pass: DayPassCheck,
 ) -> list[Notice]:
-    """Ask the registry about day passes first (each lookup is audited and committed on its
-    own), then settle in one transaction. ``day_pass`` may raise RegistryUnavailable: then
-    nothing is settled and the candidates wait; nothing is decided on missing data."""
+    """Ask the registry about exemptions and day passes first (each lookup is audited and
+    committed on its own), then settle in one transaction. ``day_pass`` may raise
+    RegistryUnavailable: then nothing is settled and the candidates wait; nothing is decided
+    on missing data."""
     notice_policy = policy.notices()
     with sessions.begin() as session:
         release_held(session, notice_policy)
@@ -339,36 +393,17 @@ def settle_due(
                 OffenceCandidate.offence_at,
             )
             .join(Passage, Passage.passage_id == OffenceCandidate.passage_id)
-            .where(
-                OffenceCandidate.state == "waiting",
-                OffenceCandidate.settle_after <= now,
-                OffenceCandidate.kind.in_(notice_policy.day_pass_kinds),
-            )
+            .where(OffenceCandidate.state == "waiting", OffenceCandidate.settle_after <= now)
         ).all()
     covered = {pid: day_pass(plate or "", country, at) for pid, plate, country, at in due}
     with sessions.begin() as session:
         return settle(session, now=now, policy=policy, covered=covered)
 
 
-def _settle_one(
-    session: Session,
-    cand: OffenceCandidate,
-    policy: NoticePolicy,
-    *,
-    now: datetime,
-    covered: Mapping[str, bool],
-) -> Notice | None:
-    if cand.kind in policy.day_pass_kinds:
-        if cand.passage_id not in covered:
-            return None
-        if covered[cand.passage_id]:
-            cand.state, cand.outcome = "dropped", "covered by a day pass"
-            return None
-    prior = prior_notices(session, cand.plate_norm, cand.country, except_passage=cand.passage_id)
-    held = held_back_by(policy, _offence(cand), prior)
-    if held is not None:
-        cand.state, cand.held_by, cand.outcome = "held", held.notice_id, held.reason
-        return None
+def _issue(
+    session: Session, cand: OffenceCandidate, policy: NoticePolicy, *, now: datetime
+) -> Notice:
+    """The notice of an offence that stands (a doubtful read goes to review first)."""
     passage = session.get(Passage, cand.passage_id)
     assert passage is not None
     draft = draft_notice(
@@ -389,6 +424,7 @@ def _settle_one(
     )
     why = "automatic" if cand.certain else "doubtful read"
     notice = add_notice(session, draft, actor=SYSTEM, reason=why, at=now)
+    notice.vehicle_key = cand.vehicle_key
     if (
         notice.status == "pending_review"
         and session.scalar(select(ReviewItem.id).where(ReviewItem.passage_id == cand.passage_id))
@@ -396,9 +432,104 @@ def _settle_one(
     ):
         reasons = list(passage.review_reasons) or ["low confidence read"]
         session.add(ReviewItem(passage_id=cand.passage_id, reasons=reasons))
-    cand.state, cand.held_by, cand.outcome = "settled", None, f"notice {notice.notice_id}"
-    session.flush()
     return notice
+
+
+@dataclass
+class _Vehicle:
+    """One vehicle's offences as settlement sees them: candidates and notices by passage."""
+
+    candidates: dict[str, OffenceCandidate]
+    notices: dict[str, Notice]
+    entries: dict[str, Judged]
+
+
+def _vehicle(session: Session, key: str, ready: Sequence[OffenceCandidate]) -> _Vehicle:
+    """Every offence of the vehicle that counts: its notices (cancelled ones are left out by
+    the policy), its held offences and those ready to settle now. An offence still waiting
+    (not ready) is left out until it is ready."""
+    ready_ids = {c.passage_id for c in ready}
+    cands = {
+        c.passage_id: c
+        for c in session.scalars(
+            select(OffenceCandidate).where(OffenceCandidate.vehicle_key == key)
+        ).all()
+    }
+    out = {c.passage_id for c in cands.values() if c.state == "dropped"} | {
+        c.passage_id
+        for c in cands.values()
+        if c.state == "waiting" and c.passage_id not in ready_ids
+    }
+    notices = {
+        n.passage_id: n
+        for n in session.scalars(select(Notice).where(Notice.vehicle_key == key)).all()
+        if n.passage_id not in out
+    }
+    entries = {
+        pid: Judged(pid, n.kind, n.phase, n.offence_at, n.status) for pid, n in notices.items()
+    }
+    for pid, c in cands.items():
+        if pid not in entries and pid not in out and (c.state == "held" or pid in ready_ids):
+            entries[pid] = Judged(pid, c.kind, c.phase, c.offence_at, None)
+    return _Vehicle(cands, notices, entries)
+
+
+def settle_vehicle(
+    session: Session,
+    key: str,
+    ready: Sequence[OffenceCandidate],
+    policy: NoticePolicy,
+    *,
+    now: datetime,
+) -> list[Notice]:
+    """Judge a vehicle's offences again in time order (:func:`lez.core.notices.plan_notices`)
+    and make the stored notices match: a notice for each offence that stands (made, or made
+    again when it was superseded), none standing for one held back (superseded). Returns the
+    notices made or made again."""
+    v = _vehicle(session, key, ready)
+    plan = plan_notices(policy, v.entries.values())
+    ids = {pid: n.notice_id for pid, n in v.notices.items()}
+    made: list[Notice] = []
+    for pid in sorted(plan, key=lambda pid: (v.entries[pid].offence_at, pid)):
+        if plan[pid] is not None:
+            continue
+        notice = v.notices.get(pid)
+        if notice is None:
+            notice = _issue(session, v.candidates[pid], policy, now=now)
+            made.append(notice)
+        elif notice.status == SUPERSEDED:
+            _revive(session, notice, policy, at=now)
+            made.append(notice)
+        ids[pid] = notice.notice_id
+        if pid in v.candidates:
+            cand = v.candidates[pid]
+            cand.state, cand.held_by, cand.outcome = "settled", None, f"notice {notice.notice_id}"
+    for pid, held in plan.items():
+        if held is None:
+            continue
+        holder = ids.get(held.ref, held.ref)
+        reason = f"{held.reason} (notice {holder})"
+        notice = v.notices.get(pid)
+        if notice is not None and is_standing(notice.status):
+            supersede(session, notice, reason=reason, at=now)
+        if pid in v.candidates:
+            cand = v.candidates[pid]
+            cand.state, cand.held_by, cand.outcome = "held", holder, reason
+    session.flush()
+    return made
+
+
+def _drop(session: Session, cand: OffenceCandidate, *, now: datetime) -> None:
+    """An exemption or a day pass covers the offence: no notice (a superseded one is
+    cancelled: it will not stand again)."""
+    cand.state, cand.held_by, cand.outcome = (
+        "dropped",
+        None,
+        "covered by an exemption or a day pass",
+    )
+    notice = session.scalar(select(Notice).where(Notice.passage_id == cand.passage_id))
+    if notice is not None and notice.status == SUPERSEDED:
+        _system_move(session, notice, "cancelled", reason=cand.outcome, at=now)
 
 
 def settle(
@@ -408,10 +539,11 @@ def settle(
     policy: FinesPolicy,
     covered: Mapping[str, bool],
 ) -> list[Notice]:
-    """Turn suspected offences whose day-pass window has closed into notices, oldest first.
+    """Turn suspected offences whose day-pass window has closed into notices.
 
-    ``covered`` says, per passage id, whether an honoured day pass covers the offence; a fine
-    or warning candidate missing from it stays waiting.
+    ``covered`` says, per passage id, whether an exemption or an honoured day pass covers the
+    offence (checked again now, whenever it was recorded); a candidate missing from it stays
+    waiting. The vehicles of the others are judged again in time order (:func:`settle_vehicle`).
     """
     notice_policy = policy.notices()
     due = session.scalars(
@@ -419,11 +551,17 @@ def settle(
         .where(OffenceCandidate.state == "waiting", OffenceCandidate.settle_after <= now)
         .order_by(OffenceCandidate.offence_at, OffenceCandidate.passage_id)
     ).all()
-    created: list[Notice] = []
+    ready: dict[str, list[OffenceCandidate]] = {}
     for cand in due:
-        notice = _settle_one(session, cand, notice_policy, now=now, covered=covered)
-        if notice is not None:
-            created.append(notice)
+        if cand.passage_id not in covered:
+            continue
+        if covered[cand.passage_id]:
+            _drop(session, cand, now=now)
+        else:
+            ready.setdefault(cand.vehicle_key, []).append(cand)
+    created: list[Notice] = []
+    for key in sorted(ready):
+        created.extend(settle_vehicle(session, key, ready[key], notice_policy, now=now))
     return created
 
 

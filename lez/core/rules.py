@@ -273,16 +273,53 @@ def day_pass_purchase_open(rules: RuleBook, passage_at: datetime, now: datetime)
     return now < day_pass_window_closes(rules, passage_at)
 
 
+def day_pass_days(exemption: Exemption) -> set[date]:
+    """The calendar days a day pass is for (each counts in the yearly quota)."""
+    span = (exemption.valid_to - exemption.valid_from).days
+    return {exemption.valid_from + timedelta(days=i) for i in range(max(span, 0) + 1)}
+
+
+def _fits_quota(rules: RuleBook, used: set[date], days: set[date]) -> bool:
+    """Whether ``days`` on top of the days ``used`` stay within the yearly quota."""
+    together = used | days
+    return all(
+        sum(1 for d in together if d.year == year) <= rules.day_pass.max_per_year
+        for year in {d.year for d in days}
+    )
+
+
 def day_pass_purchase_allowed(
-    rules: RuleBook, existing: Sequence[Exemption], plate: str, country: str, day: date
+    rules: RuleBook,
+    existing: Sequence[Exemption],
+    plate: str,
+    country: str,
+    day: date,
+    last_day: date | None = None,
 ) -> bool:
-    """Whether one more day pass for ``day`` is allowed (at most N per calendar year)."""
-    used = {
-        e.valid_from
-        for e in _for_vehicle(existing, plate, country)
-        if e.kind == rules.day_pass.kind and e.valid_from.year == day.year
-    }
-    return day in used or len(used) < rules.day_pass.max_per_year
+    """Whether one more day pass for ``day`` (to ``last_day``, default the same day) is
+    allowed: at most N days per vehicle per calendar year, each day of a pass counted."""
+    used: set[date] = set()
+    for e in _for_vehicle(existing, plate, country):
+        if e.kind == rules.day_pass.kind:
+            used |= day_pass_days(e)
+    wanted = Exemption(
+        plate=plate,
+        country=country,
+        kind=rules.day_pass.kind,
+        valid_from=day,
+        valid_to=last_day or day,
+    )
+    return _fits_quota(rules, used, day_pass_days(wanted))
+
+
+def registered_exemption_covers(rules: RuleBook, exemption: Exemption, at: datetime) -> bool:
+    """Whether a registered exemption record (``exemptions.registered_kinds``) is valid on the
+    local day of ``at``, whenever it was recorded."""
+    day = rules.local_date(at)
+    return (
+        exemption.kind in rules.exemptions.registered_kinds
+        and exemption.valid_from <= day <= exemption.valid_to
+    )
 
 
 def day_pass_covers(exemption: Exemption, at: datetime, rules: RuleBook | None = None) -> bool:
@@ -335,14 +372,17 @@ def _for_vehicle(exemptions: Sequence[Exemption], plate: str, country: str) -> l
     return [e for e in exemptions if (normalise_plate(e.plate), e.country.strip().upper()) == key]
 
 
-def _honoured_day_passes(rules: RuleBook, passes: Sequence[Exemption]) -> list[Exemption]:
-    """Day passes within the yearly quota (by day bought for); any beyond it are ignored."""
-    by_year: dict[int, list[Exemption]] = {}
-    for e in sorted(passes, key=lambda e: e.valid_from):
-        bucket = by_year.setdefault(e.valid_from.year, [])
-        if len({p.valid_from for p in bucket} | {e.valid_from}) <= rules.day_pass.max_per_year:
-            bucket.append(e)
-    return [e for bucket in by_year.values() for e in bucket]
+def honoured_day_passes(rules: RuleBook, passes: Sequence[Exemption]) -> list[Exemption]:
+    """Day passes within the yearly quota, in the order of the days they are for; each day of
+    a multi-day pass counts. A pass that would go beyond the quota is ignored whole."""
+    used: set[date] = set()
+    honoured: list[Exemption] = []
+    for e in sorted(passes, key=lambda e: (e.valid_from, e.valid_to)):
+        days = day_pass_days(e)
+        if _fits_quota(rules, used, days):
+            used |= days
+            honoured.append(e)
+    return honoured
 
 
 def _norm_text(group: str, euro: int, derived: bool, first_registration: date | None) -> str:
@@ -396,7 +436,7 @@ def _exemption_verdict(
                 )
     own = _for_vehicle(exemptions, plate, country)
     for e in own:
-        if e.kind in rules.exemptions.registered_kinds and e.valid_from <= day <= e.valid_to:
+        if registered_exemption_covers(rules, e, at):
             return Verdict(
                 "exempt",
                 f"exemption.{e.kind}",
@@ -405,7 +445,7 @@ def _exemption_verdict(
                 **extra,
             )
     passes = [e for e in own if e.kind == rules.day_pass.kind]
-    for e in _honoured_day_passes(rules, passes):
+    for e in honoured_day_passes(rules, passes):
         if day_pass_covers(e, at, rules):
             return Verdict(
                 "exempt",

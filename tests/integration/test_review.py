@@ -99,7 +99,8 @@ def console(db_url: str, div_url: str) -> Iterator[Console]:
     policy = FinesPolicy()
     with sessions.begin() as s:
         # certain: issued at once
-        record_decision(s, decision("1-ABC-123", "2023-05-02T08:10:00+02:00"), policy)
+        # (the vehicle as the registry gives it: its VIN keys the latency)
+        record_decision(s, decision("1-ABC-123", "2023-05-02T08:10:00+02:00", vin="V1"), policy)
         # doubtful read (the plate is really 1-LOW-117): pending_review + review item
         record_decision(
             s, decision("1-LOW-111", "2023-05-03T08:10:00+02:00", seq=4, confidence=0.5), policy

@@ -11,6 +11,8 @@ from fidus_adapter.check_scenario import Candidate, Passage, apply_history
 from lez.app import compose
 from lez.core.events import Exemption
 from lez.core.notices import (
+    HeldBy,
+    Judged,
     NoticePolicy,
     Offence,
     PriorNotice,
@@ -19,6 +21,7 @@ from lez.core.notices import (
     due_date,
     held_back_by,
     latency_ends,
+    plan_notices,
     settle_after,
 )
 from lez.core.rules import RuleBook, Verdict, day_pass_window_closes
@@ -66,14 +69,33 @@ class TestLatency:
         assert "within 3 months of notice N1 (2023-05-02)" in held.reason
         assert held_back_by(policy, fine("2023-08-02", 8, 10), prior) is None
 
-    def test_a_later_standing_notice_holds_back_an_older_offence(
-        self, policy: NoticePolicy
-    ) -> None:
-        # Standing notices stay three months apart, whatever order they are made in.
-        later = [notice("N2", "2023-12-15")]
-        held = held_back_by(policy, fine("2023-10-05"), later)
+    def test_the_latency_runs_forward_only(self, policy: NoticePolicy) -> None:
+        # A later notice the holder has not acted on holds nothing back before it: judged in
+        # time order, the older offence makes the notice (the later one is superseded).
+        assert held_back_by(policy, fine("2023-10-05"), [notice("N2", "2023-12-15")]) is None
+        # One the holder has acted on (contested, upheld, paid) is never withdrawn: it holds
+        # back the older offences whose window it falls in.
+        paid = [notice("N2", "2023-12-15", status="paid")]
+        held = held_back_by(policy, fine("2023-10-05"), paid)
         assert held is not None and held.notice_id == "N2"
-        assert held_back_by(policy, fine("2023-09-14"), later) is None
+        assert held_back_by(policy, fine("2023-09-14"), paid) is None
+
+    def test_plan_notices_judges_in_time_order(self, policy: NoticePolicy) -> None:
+        days = {"A": "2023-01-10", "B": "2023-03-01", "C": "2023-04-20", "D": "2023-06-05"}
+        offences = [Judged(ref, "fine", "phase-2022", at(day)) for ref, day in days.items()]
+        plan = plan_notices(policy, reversed(offences))
+        assert {ref for ref, held in plan.items() if held is None} == {"A", "C"}
+        assert plan["B"] == HeldBy("A", "within 3 months of the notice of 2023-01-10")
+        cancelled = [Judged("A", "fine", "phase-2022", at(days["A"]), "cancelled"), *offences[1:]]
+        plan = plan_notices(policy, cancelled)
+        assert "A" not in plan
+        assert {ref for ref, held in plan.items() if held is None} == {"B", "D"}
+
+    def test_plan_never_withdraws_a_notice_acted_on(self, policy: NoticePolicy) -> None:
+        older = Judged("B", "fine", "phase-2022", at("2023-03-01"))
+        paid = Judged("D", "fine", "phase-2022", at("2023-04-15"), "paid")
+        plan = plan_notices(policy, [older, paid])
+        assert plan["D"] is None and plan["B"] is not None and plan["B"].ref == "D"
 
     def test_only_a_notice_that_stands_counts(self, policy: NoticePolicy) -> None:
         cancelled = [notice("N1", "2023-08-13", status="cancelled")]
@@ -131,8 +153,9 @@ class TestWarnings:
         assert closes == datetime(2022, 2, 12, tzinfo=BXL)
         assert settle_after(policy, "warning", when) == closes
         assert settle_after(policy, "fine", when) == closes
-        # No day pass spares an unregistered foreign vehicle: settled at once.
-        assert settle_after(policy, "unregistered_foreign", when) == when
+        # An unregistered foreign vehicle's notice waits as well (its exemptions are checked
+        # again then, day passes included).
+        assert settle_after(policy, "unregistered_foreign", when) == closes
 
 
 def day_pass(day: date, plate: str = "1-ABC-123", country: str = "BE") -> Exemption:

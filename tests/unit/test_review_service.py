@@ -165,7 +165,7 @@ class TestCorrectionOutcome:
         earlier = PriorNotice("N1", "fine", "phase-2022", datetime(2023, 4, 1, tzinfo=BXL))
         outcome = correction_outcome(policy, read, AT, [earlier])
         assert outcome.kind is None
-        assert "within 3 months of notice N1" in outcome.explanation
+        assert "within 3 months of the notice of 2023-04-01 (notice N1)" in outcome.explanation
 
     def test_a_cancelled_notice_holds_nothing_back(
         self, relookup: FakeRelookup, rules: RuleBook, policy: NoticePolicy
