@@ -32,7 +32,7 @@ from lez.core.rules import RuleBook, Verdict, judge
 
 MAX_LOOKALIKES: Final = 16
 """Bound on the extra look-alike lookups for one passage."""
-MAX_CANDIDATE_COUNTRIES: Final = 6
+MAX_CANDIDATE_COUNTRIES: Final = 8
 """Bound on the other countries a read is looked up under before ``unregistered_foreign``."""
 DIGIT_CONFUSIONS: Final[dict[str, tuple[str, ...]]] = {
     "1": ("7",), "7": ("1",), "3": ("8",), "8": ("3", "0"), "0": ("8",), "5": ("6",),
@@ -59,6 +59,12 @@ class LookAlike:
 
 def lookalikes(plate: str, country: str) -> tuple[LookAlike, ...]:
     """The plates a read of ``plate`` could be confused with (bounded, without ``plate``)."""
+    return all_lookalikes(plate, country)[:MAX_LOOKALIKES]
+
+
+def all_lookalikes(plate: str, country: str) -> tuple[LookAlike, ...]:
+    """Every plate a read of ``plate`` could be confused with (without ``plate``): a leading
+    digit added or dropped (BE), one confusable digit substituted."""
     norm = normalize_plate(plate)
     ctry = country.strip().upper()
     out: list[LookAlike] = []
@@ -77,67 +83,132 @@ def lookalikes(plate: str, country: str) -> tuple[LookAlike, ...]:
         if la.plate not in seen:
             seen.add(la.plate)
             unique.append(la)
-    return tuple(unique[:MAX_LOOKALIKES])
+    return tuple(unique)
 
 
 def _outcome(verdict: Verdict) -> tuple[str, str | None, int]:
     return verdict.decision, verdict.notice_kind, verdict.amount_eur
 
 
+MIN_STRONG_FRAMES: Final = 2
+"""Frames that must read every differing character above the threshold to rule a look-alike
+out (lez-domain.md)."""
+
+
+def differing_positions(read: str, other: str) -> tuple[int, ...] | None:
+    """The positions of ``read`` where the look-alike ``other`` differs from it: the
+    substituted characters (same length), or the leading character ``other`` lacks. ``None``
+    when ``other`` has a character the read has no counterpart for (a leading digit added):
+    no read of this plate can rule that out."""
+    if len(read) == len(other):
+        return tuple(i for i, (a, b) in enumerate(zip(read, other, strict=True)) if a != b)
+    if other == read[1:]:
+        return (0,)
+    return None
+
+
+def ruled_out_by_reads(passage: PassageEvent, other: str, threshold: float) -> bool:
+    """Whether the passage's frames rule the look-alike ``other`` out: every character where
+    the two texts differ was read above ``threshold`` on at least ``MIN_STRONG_FRAMES``
+    frames that read the passage's text."""
+    assert passage.plate
+    norm = normalize_plate(passage.plate)
+    positions = differing_positions(norm, normalize_plate(other))
+    if not positions:
+        return False
+    strong = 0
+    for fr in passage.reads:
+        confs = fr.char_confidences
+        if fr.text is None or normalize_plate(fr.text) != norm or len(confs) != len(norm):
+            continue
+        if all(confs[i] > threshold for i in positions):
+            strong += 1
+    return strong >= MIN_STRONG_FRAMES
+
+
+def _describe(plate: str, country: str, result: LookupResult, verdict: Verdict | None) -> str:
+    if result.ambiguous or result.vehicle is None or verdict is None:
+        return f"{plate} ({country}): several vehicles in the registry"
+    v = result.vehicle
+    what = " ".join(x for x in (v.make, v.model) if x) or "a vehicle"
+    return f"{plate} ({country}): {what}, {v.fuel} Euro {v.euro_norm}, would be {verdict.decision}"
+
+
+def _registered(
+    registry: PlateLookup, rules: RuleBook, plate: str, country: str, at: datetime, purpose: str
+) -> str | None:
+    """The registry's vehicle for ``plate`` under ``country`` and what it would be judged,
+    described for the review queue; ``None`` when no vehicle is registered so."""
+    result = registry.lookup(plate, country, at, purpose)
+    if result.ambiguous:
+        return _describe(plate, country, result, None)
+    if result.vehicle is None:
+        return None
+    other = judge(
+        rules, plate=plate, country=country, vehicle=result.vehicle,
+        exemptions=result.exemptions, at=at,
+    )  # fmt: skip
+    return _describe(plate, country, result, other)
+
+
 def lookalike_doubts(
     registry: PlateLookup,
     rules: RuleBook,
     passage: PassageEvent,
-    verdict: Verdict,
     *,
     purpose: str,
+    threshold: float,
 ) -> list[str]:
-    """Review reasons naming each registered look-alike whose outcome differs from
-    ``verdict`` (a registry answer that is ambiguous counts as differing)."""
+    """Review reasons naming each registered look-alike (whatever its outcome: two banned cars
+    whose plates differ by one confusable character are the classic wrong-holder fine) that
+    the passage's frames do not rule out (:func:`ruled_out_by_reads`). Look-alikes past
+    ``MAX_LOOKALIKES`` are not looked up: that alone is a doubt."""
     assert passage.plate and passage.country
     doubts: list[str] = []
-    for la in lookalikes(passage.plate, passage.country):
-        result = registry.lookup(la.plate, la.country, passage.captured_at, purpose)
-        if result.ambiguous:
-            doubts.append(f"look-alike {la.plate} ({la.country}, {la.why}) is ambiguous")
+    every = all_lookalikes(passage.plate, passage.country)
+    for la in every[:MAX_LOOKALIKES]:
+        if ruled_out_by_reads(passage, la.plate, threshold):
             continue
-        if result.vehicle is None:
-            continue
-        other = judge(
-            rules,
-            plate=la.plate,
-            country=la.country,
-            vehicle=result.vehicle,
-            exemptions=result.exemptions,
-            at=passage.captured_at,
+        found = _registered(registry, rules, la.plate, la.country, passage.captured_at, purpose)
+        if found is not None:
+            doubts.append(f"registered look-alike ({la.why}): {found}")
+    if len(every) > MAX_LOOKALIKES:
+        doubts.append(
+            f"{len(every) - MAX_LOOKALIKES} look-alikes past the bound of {MAX_LOOKALIKES} "
+            "were not looked up"
         )
-        if _outcome(other) != _outcome(verdict):
-            doubts.append(
-                f"registered look-alike {la.plate} ({la.country}, {la.why}) would be "
-                f"{other.decision}, not {verdict.decision}"
-            )
     return doubts
 
 
 def other_countries(passage: PassageEvent) -> tuple[str, ...]:
-    """The other countries whose format the read fits (bounded, in the reader's order)."""
+    """The other countries whose format the read fits and that the plate does not rule out
+    (in the reader's order, likeliest first; unbounded)."""
     own = (passage.country or "").strip().upper()
+    ruled_out = {c.strip().upper() for c in passage.ruled_out}
     out: list[str] = []
     for c in passage.country_candidates:
         ctry = c.strip().upper()
-        if ctry and ctry != own and ctry not in out:
+        if ctry and ctry != own and ctry not in ruled_out and ctry not in out:
             out.append(ctry)
-    return tuple(out[:MAX_CANDIDATE_COUNTRIES])
+    return tuple(out)
 
 
 def registered_elsewhere(
-    registry: PlateLookup, passage: PassageEvent, *, purpose: str
+    registry: PlateLookup, rules: RuleBook, passage: PassageEvent, *, purpose: str
 ) -> list[str]:
-    """The other candidate countries where the plate is registered (or ambiguous)."""
+    """Review reasons naming each other fitting country (not ruled out by the plate) where the
+    text is registered too (or ambiguous), at most ``MAX_CANDIDATE_COUNTRIES`` looked up;
+    more candidates than that is a doubt of its own."""
     assert passage.plate
     found: list[str] = []
-    for ctry in other_countries(passage):
-        result = registry.lookup(passage.plate, ctry, passage.captured_at, purpose)
-        if result.vehicle is not None or result.ambiguous:
-            found.append(ctry)
+    others = other_countries(passage)
+    for ctry in others[:MAX_CANDIDATE_COUNTRIES]:
+        hit = _registered(registry, rules, passage.plate, ctry, passage.captured_at, purpose)
+        if hit is not None:
+            found.append(f"registered under another country the read fits: {hit}")
+    if len(others) > MAX_CANDIDATE_COUNTRIES:
+        found.append(
+            f"the read fits {len(others) - MAX_CANDIDATE_COUNTRIES} more countries than the "
+            f"{MAX_CANDIDATE_COUNTRIES} looked up"
+        )
     return found

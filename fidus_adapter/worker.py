@@ -74,12 +74,24 @@ def decide(
             camera_location=location,
             decided_at=now,
         )
-    if not passage.plate or not passage.country:
+    if not passage.plate:
         return DecisionEvent(
             passage=passage.model_copy(update={"evidence": ()}),
             decision="unreadable",
             rule="read.unreadable",
             explanation="no plate could be read on any frame of the passage",
+            camera_location=location,
+            decided_at=now,
+        )
+    if not passage.country:
+        # a plate in no known country's format: never dropped, never judged on the read
+        why = f"plate {passage.plate} is in no known country's format: identify it by hand"
+        return DecisionEvent(
+            passage=passage,
+            decision="review",
+            rule="read.unknown_format",
+            explanation=why,
+            review_reasons=(why,),
             camera_location=location,
             decided_at=now,
         )
@@ -100,7 +112,7 @@ def decide(
         if verdict.decision == "review":
             doubts.insert(0, verdict.explanation)
         elif not (passage.ground_truth and ground_truth_honoured):
-            verdict = _second_looks(passage, adapter, rules, verdict, doubts)
+            verdict = _second_looks(passage, adapter, rules, verdict, doubts, threshold)
     return _decision_event(passage, verdict, result, doubts, rules, now=now, location=location)
 
 
@@ -110,22 +122,21 @@ def _second_looks(
     rules: RuleBook,
     verdict: Verdict,
     doubts: list[str],
+    threshold: float,
 ) -> Verdict:
-    """Before a notice: the other countries the read fits (``unregistered_foreign``) and, when
-    the notice would otherwise be automatic, the registered look-alikes. Appends to
-    ``doubts``; returns the verdict, turned into ``review`` when the plate is registered
-    under another country the read fits."""
-    if verdict.decision == "unregistered_foreign":
-        elsewhere = registered_elsewhere(adapter, passage, purpose=PURPOSE)
-        if elsewhere:
-            why = (
-                f"Not registered under {passage.country}, but registered under "
-                f"{', '.join(elsewhere)}, whose plate format the read also fits: check by hand"
-            )
-            doubts.insert(0, why)
-            return Verdict("review", "foreign.registered_elsewhere", why, phase=verdict.phase)
-    if verdict.notice_kind is not None and not doubts:
-        doubts.extend(lookalike_doubts(adapter, rules, passage, verdict, purpose=PURPOSE))
+    """Before any notice (fine, warning, ``unregistered_foreign``): the text is looked up under
+    every other country whose format it fits and that the plate does not rule out, and its
+    look-alikes are looked up unless the frames rule them out. Any other registered vehicle,
+    whatever its outcome, is a doubt: the notice waits in review with the candidates named.
+    Appends to ``doubts`` (the notice then waits for an operator, who sees each candidate);
+    the verdict itself is unchanged."""
+    if verdict.notice_kind is None:
+        return verdict
+    doubts.extend(registered_elsewhere(adapter, rules, passage, purpose=PURPOSE))
+    if not doubts:
+        doubts.extend(
+            lookalike_doubts(adapter, rules, passage, purpose=PURPOSE, threshold=threshold)
+        )
     return verdict
 
 
@@ -154,7 +165,7 @@ def _decision_event(
         amount_eur=verdict.amount_eur,
         settle_after=(
             day_pass_window_closes(rules, passage.captured_at)
-            if verdict.notice_kind == "fine"
+            if verdict.notice_kind is not None
             else passage.captured_at
         ),
         camera_location=location,

@@ -16,6 +16,33 @@ Image = npt.NDArray[np.uint8]
 
 
 @dataclass(frozen=True)
+class CountryEvidence:
+    """What one frame shows of a plate's country besides its text: the code read in its EU
+    band, and its colours. ``None`` where the frame does not tell (no band found, a grey
+    infrared frame, colours too weak to judge)."""
+
+    band_code: str | None = None
+    band_score: float = 0.0
+    """0..1: how clearly the band shows ``band_code`` rather than any other code."""
+    ground: str | None = None
+    """``yellow`` or ``white``, measured on a colour frame."""
+    ink: str | None = None
+    """``red`` when the characters are red (judged against the plate's own ground); ``black``
+    when they are not, on a white ground (too weak to rule red-ink countries out)."""
+    right_band: str | None = None
+    """``blue`` when the plate carries a blue band at its right end too (a pair with the EU
+    band, both ending with the plate); ``none`` when the EU band was found on a colour frame
+    and nothing blue at the other end (too weak to rule a country out)."""
+    hyphens: tuple[int, ...] | None = None
+    """Where hyphens are printed (the index of the character each precedes); ``()`` when the
+    characters were counted and no hyphen is between them; ``None``: not counted
+    (:func:`plate_reader.separators.hyphen_positions`)."""
+
+
+NO_EVIDENCE = CountryEvidence()
+
+
+@dataclass(frozen=True)
 class PlateRead:
     """One plate read in one frame."""
 
@@ -35,7 +62,12 @@ class PlateRead:
     """How ``country`` was established: the EU band's code, the plate's colours, or only the
     text's layout (``format``: not established)."""
     country_candidates: tuple[str, ...] = ()
-    """The other countries whose plate formats the text also fits."""
+    """The other countries whose plate formats the text also fits and that the plate's own
+    evidence does not rule out."""
+    evidence: CountryEvidence = NO_EVIDENCE
+    cap: float = 1.0
+    """The lowest cap put on this read's confidence for what its frame showed (another crop
+    read otherwise, light text on a dark ground): voting over frames re-applies it."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +84,11 @@ class PassageVote:
     """Frames whose best read is exactly ``normalized`` (1 for a single-frame passage)."""
     frames: int
     country_source: CountrySource = "none"
-    """Established (``band``/``colour``) only when every agreeing frame established it so."""
+    """Established (``band``/``colour``) only when the frames' evidence rules out every other
+    country whose formats the text fits (:func:`plate_reader.country.settle_country`)."""
     country_candidates: tuple[str, ...] = ()
+    ruled_out: tuple[str, ...] = ()
+    """Countries whose formats the text fits that the plate's own evidence rules out."""
 
 
 class PlateReader(Protocol):

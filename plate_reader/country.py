@@ -12,6 +12,7 @@ established), which sends the passage to review.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -21,7 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from lez.core.events import ESTABLISHED_COUNTRY_SOURCES, CountrySource
-from plate_reader.base import Image
+from lez.core.plate_systems import PlateSystem, load_plate_systems
+from plate_reader.base import CountryEvidence, Image
 from plate_reader.detect import GreyImage
 from plate_reader.grammar import LETTERS, align
 from plate_reader.ocr import LineRead
@@ -66,9 +68,6 @@ redder than the ground they are printed on."""
 RED_OVER_GROUND_B = 0.05
 """The same excess, of red over blue (red ink, not an orange or a brown one)."""
 RED_INK_COUNTRIES = frozenset({"BE"})
-RIGHT_BAND_COUNTRIES = frozenset({"FR"})
-"""Countries whose plates carry a (regional) blue band at the right end too, among those whose
-formats the reader knows."""
 BAND_SURROUND_BLUE = 0.25
 """Most share of blue pixels just outside a band (beyond the plate's end, above, below): a
 band is a strip that ends with the plate; blue bodywork around a plate goes on."""
@@ -98,6 +97,9 @@ class CountryVerdict:
     country: str | None
     source: CountrySource
     candidates: tuple[str, ...]
+    """The other fitting countries that the plate's evidence does not rule out."""
+    ruled_out: tuple[str, ...] = ()
+    """The fitting countries that the plate's evidence rules out."""
 
 
 def _box(
@@ -239,30 +241,55 @@ def read_band(
     return agreed_code(recognizer.recognize(crops))
 
 
-def plate_colours(image: Image, bbox: tuple[int, int, int, int]) -> frozenset[str]:
-    """Countries the plate's colours point to: yellow ground -> NL/LU, red characters on a
-    white ground -> BE. Empty when the colours say nothing (white and black, a grey night or
-    infrared frame)."""
+GREY_FRAME_CHROMA = 6.0
+"""Most mean spread between a frame's colour channels for it to count as grey (an infrared
+night frame in a colour JPEG): its colours tell nothing, not even that a plate is white."""
+
+
+def is_grey_frame(image: Image) -> bool:
+    """Whether the frame carries no colour (infrared, or a grey JPEG)."""
     if image.ndim != 3:
-        return frozenset()
+        return True
+    sample = image[::7, ::7].astype(np.int16)
+    spread = sample.max(axis=2) - sample.min(axis=2)
+    return float(spread.mean()) < GREY_FRAME_CHROMA
+
+
+def colour_evidence(image: Image, bbox: tuple[int, int, int, int]) -> tuple[str | None, str | None]:
+    """The plate's ground (``yellow``, ``white`` or ``None``: not judged) and ink (``red`` or
+    ``None``); ``(None, None)`` where the plate's contrast is too weak to tell. A white ground
+    is judged only on a colour frame (on a grey one a yellow plate looks white too)."""
+    if image.ndim != 3:
+        return None, None
     x0, y0, x1, y1 = _box(image, bbox, -0.3, -0.1)
     roi = image[y0:y1, x0:x1].reshape(-1, 3).astype(np.float32)
     if len(roi) < 30:
-        return frozenset()
+        return None, None
     green = roi[:, 1]
     lo, mid, hi = np.percentile(green, (15, 50, 90))
     if hi - lo < 40:
-        return frozenset()
+        return None, None
     ink = np.median(roi[green <= lo], axis=0)
     # the ground: the brighter half, without the brightest tenth (glare, a car beside the plate)
     ground = np.median(roi[(green >= mid) & (green <= hi)], axis=0)
     b, g, r = (float(v) for v in ground)
     saturation = (max(b, g, r) - min(b, g, r)) / max(b, g, r, 1.0)
     if saturation > YELLOW_SATURATION and b < min(r, g) and g > 0.5 * r and min(r, g) > 80:
+        return "yellow", None
+    if saturation > WHITE_SATURATION or (r + g + b) / 3 <= 50:
+        return None, None  # neither yellow nor white: a coloured plate or light, or too dark
+    red = "red" if red_characters(ink, ground) else None
+    return (None if is_grey_frame(image) else "white"), red
+
+
+def plate_colours(image: Image, bbox: tuple[int, int, int, int]) -> frozenset[str]:
+    """Countries the plate's colours point to: yellow ground -> NL/LU, red characters on a
+    white ground -> BE. Empty when the colours say nothing (white and black, a grey night or
+    infrared frame)."""
+    ground, ink = colour_evidence(image, bbox)
+    if ground == "yellow":
         return YELLOW_COUNTRIES
-    if saturation > WHITE_SATURATION:
-        return frozenset()  # neither yellow nor white: a coloured plate or light
-    if (r + g + b) / 3 > 50 and red_characters(ink, ground):
+    if ink == "red":
         return RED_INK_COUNTRIES
     return frozenset()
 
@@ -324,72 +351,187 @@ def band_pair(image: Image, left: Band | None, right: Band | None) -> bool:
     )
 
 
-def _guess(allowed: Sequence[str], country: str, right_band: bool | None) -> str:
-    """Among countries the text fits equally, the one whose plates have (or lack) a blue band
-    at the right end, as this plate does; ``country`` when that does not tell them apart."""
-    if right_band is None:
-        return country
-    matching = [c for c in allowed if (c in RIGHT_BAND_COUNTRIES) == right_band]
-    if not matching or len(matching) == len(allowed):
-        return country
-    return country if country in matching else matching[0]
+BAND_READ = 0.8
+"""Least score of a frame's band code (:func:`band_code.classify_band`) for the frame to
+count as showing that code clearly."""
+BAND_SEEN = 0.5
+"""Least score of a frame's band code for the frame to count as showing that code at all: to
+confirm a clear read on another frame, or to contradict one."""
+BAND_FRAMES = 2
+"""Frames that must show the same band code (one clearly, ``BAND_READ``, the others at least
+``BAND_SEEN``) for the code to establish a passage's country (lez-domain.md: "read on at
+least two frames"). One frame establishes nothing on its own."""
 
 
-def _band_establishes(band: BandCode, allowed: Sequence[str]) -> bool:
-    """A clear reading of a code no other candidate's code contains (L is part of NL: a band
-    read as L may be an NL band with its N lost)."""
-    others = [code for code, c in EU_CODES.items() if c in allowed and c != band.country]
-    return band.score >= BAND_ESTABLISH and not any(band.code in code for code in others)
+HYPHEN_SIGHTINGS = 2
+"""Hyphens that must be seen (over the passage's frames, a frame seeing two counts two) before
+their positions rule out countries whose formats print none there."""
 
 
-def _two_band_country(allowed: Sequence[str], band: BandCode | None) -> str | None:
-    """The one country among ``allowed`` whose plates carry bands at both ends, unless the EU
-    band's code, read well enough to choose, names another."""
-    two_band = [c for c in allowed if c in RIGHT_BAND_COUNTRIES]
-    if len(two_band) != 1:
-        return None
-    if band is not None and band.score >= BAND_GUESS and band.country != two_band[0]:
-        return None
-    return two_band[0]
+def _hyphen_sets(system: PlateSystem, normalized: str) -> list[frozenset[int]]:
+    """For each of the country's formats the text fits: where it prints hyphens."""
+    out: list[frozenset[int]] = []
+    for f in system.formats:
+        if not f.matches(normalized):
+            continue
+        positions: set[int] = set()
+        count = 0
+        for c in f.template:
+            if c in "LDA":
+                count += 1
+            elif c == "-":
+                positions.add(count)
+        out.append(frozenset(positions))
+    return out
 
 
-def establish(
+def hyphens_seen(evidence: Sequence[CountryEvidence]) -> Counter[int]:
+    """Per position, the frames that saw a hyphen printed before that character."""
+    seen: Counter[int] = Counter()
+    for ev in evidence:
+        seen.update(ev.hyphens or ())
+    return seen
+
+
+def hyphens_rule_out(
+    system: PlateSystem, normalized: str, evidence: Sequence[CountryEvidence]
+) -> bool:
+    """Whether hyphens seen where none of the country's formats (that the text fits) prints
+    one rule the country out: ``AB-123-CD`` is no Italian ``AB 123 CD``. Seen at least
+    ``HYPHEN_SIGHTINGS`` times; a hyphen not seen rules nothing out (blur, dirt)."""
+    seen = hyphens_seen(evidence)
+    if not normalized or sum(seen.values()) < HYPHEN_SIGHTINGS:
+        return False
+    sets = _hyphen_sets(system, normalized)
+    return bool(sets) and not any(set(seen) <= s for s in sets)
+
+
+def compatible(system: PlateSystem, ev: CountryEvidence) -> bool:
+    """Whether a plate of ``system``'s country can show what the frame shows: red characters,
+    a yellow or a white ground, a blue band at the right end."""
+    grounds = {system.ground, system.ground_rear}
+    if ev.ink == "red" and system.characters != "red":
+        return False
+    if ev.ground is not None and ev.ground not in grounds:
+        return False
+    return not (ev.right_band == "blue" and system.right_band != "blue")
+
+
+def supports(system: PlateSystem, ev: CountryEvidence) -> bool:
+    """Whether the frame shows the colours of ``system``'s plates (red characters, a yellow
+    or a white ground they have, blue bands at both ends): with a layout no other country
+    left shares, that establishes the country (lez-domain.md: "colours and layout that no
+    other European country shares")."""
+    return (
+        (ev.ink == "red" and system.characters == "red")
+        or (ev.ground is not None and ev.ground in {system.ground, system.ground_rear})
+        or (ev.right_band == "blue" and system.right_band == "blue")
+    )
+
+
+def band_reads(evidence: Sequence[CountryEvidence], least: float = BAND_SEEN) -> Counter[str]:
+    """Per country, the frames whose band code was read as that country's (at ``least``)."""
+    systems = load_plate_systems()
+    out: Counter[str] = Counter()
+    for ev in evidence:
+        if ev.band_code is not None and ev.band_score >= least:
+            country = systems.band_country(ev.band_code)
+            if country is not None:
+                out[country] += 1
+    return out
+
+
+def settle_country(
     fits: Sequence[str],
     format_country: str | None,
-    colours: frozenset[str],
-    band: BandCode | None,
-    right_band: bool | None = None,
-    both_ends: bool = False,
+    evidence: Sequence[CountryEvidence],
+    *,
+    band_frames: int = BAND_FRAMES,
+    normalized: str = "",
 ) -> CountryVerdict:
-    """The read's country from the countries its text fits (``fits``, likeliest first, the
-    grammar's choice ``format_country`` among them), the plate's colours, its EU band's code,
-    whether it has a blue band at its right end too (``None``: not looked at) and whether that
-    band and the EU band were found as a pair that ends with the plate (``both_ends``,
-    :func:`bands_at_both_ends`).
+    """The country of a plate whose text fits the formats of ``fits`` (likeliest first; the
+    grammar chose ``format_country``), from what its frames show (``evidence``, one per frame).
 
-    ``band``: the band's code is one of ``fits`` (and agrees with the colours) and is clearly
-    read. ``colour``: the colours leave exactly one of ``fits``, or the plate carries bands at
-    both ends and exactly one of ``fits`` has such plates (FR among FR and SK; a band code read
-    as another country overrules it). Otherwise ``format`` (not established): the grammar's
-    choice, or among ``fits`` the band's code when it is read less clearly, or the country a
-    right-hand band points to.
-    """
+    A country is ruled out by colours its plates cannot have (red characters, a yellow or a
+    white ground, a blue band at the right end) on any frame. The country is **established**
+    (lez-domain.md) when every other fitting country is ruled out and the plate itself points
+    to it: by its band code read on ``band_frames`` frames (``band``: every other country is
+    then ruled out), or by colours that only it of the remaining ones shares (``colour``); and
+    no frame contradicts it (a band code read as another country, colours it cannot have).
+    Hyphens printed where a country's formats print none rule it out too
+    (:func:`hyphens_rule_out`, with the ``normalized`` text). Otherwise the country is the best
+    guess (``format``) and ``candidates`` are the fitting countries not ruled out."""
     if format_country is None or not fits:
         return CountryVerdict(format_country, "none", ())
-    allowed = [c for c in fits if not colours or c in colours] or list(fits)
-    country = format_country if format_country in allowed else allowed[0]
-    source: CountrySource = "format"
-    if band is not None and band.country in allowed and band.score >= BAND_GUESS:
-        country = band.country
-        if _band_establishes(band, allowed):
-            source = "band"
-    elif colours and len(allowed) == 1 and allowed[0] in colours:
-        country, source = allowed[0], "colour"
+    systems = load_plate_systems().countries
+    known = [c for c in fits if c in systems]
+    alive = [
+        c
+        for c in known
+        if all(compatible(systems[c], ev) for ev in evidence)
+        and not hyphens_rule_out(systems[c], normalized, evidence)
+    ]
+    alive += [c for c in fits if c not in systems]  # no table entry: nothing rules it out
+    reads = band_reads(evidence)
+    if len(reads) == 1:
+        (banded, count), = reads.items()
+        clear = band_reads(evidence, BAND_READ)[banded]
+        if count >= band_frames and clear >= 1 and banded in alive:
+            return CountryVerdict(banded, "band", (), tuple(c for c in fits if c != banded))
+    if len(alive) == 1 and not set(reads) - set(alive) and alive[0] in systems:
+        only = alive[0]
+        others = tuple(c for c in fits if c != only)
+        if any(supports(systems[only], ev) for ev in evidence):
+            return CountryVerdict(only, "colour", (), others)
+        if len(fits) == 1 and evidence and all(ev.ground is None for ev in evidence):
+            # a grey (infrared) frame has no colours: a layout no other country prints
+            return CountryVerdict(only, "layout", (), others)
+    return _guess_country(fits, format_country, alive, reads, evidence, normalized)
+
+
+def likely(system: PlateSystem, ev: CountryEvidence, normalized: str = "") -> bool:
+    """Whether what the frame shows is what ``system``'s plates usually show, counting the
+    observations too weak to rule a country out: no band at the right end where the EU band
+    was found (a regional band can be missed), black characters on a white ground (dark red
+    ones can look black), no hyphen between characters that were counted where every format
+    of the country prints one."""
+    if ev.right_band == "none" and system.right_band not in ("none", ""):
+        return False
+    if ev.ink == "black" and system.characters == "red":
+        return False
+    if ev.hyphens == () and normalized:
+        sets = _hyphen_sets(system, normalized)
+        if sets and all(sets):
+            return False
+    return True
+
+
+def _guess_country(
+    fits: Sequence[str], format_country: str, alive: Sequence[str], reads: Counter[str],
+    evidence: Sequence[CountryEvidence] = (), normalized: str = "",
+) -> CountryVerdict:  # fmt: skip
+    """Not established: the country most band reads name among those not ruled out; else,
+    among those whose plates look like what the frames show (:func:`likely`), the grammar's
+    choice or the likeliest one; else the grammar's choice when not ruled out, else the
+    likeliest one left."""
+    systems = load_plate_systems().countries
+    read_alive = [c for c, _ in reads.most_common() if c in alive]
+    looks = [
+        c
+        for c in alive
+        if c in systems and all(likely(systems[c], ev, normalized) for ev in evidence)
+    ]
+    if read_alive:
+        country = read_alive[0]
+    elif looks:
+        country = format_country if format_country in looks else looks[0]
+    elif format_country in alive or not alive:
+        country = format_country
     else:
-        country = _guess(allowed, country, right_band)
-    if source == "format" and both_ends and (paired := _two_band_country(allowed, band)):
-        country, source = paired, "colour"
-    return CountryVerdict(country, source, tuple(c for c in fits if c != country))
+        country = alive[0]
+    pool = alive if country in alive else fits
+    ruled_out = tuple(c for c in fits if c not in alive)
+    return CountryVerdict(country, "format", tuple(c for c in pool if c != country), ruled_out)
 
 
 AMBIGUOUS_COUNTRY_CAP = 0.85

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from lez.core.plate_systems import load_plate_systems
 from lez.core.plates import normalize_plate
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -93,45 +94,23 @@ def _render_pattern(template: str) -> str:
     return "".join("{}" if c in "LDA" else e for c, e in zip(template, escaped, strict=True))
 
 
-_FR_LETTERS = "ABCDEFGHJKLMNPQRSTVWXYZ"
-_NL_SIDECODES = (
-    "LL-DD-DD", "DD-DD-LL", "DD-LL-DD", "LL-DD-LL", "LL-LL-DD", "DD-LL-LL", "DD-LLL-D",
-    "D-LLL-DD", "LL-DDD-L", "L-DDD-LL", "LLL-DD-L", "L-DD-LLL", "D-LL-DDD", "DDD-LL-D",
-)  # fmt: skip
+@functools.cache
+def formats() -> tuple[PlateFormat, ...]:
+    """Every known plate format of Europe, from the plate-systems table
+    (``lez/core/data/plate-systems.yaml``): valid formats are ``auto_issuable``, plausible
+    ones are not. ``prior``: a rough share of the passages in Brussels with that format; it
+    decides between formats that fit a read about equally well."""
+    return tuple(
+        PlateFormat(f.country, f.template, f.letters, f.first_digits, f.valid, f.prior)
+        for f in load_plate_systems().formats
+    )
 
-_GB_LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"
-_NO_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 
-_DE_TEMPLATES = (
-    "LLL-LL DDD", "LL-LL DDD", "L-LL DDD", "LL-L DDD", "L-L DDD", "LLL-L DDD", "L-LL DDDD",
-    "LL-LL DDDD", "L-L DDDD", "LL-L DDDD", "L-LL DD", "LL-LL DD", "LLL-L DD", "LLL-LL DD",
-)  # fmt: skip
-
-FORMATS: tuple[PlateFormat, ...] = (
-    PlateFormat("BE", "D-LLL-DDD", first_digits="123456789", prior=0.3),
-    # The older series are still valid (lez-domain.md). A current plate read without its
-    # leading digit looks exactly like one: the FIDUS adapter looks the plate up with a
-    # leading digit added (a look-alike lookup) before any automatic notice.
-    PlateFormat("BE", "LLL-DDD", prior=0.01),
-    PlateFormat("BE", "DDD-LLL", prior=0.01),
-    PlateFormat("FR", "LL-DDD-LL", letters=_FR_LETTERS, prior=0.1),
-    PlateFormat("LU", "LL DDDD", prior=0.05),
-    *(PlateFormat("NL", code, prior=0.1 / len(_NL_SIDECODES)) for code in _NL_SIDECODES),
-    PlateFormat("SK", "LL-DDDLL", prior=0.05),
-    PlateFormat("CZ", "DLA DDDD", prior=0.04),
-    PlateFormat("CZ", "LLL DD-DD", auto_issuable=False, prior=0.005),
-    PlateFormat("PL", "LL DDDDD", prior=0.02),
-    PlateFormat("PL", "LLL DDDD", prior=0.02),
-    *(
-        PlateFormat("DE", code, auto_issuable=False, prior=0.1 / len(_DE_TEMPLATES))
-        for code in _DE_TEMPLATES
-    ),
-    # current series (since 2001): area, age identifier, three random letters (no I, Q)
-    PlateFormat("GB", "LLDD LLL", letters=_GB_LETTERS, prior=0.005),
-    PlateFormat("NO", "LL DDDDD", letters=_NO_LETTERS, prior=0.002),
-)
-"""Known formats. ``prior``: a rough share of the passages in Brussels with that format; it
-decides between formats that fit a read about equally well."""
+def __getattr__(name: str) -> tuple[PlateFormat, ...]:
+    """``FORMATS``: :func:`formats`, loaded on first use (no work at import time)."""
+    if name == "FORMATS":
+        return formats()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 normalize = normalize_plate
@@ -140,7 +119,9 @@ normalize = normalize_plate
 
 def formats_for(normalized: str, country: str | None = None) -> list[PlateFormat]:
     return [
-        f for f in FORMATS if f.matches(normalized) and (country is None or f.country == country)
+        f
+        for f in formats()
+        if f.matches(normalized) and (country is None or f.country == country)
     ]
 
 
@@ -170,17 +151,24 @@ def printed(normalized: str, country: str | None) -> str:
 CUT_SHORT_CHARS = 2
 """Characters a crop may cut off a plate's end (a thin leading ``1``, a character against the
 EU band or the plate's border)."""
+CUT_SHORT_MIN_PRIOR = 0.005
+"""Least prior of a format for a read to be re-read as possibly cut short of it: the formats
+seen daily in Brussels; a rare one (a Turkish ``34 ABC 123`` around a Belgian ``1ABC123``)
+would have every current Belgian read re-read for nothing."""
 
 
 @functools.cache
 def could_be_cut_short(normalized: str) -> bool:
-    """The text is also the head or the tail of a plate in a known format one or two
-    characters longer: a crop that cut the plate's first or last characters off would read it
-    (``ABC123`` of ``1ABC123``). A text that is no such part (a current Belgian plate) cannot
-    have lost a character at its ends and still fit a format."""
+    """The text is also the head or the tail of a plate in a common format
+    (``CUT_SHORT_MIN_PRIOR``) one or two characters longer: a crop that cut the plate's first
+    or last characters off would read it (``ABC123`` of ``1ABC123``). A text that is no such
+    part (a current Belgian plate) cannot have lost a character at its ends and still fit a
+    common format. Rarer formats are looked up as look-alikes, never re-read."""
     norm = normalize(normalized)
     n = len(norm)
-    for f in FORMATS:
+    for f in formats():
+        if f.prior < CUT_SHORT_MIN_PRIOR:
+            continue
         extra = f.length - n
         if not 1 <= extra <= CUT_SHORT_CHARS:
             continue
@@ -360,7 +348,7 @@ def fit(
     picked: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[str, tuple[float, ...], float]]
     picked = {}
     sep_scores: dict[tuple[tuple[int, ...], frozenset[int]], float] = {}
-    for shape in _shapes(FORMATS):
+    for shape in _shapes(formats()):
         m = len(shape.allowed)
         if m > n or n - m > max_drop:
             continue

@@ -20,15 +20,16 @@ from typing import Any, Literal, Protocol
 import cv2
 import numpy as np
 
-from plate_reader.base import Image, PlateRead
+from plate_reader.band_code import band_codes, classify_band
+from plate_reader.base import CountryEvidence, Image, PlateRead
 from plate_reader.country import (
+    BAND_SEEN,
     CountryVerdict,
     band_pair,
+    colour_evidence,
     country_cap,
-    establish,
     find_band,
-    plate_colours,
-    read_band,
+    settle_country,
 )
 from plate_reader.detect import (
     GreyImage,
@@ -50,6 +51,7 @@ from plate_reader.grammar import (
     printed,
 )
 from plate_reader.ocr import LineRead, PlateRecognizer, PpOcrRecognizer, find_ppocr_model
+from plate_reader.separators import hyphen_positions
 
 MAX_SIDE = 1024
 """Frames are scaled down to this longest side before detection."""
@@ -313,6 +315,8 @@ class _Cascade:
         self.tried: dict[int, list[Candidate]] = {}
         self.source: dict[int, tuple[GreyImage, LineRead]] = {}
         self.done: set[tuple[int, int]] = set()
+        self.disputed: set[int] = set()
+        """Regions whose read another crop reads (plausibly) otherwise."""
 
     def run(self, jobs: list[tuple[int, int]]) -> None:
         crops: list[GreyImage] = []
@@ -349,9 +353,10 @@ class _Cascade:
         region = self.regions[i]
         if region.plate_backed:
             return True
-        return find_band(self.image, region.bbox) is not None or bool(
-            plate_colours(self.image, region.bbox)
-        )
+        if find_band(self.image, region.bbox) is not None:
+            return True
+        ground, ink = colour_evidence(self.image, region.bbox)
+        return ground == "yellow" or ink == "red"
 
     def run_fast(self) -> bool:
         """The tight crop of the likeliest region alone. When it reads a valid plate surely
@@ -414,6 +419,13 @@ class _Cascade:
             others = [c for c in self.tried.get(i, ()) if c.normalized != cand.normalized]
             if any(c.format_valid and calibrate(c, sharpness) >= DISAGREEMENT_MIN for c in others):
                 self.best[i] = (min(conf, DISAGREEMENT_CAP), cand)
+                self.disputed.add(i)
+
+    def cap(self, i: int) -> float:
+        """The cap on region ``i``'s read for what its frame showed, which voting over the
+        passage's frames re-applies."""
+        cap = 1.0 if self.regions[i].dark_text else LIGHT_TEXT_CAP
+        return min(cap, DISAGREEMENT_CAP) if i in self.disputed else cap
 
     def reads(self, scale: float) -> list[PlateRead]:
         """The best read of each region, most likely first, one per plate (boxes in the
@@ -444,9 +456,41 @@ class _Cascade:
                     bbox=bbox,
                     format_valid=cand.format_valid,
                     country_source="format" if cand.country is not None else "none",
+                    cap=self.cap(owner),
                 )
             )
         return reads
+
+
+def country_evidence(
+    image: Image, bbox: tuple[int, int, int, int], fits: Sequence[str], normalized: str = ""
+) -> CountryEvidence:
+    """What the frame shows of the country of the plate whose text line is ``bbox`` and whose
+    text fits the formats of ``fits``: its colours, bands at both ends, and the code in its EU
+    band (:func:`band_code.classify_band`, among every EU code). The code is not read where the
+    colours alone already settle the country on this frame (red characters among countries
+    whose plates print black ones): it could only confirm it."""
+    ground, ink = colour_evidence(image, bbox)
+    left = find_band(image, bbox, "left")
+    right = find_band(image, bbox, "right") if left is not None else None
+    right_band = None
+    if band_pair(image, left, right):
+        right_band = "blue"
+    elif left is not None and right is None and ground is not None:
+        right_band = "none"  # the EU band, and nothing blue at the other end
+    if ground == "white" and ink is None:
+        ink = "black"
+    hyphens = hyphen_positions(image, bbox, len(normalized)) if normalized else None
+    seen = CountryEvidence(ground=ground, ink=ink, right_band=right_band, hyphens=hyphens)
+    if left is None or not fits:
+        return seen
+    verdict = settle_country(fits, fits[0], [seen], band_frames=1, normalized=normalized)
+    if verdict.source == "colour":
+        return seen
+    band = classify_band(image, left, band_codes(), min_score=BAND_SEEN)
+    if band is None:
+        return seen
+    return replace(seen, band_code=band.code, band_score=band.score)
 
 
 class OcrPlateReader:
@@ -553,19 +597,17 @@ class OcrPlateReader:
         return self._cascade(regions, image, grey).reads(scale)
 
     def _with_country(self, image: Image, read: PlateRead) -> PlateRead:
-        """The read with its country established from the plate (band, colours) where it can
-        be, its other possible countries, and its confidence capped while they compete."""
+        """The read with what its frame shows of the plate's country (band code, colours,
+        bands at both ends), the country that evidence settles on this frame alone, its other
+        possible countries, and its confidence capped while they compete. The passage's
+        country is settled again over all its frames (:func:`voting.vote`)."""
         if read.bbox is None or not read.format_valid:
             return read
         fits = countries_for(read.normalized)
-        colours = plate_colours(image, read.bbox)
-        left = find_band(image, read.bbox, "left")
-        right = find_band(image, read.bbox, "right")
-        band = None
-        if left is not None and not (colours and len([c for c in fits if c in colours]) == 1):
-            band = read_band(self._recognizer, image, read.bbox, left)
-        both = band_pair(image, left, right)
-        verdict = establish(fits, read.country, colours, band, right is not None, both)
+        evidence = country_evidence(image, read.bbox, fits, read.normalized)
+        verdict = settle_country(
+            fits, read.country, [evidence], band_frames=1, normalized=read.normalized
+        )
         text = read.text
         if verdict.country != read.country:
             text = printed(read.normalized, verdict.country)
@@ -576,6 +618,7 @@ class OcrPlateReader:
             country_source=verdict.source,
             country_candidates=verdict.candidates,
             confidence=country_cap(read.confidence, verdict),
+            evidence=evidence,
         )
 
     def _vote(

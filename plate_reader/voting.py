@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from lez.core.events import ESTABLISHED_COUNTRY_SOURCES, CountrySource
 from plate_reader.base import PassageVote, PlateRead
-from plate_reader.country import AMBIGUOUS_COUNTRY_CAP
-from plate_reader.grammar import FORMATS, auto_issuable, countries_for, formats_for, printed
+from plate_reader.country import AMBIGUOUS_COUNTRY_CAP, CountryVerdict, settle_country
+from plate_reader.grammar import auto_issuable, countries_for, formats, formats_for, printed
 
 AUTO_ISSUE_THRESHOLD = 0.9
 UNKNOWN_COUNTRY_CAP = 0.85
@@ -24,9 +24,6 @@ SINGLE_FRAME_CAP = 0.85
 """Highest confidence of a passage with fewer agreeing frames than that."""
 SINGLE_FRAME_FACTOR = 0.97
 """One frame alone is trusted a little less than its own confidence."""
-
-_KNOWN_COUNTRIES = {f.country for f in FORMATS}
-
 
 def _char_conf(read: PlateRead, i: int) -> float:
     if i < len(read.char_confidences):
@@ -65,23 +62,21 @@ def _vote_chars(group: Sequence[PlateRead], length: int) -> tuple[str, tuple[flo
 
 
 def _country(
-    agreeing: Sequence[PlateRead], group: Sequence[PlateRead], normalized: str
-) -> tuple[str | None, CountrySource, tuple[str, ...]]:
-    """The passage's country: established (band, colour) only when the agreeing frames that
-    established one all established the same country, and none read another country; else the
-    country of the surest agreeing (or voted) frame, from its format."""
+    best: Sequence[PlateRead], agreeing: Sequence[PlateRead], group: Sequence[PlateRead],
+    normalized: str,
+) -> CountryVerdict:
+    """The passage's country, settled over what every frame showed of the plate (band code,
+    colours: :func:`country.settle_country`): a band code must be read on two frames, and a
+    single frame that contradicts is enough to doubt. The grammar's choice is the country of
+    the surest agreeing (or voted) frame."""
     pool = agreeing or group
     surest = max(pool, key=lambda r: r.confidence)
-    established = [r for r in agreeing if r.country_source in ESTABLISHED_COUNTRY_SOURCES]
-    countries = {r.country for r in agreeing}
-    country, source = surest.country, surest.country_source
-    if established and len(countries) == 1:
-        country = established[0].country
-        source = "band" if any(r.country_source == "band" for r in established) else "colour"
-    elif source in ESTABLISHED_COUNTRY_SOURCES or not agreeing:
-        source = "format" if country is not None else "none"
     fits = countries_for(normalized)
-    return country, source, tuple(c for c in fits if c != country)
+    if surest.country is not None and surest.country not in fits:
+        fits = (surest.country, *fits)
+    return settle_country(
+        fits, surest.country, [r.evidence for r in best], normalized=normalized
+    )
 
 
 def vote(frame_reads: Sequence[Sequence[PlateRead]]) -> PassageVote:
@@ -109,7 +104,8 @@ def vote(frame_reads: Sequence[Sequence[PlateRead]]) -> PassageVote:
     group = groups[max(groups, key=lambda k: weight(groups[k]))]
     normalized, char_confs = _vote_chars(group, len(group[0].normalized))
     agreeing = [r for r in best if r.normalized == normalized]
-    country, source, candidates = _country(agreeing, group, normalized)
+    verdict = _country(best, agreeing, group, normalized)
+    country, source, candidates = verdict.country, verdict.source, verdict.candidates
     # the best single frame's confidence, raised by each further agreeing frame (damped:
     # frames of one passage share light and angle, so their errors are not independent)
     confs = sorted((r.confidence for r in agreeing), reverse=True)
@@ -120,6 +116,8 @@ def vote(frame_reads: Sequence[Sequence[PlateRead]]) -> PassageVote:
     else:
         p = math.prod(char_confs) * 0.8
     p *= 0.6 ** (len(best) - len(agreeing))
+    # a cap a frame's read carries (another crop read it otherwise, light text) holds
+    p = min([p, *(r.cap for r in agreeing)])
     # frames with no read at all do not count against, they were just blurred or dark
     format_valid = (
         bool(agreeing)
@@ -138,6 +136,7 @@ def vote(frame_reads: Sequence[Sequence[PlateRead]]) -> PassageVote:
         frames=frames,
         country_source=source,
         country_candidates=candidates,
+        ruled_out=verdict.ruled_out,
     )
 
 
@@ -151,7 +150,7 @@ def _caps(
     agreeing: int,
 ) -> float:
     """The passage's confidence under the caps no number of frames lifts."""
-    if country is None or country not in _KNOWN_COUNTRIES:
+    if country is None or not any(f.country == country for f in formats()):
         p = min(p, UNKNOWN_COUNTRY_CAP)
     if not format_valid:
         return min(p, INVALID_FORMAT_CAP)

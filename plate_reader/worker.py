@@ -45,6 +45,27 @@ FrameReader = Callable[[FrameEvent], list[PlateRead]]
 Voter = Callable[[Sequence[Sequence[PlateRead]]], PassageVote]
 
 
+def frame_read(seq: int, read: PlateRead | None) -> FrameRead:
+    """What the reader made of one frame (its best read), as the passage event carries it."""
+    if read is None:
+        return FrameRead(seq=seq, text=None)
+    ev = read.evidence
+    return FrameRead(
+        seq=seq,
+        text=read.text,
+        country=read.country,
+        confidence=read.confidence,
+        country_source=read.country_source,
+        char_confidences=read.char_confidences,
+        band_code=ev.band_code,
+        band_score=ev.band_score,
+        ground=ev.ground,
+        ink=ev.ink,
+        right_band=ev.right_band,
+        hyphens=ev.hyphens,
+    )
+
+
 @dataclass
 class _OpenPassage:
     tp: TopicPartition
@@ -166,16 +187,7 @@ class PassageGrouper:
         first = p.frames[0][1]
         reads = [r for _, _, r in p.frames]
         vote = self.voter(reads)
-        frame_reads = tuple(
-            FrameRead(
-                seq=f.seq,
-                text=r[0].text if r else None,
-                country=r[0].country if r else None,
-                confidence=r[0].confidence if r else 0.0,
-                country_source=r[0].country_source if r else "none",
-            )
-            for _, f, r in p.frames
-        )
+        frame_reads = tuple(frame_read(f.seq, r[0] if r else None) for _, f, r in p.frames)
         return PassageEvent(
             passage_id=f"{first.camera_id}:{first.seq}",
             camera_id=first.camera_id,
@@ -199,6 +211,7 @@ class PassageGrouper:
             agreeing_frames=vote.agreeing_frames,
             country_source=vote.country_source,
             country_candidates=vote.country_candidates,
+            ruled_out=vote.ruled_out,
             ground_truth=self.ground_truth,
             # By default only references (``frames``: partition and offset on lez.frames); the
             # FIDUS adapter fetches the frames of a decision that needs them.

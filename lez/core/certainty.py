@@ -4,13 +4,15 @@ One definition, used by the fidus-adapter stage (before it lets a notice through
 fines stage (before it issues one). Certain means all of:
 
 - the same text read on at least two frames of the passage (a single-frame passage never is);
-- confidence at or above the threshold;
-- a *valid* format of its country: not an unknown format, and not one that only makes the
-  plate plausible (oldtimer plates ``O...``/``1O...``, which the current-series pattern also
-  fits). The Belgian older series (``ABC123``, ``123ABC``) is valid (lez-domain.md); that a
-  current plate read without its leading digit lands there is handled by the look-alike
-  lookups before any automatic notice (``fidus_adapter.lookalikes``), not by refusing the
-  series;
+- confidence strictly above the threshold (itself never below
+  :data:`lez.core.settings.AUTO_ISSUE_FLOOR`);
+- a *valid* format of its country, by rule: the text matches a format marked ``valid`` for
+  that country in the plate-systems table (``lez/core/data/plate-systems.yaml``), not only a
+  plausible one (German districts, personalised plates), and is no oldtimer plate
+  (``O...``/``1O...``, which the current-series pattern also fits). The Belgian older
+  series (``ABC123``, ``123ABC``) is valid (lez-domain.md); that a current plate read without
+  its leading digit lands there is handled by the look-alike lookups before any automatic
+  notice (``fidus_adapter.lookalikes``), not by refusing the series;
 - the country established from the plate itself (EU band or colours), not from the layout.
 
 A ground-truth read (replay ``--ground-truth-plates``) is certain only when the caller says
@@ -24,7 +26,9 @@ import re
 from typing import Final
 
 from lez.core.events import PassageEvent
+from lez.core.plate_systems import load_plate_systems
 from lez.core.plates import normalize_plate
+from lez.core.settings import AUTO_ISSUE_FLOOR
 
 MIN_AGREEING_FRAMES: Final = 2
 
@@ -40,11 +44,19 @@ layout ``1-ABC-123`` and an oldtimer ``1-O...`` overlap)."""
 
 
 def plausible_only(plate: str, country: str | None) -> str | None:
-    """Why the plate's format only makes it plausible (None when it does not)."""
+    """Why the plate's format only makes it plausible (None when it does not): an oldtimer
+    plate, or a text that matches no format the plate-systems table marks valid for
+    ``country``."""
     norm = normalize_plate(plate)
-    for pattern, why in PLAUSIBLE_ONLY_FORMATS.get((country or "").upper(), ()):
+    ctry = (country or "").upper()
+    for pattern, why in PLAUSIBLE_ONLY_FORMATS.get(ctry, ()):
         if pattern.fullmatch(norm):
             return why
+    system = load_plate_systems().countries.get(ctry)
+    if system is None:
+        return "no plate system known for the country"
+    if not any(f.valid and f.matches(norm) for f in system.formats):
+        return "not a valid format of the country"
     return None
 
 
@@ -64,8 +76,11 @@ def uncertainty_reasons(
         reasons.append(f"single-frame passage ({frames} frame)")
     elif passage.agreeing_frames < MIN_AGREEING_FRAMES:
         reasons.append(f"frames disagree ({passage.agreeing_frames}/{frames} agree)")
-    if not passage.confidence >= threshold:
-        reasons.append(f"low confidence read ({passage.confidence:.2f} < {threshold:.2f})")
+    threshold = max(threshold, AUTO_ISSUE_FLOOR)
+    if not passage.confidence > threshold:
+        reasons.append(
+            f"low confidence read ({passage.confidence:.2f}, not above {threshold:.2f})"
+        )
     if not passage.format_valid:
         reasons.append(f"plate format not valid for {passage.country}")
     elif (why := plausible_only(passage.plate, passage.country)) is not None:

@@ -93,12 +93,14 @@ class FrameRef(_Event):
     offset: int = -1
 
 
-CountrySource = Literal["band", "colour", "format", "none"]
+CountrySource = Literal["band", "colour", "layout", "format", "none"]
 """How a read's country was established: the country code in the plate's EU band, the plate's
-colours (yellow NL/LU, red BE characters), or the text's layout alone (``format``: not
-established, layouts overlap), or not at all (``none``)."""
+colours (yellow NL/LU, red BE characters) with its layout, a layout no other European country
+prints (``layout``: a grey infrared frame of ``1-ABC-123``, which only Belgium prints), or the
+text's layout where other countries print it too (``format``: not established), or not at all
+(``none``)."""
 
-ESTABLISHED_COUNTRY_SOURCES: frozenset[str] = frozenset({"band", "colour"})
+ESTABLISHED_COUNTRY_SOURCES: frozenset[str] = frozenset({"band", "colour", "layout"})
 
 
 class FrameRead(_Event):
@@ -109,6 +111,18 @@ class FrameRead(_Event):
     country: str | None = None
     confidence: float = 0.0
     country_source: CountrySource = "none"
+    # Per character of the normalised text: how sure the reader is of it (a look-alike plate
+    # is ruled out only by characters read above the threshold on two frames).
+    char_confidences: tuple[float, ...] = ()
+    # What the frame shows of the plate's country: the code read in its EU band (and how
+    # clearly), its ground (yellow, white) and ink (red), a blue band at its right end.
+    band_code: str | None = None
+    band_score: float = 0.0
+    ground: str | None = None
+    ink: str | None = None
+    right_band: str | None = None
+    # Where hyphens are printed (index of the character each precedes); None: not counted.
+    hyphens: tuple[int, ...] | None = None
 
 
 class PassageEvent(_Event):
@@ -129,10 +143,13 @@ class PassageEvent(_Event):
     format_valid: bool = False
     agreeing_frames: int = 0
     # How ``country`` was established (see CountrySource) and the other countries whose plate
-    # formats the text also fits (the adapter looks the plate up under each before an
-    # ``unregistered_foreign`` notice).
+    # formats the text also fits and that the plate does not rule out (the adapter looks the
+    # plate up under each before any notice).
     country_source: CountrySource = "none"
     country_candidates: tuple[str, ...] = ()
+    # The countries whose formats the text fits that the plate's own evidence rules out (a
+    # band code read on two frames, colours their plates cannot have): never looked up.
+    ruled_out: tuple[str, ...] = ()
     # JPEG frames. On lez.plates empty by default: ``frames`` reference them on lez.frames
     # (partition, offset) and the fidus adapter fetches them for a decision that needs evidence
     # (EVIDENCE_DECISIONS); the frames themselves with LEZ_EVIDENCE_INLINE=true (and on a

@@ -15,6 +15,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lez.core.errors import ConfigError
 
+AUTO_ISSUE_FLOOR = 0.85
+"""The lowest auto-issue threshold a deployment may set: every cap that keeps a read out of
+automatic notices (single frame, country not established, plausible-only format) is at most
+this, and a read must be strictly above the threshold."""
+
 SecretName = Literal["fidus_secret", "police_fidus_secret", "plate_hash_key", "div_audit_key"]
 SECRET_NAMES: tuple[SecretName, ...] = (
     "fidus_secret",
@@ -74,8 +79,10 @@ class Settings(BaseSettings):
     # Evidence images of a closed notice (paid, cancelled) or of a review closed without a
     # notice are purged this many days after it closed (fines.service.purge_closed_evidence).
     evidence_retention_days: int = Field(default=180, ge=1)
-    # Reads at or above this confidence may lead to an automatic notice.
-    auto_issue_threshold: float = 0.9
+    # Reads strictly above this confidence may lead to an automatic notice. It cannot be set
+    # below AUTO_ISSUE_FLOOR: the caps of reads that must never be automatic on their own (a
+    # single frame, a country not established, a plausible-only format) sit at the floor.
+    auto_issue_threshold: float = Field(default=0.9, ge=AUTO_ISSUE_FLOOR, lt=1.0)
     # Frames of one camera closer than this (capture time) belong to one passage.
     passage_gap_s: float = 2.0
     # A passage is closed when its camera has sent nothing for this long (wall clock). A

@@ -63,8 +63,37 @@ def test_colour_establishes_the_country() -> None:
     assert is_certain(read(plate="AB-123-C", country="NL", country_source="colour"), 0.9)
 
 
-def test_confidence_equal_to_the_threshold_is_enough() -> None:
-    assert is_certain(read(confidence=0.9), 0.9)
+def test_certain_is_strictly_above_the_threshold() -> None:
+    assert not is_certain(read(confidence=0.9), 0.9)
+    assert is_certain(read(confidence=0.901), 0.9)
+
+
+def test_the_threshold_has_a_floor() -> None:
+    # a threshold below the floor is raised to it: the caps at the floor still hold
+    from lez.core.settings import AUTO_ISSUE_FLOOR
+
+    capped = read(confidence=AUTO_ISSUE_FLOOR)
+    assert not is_certain(capped, 0.5)
+    assert any("not above 0.85" in r for r in uncertainty_reasons(capped, 0.0))
+
+
+def test_settings_refuse_a_threshold_below_the_floor() -> None:
+    from pydantic import ValidationError
+
+    from lez.core.settings import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(auto_issue_threshold=0.5)
+    assert Settings(auto_issue_threshold=0.95).auto_issue_threshold == 0.95
+
+
+def test_plausible_only_formats_are_kept_out_by_rule_not_by_confidence() -> None:
+    # German plates are plausible-only in the plate-systems table: however sure the read
+    de = read(plate="K-BB 3940", country="DE", confidence=1.0)
+    assert not is_certain(de, 0.9)
+    assert any("not a valid format" in r for r in uncertainty_reasons(de, 0.9))
+    old_cz = read(plate="ABC 12-34", country="CZ", confidence=1.0)
+    assert not is_certain(old_cz, 0.9)
 
 
 def test_a_single_frame_is_never_certain_however_confident() -> None:
@@ -93,4 +122,5 @@ def test_plausible_only_is_per_country() -> None:
     assert plausible_only("ABC-123", "BE") is None
     assert plausible_only("1-OAB-123", "be") == "oldtimer plate"
     assert plausible_only("1-ABC-123", "BE") is None
-    assert plausible_only("ABC-123", "DE") is None
+    assert plausible_only("ABC-123", "HU") is None
+    assert plausible_only("ABC-123", "DE") == "not a valid format of the country"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from fidus_adapter.worker import decide
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.errors import EventError, RegistryUnavailable
-from lez.core.events import CountrySource, FrameRef, PassageEvent, VehicleRecord
+from lez.core.events import CountrySource, FrameRead, FrameRef, PassageEvent, VehicleRecord
 from lez.core.rules import RuleBook
 from tests.fakes import FakeCountryRegistry, FakeRegistry
 
@@ -150,10 +150,28 @@ def test_registered_under_another_fitting_country_goes_to_review(rules: RuleBook
     reg = FakeCountryRegistry.of(diesel("BB-794CF", 6, "SK"))
     p = passage("BB-794-CF", "FR", country_candidates=("SK",))
     d = decide(p, reg, rules, threshold=0.9)
-    assert d.decision == "review" and d.notice_kind is None
-    assert d.rule == "foreign.registered_elsewhere"
-    assert "SK" in d.review_reasons[0]
+    assert d.notice_kind == "unregistered_foreign"  # a proposal, waiting for an operator
+    assert any("SK" in r and "would be compliant" in r for r in d.review_reasons)
     assert d.passage.evidence  # kept for the operator
+
+
+def test_other_countries_are_looked_up_before_a_fine_too(rules: RuleBook) -> None:
+    # a banned FR car, read as FR where IT fits too and the plate did not rule IT out: an
+    # Italian car registered with the same text is another holder: review, not a fine
+    reg = FakeCountryRegistry.of(diesel("AB-123-CD", 2, "FR"), diesel("AB 123 CD", 2, "IT"))
+    p = passage("AB-123-CD", "FR", country_candidates=("IT",))
+    d = decide(p, reg, rules, threshold=0.9)
+    assert d.notice_kind == "fine"
+    assert any("IT" in r for r in d.review_reasons)
+    assert ("AB123CD", "IT") in reg.calls
+
+
+def test_a_country_the_plate_rules_out_is_never_looked_up(rules: RuleBook) -> None:
+    reg = FakeCountryRegistry.of(diesel("AB-123-CD", 2, "FR"), diesel("AB 123 CD", 2, "IT"))
+    p = passage("AB-123-CD", "FR", country_candidates=(), ruled_out=("IT", "SK"))
+    d = decide(p, reg, rules, threshold=0.9)
+    assert d.review_reasons == () and d.notice_kind == "fine"
+    assert ("AB123CD", "IT") not in reg.calls
 
 
 def test_foreign_country_read_from_the_layout_alone_is_not_automatic(rules: RuleBook) -> None:
@@ -193,12 +211,47 @@ def test_current_plate_whose_short_form_is_registered_goes_to_review(rules: Rule
     assert any("ABC123" in r and "leading digit dropped" in r for r in d.review_reasons)
 
 
-def test_lookalike_with_the_same_outcome_does_not_block(rules: RuleBook) -> None:
+def _reads(text: str, *confs: tuple[float, ...]) -> tuple[FrameRead, ...]:
+    return tuple(
+        FrameRead(seq=i, text=text, country="BE", confidence=0.95, char_confidences=c)
+        for i, c in enumerate(confs)
+    )
+
+
+def test_banned_lookalike_of_a_banned_car_is_a_doubt(rules: RuleBook) -> None:
+    # two banned cars whose plates differ by 1/7: the classic wrong-holder fine
     reg = FakeRegistry(
         vehicles={"1ABC123": diesel("1-ABC-123", 3), "7ABC123": diesel("7-ABC-123", 2)}
     )
     d = decide(passage("1-ABC-123"), reg, rules, threshold=0.9)
-    assert d.review_reasons == ()
+    assert d.notice_kind == "fine"
+    assert any("7ABC123" in r and "violation" in r for r in d.review_reasons)
+
+
+def test_a_lookalike_is_ruled_out_by_its_character_read_surely_on_two_frames(
+    rules: RuleBook,
+) -> None:
+    reg = FakeRegistry(
+        vehicles={"1ABC123": diesel("1-ABC-123", 3), "7ABC123": diesel("7-ABC-123", 2)}
+    )
+    sure = (0.99,) * 7
+    d = decide(
+        passage("1-ABC-123", reads=_reads("1-ABC-123", sure, sure)), reg, rules, threshold=0.9
+    )
+    assert d.review_reasons == () and d.notice_kind == "fine"
+    # the leading 1 read at 0.8 on one of the two frames: 7-ABC-123 stays a candidate
+    weak = (0.8,) + (0.99,) * 6
+    d = decide(
+        passage("1-ABC-123", reads=_reads("1-ABC-123", sure, weak)), reg, rules, threshold=0.9
+    )
+    assert any("7ABC123" in r for r in d.review_reasons)
+
+
+def test_a_leading_digit_added_is_never_ruled_out_by_the_read(rules: RuleBook) -> None:
+    reg = FakeRegistry(vehicles={"ABC123": diesel("ABC-123", 2), "1ABC123": diesel("1-ABC-123", 6)})
+    sure = (0.99,) * 6
+    d = decide(passage("ABC-123", reads=_reads("ABC-123", sure, sure)), reg, rules, threshold=0.9)
+    assert any("1ABC123" in r for r in d.review_reasons)
 
 
 def test_lookalike_checks_are_bounded(rules: RuleBook) -> None:

@@ -9,13 +9,14 @@ import pytest
 from fidus_adapter.lookalikes import (
     MAX_CANDIDATE_COUNTRIES,
     MAX_LOOKALIKES,
+    all_lookalikes,
     lookalike_doubts,
     lookalikes,
     other_countries,
     registered_elsewhere,
 )
 from lez.core.events import FrameRef, PassageEvent, VehicleRecord
-from lez.core.rules import RuleBook, judge
+from lez.core.rules import RuleBook
 from tests.fakes import FakeCountryRegistry
 
 AT = datetime(2023, 5, 2, 8, 10, tzinfo=UTC)
@@ -106,33 +107,70 @@ def test_doubts_name_the_lookalike_and_its_outcome() -> None:
     rules = RuleBook.load()
     reg = FakeCountryRegistry.of(_car("1-ABC-123", 3), _car("1-ABC-723", 0, fuel="electric"))
     p = _passage("1-ABC-123", "BE")
-    verdict = judge(rules, plate="1-ABC-123", country="BE", vehicle=_car("1-ABC-123", 3),
-                    exemptions=(), at=AT)  # fmt: skip
-    doubts = lookalike_doubts(reg, rules, p, verdict, purpose="lez_enforcement")
-    assert doubts == [
-        "registered look-alike 1ABC723 (BE, 1/7 confusion) would be exempt, not violation"
-    ]
+    doubts = lookalike_doubts(reg, rules, p, purpose="lez_enforcement", threshold=0.9)
+    assert len(doubts) == 1
+    assert "1ABC723 (BE)" in doubts[0] and "1/7 confusion" in doubts[0]
+    assert "would be exempt" in doubts[0]
     assert len(reg.calls) == len(lookalikes("1-ABC-123", "BE"))
+
+
+def test_a_lookalike_with_the_same_outcome_is_a_doubt_too() -> None:
+    rules = RuleBook.load()
+    reg = FakeCountryRegistry.of(_car("1-ABC-123", 3), _car("1-ABC-723", 2))
+    p = _passage("1-ABC-123", "BE")
+    doubts = lookalike_doubts(reg, rules, p, purpose="x", threshold=0.9)
+    assert len(doubts) == 1 and "would be violation" in doubts[0]
 
 
 def test_an_ambiguous_lookalike_is_a_doubt() -> None:
     rules = RuleBook.load()
     reg = FakeCountryRegistry(ambiguous=frozenset({("ABC123", "BE")}))
-    verdict = judge(rules, plate="1-ABC-123", country="BE", vehicle=_car("1-ABC-123", 3),
-                    exemptions=(), at=AT)  # fmt: skip
-    doubts = lookalike_doubts(reg, rules, _passage("1-ABC-123", "BE"), verdict, purpose="x")
-    assert doubts == ["look-alike ABC123 (BE, leading digit dropped) is ambiguous"]
+    p = _passage("1-ABC-123", "BE")
+    doubts = lookalike_doubts(reg, rules, p, purpose="x", threshold=0.9)
+    assert doubts == [
+        "registered look-alike (leading digit dropped): ABC123 (BE): several vehicles in the "
+        "registry"
+    ]
 
 
-def test_other_countries_are_deduplicated_and_bounded() -> None:
+def test_lookups_past_the_bound_are_a_doubt_not_a_silent_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # an older-series BE plate has 15 look-alikes (<= MAX_LOOKALIKES); with a bound of 4 the
+    # rest are not looked up, and that is a doubt of its own
+    import fidus_adapter.lookalikes as mod
+
+    assert len(all_lookalikes("ABC-888", "BE")) <= MAX_LOOKALIKES
+    monkeypatch.setattr(mod, "MAX_LOOKALIKES", 4)
+    rules = RuleBook.load()
+    reg = FakeCountryRegistry()
+    doubts = lookalike_doubts(reg, rules, _passage("ABC-888", "BE"), purpose="x", threshold=0.9)
+    assert len(reg.calls) == 4
+    assert doubts == ["11 look-alikes past the bound of 4 were not looked up"]
+
+
+def test_other_countries_are_deduplicated_and_leave_the_ruled_out() -> None:
     many = ("FR", "sk", "SK", "CZ", "PL", "DE", "LU", "NL", "AT")
     got = other_countries(_passage("AB-123-CD", "SK", many))
     assert got[0] == "FR" and "SK" not in got
-    assert len(got) == MAX_CANDIDATE_COUNTRIES
+    assert len(got) == 7
+    ruled = _passage("AB-123-CD", "SK", many).model_copy(update={"ruled_out": ("FR", "DE")})
+    assert "FR" not in other_countries(ruled) and "DE" not in other_countries(ruled)
 
 
 def test_registered_elsewhere_finds_the_other_country() -> None:
+    rules = RuleBook.load()
     reg = FakeCountryRegistry.of(_car("BB-794CF", 6, "SK"))
-    found = registered_elsewhere(reg, _passage("BB-794-CF", "FR", ("SK", "CZ")), purpose="x")
-    assert found == ["SK"]
+    p = _passage("BB-794-CF", "FR", ("SK", "CZ"))
+    found = registered_elsewhere(reg, rules, p, purpose="x")
+    assert len(found) == 1 and "BB-794-CF (SK)" in found[0]
     assert reg.calls == [("BB794CF", "SK"), ("BB794CF", "CZ")]
+
+
+def test_registered_elsewhere_is_bounded_and_says_so() -> None:
+    rules = RuleBook.load()
+    reg = FakeCountryRegistry()
+    many = ("CZ", "PL", "DE", "LU", "NL", "AT", "IT", "HR", "SI", "RS")
+    found = registered_elsewhere(reg, rules, _passage("AB-123-CD", "FR", many), purpose="x")
+    assert len(reg.calls) == MAX_CANDIDATE_COUNTRIES
+    assert found == [f"the read fits 2 more countries than the {MAX_CANDIDATE_COUNTRIES} looked up"]

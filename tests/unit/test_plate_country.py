@@ -8,19 +8,18 @@ import cv2
 import numpy as np
 import pytest
 
-from plate_reader.base import Image, PlateRead
+from plate_reader.base import NO_EVIDENCE, CountryEvidence, Image, PlateRead
 from plate_reader.country import (
     AMBIGUOUS_COUNTRY_CAP,
     BAND_ESTABLISH,
-    BandCode,
     CountryVerdict,
     agreed_code,
     bands_at_both_ends,
-    establish,
     find_band,
     plate_colours,
     read_band,
     score_codes,
+    settle_country,
 )
 from plate_reader.grammar import ALPHABET, Candidate, countries_for, fit, text_dists
 from plate_reader.ocr import LineRead, Segment
@@ -53,6 +52,7 @@ def _plate(
 def _read(
     norm: str, conf: float, country: str | None = "BE", *, valid: bool = True,
     source: str = "format", candidates: tuple[str, ...] = (),
+    evidence: CountryEvidence = NO_EVIDENCE,
 ) -> PlateRead:  # fmt: skip
     per_char = conf ** (1 / len(norm))
     return PlateRead(
@@ -64,164 +64,234 @@ def _read(
         format_valid=valid,
         country_source=source,  # type: ignore[arg-type]
         country_candidates=candidates,
+        evidence=evidence,
     )
+
+
+RED_INK = CountryEvidence(ground="white", ink="red")
 
 
 class TestVotingNeverLiftsACap:
     def test_plausible_only_format_stays_below_threshold(self) -> None:
         # a plausible-only format (the older Czech layout), capped at 0.85 on each frame:
         # two frames used to vote it to 0.914
-        v = vote([[_read("ABC1234", 0.85, "CZ", source="band")]] * 2)
+        v = vote([[_read("ABC1234", 0.85, "CZ", evidence=_ev("CZ"))]] * 2)
         assert v.normalized == "ABC1234" and v.agreeing_frames == 2
         assert v.confidence < AUTO_ISSUE_THRESHOLD
 
     def test_german_format_stays_below_threshold(self) -> None:
-        v = vote([[_read("KBB3940", 0.85, "DE", source="band", candidates=("PL",))]] * 3)
+        v = vote([[_read("KBB3940", 0.85, "DE", evidence=_ev("D"), candidates=("PL",))]] * 3)
         assert v.country == "DE" and v.country_source == "band"
         assert v.confidence < AUTO_ISSUE_THRESHOLD
 
     def test_format_validity_is_the_and_of_the_agreeing_frames(self) -> None:
         v = vote(
             [
-                [_read("1ABC123", 0.97, source="colour")],
-                [_read("1ABC123", 0.97, source="colour", valid=False)],
+                [_read("1ABC123", 0.97, evidence=RED_INK)],
+                [_read("1ABC123", 0.97, evidence=RED_INK, valid=False)],
             ]
         )
         assert not v.format_valid
         assert v.confidence < AUTO_ISSUE_THRESHOLD
 
     def test_two_sure_frames_of_a_valid_established_plate_reach_threshold(self) -> None:
-        v = vote([[_read("1ABC123", 0.95, source="colour")]] * 2)
+        v = vote([[_read("1ABC123", 0.95, evidence=RED_INK)]] * 2)
         assert v.format_valid and v.country_source == "colour"
         assert v.confidence >= AUTO_ISSUE_THRESHOLD
 
 
 class TestSingleFrame:
     def test_one_frame_is_not_enough(self) -> None:
-        v = vote([[_read("1ABC123", 0.99, source="colour")]])
+        v = vote([[_read("1ABC123", 0.99, evidence=RED_INK)]])
         assert v.agreeing_frames == 1 and v.frames == 1
         assert v.confidence < AUTO_ISSUE_THRESHOLD
 
     def test_one_agreeing_frame_among_blurred_ones_is_not_enough(self) -> None:
-        v = vote([[_read("1ABC123", 0.99, source="colour")], [], []])
+        v = vote([[_read("1ABC123", 0.99, evidence=RED_INK)], [], []])
         assert v.agreeing_frames == 1 and v.frames == 3
         assert v.confidence < AUTO_ISSUE_THRESHOLD
 
 
+def _ev(
+    band: str | None = None, score: float = 0.95, *, ground: str | None = None,
+    ink: str | None = None, right: str | None = None,
+) -> CountryEvidence:  # fmt: skip
+    return CountryEvidence(band, score if band else 0.0, ground, ink, right)
+
+
+FR_IT_SK = "HC362PC"
+"""A text in the layout of FR, IT and SK (and other countries): letters FR and IT allow."""
+
+
 class TestAmbiguousCountry:
-    def test_fr_and_sk_layouts_fit_the_same_text(self) -> None:
-        assert set(countries_for("RK755AJ")) == {"FR", "SK"}
+    def test_fr_it_and_sk_layouts_fit_the_same_text(self) -> None:
+        assert {"FR", "IT", "SK"} <= set(countries_for(FR_IT_SK))
         assert countries_for("1ABC123") == ("BE",)
 
     def test_format_only_country_lists_the_others_and_is_not_established(self) -> None:
-        verdict = establish(countries_for("HC362PC"), "FR", frozenset(), None)
-        assert verdict == CountryVerdict("FR", "format", ("SK",))
+        verdict = settle_country(countries_for(FR_IT_SK), "FR", [_ev(), _ev()])
+        assert verdict.country == "FR" and verdict.source == "format"
+        assert {"IT", "SK"} <= set(verdict.candidates) and not verdict.ruled_out
 
     def test_calibrate_lowers_confidence_when_two_countries_fit(self) -> None:
-        cand = next(c for c in fit(text_dists("HC362PC", [0.999] * 7)) if c.country == "FR")
+        cand = next(c for c in fit(text_dists(FR_IT_SK, [0.999] * 7)) if c.country == "FR")
         sure = calibrate(cand)
         assert sure >= AUTO_ISSUE_THRESHOLD  # the text itself is sure
-        unsure = calibrate(cand, country=establish(("FR", "SK"), "FR", frozenset(), None))
+        fits = countries_for(FR_IT_SK)
+        unsure = calibrate(cand, country=settle_country(fits, "FR", [_ev()]))
         assert unsure <= AMBIGUOUS_COUNTRY_CAP < AUTO_ISSUE_THRESHOLD
-        banded = calibrate(cand, country=establish(("FR", "SK"), "FR", frozenset(), _band("F")))
+        banded = calibrate(cand, country=settle_country(fits, "FR", [_ev("F")] * 2))
         assert banded == pytest.approx(sure)
 
     def test_passage_of_two_format_only_frames_stays_below_threshold(self) -> None:
-        frame = _read("HC362PC", 0.85, "FR", candidates=("SK",))
+        frame = _read(FR_IT_SK, 0.85, "FR", candidates=("SK",))
         v = vote([[frame]] * 2)
         assert v.country == "FR" and v.country_source == "format"
-        assert v.country_candidates == ("SK",)
+        assert "SK" in v.country_candidates
         assert v.confidence < AUTO_ISSUE_THRESHOLD
 
-    def test_frames_established_differently_do_not_establish_the_passage(self) -> None:
+    def test_a_band_code_on_one_frame_does_not_establish_the_passage(self) -> None:
         v = vote(
             [
-                [_read("RK755AJ", 0.97, "SK", source="band", candidates=("FR",))],
-                [_read("RK755AJ", 0.97, "FR", source="format", candidates=("SK",))],
+                [_read("RK755AJ", 0.97, "SK", evidence=_ev("SK"))],
+                [_read("RK755AJ", 0.97, "FR")],
             ]
         )
         assert v.agreeing_frames == 2
-        assert v.country_source == "format"
+        assert v.country == "SK" and v.country_source == "format"
         assert v.confidence < AUTO_ISSUE_THRESHOLD
 
     def test_frames_that_agree_on_the_band_establish_the_passage(self) -> None:
-        frame = _read("RK755AJ", 0.97, "SK", source="band", candidates=("FR",))
+        frame = _read("RK755AJ", 0.97, "SK", evidence=_ev("SK"))
         v = vote([[frame]] * 2)
         assert v.country == "SK" and v.country_source == "band"
-        assert v.country_candidates == ("FR",)
+        assert v.country_candidates == () and "FR" in v.ruled_out
         assert v.confidence >= AUTO_ISSUE_THRESHOLD
 
-
-def _band(code: str, score: float = 0.95) -> BandCode:
-    from plate_reader.country import EU_CODES
-
-    return BandCode(code, EU_CODES[code], score)
-
-
-class TestEstablish:
-    def test_clear_band_code_among_the_fitting_countries_establishes(self) -> None:
-        assert establish(("FR", "SK"), "FR", frozenset(), _band("SK")) == CountryVerdict(
-            "SK", "band", ("FR",)
+    def test_one_frame_contradicting_the_band_is_enough_to_doubt(self) -> None:
+        v = vote(
+            [
+                [_read("RK755AJ", 0.97, "SK", evidence=_ev("SK"))],
+                [_read("RK755AJ", 0.97, "SK", evidence=_ev("SK"))],
+                [_read("RK755AJ", 0.97, "SK", evidence=_ev("I"))],
+            ]
         )
+        assert v.country_source == "format" and v.confidence < AUTO_ISSUE_THRESHOLD
 
-    def test_band_code_of_a_country_the_text_does_not_fit_is_ignored(self) -> None:
-        verdict = establish(("BE",), "BE", frozenset(), _band("E"))
+
+class TestSettleCountry:
+    def test_band_code_on_two_frames_establishes_and_rules_out_the_rest(self) -> None:
+        fits = countries_for(FR_IT_SK)
+        verdict = settle_country(fits, "FR", [_ev("SK"), _ev("SK")])
+        assert verdict == CountryVerdict("SK", "band", (), tuple(c for c in fits if c != "SK"))
+
+    def test_two_bands_do_not_establish_france_where_italy_fits(self) -> None:
+        # FR and IT plates both carry a blue band at each end: the pair leaves both
+        fits = countries_for(FR_IT_SK)
+        both = _ev(ground="white", right="blue")
+        verdict = settle_country(fits, "FR", [both, both])
+        assert verdict.source == "format"
+        assert "IT" in verdict.candidates and "SK" in verdict.ruled_out
+
+    def test_italian_band_code_on_two_frames_establishes_italy(self) -> None:
+        fits = countries_for(FR_IT_SK)
+        ev = _ev("I", ground="white", right="blue")
+        assert settle_country(fits, "FR", [ev, ev]).country == "IT"
+        assert settle_country(fits, "FR", [ev, ev]).source == "band"
+        assert settle_country(fits, "FR", [ev, _ev(ground="white")]).source == "format"
+
+    def test_two_bands_establish_france_where_no_other_two_band_country_fits(self) -> None:
+        # Q is a French plate letter, not an Italian one
+        fits = countries_for("HQ362PC")
+        assert "FR" in fits and "IT" not in fits
+        both = _ev(ground="white", right="blue")
+        verdict = settle_country(("FR", "SK"), "SK", [both])
+        assert verdict == CountryVerdict("FR", "colour", (), ("SK",))
+        # every country the table gives a right-hand band and whose format fits stays
+        two_band = settle_country(fits, "SK", [both])
+        assert two_band.source == "format" or two_band.country == "FR"
+
+    def test_band_code_of_a_country_the_text_does_not_fit_contradicts(self) -> None:
+        red = _ev(ground="white", ink="red")
+        assert settle_country(("BE",), "BE", [red, red]).source == "colour"
+        verdict = settle_country(("BE",), "BE", [red, _ev("E", ground="white", ink="red")])
         assert verdict == CountryVerdict("BE", "format", ())
 
     def test_unclear_band_code_chooses_but_does_not_establish(self) -> None:
-        verdict = establish(("FR", "SK"), "FR", frozenset(), _band("SK", 0.4))
-        assert verdict == CountryVerdict("SK", "format", ("FR",))
+        verdict = settle_country(("FR", "SK"), "FR", [_ev("SK", 0.4), _ev("SK", 0.4)])
+        assert verdict.source == "format" and verdict.country == "FR"
+        one = settle_country(("FR", "SK"), "FR", [_ev("SK"), _ev()])
+        assert one == CountryVerdict("SK", "format", ("FR",))
 
     def test_norwegian_band_establishes_norway_where_poland_fits_too(self) -> None:
         # LL DDDDD is a Polish and a Norwegian layout; the band's N tells them apart
-        verdict = establish(countries_for("BS47040"), "PL", frozenset(), _band("N"))
-        assert verdict == CountryVerdict("NO", "band", ("PL",))
+        fits = countries_for("BS47040")
+        verdict = settle_country(fits, "PL", [_ev("N"), _ev("N")])
+        assert verdict.country == "NO" and verdict.source == "band"
 
     def test_uk_and_gb_codes_are_great_britain(self) -> None:
-        verdict = establish(countries_for("AB12CDE"), "GB", frozenset(), _band("UK"))
-        assert verdict == CountryVerdict("GB", "band", ())
-        assert _band("GB").country == "GB"
+        fits = countries_for("AB12CDE")
+        verdict = settle_country(fits, "GB", [_ev("UK"), _ev("GB")])
+        assert verdict.country == "GB" and verdict.source == "band"
 
-    def test_a_code_inside_another_candidates_code_does_not_establish(self) -> None:
-        # a band read as L may be an NL band whose N was lost
-        verdict = establish(("NL", "LU", "DE"), "NL", frozenset({"NL", "LU"}), _band("L"))
-        assert verdict.country == "LU" and verdict.source == "format"
+    def test_red_characters_establish_belgium_and_rule_out_black_ink_countries(self) -> None:
+        fits = countries_for("ABC123")  # older BE series; HU, LT, FI, ... print it too
+        assert {"BE", "HU"} <= set(fits)
+        red = _ev(ground="white", ink="red")
+        verdict = settle_country(fits, "BE", [red, red])
+        assert verdict.country == "BE" and verdict.source == "colour"
+        assert "HU" in verdict.ruled_out
 
-    def test_red_characters_establish_belgium_only_among_fitting_countries(self) -> None:
-        assert establish(("BE", "DE"), "BE", frozenset({"BE"}), None).source == "colour"
-        assert establish(("FR", "SK"), "FR", frozenset({"BE"}), None).source == "format"
+    def test_black_on_white_does_not_rule_belgium_out(self) -> None:
+        # red ink that was not seen is no evidence: a Hungarian plate needs its band code
+        fits = countries_for("ABC123")
+        plain = _ev(ground="white")
+        verdict = settle_country(fits, "BE", [plain, plain])
+        assert verdict.source == "format" and "HU" in verdict.candidates
+        hu = settle_country(fits, "BE", [_ev("H", ground="white")] * 2)
+        assert hu.country == "HU" and hu.source == "band" and "BE" in hu.ruled_out
 
-    def test_yellow_plate_leaves_nl_and_lu(self) -> None:
-        verdict = establish(("LU", "NL", "DE"), "LU", frozenset({"NL", "LU"}), None)
-        assert verdict.source == "format" and set(verdict.candidates) == {"NL", "DE"}
-        only_nl = establish(("NL",), "NL", frozenset({"NL", "LU"}), None)
-        assert only_nl == CountryVerdict("NL", "colour", ())
+    def test_yellow_ground_rules_out_white_plates(self) -> None:
+        fits = countries_for("MZ36KZ")  # NL side code 4 and PT LL-DD-LL
+        assert {"NL", "PT"} <= set(fits)
+        yellow = _ev(ground="yellow")
+        verdict = settle_country(fits, "PT", [yellow, yellow])
+        assert verdict.country == "NL" and verdict.source == "colour"
 
-    def test_right_hand_band_points_to_france_without_establishing(self) -> None:
-        assert establish(("FR", "SK"), "SK", frozenset(), None, True).country == "FR"
-        no_band = establish(("FR", "SK"), "FR", frozenset(), None, False)
-        assert no_band == CountryVerdict("SK", "format", ("FR",))
+    def test_white_ground_rules_out_yellow_plates_without_establishing_alone(self) -> None:
+        fits = countries_for("MZ36KZ")
+        white = _ev(ground="white")
+        verdict = settle_country(fits, "NL", [white, white])
+        assert "NL" in verdict.ruled_out and verdict.country != "NL"
 
-    def test_bands_at_both_ends_establish_france_among_france_and_slovakia(self) -> None:
-        # FR LL-DDD-LL and SK LL-DDDLL print the same characters; only FR plates carry a
-        # second blue band, at the right end
-        verdict = establish(("FR", "SK"), "SK", frozenset(), None, True, both_ends=True)
-        assert verdict == CountryVerdict("FR", "colour", ("SK",))
-        unclear_f = establish(("FR", "SK"), "FR", frozenset(), _band("F", 0.4), True, True)
-        assert unclear_f == CountryVerdict("FR", "colour", ("SK",))
+    def test_a_grey_frame_rules_nothing_out(self) -> None:
+        fits = countries_for("MZ36KZ")
+        verdict = settle_country(fits, "NL", [_ev(), _ev()])
+        assert verdict.source == "format" and not verdict.ruled_out
 
-    def test_a_band_code_read_as_another_country_overrules_the_two_bands(self) -> None:
-        verdict = establish(("FR", "SK"), "FR", frozenset(), _band("SK", 0.4), True, True)
-        assert verdict.source == "format"
-        other = establish(("FR", "SK"), "FR", frozenset(), _band("I", 0.4), True, True)
-        assert other.source == "format"
+    def test_colours_and_layout_no_other_country_shares_establish(self) -> None:
+        assert countries_for("9633ZMJ") == ("ES",)
+        white = _ev(ground="white")
+        assert settle_country(("ES",), "ES", [white]).source == "colour"
+        # a grey (infrared) frame: no colours, the layout alone, which no other country prints
+        assert settle_country(("ES",), "ES", [_ev(), _ev()]).source == "layout"
+        # a layout other countries print too establishes nothing on a grey frame
+        fits = countries_for(FR_IT_SK)
+        assert settle_country(fits, "FR", [_ev(), _ev()]).source == "format"
+        # nor where a frame reads another country's band code
+        assert settle_country(("ES",), "ES", [_ev(), _ev("P", 0.6)]).source == "format"
 
-    def test_two_bands_establish_nothing_where_no_fitting_country_has_them(self) -> None:
-        verdict = establish(("LU", "NL", "DE"), "LU", frozenset(), None, True, both_ends=True)
-        assert verdict.source == "format"
+    def test_a_band_code_needs_one_clear_read_and_a_second_frame(self) -> None:
+        fits = countries_for(FR_IT_SK)
+        weak_twice = [_ev("I", 0.6), _ev("I", 0.6)]
+        assert settle_country(fits, "FR", weak_twice).source == "format"
+        clear_and_weak = [_ev("I", 0.9), _ev("I", 0.6)]
+        assert settle_country(fits, "FR", clear_and_weak).source == "band"
+        contradicted = [_ev("I", 0.9), _ev("I", 0.6), _ev("F", 0.55)]
+        assert settle_country(fits, "FR", contradicted).source == "format"
 
     def test_no_format_no_country(self) -> None:
-        assert establish((), None, frozenset(), _band("B")) == CountryVerdict(None, "none", ())
+        assert settle_country((), None, [_ev("B")]) == CountryVerdict(None, "none", ())
 
 
 class TestDrawnPlates:
@@ -355,7 +425,8 @@ class TestBandReadFromTwoCrops:
         # a B a few pixels high read confidently as N from one crop, as E from the other
         code = agreed_code([_line("N", 0.97), _line("E", 0.97)])
         assert code is not None and code.code == "N" and code.score < BAND_ESTABLISH
-        verdict = establish(countries_for("BS47040"), "PL", frozenset(), code)
+        ev = CountryEvidence(code.code, code.score)
+        verdict = settle_country(countries_for("BS47040"), "PL", [ev, ev])
         assert verdict.source == "format"
         assert agreed_code([_line("N", 0.97), LineRead((), 0.0)]).score < BAND_ESTABLISH  # type: ignore[union-attr]
 

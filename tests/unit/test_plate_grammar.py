@@ -6,7 +6,7 @@ import itertools
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plate_reader.grammar import (
@@ -74,7 +74,7 @@ def test_every_nl_sidecode_is_known() -> None:
 
 
 def test_fr_letters_exclude_i_o_u() -> None:
-    (fr,) = [f for f in FORMATS if f.country == "FR"]
+    (fr,) = [f for f in FORMATS if f.country == "FR" and f.auto_issuable]
     assert fr.matches("HC362PC")
     assert not fr.matches("HI362PC")
     assert not fr.matches("HC362OU")
@@ -214,12 +214,15 @@ def test_gb_random_letters_exclude_i_and_q() -> None:
 
 def test_norwegian_layout_is_also_polish_and_polish_is_likelier() -> None:
     """``LL DDDDD`` is Polish too: the text alone never establishes Norway."""
-    assert countries_for("BS47040") == ("PL", "NO")
+    fits = countries_for("BS47040")
+    assert fits[0] == "PL" and "NO" in fits
 
 
-def test_fit_reads_a_clean_gb_plate_as_gb() -> None:
+def test_fit_reads_a_clean_gb_plate_and_gb_is_among_its_countries() -> None:
+    # LLDD LLL is British and (as LL DD LLL) Romanian: the text alone does not tell
     best = fit(_onehot("AB12CDE", 0.99))[0]
-    assert (best.printed, best.country, best.format_valid) == ("AB12 CDE", "GB", True)
+    assert (best.normalized, best.format_valid) == ("AB12CDE", True)
+    assert {"GB", "RO"} <= set(countries_for("AB12CDE"))
 
 
 @pytest.mark.parametrize(
@@ -272,6 +275,7 @@ def _reference_fit(
     return sorted(((t, c, s) for (t, c), s in best.items()), key=lambda x: -x[2])
 
 
+@settings(deadline=None, max_examples=60)
 @given(
     st.lists(st.sampled_from(ALPHABET), min_size=4, max_size=9),
     st.floats(0.3, 0.999),

@@ -1,0 +1,81 @@
+"""Hyphens printed between a plate's characters: part of a plate's layout.
+
+Layouts that print the same characters differ in their separators: a French plate prints
+``AB-123-CD``, an Italian or Albanian one ``AB 123 CD``, a Slovak one ``AB-123CD``. A hyphen is
+a short dark bar at the characters' mid-height in the gap between two of them; a space is
+nothing at all. :func:`hyphen_positions` finds the hyphens of a plate whose characters it can
+count: the characters are the tall dark blobs of the text line, the hyphens the flat ones
+between them. A hyphen seen is evidence (nothing else draws a flat bar at mid-height in a
+character gap); a hyphen not seen is none (a blurred or dirty plate loses it).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from plate_reader.base import Image
+
+CHAR_HEIGHT = 0.55
+"""Least height of a character blob, as a share of the text line's height."""
+HYPHEN_HEIGHT = 0.3
+"""Most height of a hyphen, as a share of the characters' height."""
+HYPHEN_WIDTH = (0.15, 0.9)
+"""Least and most width of a hyphen, as shares of the characters' height."""
+HYPHEN_ASPECT = 1.4
+"""Least width over height of a hyphen: a bar, not a dot (a screw, a speck of dirt)."""
+HYPHEN_MIDDLE = (0.3, 0.7)
+"""Where a hyphen's centre lies, as shares of the characters' height from their top."""
+MIN_LINE_HEIGHT = 10
+"""Least height (px) of the text line: below it a hyphen is a pixel or two."""
+
+
+def _blobs(grey: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Dark connected blobs of a text line crop (x, y, w, h), Otsu-thresholded."""
+    _, ink = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    return [
+        (int(stats[i, 0]), int(stats[i, 1]), int(stats[i, 2]), int(stats[i, 3]))
+        for i in range(1, count)
+        if stats[i, cv2.CC_STAT_AREA] >= 2
+    ]
+
+
+def hyphen_positions(
+    image: Image, bbox: tuple[int, int, int, int], length: int
+) -> tuple[int, ...] | None:
+    """Where hyphens are printed in the plate whose text line is ``bbox`` (x, y, w, h) and
+    whose text has ``length`` characters: the index of the character each hyphen precedes
+    (``AB-123-CD``: ``(2, 5)``). ``None`` when the line's characters cannot be counted to
+    ``length`` (touching or broken characters, a line too small): then no position is known.
+    An empty tuple: the characters were counted and no hyphen is between them."""
+    x, y, w, h = bbox
+    if h < MIN_LINE_HEIGHT or length < 2:
+        return None
+    pad = int(round(0.15 * h))
+    y0, y1 = max(0, y - pad), min(image.shape[0], y + h + pad)
+    x0, x1 = max(0, x), min(image.shape[1], x + w)
+    crop = image[y0:y1, x0:x1]
+    if crop.size == 0:
+        return None
+    grey = crop[:, :, 1] if crop.ndim == 3 else crop
+    blobs = _blobs(np.ascontiguousarray(grey))
+    chars = sorted(b for b in blobs if b[3] >= CHAR_HEIGHT * h)
+    if len(chars) != length:
+        return None
+    top = float(np.median([b[1] for b in chars]))
+    char_h = float(np.median([b[3] for b in chars]))
+    found: list[int] = []
+    for bx, by, bw, bh in blobs:
+        if bh > HYPHEN_HEIGHT * char_h or bw < HYPHEN_WIDTH[0] * char_h:
+            continue
+        if bw > HYPHEN_WIDTH[1] * char_h or bw < HYPHEN_ASPECT * bh:
+            continue
+        middle = (by + bh / 2 - top) / char_h
+        if not HYPHEN_MIDDLE[0] <= middle <= HYPHEN_MIDDLE[1]:
+            continue
+        left = [c for c in chars if c[0] + c[2] <= bx + 1]
+        right = [c for c in chars if c[0] >= bx + bw - 1]
+        if left and right and len(left) + len(right) == length:
+            found.append(len(left))
+    return tuple(sorted(set(found)))
