@@ -13,7 +13,13 @@ from kafka import KafkaConsumer
 
 from fidus_adapter.client import FidusAdapter
 from fidus_adapter.evidence import FrameFetcher, KafkaFrameFetcher, attach_evidence
-from fidus_adapter.lookalikes import PlateLookup, lookalike_doubts, registered_elsewhere
+from fidus_adapter.lookalikes import (
+    MAX_CANDIDATE_COUNTRIES,
+    PlateLookup,
+    lookalike_doubts,
+    other_countries,
+    registered_elsewhere,
+)
 from lez.core.bus import Record, make_consumer, make_stage_producer
 from lez.core.cameras import CameraRegistry
 from lez.core.certainty import uncertainty_reasons
@@ -27,6 +33,7 @@ from lez.core.errors import (
 from lez.core.events import EVIDENCE_DECISIONS, DecisionEvent, PassageEvent, parse_event
 from lez.core.metrics import Health, Metrics
 from lez.core.names import DECISIONS, FIDUS_ADAPTER, GROUPS, PLATES, PURPOSE_LEZ
+from lez.core.plate_systems import load_plate_systems
 from lez.core.registry import LookupResult
 from lez.core.rules import RuleBook, Verdict, day_pass_window_closes, judge
 from lez.core.settings import Settings
@@ -96,6 +103,9 @@ def decide(
             decided_at=now,
         )
     result = adapter.lookup(passage.plate, passage.country, passage.captured_at, PURPOSE)
+    if not passage.country_established and not passage.ground_truth:
+        passage, result = _likeliest_candidate(passage, adapter, rules, result)
+    assert passage.plate and passage.country
     doubts = review_reasons(passage, threshold, ground_truth_honoured=ground_truth_honoured)
     if result.ambiguous:
         doubts.append("registry returned more than one vehicle")
@@ -114,6 +124,50 @@ def decide(
         elif not (passage.ground_truth and ground_truth_honoured):
             verdict = _second_looks(passage, adapter, rules, verdict, doubts, threshold)
     return _decision_event(passage, verdict, result, doubts, rules, now=now, location=location)
+
+
+def _likeliest_candidate(
+    passage: PassageEvent, adapter: PlateLookup, rules: RuleBook, result: LookupResult
+) -> tuple[PassageEvent, LookupResult]:
+    """A read whose country the plate did not establish, and that is not registered under the
+    reader's guess: the passage as read under the first other fitting country (not ruled out)
+    where the text is registered, else under the first where an unregistered car gets a
+    notice, when under the guess it gets none (an unknown Belgian or Dutch plate goes to
+    review without one). It stays a review either way (the country is not established): this
+    only chooses the proposal the operator sees first, beside the others."""
+    assert passage.plate and passage.country
+    if result.vehicle is not None or result.ambiguous:
+        return passage, result
+    others = other_countries(passage)[:MAX_CANDIDATE_COUNTRIES]
+    for ctry in others:
+        found = adapter.lookup(passage.plate, ctry, passage.captured_at, PURPOSE)
+        if found.vehicle is not None or found.ambiguous:
+            return _as_country(passage, ctry), found
+    guess = judge(rules, plate=passage.plate, country=passage.country, vehicle=None,
+                  exemptions=result.exemptions, at=passage.captured_at)  # fmt: skip
+    if guess.notice_kind is not None:
+        return passage, result
+    for ctry in others:
+        other = judge(rules, plate=passage.plate, country=ctry, vehicle=None, exemptions=(),
+                      at=passage.captured_at)  # fmt: skip
+        if other.notice_kind is not None:
+            found = adapter.lookup(passage.plate, ctry, passage.captured_at, PURPOSE)
+            return _as_country(passage, ctry), found
+    return passage, result
+
+
+def _as_country(passage: PassageEvent, country: str) -> PassageEvent:
+    """The passage as read under another of its candidate countries (the reader's guess
+    becomes one of the candidates)."""
+    assert passage.plate and passage.country
+    candidates = [passage.country, *(c for c in passage.country_candidates if c != country)]
+    return passage.model_copy(
+        update={
+            "country": country,
+            "plate": load_plate_systems().printed(passage.plate, country),
+            "country_candidates": tuple(candidates),
+        }
+    )
 
 
 def _second_looks(

@@ -64,6 +64,8 @@ class PlateRead:
     country_candidates: tuple[str, ...] = ()
     """The other countries whose plate formats the text also fits and that the plate's own
     evidence does not rule out."""
+    ruled_out: tuple[str, ...] = ()
+    """The countries whose formats the text fits that this frame's evidence rules out."""
     evidence: CountryEvidence = NO_EVIDENCE
     cap: float = 1.0
     """The lowest cap put on this read's confidence for what its frame showed (another crop

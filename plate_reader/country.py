@@ -422,6 +422,8 @@ def supports(system: PlateSystem, ev: CountryEvidence) -> bool:
     or a white ground they have, blue bands at both ends): with a layout no other country
     left shares, that establishes the country (lez-domain.md: "colours and layout that no
     other European country shares")."""
+    if ev.ink == "black" and system.characters == "red":
+        return False  # the plate's colours are not this country's, if too weak to rule it out
     return (
         (ev.ink == "red" and system.characters == "red")
         or (ev.ground is not None and ev.ground in {system.ground, system.ground_rear})
@@ -494,14 +496,16 @@ def likely(system: PlateSystem, ev: CountryEvidence, normalized: str = "") -> bo
     observations too weak to rule a country out: no band at the right end where the EU band
     was found (a regional band can be missed), black characters on a white ground (dark red
     ones can look black), no hyphen between characters that were counted where every format
-    of the country prints one."""
+    of the country prints one, a hyphen (on one frame) where none of them prints one."""
     if ev.right_band == "none" and system.right_band not in ("none", ""):
         return False
     if ev.ink == "black" and system.characters == "red":
         return False
-    if ev.hyphens == () and normalized:
+    if ev.hyphens is not None and normalized:
         sets = _hyphen_sets(system, normalized)
-        if sets and all(sets):
+        if ev.hyphens == () and sets and all(sets):
+            return False
+        if ev.hyphens and sets and not any(set(ev.hyphens) <= s for s in sets):
             return False
     return True
 

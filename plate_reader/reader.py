@@ -617,6 +617,7 @@ class OcrPlateReader:
             country=verdict.country,
             country_source=verdict.source,
             country_candidates=verdict.candidates,
+            ruled_out=verdict.ruled_out,
             confidence=country_cap(read.confidence, verdict),
             evidence=evidence,
         )

@@ -28,6 +28,9 @@ HYPHEN_MIDDLE = (0.3, 0.7)
 """Where a hyphen's centre lies, as shares of the characters' height from their top."""
 MIN_LINE_HEIGHT = 10
 """Least height (px) of the text line: below it a hyphen is a pixel or two."""
+MIN_ABSENCE_HEIGHT = 20
+"""Least height (px) of the text line for a hyphen not found to count as none printed: on a
+smaller plate a hyphen of two or three pixels is lost to blur as often as not."""
 
 
 def _blobs(grey: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -47,8 +50,9 @@ def hyphen_positions(
     """Where hyphens are printed in the plate whose text line is ``bbox`` (x, y, w, h) and
     whose text has ``length`` characters: the index of the character each hyphen precedes
     (``AB-123-CD``: ``(2, 5)``). ``None`` when the line's characters cannot be counted to
-    ``length`` (touching or broken characters, a line too small): then no position is known.
-    An empty tuple: the characters were counted and no hyphen is between them."""
+    ``length`` (touching or broken characters, a line too small): then no position is known;
+    and when no hyphen was found on a line under ``MIN_ABSENCE_HEIGHT``. An empty tuple: the
+    characters were counted and no hyphen is between them."""
     x, y, w, h = bbox
     if h < MIN_LINE_HEIGHT or length < 2:
         return None
@@ -78,4 +82,6 @@ def hyphen_positions(
         right = [c for c in chars if c[0] >= bx + bw - 1]
         if left and right and len(left) + len(right) == length:
             found.append(len(left))
+    if not found and h < MIN_ABSENCE_HEIGHT:
+        return None
     return tuple(sorted(set(found)))

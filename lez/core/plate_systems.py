@@ -142,6 +142,18 @@ class PlateSystems:
                 best[f.country] = max(best.get(f.country, 0.0), f.prior)
         return tuple(sorted(best, key=lambda c: best[c], reverse=True))
 
+    def printed(self, text: str, country: str) -> str:
+        """The plate as ``country`` prints it (``AB123CD``/IT -> ``AB 123 CD``): the template
+        of its likeliest format the text fits; the normalised text when none fits."""
+        norm = normalize_plate(text)
+        system = self.countries.get(country.strip().upper())
+        fits = [f for f in system.formats if f.matches(norm)] if system is not None else []
+        if not fits:
+            return norm
+        template = max(fits, key=lambda f: f.prior).template
+        chars = iter(norm)
+        return "".join(next(chars) if c in CLASSES else c for c in template)
+
     def band_codes(self) -> dict[str, str]:
         """Band code -> country, for every band code that names a single country."""
         return {

@@ -72,23 +72,29 @@ def test_two_plates_in_one_frame(reader: OcrPlateReader) -> None:
 
 
 def test_country_from_the_plate(reader: OcrPlateReader) -> None:
-    """Red characters establish BE; the band's code tells SK from FR, which the text's layout
-    cannot (both formats fit ``BB794CF``)."""
+    """Red characters establish BE; the band's code points to SK among the countries whose
+    formats fit ``BB794CF`` (FR, IT, ...), which the text's layout cannot tell: one frame's
+    code chooses, it does not establish (that takes two frames)."""
     be = _read(reader, "be_red_large.jpg")[0]
     assert (be.country, be.country_source) == ("BE", "colour")
     sk = _read(reader, "sk_band.jpg")[0]
     assert sk.normalized == "BB794CF"
-    assert (sk.country, sk.country_source, sk.country_candidates) == ("SK", "band", ("FR",))
+    assert sk.evidence.band_code == "SK"
+    assert (sk.country, sk.country_source) == ("SK", "format") and "FR" in sk.country_candidates
     black = _read(reader, "be_black.jpg")[0]
-    assert black.country == "BE" and black.country_source == "format"  # no colour, no band
+    # black characters are not a Belgian plate's colours: not established
+    assert black.country == "BE" and black.country_source == "format"
 
 
-def test_bands_at_both_ends_tell_france_from_slovakia(reader: OcrPlateReader) -> None:
-    """The band's code is blank, the text fits FR and SK: the blue band at the right end
-    (French plates only, of the two) establishes FR; the Slovak plate has none."""
+def test_bands_at_both_ends_and_hyphens_tell_france(reader: OcrPlateReader) -> None:
+    """The band's code is blank, the text fits FR, SK, IT and more: the blue band at the
+    right end rules out SK (and every country without one), the hyphens of ``DW-517-CW`` the
+    Italian and Albanian ``DW 517 CW``: FR is established by its colours and layout."""
     fr = _read(reader, "fr_two_bands.jpg")[0]
     assert fr.normalized == "DW517CW"
-    assert (fr.country, fr.country_source, fr.country_candidates) == ("FR", "colour", ("SK",))
+    assert fr.evidence.right_band == "blue" and fr.evidence.hyphens == (2, 5)
+    assert (fr.country, fr.country_source, fr.country_candidates) == ("FR", "colour", ())
+    assert {"SK", "IT"} <= set(fr.ruled_out)
     assert fr.confidence >= 0.9
 
 

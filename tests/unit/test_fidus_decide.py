@@ -344,3 +344,35 @@ def test_no_automatic_notice_on_a_plausible_only_format(
     p = passage(plate, "BE", confidence, frames, frames=frames, format_valid=format_valid)
     d = decide(p, reg, rules, threshold=0.9)
     assert d.notice_kind is None or d.review_reasons
+
+
+# ------------------------------------------------------------------ candidate countries
+
+
+def test_a_guess_not_registered_gives_way_to_a_candidate_registered_so(rules: RuleBook) -> None:
+    # an Italian car read as French (two bands, band code unread): not in the French registry,
+    # registered in Italy: the proposal is the Italian car, still for an operator to confirm
+    reg = FakeCountryRegistry.of(diesel("AB 123 CD", 2, "IT"))
+    p = passage("AB-123-CD", "FR", source="format", country_candidates=("IT", "SK"))
+    d = decide(p, reg, rules, threshold=0.9)
+    assert d.passage.country == "IT" and d.passage.plate == "AB 123 CD"
+    assert d.notice_kind == "fine" and d.review_reasons
+    assert "FR" in d.passage.country_candidates
+
+
+def test_an_unknown_belgian_guess_proposes_the_foreign_candidate(rules: RuleBook) -> None:
+    # a Hungarian plate read as an older Belgian series: unknown in Belgium (review without a
+    # notice), unknown in Hungary: the proposal is an unregistered_foreign notice, in review
+    reg = FakeCountryRegistry()
+    p = passage("ABC-123", "BE", source="format", country_candidates=("HU", "LT"))
+    d = decide(p, reg, rules, threshold=0.9)
+    assert d.passage.country == "HU" and d.notice_kind == "unregistered_foreign"
+    assert any("not established" in r for r in d.review_reasons)
+
+
+def test_an_established_country_is_never_swapped(rules: RuleBook) -> None:
+    reg = FakeCountryRegistry.of(diesel("ABC 123", 2, "HU"))
+    p = passage("ABC-123", "BE", source="colour", country_candidates=())
+    d = decide(p, reg, rules, threshold=0.9)
+    assert d.passage.country == "BE" and d.decision == "review"
+    assert ("ABC123", "HU") not in reg.calls

@@ -1,0 +1,50 @@
+"""Hyphens between a plate's characters, drawn here: found where printed, never where not."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from plate_reader.separators import hyphen_positions
+
+
+def _line(text: str, scale: float) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A plate text line drawn black on white (``-`` a hyphen, `` `` a space)."""
+    img = np.full((int(120 * scale), int(700 * scale), 3), 235, dtype=np.uint8)
+    font, size, thick = cv2.FONT_HERSHEY_SIMPLEX, 1.6 * scale, max(2, int(4 * scale))
+    x, base = int(20 * scale), int(80 * scale)
+    for ch in text:
+        (w, h), _ = cv2.getTextSize(ch if ch != " " else "0", font, size, thick)
+        if ch == "-":
+            y = base - int(0.5 * h)
+            cv2.rectangle(img, (x + 2, y - max(1, thick // 2)), (x + int(0.6 * w), y + thick // 2),
+                          (20, 20, 20), -1)  # fmt: skip
+            x += int(0.8 * w)
+        elif ch == " ":
+            x += int(0.6 * w)
+        else:
+            cv2.putText(img, ch, (x, base), font, size, (20, 20, 20), thick, cv2.LINE_AA)
+            x += w + int(6 * scale)
+    (_, h), _ = cv2.getTextSize("0", font, size, thick)
+    return img, (int(10 * scale), base - h - int(4 * scale), x, h + int(8 * scale))
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [("AB-123-CD", (2, 5)), ("AB 123 CD", ()), ("AB-123CD", (2,)), ("ABC-123", (3,))],
+)
+def test_hyphens_are_found_where_printed(text: str, want: tuple[int, ...]) -> None:
+    img, bbox = _line(text, 1.0)
+    length = sum(c.isalnum() for c in text)
+    assert hyphen_positions(img, bbox, length) == want
+
+
+def test_characters_that_cannot_be_counted_give_no_positions() -> None:
+    img, bbox = _line("AB-123-CD", 1.0)
+    assert hyphen_positions(img, bbox, 9) is None  # the read has a character too many
+
+
+def test_no_hyphen_on_a_small_plate_says_nothing() -> None:
+    img, bbox = _line("AB 123 CD", 0.3)
+    assert hyphen_positions(img, bbox, 7) is None
