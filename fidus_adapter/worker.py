@@ -129,24 +129,33 @@ def decide(
 def _likeliest_candidate(
     passage: PassageEvent, adapter: PlateLookup, rules: RuleBook, result: LookupResult
 ) -> tuple[PassageEvent, LookupResult]:
-    """A read whose country the plate did not establish, and that is not registered under the
+    """A read whose country the plate did not establish and that is not registered under the
     reader's guess: the passage as read under the first other fitting country (not ruled out)
-    where the text is registered, else under the first where an unregistered car gets a
-    notice, when under the guess it gets none (an unknown Belgian or Dutch plate goes to
-    review without one). It stays a review either way (the country is not established): this
-    only chooses the proposal the operator sees first, beside the others."""
+    where the text is registered, when the frames do not make that country unlikely (no
+    hyphen where it prints one: ``unlikely_countries``); else, where an unregistered car of
+    the guessed country gets no notice (an unknown Belgian or Dutch plate goes to review
+    without one), under the first where the text is registered at all, else where an
+    unregistered car gets a notice. It stays a review either way (the country is not
+    established): this only chooses the proposal the operator sees first, beside the
+    others, which are looked up before any notice and named."""
     assert passage.plate and passage.country
     if result.vehicle is not None or result.ambiguous:
         return passage, result
     others = other_countries(passage)[:MAX_CANDIDATE_COUNTRIES]
+    registered: list[tuple[str, LookupResult]] = []
     for ctry in others:
         found = adapter.lookup(passage.plate, ctry, passage.captured_at, PURPOSE)
         if found.vehicle is not None or found.ambiguous:
-            return _as_country(passage, ctry), found
+            registered.append((ctry, found))
+    likely = [(c, r) for c, r in registered if c not in passage.unlikely_countries]
+    if likely:
+        return _as_country(passage, likely[0][0]), likely[0][1]
     guess = judge(rules, plate=passage.plate, country=passage.country, vehicle=None,
                   exemptions=result.exemptions, at=passage.captured_at)  # fmt: skip
     if guess.notice_kind is not None:
         return passage, result
+    if registered:
+        return _as_country(passage, registered[0][0]), registered[0][1]
     for ctry in others:
         other = judge(rules, plate=passage.plate, country=ctry, vehicle=None, exemptions=(),
                       at=passage.captured_at)  # fmt: skip

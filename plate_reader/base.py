@@ -91,6 +91,8 @@ class PassageVote:
     country_candidates: tuple[str, ...] = ()
     ruled_out: tuple[str, ...] = ()
     """Countries whose formats the text fits that the plate's own evidence rules out."""
+    unlikely: tuple[str, ...] = ()
+    """Of ``country_candidates``, those whose plates do not look like what the frames show."""
 
 
 class PlateReader(Protocol):

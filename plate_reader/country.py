@@ -100,6 +100,9 @@ class CountryVerdict:
     """The other fitting countries that the plate's evidence does not rule out."""
     ruled_out: tuple[str, ...] = ()
     """The fitting countries that the plate's evidence rules out."""
+    unlikely: tuple[str, ...] = ()
+    """Of ``candidates``, those whose plates do not look like what the frames show (too weak
+    to rule them out: :func:`likely`)."""
 
 
 def _box(
@@ -120,6 +123,22 @@ def blue_mask(bgr: Image) -> GreyImage:
     g = bgr[:, :, 1].astype(np.int16)
     r = bgr[:, :, 2].astype(np.int16)
     return np.asarray((b > r + 35) & (b > g + 15) & (b > 60), dtype=np.uint8)
+
+
+BAND_GAP = 0.2
+"""Widest run of columns (as a share of the text's height) inside a band that may be less
+blue than the rest: the white strokes of its code (the uprights of an H, an I) and the stars
+on a band seen at an enforcement camera's resolution."""
+
+
+def _close_gaps(cols: npt.NDArray[np.bool_], gap: int) -> npt.NDArray[np.bool_]:
+    """``cols`` with runs of at most ``gap`` False values between True ones set True."""
+    out = cols.copy()
+    idx = np.nonzero(cols)[0]
+    for a, b in zip(idx[:-1], idx[1:], strict=True):
+        if 1 < b - a <= gap + 1:
+            out[a:b] = True
+    return out
 
 
 def find_band(
@@ -144,7 +163,7 @@ def find_band(
     if roi.size == 0:
         return None
     mask = blue_mask(roi)
-    cols = mask.mean(axis=0) > 0.45
+    cols = _close_gaps(mask.mean(axis=0) > 0.45, max(1, int(BAND_GAP * h)))
     if not cols.any():
         return None
     # the run of blue columns nearest the text
@@ -535,7 +554,10 @@ def _guess_country(
         country = alive[0]
     pool = alive if country in alive else fits
     ruled_out = tuple(c for c in fits if c not in alive)
-    return CountryVerdict(country, "format", tuple(c for c in pool if c != country), ruled_out)
+    others = [c for c in pool if c != country]
+    unlikely = tuple(c for c in others if c not in looks)
+    candidates = (*(c for c in others if c in looks), *unlikely)
+    return CountryVerdict(country, "format", candidates, ruled_out, unlikely)
 
 
 AMBIGUOUS_COUNTRY_CAP = 0.85

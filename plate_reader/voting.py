@@ -137,6 +137,7 @@ def vote(frame_reads: Sequence[Sequence[PlateRead]]) -> PassageVote:
         country_source=source,
         country_candidates=candidates,
         ruled_out=verdict.ruled_out,
+        unlikely=verdict.unlikely,
     )
 
 

@@ -212,6 +212,7 @@ class PassageGrouper:
             country_source=vote.country_source,
             country_candidates=vote.country_candidates,
             ruled_out=vote.ruled_out,
+            unlikely_countries=vote.unlikely,
             ground_truth=self.ground_truth,
             # By default only references (``frames``: partition and offset on lez.frames); the
             # FIDUS adapter fetches the frames of a decision that needs them.

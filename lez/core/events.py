@@ -150,6 +150,10 @@ class PassageEvent(_Event):
     # The countries whose formats the text fits that the plate's own evidence rules out (a
     # band code read on two frames, colours their plates cannot have): never looked up.
     ruled_out: tuple[str, ...] = ()
+    # Of ``country_candidates``, those whose plates do not look like what the frames show (no
+    # hyphen where they print one, black characters for a red-ink country): too weak to rule
+    # them out, enough not to propose them first.
+    unlikely_countries: tuple[str, ...] = ()
     # JPEG frames. On lez.plates empty by default: ``frames`` reference them on lez.frames
     # (partition, offset) and the fidus adapter fetches them for a decision that needs evidence
     # (EVIDENCE_DECISIONS); the frames themselves with LEZ_EVIDENCE_INLINE=true (and on a

@@ -349,15 +349,42 @@ def test_no_automatic_notice_on_a_plausible_only_format(
 # ------------------------------------------------------------------ candidate countries
 
 
+def test_an_unknown_belgian_guess_gives_way_to_a_candidate_registered_so(
+    rules: RuleBook,
+) -> None:
+    # a Hungarian plate read as an older Belgian series: unknown in Belgium (review without a
+    # notice), registered in Hungary: the proposal is the Hungarian car, for an operator
+    reg = FakeCountryRegistry.of(diesel("ABC-123", 2, "HU"))
+    p = passage("ABC-123", "BE", source="format", country_candidates=("LT", "HU"))
+    d = decide(p, reg, rules, threshold=0.9)
+    assert d.passage.country == "HU" and d.notice_kind == "fine" and d.review_reasons
+    assert "BE" in d.passage.country_candidates
+
+
 def test_a_guess_not_registered_gives_way_to_a_candidate_registered_so(rules: RuleBook) -> None:
-    # an Italian car read as French (two bands, band code unread): not in the French registry,
-    # registered in Italy: the proposal is the Italian car, still for an operator to confirm
+    # an Italian car read as French (band code unread, nothing seen of its hyphens): not in
+    # the French registry, registered in Italy: the proposal is the Italian car
     reg = FakeCountryRegistry.of(diesel("AB 123 CD", 2, "IT"))
     p = passage("AB-123-CD", "FR", source="format", country_candidates=("IT", "SK"))
     d = decide(p, reg, rules, threshold=0.9)
     assert d.passage.country == "IT" and d.passage.plate == "AB 123 CD"
     assert d.notice_kind == "fine" and d.review_reasons
-    assert "FR" in d.passage.country_candidates
+
+
+def test_a_guess_with_a_notice_of_its_own_stays_against_an_unlikely_candidate(
+    rules: RuleBook,
+) -> None:
+    # an Italian car read as Italian (no hyphens seen): unknown in Italy, a French car with the
+    # same text is registered, but French plates print hyphens: the Italian proposal stays,
+    # the French car is named for the operator
+    reg = FakeCountryRegistry.of(diesel("AB-123-CD", 6, "FR"))
+    p = passage(
+        "AB 123 CD", "IT", source="format", country_candidates=("FR", "SK"),
+        unlikely_countries=("FR", "SK"),
+    )  # fmt: skip
+    d = decide(p, reg, rules, threshold=0.9)
+    assert d.passage.country == "IT" and d.notice_kind == "unregistered_foreign"
+    assert any("AB-123-CD (FR)" in r or "AB 123 CD (FR)" in r for r in d.review_reasons)
 
 
 def test_an_unknown_belgian_guess_proposes_the_foreign_candidate(rules: RuleBook) -> None:
