@@ -37,6 +37,8 @@ class CountryEvidence:
     """Where hyphens are printed (the index of the character each precedes); ``()`` when the
     characters were counted and no hyphen is between them; ``None``: not counted
     (:func:`plate_reader.separators.hyphen_positions`)."""
+    hyphens_seen: int = 0
+    """Hyphens seen in gaps between the characters, whether or not they could be counted."""
 
 
 NO_EVIDENCE = CountryEvidence()

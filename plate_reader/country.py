@@ -417,12 +417,21 @@ def hyphens_rule_out(
 ) -> bool:
     """Whether hyphens seen where none of the country's formats (that the text fits) prints
     one rule the country out: ``AB-123-CD`` is no Italian ``AB 123 CD``. Seen at least
-    ``HYPHEN_SIGHTINGS`` times; a hyphen not seen rules nothing out (blur, dirt)."""
-    seen = hyphens_seen(evidence)
-    if not normalized or sum(seen.values()) < HYPHEN_SIGHTINGS:
+    ``HYPHEN_SIGHTINGS`` times (where the country prints no hyphen at all, a hyphen seen
+    anywhere counts, even where the characters could not be counted); a hyphen not seen rules
+    nothing out (blur, dirt)."""
+    if not normalized:
         return False
     sets = _hyphen_sets(system, normalized)
-    return bool(sets) and not any(set(seen) <= s for s in sets)
+    if not sets:
+        return False
+    if not any(sets):  # the country prints no hyphen in this text: any hyphen seen counts
+        sightings = sum(max(len(ev.hyphens or ()), ev.hyphens_seen) for ev in evidence)
+        return sightings >= HYPHEN_SIGHTINGS
+    seen = hyphens_seen(evidence)
+    if sum(seen.values()) < HYPHEN_SIGHTINGS:
+        return False
+    return not any(set(seen) <= s for s in sets)
 
 
 def compatible(system: PlateSystem, ev: CountryEvidence) -> bool:
@@ -479,8 +488,10 @@ def settle_country(
     to it: by its band code read on ``band_frames`` frames (``band``: every other country is
     then ruled out), or by colours that only it of the remaining ones shares (``colour``); and
     no frame contradicts it (a band code read as another country, colours it cannot have).
-    Hyphens printed where a country's formats print none rule it out too
-    (:func:`hyphens_rule_out`, with the ``normalized`` text). Otherwise the country is the best
+    Colours and layout establish a country only where the ``normalized`` text is in one of its
+    *valid* formats (a plausible one, as broad as personalised plates, is no layout of its
+    own). Hyphens printed where a country's formats print none rule it out too
+    (:func:`hyphens_rule_out`). Otherwise the country is the best
     guess (``format``) and ``candidates`` are the fitting countries not ruled out."""
     if format_country is None or not fits:
         return CountryVerdict(format_country, "none", ())
@@ -499,7 +510,12 @@ def settle_country(
         clear = band_reads(evidence, BAND_READ)[banded]
         if count >= band_frames and clear >= 1 and banded in alive:
             return CountryVerdict(banded, "band", (), tuple(c for c in fits if c != banded))
-    if len(alive) == 1 and not set(reads) - set(alive) and alive[0] in systems:
+    if (
+        len(alive) == 1
+        and not set(reads) - set(alive)
+        and alive[0] in systems
+        and any(f.valid and f.matches(normalized) for f in systems[alive[0]].formats)
+    ):
         only = alive[0]
         others = tuple(c for c in fits if c != only)
         if any(supports(systems[only], ev) for ev in evidence):

@@ -51,7 +51,7 @@ from plate_reader.grammar import (
     printed,
 )
 from plate_reader.ocr import LineRead, PlateRecognizer, PpOcrRecognizer, find_ppocr_model
-from plate_reader.separators import hyphen_positions
+from plate_reader.separators import hyphen_evidence
 
 MAX_SIDE = 1024
 """Frames are scaled down to this longest side before detection."""
@@ -480,8 +480,10 @@ def country_evidence(
         right_band = "none"  # the EU band, and nothing blue at the other end
     if ground == "white" and ink is None:
         ink = "black"
-    hyphens = hyphen_positions(image, bbox, len(normalized)) if normalized else None
-    seen = CountryEvidence(ground=ground, ink=ink, right_band=right_band, hyphens=hyphens)
+    hyphens, bars = hyphen_evidence(image, bbox, len(normalized)) if normalized else (None, 0)
+    seen = CountryEvidence(
+        ground=ground, ink=ink, right_band=right_band, hyphens=hyphens, hyphens_seen=bars
+    )
     if left is None or not fits:
         return seen
     verdict = settle_country(fits, fits[0], [seen], band_frames=1, normalized=normalized)

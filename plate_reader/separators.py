@@ -44,6 +44,57 @@ def _blobs(grey: np.ndarray) -> list[tuple[int, int, int, int]]:
     ]
 
 
+def hyphen_evidence(
+    image: Image, bbox: tuple[int, int, int, int], length: int
+) -> tuple[tuple[int, ...] | None, int]:
+    """What the text line ``bbox`` (x, y, w, h) of a plate whose text has ``length``
+    characters shows of hyphens: where they are printed (:func:`hyphen_positions`), and how
+    many hyphens were seen in gaps between characters at all, counted or not (characters that
+    touch at a small scale hide where a hyphen is, not that there is one)."""
+    x, y, w, h = bbox
+    if h < MIN_LINE_HEIGHT or length < 2:
+        return None, 0
+    pad = int(round(0.15 * h))
+    y0, y1 = max(0, y - pad), min(image.shape[0], y + h + pad)
+    x0, x1 = max(0, x), min(image.shape[1], x + w)
+    crop = image[y0:y1, x0:x1]
+    if crop.size == 0:
+        return None, 0
+    grey = crop[:, :, 1] if crop.ndim == 3 else crop
+    blobs = _blobs(np.ascontiguousarray(grey))
+    chars = sorted(b for b in blobs if b[3] >= CHAR_HEIGHT * h)
+    if len(chars) < 2:
+        return None, 0
+    top = float(np.median([b[1] for b in chars]))
+    char_h = float(np.median([b[3] for b in chars]))
+    bars = [b for b in blobs if _is_hyphen(b, top, char_h)]
+    between = [
+        b for b in bars
+        if any(c[0] + c[2] <= b[0] + 1 for c in chars)
+        and any(c[0] >= b[0] + b[2] - 1 for c in chars)
+    ]  # fmt: skip
+    if len(chars) != length:
+        return None, len(between)
+    found = sorted({sum(1 for c in chars if c[0] + c[2] <= b[0] + 1) for b in between})
+    if not found and h < MIN_ABSENCE_HEIGHT:
+        return None, 0
+    return tuple(found), len(between)
+
+
+def _is_hyphen(blob: tuple[int, int, int, int], top: float, char_h: float) -> bool:
+    """A flat bar at the characters' mid-height, of a hyphen's size."""
+    _, by, bw, bh = blob
+    if (
+        bh > HYPHEN_HEIGHT * char_h
+        or not HYPHEN_WIDTH[0] * char_h <= bw <= HYPHEN_WIDTH[1] * char_h
+    ):
+        return False
+    if bw < HYPHEN_ASPECT * bh:
+        return False
+    middle = (by + bh / 2 - top) / char_h
+    return HYPHEN_MIDDLE[0] <= middle <= HYPHEN_MIDDLE[1]
+
+
 def hyphen_positions(
     image: Image, bbox: tuple[int, int, int, int], length: int
 ) -> tuple[int, ...] | None:
@@ -53,35 +104,4 @@ def hyphen_positions(
     ``length`` (touching or broken characters, a line too small): then no position is known;
     and when no hyphen was found on a line under ``MIN_ABSENCE_HEIGHT``. An empty tuple: the
     characters were counted and no hyphen is between them."""
-    x, y, w, h = bbox
-    if h < MIN_LINE_HEIGHT or length < 2:
-        return None
-    pad = int(round(0.15 * h))
-    y0, y1 = max(0, y - pad), min(image.shape[0], y + h + pad)
-    x0, x1 = max(0, x), min(image.shape[1], x + w)
-    crop = image[y0:y1, x0:x1]
-    if crop.size == 0:
-        return None
-    grey = crop[:, :, 1] if crop.ndim == 3 else crop
-    blobs = _blobs(np.ascontiguousarray(grey))
-    chars = sorted(b for b in blobs if b[3] >= CHAR_HEIGHT * h)
-    if len(chars) != length:
-        return None
-    top = float(np.median([b[1] for b in chars]))
-    char_h = float(np.median([b[3] for b in chars]))
-    found: list[int] = []
-    for bx, by, bw, bh in blobs:
-        if bh > HYPHEN_HEIGHT * char_h or bw < HYPHEN_WIDTH[0] * char_h:
-            continue
-        if bw > HYPHEN_WIDTH[1] * char_h or bw < HYPHEN_ASPECT * bh:
-            continue
-        middle = (by + bh / 2 - top) / char_h
-        if not HYPHEN_MIDDLE[0] <= middle <= HYPHEN_MIDDLE[1]:
-            continue
-        left = [c for c in chars if c[0] + c[2] <= bx + 1]
-        right = [c for c in chars if c[0] >= bx + bw - 1]
-        if left and right and len(left) + len(right) == length:
-            found.append(len(left))
-    if not found and h < MIN_ABSENCE_HEIGHT:
-        return None
-    return tuple(sorted(set(found)))
+    return hyphen_evidence(image, bbox, length)[0]

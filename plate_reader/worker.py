@@ -63,6 +63,7 @@ def frame_read(seq: int, read: PlateRead | None) -> FrameRead:
         ink=ev.ink,
         right_band=ev.right_band,
         hyphens=ev.hyphens,
+        hyphens_seen=ev.hyphens_seen,
     )
 
 

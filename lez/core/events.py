@@ -123,6 +123,7 @@ class FrameRead(_Event):
     right_band: str | None = None
     # Where hyphens are printed (index of the character each precedes); None: not counted.
     hyphens: tuple[int, ...] | None = None
+    hyphens_seen: int = 0
 
 
 class PassageEvent(_Event):

@@ -66,6 +66,7 @@ def _frame(draw: st.DrawFn, system: PlateSystem, fmt: PlateSystemFormat) -> Coun
         ink=ink,
         right_band=right,
         hyphens=tuple(sorted(hyphens)) if hyphens is not None else None,
+        hyphens_seen=draw(st.integers(0, len(printed))),
     )
 
 

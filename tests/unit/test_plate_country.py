@@ -4,6 +4,8 @@ sure of its country unless the plate itself says which."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -205,16 +207,17 @@ class TestSettleCountry:
         fits = countries_for("HQ362PC")
         assert "FR" in fits and "IT" not in fits
         both = _ev(ground="white", right="blue")
-        verdict = settle_country(("FR", "SK"), "SK", [both])
+        verdict = settle_country(("FR", "SK"), "SK", [both], normalized="HQ362PC")
         assert verdict == CountryVerdict("FR", "colour", (), ("SK",))
         # every country the table gives a right-hand band and whose format fits stays
-        two_band = settle_country(fits, "SK", [both])
+        two_band = settle_country(fits, "SK", [both], normalized="HQ362PC")
         assert two_band.source == "format" or two_band.country == "FR"
 
     def test_band_code_of_a_country_the_text_does_not_fit_contradicts(self) -> None:
         red = _ev(ground="white", ink="red")
-        assert settle_country(("BE",), "BE", [red, red]).source == "colour"
-        verdict = settle_country(("BE",), "BE", [red, _ev("E", ground="white", ink="red")])
+        assert settle_country(("BE",), "BE", [red, red], normalized="1ABC123").source == "colour"
+        red_e = _ev("E", ground="white", ink="red")
+        verdict = settle_country(("BE",), "BE", [red, red_e], normalized="1ABC123")
         assert verdict == CountryVerdict("BE", "format", ())
 
     def test_unclear_band_code_chooses_but_does_not_establish(self) -> None:
@@ -238,7 +241,7 @@ class TestSettleCountry:
         fits = countries_for("ABC123")  # older BE series; HU, LT, FI, ... print it too
         assert {"BE", "HU"} <= set(fits)
         red = _ev(ground="white", ink="red")
-        verdict = settle_country(fits, "BE", [red, red])
+        verdict = settle_country(fits, "BE", [red, red], normalized="ABC123")
         assert verdict.country == "BE" and verdict.source == "colour"
         assert "HU" in verdict.ruled_out
 
@@ -255,7 +258,7 @@ class TestSettleCountry:
         fits = countries_for("MZ36KZ")  # NL side code 4 and PT LL-DD-LL
         assert {"NL", "PT"} <= set(fits)
         yellow = _ev(ground="yellow")
-        verdict = settle_country(fits, "PT", [yellow, yellow])
+        verdict = settle_country(fits, "PT", [yellow, yellow], normalized="MZ36KZ")
         assert verdict.country == "NL" and verdict.source == "colour"
 
     def test_white_ground_rules_out_yellow_plates_without_establishing_alone(self) -> None:
@@ -272,14 +275,41 @@ class TestSettleCountry:
     def test_colours_and_layout_no_other_country_shares_establish(self) -> None:
         assert countries_for("9633ZMJ") == ("ES",)
         white = _ev(ground="white")
-        assert settle_country(("ES",), "ES", [white]).source == "colour"
+        assert settle_country(("ES",), "ES", [white], normalized="9633ZMJ").source == "colour"
         # a grey (infrared) frame: no colours, the layout alone, which no other country prints
-        assert settle_country(("ES",), "ES", [_ev(), _ev()]).source == "layout"
+        grey = settle_country(("ES",), "ES", [_ev(), _ev()], normalized="9633ZMJ")
+        assert grey.source == "layout"
         # a layout other countries print too establishes nothing on a grey frame
         fits = countries_for(FR_IT_SK)
         assert settle_country(fits, "FR", [_ev(), _ev()]).source == "format"
         # nor where a frame reads another country's band code
         assert settle_country(("ES",), "ES", [_ev(), _ev("P", 0.6)]).source == "format"
+
+    def test_a_plausible_format_alone_is_no_layout_of_its_own(self) -> None:
+        # a personalised plate from outside Europe fits only a broad plausible format (the
+        # Slovenian one): white and black, nothing rules it out, and it is not established
+        fits = countries_for("VW4X4WP")
+        assert fits == ("SI",)
+        white = _ev(ground="white", ink="black")
+        verdict = settle_country(fits, "SI", [white, white], normalized="VW4X4WP")
+        assert verdict.source == "format"
+
+    def test_hyphens_seen_rule_out_countries_that_print_none(self) -> None:
+        fits = countries_for("DW517CW")
+        both = _ev(ground="white", right="blue")
+        seen_twice = [
+            replace(both, hyphens=(2, 5)),
+            replace(both, hyphens=None, hyphens_seen=1),  # characters touching: not counted
+        ]
+        verdict = settle_country(fits, "FR", seen_twice, normalized="DW517CW")
+        assert verdict == CountryVerdict("FR", "colour", (), verdict.ruled_out)
+        assert {"IT", "AL", "SK"} <= set(verdict.ruled_out)
+        once = [replace(both, hyphens=None, hyphens_seen=1), both]
+        assert settle_country(fits, "FR", once, normalized="DW517CW").source == "format"
+        # no hyphen seen rules nothing out, it only makes FR unlikely
+        none_seen = [replace(both, hyphens=()), replace(both, hyphens=())]
+        guess = settle_country(fits, "FR", none_seen, normalized="DW517CW")
+        assert guess.source == "format" and guess.country == "IT" and "FR" in guess.unlikely
 
     def test_a_band_code_needs_one_clear_read_and_a_second_frame(self) -> None:
         fits = countries_for(FR_IT_SK)
