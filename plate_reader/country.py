@@ -383,8 +383,9 @@ least two frames"). One frame establishes nothing on its own."""
 
 
 HYPHEN_SIGHTINGS = 2
-"""Hyphens that must be seen (over the passage's frames, a frame seeing two counts two) before
-their positions rule out countries whose formats print none there."""
+"""Frames that must see a hyphen at the same position before it rules out countries whose
+formats print none there (a character broken in two shifts a position on one frame), or see
+one anywhere before it rules out countries that print no hyphen at all."""
 
 
 def _hyphen_sets(system: PlateSystem, normalized: str) -> list[frozenset[int]]:
@@ -413,25 +414,26 @@ def hyphens_seen(evidence: Sequence[CountryEvidence]) -> Counter[int]:
 
 
 def hyphens_rule_out(
-    system: PlateSystem, normalized: str, evidence: Sequence[CountryEvidence]
+    system: PlateSystem,
+    normalized: str,
+    evidence: Sequence[CountryEvidence],
+    frames: int = HYPHEN_SIGHTINGS,
 ) -> bool:
     """Whether hyphens seen where none of the country's formats (that the text fits) prints
-    one rule the country out: ``AB-123-CD`` is no Italian ``AB 123 CD``. Seen at least
-    ``HYPHEN_SIGHTINGS`` times (where the country prints no hyphen at all, a hyphen seen
-    anywhere counts, even where the characters could not be counted); a hyphen not seen rules
-    nothing out (blur, dirt)."""
+    one rule the country out: ``AB-123-CD`` is no Italian ``AB 123 CD``. A position counts
+    when ``frames`` frames (``HYPHEN_SIGHTINGS`` on a passage) saw a hyphen there; where the
+    country prints no hyphen at all, when that many frames saw one anywhere (even where the
+    characters could not be counted). A hyphen not seen rules nothing out (blur, dirt)."""
     if not normalized:
         return False
     sets = _hyphen_sets(system, normalized)
     if not sets:
         return False
-    if not any(sets):  # the country prints no hyphen in this text: any hyphen seen counts
-        sightings = sum(max(len(ev.hyphens or ()), ev.hyphens_seen) for ev in evidence)
-        return sightings >= HYPHEN_SIGHTINGS
+    if not any(sets):  # the country prints no hyphen in this text: a hyphen seen anywhere
+        return sum(1 for ev in evidence if ev.hyphens or ev.hyphens_seen) >= frames
     seen = hyphens_seen(evidence)
-    if sum(seen.values()) < HYPHEN_SIGHTINGS:
-        return False
-    return not any(set(seen) <= s for s in sets)
+    confirmed = {pos for pos, n in seen.items() if n >= frames}
+    return bool(confirmed) and not any(confirmed <= s for s in sets)
 
 
 def compatible(system: PlateSystem, ev: CountryEvidence) -> bool:
@@ -501,7 +503,7 @@ def settle_country(
         c
         for c in known
         if all(compatible(systems[c], ev) for ev in evidence)
-        and not hyphens_rule_out(systems[c], normalized, evidence)
+        and not hyphens_rule_out(systems[c], normalized, evidence, band_frames)
     ]
     alive += [c for c in fits if c not in systems]  # no table entry: nothing rules it out
     reads = band_reads(evidence)
