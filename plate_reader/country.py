@@ -125,6 +125,10 @@ def blue_mask(bgr: Image) -> GreyImage:
     return np.asarray((b > r + 35) & (b > g + 15) & (b > 60), dtype=np.uint8)
 
 
+BAND_REACH = 2.2
+"""How far from the text (in text heights) a band is looked for: the text line found may
+start a character's width inside the plate, and the band's far edge lies a band's width
+beyond the plate's white."""
 BAND_GAP = 0.2
 """Widest run of columns (as a share of the text's height) inside a band that may be less
 blue than the rest: the white strokes of its code (the uprights of an H, an I) and the stars
@@ -155,9 +159,9 @@ def find_band(
         return None
     _, y0, _, y1 = _box(image, bbox, 0.0, 0.35)
     if side == "left":
-        lo, hi = x - 1.6 * h, x + 0.6 * h
+        lo, hi = x - BAND_REACH * h, x + 0.6 * h
     else:
-        lo, hi = x + w - 0.6 * h, x + w + 1.6 * h
+        lo, hi = x + w - 0.6 * h, x + w + BAND_REACH * h
     left, right = max(0, int(round(lo))), min(image.shape[1], int(round(hi)))
     roi = image[y0:y1, left:right]
     if roi.size == 0:
