@@ -353,12 +353,12 @@ class TestDrawnPlates:
         # an SK plate (EU band only) on bodywork that is blue from the plate's right end on:
         # a blue strip right of the text, but it does not end with the plate
         img, box = _plate("BA814BD", ink=BLACK, paper=WHITE)
-        cv2.rectangle(img, (361, 0), (419, 119), EU_BLUE, thickness=-1)
+        cv2.rectangle(img, (361, 0), (400, 119), EU_BLUE, thickness=-1)
         assert find_band(img, box, "right") is not None
         assert not bands_at_both_ends(img, box)
         # ... nor where the blue is a recess as tall as the plate, level with the EU band
         img, box = _plate("BA814BD", ink=BLACK, paper=WHITE)
-        cv2.rectangle(img, (361, 30), (419, 90), EU_BLUE, thickness=-1)
+        cv2.rectangle(img, (361, 30), (400, 90), EU_BLUE, thickness=-1)
         assert find_band(img, box, "right") is not None
         assert not bands_at_both_ends(img, box)
 
