@@ -356,10 +356,10 @@ class TestDrawnPlates:
         cv2.rectangle(img, (361, 0), (400, 119), EU_BLUE, thickness=-1)
         assert find_band(img, box, "right") is not None
         assert not bands_at_both_ends(img, box)
-        # ... nor where the blue is a recess as tall as the plate, level with the EU band
+        # ... nor where the blue is a recess as tall as the plate, level with the EU band,
+        # wider than a band
         img, box = _plate("BA814BD", ink=BLACK, paper=WHITE)
-        cv2.rectangle(img, (361, 30), (400, 90), EU_BLUE, thickness=-1)
-        assert find_band(img, box, "right") is not None
+        cv2.rectangle(img, (361, 30), (419, 90), EU_BLUE, thickness=-1)
         assert not bands_at_both_ends(img, box)
 
     def test_no_band_in_a_grey_frame(self) -> None:
