@@ -58,8 +58,7 @@ SYSTEM = "system"
 DayPassCheck = Callable[[str, str, datetime], bool]
 """(plate, country, offence_at) -> True when an exemption record or an honoured day pass covers
 the offence, asked of the registry when the day-pass window has closed (the app layer builds it
-with :func:`lez.core.notices.covering_day_pass`, the same as
-:func:`lez.core.notices.covering_exemption`: every exemption checked again, yearly quota
+with :func:`lez.core.notices.covering_exemption`: every exemption checked again, yearly quota
 applied)."""
 
 

@@ -394,19 +394,7 @@ one anywhere before it rules out countries that print no hyphen at all."""
 
 def _hyphen_sets(system: PlateSystem, normalized: str) -> list[frozenset[int]]:
     """For each of the country's formats the text fits: where it prints hyphens."""
-    out: list[frozenset[int]] = []
-    for f in system.formats:
-        if not f.matches(normalized):
-            continue
-        positions: set[int] = set()
-        count = 0
-        for c in f.template:
-            if c in "LDA":
-                count += 1
-            elif c == "-":
-                positions.add(count)
-        out.append(frozenset(positions))
-    return out
+    return [f.hyphens for f in system.formats if f.matches(normalized)]
 
 
 def hyphens_seen(evidence: Sequence[CountryEvidence]) -> Counter[int]:

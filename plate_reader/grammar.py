@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from lez.core.plate_systems import load_plate_systems
+from lez.core.plate_systems import PlateSystemFormat, load_plate_systems
 from lez.core.plates import normalize_plate
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -41,18 +41,14 @@ Dist = Sequence[float]
 
 
 @dataclass(frozen=True)
-class PlateFormat:
-    country: str
-    template: str
-    letters: str = LETTERS
-    first_digits: str = DIGITS
-    auto_issuable: bool = True
-    """False for formats that only make a plate plausible (never auto-fined on that alone)."""
-    prior: float = 0.01
+class PlateFormat(PlateSystemFormat):
+    """A format of the plate-systems table as the grammar uses it."""
 
     @property
-    def classes(self) -> str:
-        return "".join(c for c in self.template if c in "LDA")
+    def auto_issuable(self) -> bool:
+        """False for formats that only make a plate plausible (never auto-fined on that
+        alone): the table's ``valid``."""
+        return self.valid
 
     @property
     def separator_positions(self) -> frozenset[int]:
@@ -65,23 +61,6 @@ class PlateFormat:
             elif count:
                 out.add(count)
         return frozenset(out)
-
-    @property
-    def length(self) -> int:
-        return len(self.classes)
-
-    def allowed(self, position: int) -> str:
-        cls = self.classes[position]
-        if cls == "L":
-            return self.letters
-        if cls == "D":
-            return self.first_digits if position == 0 else DIGITS
-        return self.letters + DIGITS
-
-    def matches(self, normalized: str) -> bool:
-        return len(normalized) == self.length and all(
-            ch in self.allowed(i) for i, ch in enumerate(normalized)
-        )
 
     def render(self, normalized: str) -> str:
         return _render_pattern(self.template).format(*normalized)

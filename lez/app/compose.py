@@ -20,7 +20,7 @@ from lez.core.cameras import CameraRegistry
 from lez.core.errors import ConfigError, ScenarioError
 from lez.core.events import FrameEvent
 from lez.core.names import PURPOSE_LEZ, PURPOSE_POLICE
-from lez.core.notices import covering_day_pass
+from lez.core.notices import covering_exemption
 from lez.core.plates import normalize_plate
 from lez.core.registry import AuditSink, LookupResult
 from lez.core.rules import RuleBook
@@ -125,7 +125,7 @@ def day_pass_check(adapter_: FidusAdapter, rules_: RuleBook) -> DayPassCheck:
     def check(plate: str, country: str, offence_at: datetime) -> bool:
         passes = adapter_.exemptions(plate, country, PURPOSE_LEZ)
         # Only passes within the yearly quota count (lez.core.notices, as the rules engine).
-        found = covering_day_pass(rules_, passes, plate=plate, country=country, at=offence_at)
+        found = covering_exemption(rules_, passes, plate=plate, country=country, at=offence_at)
         return found is not None
 
     return check

@@ -56,7 +56,6 @@ __all__ = [
     "Offence",
     "PriorNotice",
     "add_months",
-    "covering_day_pass",
     "covering_exemption",
     "draft_notice",
     "due_date",
@@ -341,18 +340,6 @@ def covering_exemption(
             return e
     return None
 
-
-def covering_day_pass(
-    rules: RuleBook,
-    exemptions: Sequence[Exemption],
-    *,
-    plate: str,
-    country: str,
-    at: datetime,
-) -> Exemption | None:
-    """What settlement asks when the day-pass window closes (``lez.app.compose``): the same as
-    :func:`covering_exemption` (every exemption is checked again, not only day passes)."""
-    return covering_exemption(rules, exemptions, plate=plate, country=country, at=at)
 
 
 def initial_status(certain: bool) -> InitialStatus:

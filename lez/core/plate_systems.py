@@ -81,6 +81,18 @@ class PlateSystemFormat:
             return self.first_digits if position == 0 else DIGITS
         return self.letters + DIGITS
 
+    @property
+    def hyphens(self) -> frozenset[int]:
+        """Indexes of the characters a hyphen is printed before (``LL-DDD-LL``: 2 and 5)."""
+        out: set[int] = set()
+        count = 0
+        for c in self.template:
+            if c in CLASSES:
+                count += 1
+            elif c == "-":
+                out.add(count)
+        return frozenset(out)
+
     def matches(self, normalized: str) -> bool:
         """Whether the normalised text (upper case, letters and digits only) fits the format."""
         return len(normalized) == self.length and all(

@@ -26,17 +26,6 @@ SYSTEMS = load_plate_systems()
 WITH_VALID = sorted(c for c, s in SYSTEMS.countries.items() if any(f.valid for f in s.formats))
 
 
-def _hyphens(fmt: PlateSystemFormat) -> tuple[int, ...]:
-    out: list[int] = []
-    count = 0
-    for c in fmt.template:
-        if c in "LDA":
-            count += 1
-        elif c == "-":
-            out.append(count)
-    return tuple(out)
-
-
 @st.composite
 def _frame(draw: st.DrawFn, system: PlateSystem, fmt: PlateSystemFormat) -> CountryEvidence:
     """What one frame may truthfully show of a plate of ``system`` in ``fmt``: any part of it
@@ -56,7 +45,7 @@ def _frame(draw: st.DrawFn, system: PlateSystem, fmt: PlateSystemFormat) -> Coun
         ink_choices.append("red")
     ink = draw(st.sampled_from(ink_choices))
     right = draw(st.sampled_from([None, "blue"] if system.right_band == "blue" else [None]))
-    printed = _hyphens(fmt)
+    printed = sorted(fmt.hyphens)
     seen = st.lists(st.sampled_from(printed), unique=True) if printed else st.just([])
     hyphens = draw(st.one_of(st.none(), seen))
     return CountryEvidence(

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from fines.models import OffenceCandidate
 from lez.app import compose
 from lez.core.events import Exemption
-from lez.core.notices import NoticePolicy, covering_day_pass, settle_after
+from lez.core.notices import NoticePolicy, covering_exemption, settle_after
 from lez.core.rules import RuleBook, day_pass_purchase_allowed
 from tests.fakes import FakeExemptionSource
 from tests.unit.notice_world import World, decision, new_world
@@ -185,10 +185,12 @@ class TestAMultiDayPassCountsEachDay:
         singles = [day_pass(date(2023, 1, 1) + timedelta(days=i)) for i in range(22)]
         three = day_pass(date(2023, 2, 1), days=3)  # 22 + 3 = 25 days: beyond the 24
         when = at("2023-02-02")
-        found = covering_day_pass(rules, [*singles, three], plate="1ABC123", country="BE", at=when)
+        found = covering_exemption(rules, [*singles, three], plate="1ABC123", country="BE", at=when)
         assert found is None
         assert (
-            covering_day_pass(rules, [*singles[:21], three], plate="1ABC123", country="BE", at=when)
+            covering_exemption(
+                rules, [*singles[:21], three], plate="1ABC123", country="BE", at=when
+            )
             == three
         )
 

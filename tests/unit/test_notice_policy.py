@@ -16,7 +16,7 @@ from lez.core.notices import (
     NoticePolicy,
     Offence,
     PriorNotice,
-    covering_day_pass,
+    covering_exemption,
     draft_notice,
     due_date,
     held_back_by,
@@ -169,8 +169,8 @@ class TestDayPassQuota:
     def test_a_pass_covers_its_day_and_the_next_morning(self, rules: RuleBook) -> None:
         passes = [day_pass(date(2023, 6, 14))]
         for when in (at("2023-06-14", 23, 59), at("2023-06-15", 5, 59)):
-            assert covering_day_pass(rules, passes, plate="1ABC123", country="be", at=when)
-        assert not covering_day_pass(
+            assert covering_exemption(rules, passes, plate="1ABC123", country="be", at=when)
+        assert not covering_exemption(
             rules, passes, plate="1-ABC-123", country="BE", at=at("2023-06-15", 6, 0)
         )
 
@@ -178,13 +178,13 @@ class TestDayPassQuota:
         passes = self.passes(25)
         last, beyond = passes[23], passes[24]
         when = datetime.combine(last.valid_from, datetime.min.time(), BXL) + timedelta(hours=12)
-        assert covering_day_pass(rules, passes, plate="1-ABC-123", country="BE", at=when) == last
+        assert covering_exemption(rules, passes, plate="1-ABC-123", country="BE", at=when) == last
         when = datetime.combine(beyond.valid_from, datetime.min.time(), BXL) + timedelta(hours=12)
-        assert covering_day_pass(rules, passes, plate="1-ABC-123", country="BE", at=when) is None
+        assert covering_exemption(rules, passes, plate="1-ABC-123", country="BE", at=when) is None
         # Another vehicle's passes do not use up this one's quota.
         others = [day_pass(p.valid_from, plate="2-XYZ-999") for p in passes[:24]]
         mine = [*others, beyond]
-        assert covering_day_pass(rules, mine, plate="1-ABC-123", country="BE", at=when) == beyond
+        assert covering_exemption(rules, mine, plate="1-ABC-123", country="BE", at=when) == beyond
 
     def test_settlement_day_pass_check_applies_the_quota(self, rules: RuleBook) -> None:
         """The check the app hands to settlement (regression: every pass was honoured)."""
