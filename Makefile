@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SHARED ?= ../shared/data
 
-.PHONY: help install demo test test-unit test-integration test-e2e test-bench lint typecheck check bench-plates bench-pipeline services
+.PHONY: help install kafka demo test test-unit test-integration test-e2e test-bench lint typecheck check bench-plates bench-pipeline services
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -27,14 +27,22 @@ demo: install ## run the embedded pipeline on fixtures/demo, print a summary, ke
 services: ## start what the tests need (PostgreSQL, Chromium) if it is not there
 	bash scripts/test-services.sh
 
+KAFKA_LIBS := var/kafka/libs
+$(KAFKA_LIBS)/.copied: scripts/kafka/pom.xml
+	mkdir -p $(KAFKA_LIBS)
+	mvn -q -B -f scripts/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=$(abspath $(KAFKA_LIBS))
+	touch $@
+
+kafka: $(KAFKA_LIBS)/.copied ## Apache Kafka's jars from Maven Central into var/kafka/libs (the tests start brokers with java -cp)
+
 # --strict-skips: a skip fails the run unless tests/allowed_skips.toml lists it (tests/skip_policy.py)
-test: install services ## all test tiers: unit, integration (real broker, SQLite + PostgreSQL), e2e
+test: install services kafka ## all test tiers: unit, integration (real broker, SQLite + PostgreSQL), e2e
 	$(PY) -m pytest -q --strict-skips
 
 test-unit: install
 	$(PY) -m pytest -q --strict-skips tests/unit
 
-test-integration: install services
+test-integration: install services kafka
 	$(PY) -m pytest -q --strict-skips tests/integration
 
 test-e2e: install services

@@ -137,9 +137,9 @@ class KafkaFrameFetcher:
         out: dict[int, FetchedFrame],
     ) -> None:
         """Fill ``out`` for every wanted (partition, offset); removes them from ``wanted``.
-        The partitions' bounds are asked for once, when a poll brings nothing for a partition
-        with frames still wanted: a frame past either bound is missing at once, not after the
-        whole wait."""
+        The partitions' bounds are asked for first: a frame past either bound is missing at
+        once, not after the whole wait (Apache Kafka resets a fetch past the end to the start of
+        the partition, so the polls never come back empty)."""
         deadline = time.monotonic() + self.timeout_s
         consumer = self._client()
         tps = list(wanted)
@@ -150,9 +150,11 @@ class KafkaFrameFetcher:
             for idx in wanted[tp].pop(offset):
                 out[idx] = FetchedFrame(refs[idx], None, why)
 
+        # the partitions' bounds first: a reference past the end would otherwise be reset to
+        # the start by the broker (auto_offset_reset) and polled until the deadline
+        self._out_of_bounds(consumer, tps, gone, lambda tp: sorted(wanted[tp]))
         for tp in tps:
             self._next(consumer, tp, wanted[tp])
-        bounds_checked = False
         while any(wanted.values()) and (left := deadline - time.monotonic()) > 0:
             polled = consumer.poll(timeout_ms=int(min(left, POLL_S) * 1000) + 1)
             for tp, records in polled.items():
@@ -166,13 +168,6 @@ class KafkaFrameFetcher:
                     gone(tp, offset, f"no longer on the broker (partition {tp.partition} has "
                                      "no such offset any more: retention passed)")  # fmt: skip
                 self._next(consumer, tp, pending)
-            if not bounds_checked and any(wanted[tp] and tp not in polled for tp in tps):
-                bounds_checked = True
-                self._out_of_bounds(
-                    consumer, [tp for tp in tps if wanted[tp]], gone, lambda tp: sorted(wanted[tp])
-                )
-                for tp in tps:
-                    self._next(consumer, tp, wanted[tp])
         for tp, pending in wanted.items():
             for offset in list(pending):
                 gone(tp, offset, f"not fetched within {self.timeout_s:g} s")

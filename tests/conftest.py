@@ -32,16 +32,27 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault(f"LEZ_{name.upper()}", secrets.token_urlsafe(32))
 
 
-@pytest.fixture(scope="session")
-def broker() -> Iterator[str]:
-    """A real Kafka-protocol broker process for the whole test session."""
+@pytest.fixture(scope="session", params=["tansu", "apache-kafka"])
+def broker(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A real broker process for the whole test session: every test that uses it runs on
+    tansu (the embedded default) and on a single-node Apache Kafka (KRaft, its jars from
+    ``make kafka``)."""
     from lez.core.bus import EmbeddedBroker
 
-    b = EmbeddedBroker.start()
+    if request.param == "tansu":
+        b = EmbeddedBroker.start()
+        try:
+            yield b.bootstrap
+        finally:
+            b.stop()
+        return
+    from lez.app.apache_kafka import ApacheKafka
+
+    cluster = ApacheKafka.start(nodes=1)
     try:
-        yield b.bootstrap
+        yield cluster.bootstrap
     finally:
-        b.stop()
+        cluster.stop()
 
 
 def _pg_database() -> Iterator[str]:
