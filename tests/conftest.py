@@ -30,6 +30,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
     for name in SECRET_NAMES:
         os.environ.setdefault(f"LEZ_{name.upper()}", secrets.token_urlsafe(32))
+    # Apache Kafka's jars (make kafka), wherever a test's working directory is
+    os.environ.setdefault("LEZ_KAFKA_LIBS", str(ROOT / "var" / "kafka" / "libs"))
 
 
 @pytest.fixture(scope="session", params=["tansu", "apache-kafka"])

@@ -74,13 +74,14 @@ class ApacheKafka:
         for i, (port, ctrl) in enumerate(ports):
             node = cluster._configure(i + 1, port, ctrl, voters, nodes)
             cluster.nodes.append(node)
-            cluster._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c",
-                          str(node.config), "--ignore-formatted")  # fmt: skip
+            # "--cluster-id=ID": an id may start with "-", which would read as an option
+            cluster._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+                          "-c", str(node.config), "--ignore-formatted")  # fmt: skip
         try:
             for node in cluster.nodes:
                 cluster._launch(node)
             for node in cluster.nodes:
-                wait_for_port("127.0.0.1", node.port, timeout_s=START_TIMEOUT_S)
+                cluster._wait(node)
         except BaseException:
             cluster.stop()
             raise
@@ -132,6 +133,21 @@ class ApacheKafka:
         )  # fmt: skip
         out.close()
 
+    def _wait(self, node: _Node) -> None:
+        """Until the node listens; BrokerError with its log's tail when it exits first."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if node.process is not None and node.process.poll() is not None:
+                tail = node.log.read_text(errors="replace")[-800:] if node.log.exists() else ""
+                raise BrokerError(f"Apache Kafka node {node.node_id} exited: {tail}")
+            try:
+                wait_for_port("127.0.0.1", node.port, timeout_s=1.0)
+                return
+            except BrokerError:
+                continue
+        raise BrokerError(f"Apache Kafka node {node.node_id} not listening after "
+                          f"{START_TIMEOUT_S:g} s (log: {node.log})")  # fmt: skip
+
     def kill(self, node_id: int) -> None:
         """SIGKILL one node (a broker lost mid-stream)."""
         node = self.nodes[node_id - 1]
@@ -143,7 +159,7 @@ class ApacheKafka:
         """Start a killed node again (its log directory kept) and wait for it to listen."""
         node = self.nodes[node_id - 1]
         self._launch(node)
-        wait_for_port("127.0.0.1", node.port, timeout_s=START_TIMEOUT_S)
+        self._wait(node)
 
     def stop(self) -> None:
         for node in self.nodes:

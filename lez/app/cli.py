@@ -225,9 +225,17 @@ def _add_topics(sub: _Subparsers) -> None:
     topics = sub.add_parser(
         "topics",
         help="create the topics on LEZ_KAFKA_BOOTSTRAP (LEZ_TOPIC_PARTITIONS partitions, "
+        "LEZ_TOPIC_REPLICATION_FACTOR replicas, LEZ_TOPIC_MIN_INSYNC_REPLICAS, "
         "LEZ_TOPIC_RETENTION_MS retention); existing topics are left as they are",
     )
     topics.add_argument("action", choices=["create"])
+    topics.add_argument("--partitions", type=int, help="instead of LEZ_TOPIC_PARTITIONS")
+    topics.add_argument(
+        "--replication-factor", type=int, help="instead of LEZ_TOPIC_REPLICATION_FACTOR"
+    )
+    topics.add_argument(
+        "--min-insync-replicas", type=int, help="instead of LEZ_TOPIC_MIN_INSYNC_REPLICAS"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -659,7 +667,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "replay": _cmd_replay,
         "eval-plates": _cmd_eval,
         "migrate": lambda _args, s: _migrate(s),
-        "topics": lambda _args, s: _create_topics(s),
+        "topics": _create_topics,
         "bench-pipeline": _cmd_bench_pipeline,
     }
     try:
@@ -671,17 +679,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _create_topics(settings: Settings) -> int:
+def _create_topics(args: argparse.Namespace, settings: Settings) -> int:
     from lez.core.bus import ensure_topics
     from lez.core.names import TOPICS
 
-    if not settings.kafka_bootstrap:
+    bootstrap = settings.kafka_bootstrap
+    if not bootstrap:
         raise LezError("LEZ_KAFKA_BOOTSTRAP is not set: on which broker should the topics be?")
-    ensure_topics(settings, settings.kafka_bootstrap)
+    update = {
+        name: value
+        for name, value in (
+            ("topic_partitions", args.partitions),
+            ("topic_replication_factor", args.replication_factor),
+            ("topic_min_insync_replicas", args.min_insync_replicas),
+        )
+        if value is not None
+    }
+    settings = settings.model_copy(update=update)
+    ensure_topics(settings, bootstrap)
+    isr = settings.topic_min_insync_replicas or "the broker's"
     print(
         f"topics on {settings.kafka_bootstrap}: "
         f"{', '.join(settings.topic(t) for t in TOPICS)} "
-        f"({settings.topic_partitions} partitions, retention {settings.topic_retention_ms} ms "
+        f"({settings.topic_partitions} partitions, {settings.topic_replication_factor} "
+        f"replicas, min.insync.replicas {isr}, retention {settings.topic_retention_ms} ms "
         "for those created now)"
     )
     return 0

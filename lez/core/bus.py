@@ -127,9 +127,16 @@ def ensure_topics(settings: Settings, bootstrap: str, names: Iterable[str] = TOP
             existing = set(admin.list_topics())
             # Every topic carries images or plates: a short retention (privacy). tansu 0.6
             # accepts the config at creation but does not report it back (DescribeConfigs).
-            retention = {"retention.ms": str(settings.topic_retention_ms)}
+            configs = {"retention.ms": str(settings.topic_retention_ms)}
+            if settings.topic_min_insync_replicas is not None:
+                configs["min.insync.replicas"] = str(settings.topic_min_insync_replicas)
             new = [
-                NewTopic(settings.topic(n), settings.topic_partitions, 1, topic_configs=retention)
+                NewTopic(
+                    settings.topic(n),
+                    settings.topic_partitions,
+                    settings.topic_replication_factor,
+                    topic_configs=configs,
+                )
                 for n in names
                 if settings.topic(n) not in existing
             ]
@@ -151,11 +158,12 @@ def make_producer(
     bootstrap: str, *, timeout_s: float | None = None, proxy_url: str | None = None
 ) -> KafkaProducer:
     """The one producer configuration (stages, edge, gateway, replay): every record
-    acknowledged by all in-sync replicas, one request in flight (records of a key stay in
-    order across retries), records up to ``MAX_RECORD_BYTES``. A failed send is retried until
-    its delivery timeout. ``timeout_s`` bounds how long a send may block and wait for delivery
-    (the edge and the gateway must notice a lost broker soon; kafka-python's defaults
-    otherwise); ``proxy_url`` reaches the broker through a SOCKS5 proxy."""
+    acknowledged by all in-sync replicas, idempotent (a retry after a lost acknowledgement,
+    as when a partition's leader dies, writes no second copy), one request in flight (records
+    of a key stay in order across retries), records up to ``MAX_RECORD_BYTES``. A failed send
+    is retried until its delivery timeout. ``timeout_s`` bounds how long a send may block and
+    wait for delivery (the edge and the gateway must notice a lost broker soon; kafka-python's
+    defaults otherwise); ``proxy_url`` reaches the broker through a SOCKS5 proxy."""
     return KafkaProducer(**_producer_config(bootstrap, timeout_s=timeout_s, proxy_url=proxy_url))
 
 
@@ -165,6 +173,7 @@ def _producer_config(
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap,
         "acks": "all",
+        "enable_idempotence": True,
         "linger_ms": 5,
         "max_request_size": MAX_RECORD_BYTES,
         "max_in_flight_requests_per_connection": 1,

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = None
     topic_prefix: str = "lez."
     topic_partitions: int = 4
+    # Replicas of each topic created by lez (3 on a production cluster), and the in-sync
+    # replicas an acks=all write needs (None: the broker's min.insync.replicas).
+    topic_replication_factor: int = Field(default=1, ge=1)
+    topic_min_insync_replicas: int | None = Field(default=None, ge=1)
     kafka_session_timeout_ms: int = 6000
     # None means SQLite under var_dir.
     database_url: str | None = None
