@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from lez.core.errors import RegistryUnavailable
-from lez.core.events import Exemption, VehicleRecord
+from lez.core.events import Exemption, FrameRef, PassageEvent, VehicleRecord
 from lez.core.plates import normalize_plate
 from lez.core.registry import LookupResult
 
@@ -103,3 +104,26 @@ class FakeExemptionSource:
     def exemptions(self, plate: str, country: str, purpose: str) -> tuple[Exemption, ...]:
         self.calls.append((plate, country, purpose))
         return tuple(self.records)
+
+
+def certain_passage(
+    plate: str, country: str, at: datetime, *, pid: str = "CAM-1:0", **extra: Any
+) -> PassageEvent:
+    """A passage of two frames 250 ms apart whose read of ``plate`` is certain (both frames
+    agree, 0.99, a valid format, the country read from the band); ``extra`` overrides."""
+    fields: dict[str, Any] = {
+        "passage_id": pid,
+        "camera_id": pid.split(":")[0],
+        "captured_at": at,
+        "frames": (
+            FrameRef(seq=0, captured_at=at, broker_ts_ms=1),
+            FrameRef(seq=1, captured_at=at + timedelta(milliseconds=250), broker_ts_ms=2),
+        ),
+        "plate": plate,
+        "country": country,
+        "confidence": 0.99,
+        "format_valid": True,
+        "agreeing_frames": 2,
+        "country_source": "band",
+    }
+    return PassageEvent(**(fields | extra))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,7 +14,8 @@ from sqlalchemy.pool import StaticPool
 from fines.models import Base, Notice
 from fines.review import change_notice
 from fines.service import DayPassCheck, FinesPolicy, record_decision, settle_due
-from lez.core.events import DecisionEvent, Exemption, FrameRef, PassageEvent, VehicleRecord
+from lez.core.events import DecisionEvent, Exemption, VehicleRecord
+from tests.fakes import certain_passage
 
 LATER = datetime(2031, 1, 1, tzinfo=UTC)
 AMOUNTS = {"fine": 350, "warning": 0, "unregistered_foreign": 150}
@@ -36,21 +37,7 @@ def decision(
     phase: str = "phase-2022",
 ) -> DecisionEvent:
     """A certain read of ``plate`` judged to make a ``kind`` notice."""
-    passage = PassageEvent(
-        passage_id=pid,
-        camera_id="CAM-1",
-        captured_at=at,
-        frames=(
-            FrameRef(seq=0, captured_at=at, broker_ts_ms=1),
-            FrameRef(seq=1, captured_at=at + timedelta(milliseconds=250), broker_ts_ms=2),
-        ),
-        plate=plate,
-        country=country,
-        confidence=0.99,
-        format_valid=True,
-        agreeing_frames=2,
-        country_source="band",
-    )
+    passage = certain_passage(plate, country, at, pid=pid)
     vehicle = (
         None
         if kind == "unregistered_foreign"

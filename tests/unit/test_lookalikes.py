@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -15,9 +15,9 @@ from fidus_adapter.lookalikes import (
     other_countries,
     registered_elsewhere,
 )
-from lez.core.events import FrameRef, PassageEvent, VehicleRecord
+from lez.core.events import PassageEvent, VehicleRecord
 from lez.core.rules import RuleBook
-from tests.fakes import FakeCountryRegistry
+from tests.fakes import FakeCountryRegistry, certain_passage
 
 AT = datetime(2023, 5, 2, 8, 10, tzinfo=UTC)
 
@@ -73,22 +73,7 @@ def test_bounded_and_without_the_plate_itself() -> None:
 
 
 def _passage(plate: str, country: str, candidates: tuple[str, ...] = ()) -> PassageEvent:
-    return PassageEvent(
-        passage_id="C:0",
-        camera_id="C",
-        captured_at=AT,
-        frames=(
-            FrameRef(seq=0, captured_at=AT, broker_ts_ms=1),
-            FrameRef(seq=1, captured_at=AT + timedelta(milliseconds=250), broker_ts_ms=2),
-        ),
-        plate=plate,
-        country=country,
-        confidence=0.99,
-        format_valid=True,
-        agreeing_frames=2,
-        country_source="band",
-        country_candidates=candidates,
-    )
+    return certain_passage(plate, country, AT, pid="C:0", country_candidates=candidates)
 
 
 def _car(plate: str, norm: int, country: str = "BE", fuel: str = "diesel") -> VehicleRecord:
