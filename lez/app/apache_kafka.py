@@ -181,6 +181,19 @@ class ApacheKafka:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
+def partition_leader(bootstrap: str, topic: str, partition: int) -> int:
+    """The node id leading ``partition`` of ``topic``."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    try:
+        (meta,) = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    (part,) = [p for p in meta["partitions"] if p["partition_index"] == partition]
+    return int(part["leader_id"])
+
+
 def _cluster_id() -> str:
     """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters)."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")

@@ -40,6 +40,7 @@ from camera_ingest.spool import Spool
 from fines.models import DeadLetterRecord, Notice, OffenceCandidate, Passage
 from fines.service import FinesPolicy, settle_due
 from lez.app import compose
+from lez.app.apache_kafka import ApacheKafka, partition_leader
 from lez.app.replay import (
     Scenario,
     build_report,
@@ -197,6 +198,9 @@ class ChaosResult:
     spool_dropped: int = 0
     # (worker, killed while frames were still undecided)
     kills: list[tuple[str, bool]] = field(default_factory=list)
+    # Apache Kafka nodes in the chaos run (0: the embedded broker) and the brokers killed
+    apache_kafka: int = 0
+    brokers_killed: int = 0
 
     @property
     def all_killed_mid_stream(self) -> bool:
@@ -205,6 +209,8 @@ class ChaosResult:
     @property
     def ok(self) -> bool:
         c = self.chaos
+        if self.apache_kafka and not self.brokers_killed:
+            return False
         return self.all_killed_mid_stream and not (
             c.lost
             or c.decided_twice
@@ -236,10 +242,11 @@ class ChaosResult:
 
     def summary(self) -> str:
         c = self.chaos
-        return (
+        line = (
             f"chaos: frames sent {c.sent}, decided {c.decided}, lost {len(c.lost)}, "
             f"duplicate notices {c.duplicate_notices}"
         )
+        return f"{line}, brokers killed {self.brokers_killed}" if self.apache_kafka else line
 
     def as_dict(self) -> dict[str, Any]:
         c = self.chaos
@@ -254,6 +261,8 @@ class ChaosResult:
             "duplicate_notices": c.duplicate_notices,
             "spool_dropped": self.spool_dropped,
             "kills": [{"worker": n, "mid_stream": m} for n, m in self.kills],
+            "apache_kafka_nodes": self.apache_kafka,
+            "brokers_killed": self.brokers_killed,
             "events": self.events,
             "clean_notices": self.clean_notices,
             "chaos_notices": c.notices,
@@ -348,6 +357,10 @@ class _Plan:
         (names.FINES, 0.8),
     )
     restart_after_s: float = 1.0
+    # On an Apache Kafka cluster: the leader of a lez.frames partition is killed once this
+    # share of the frames is fed, and started again this long after
+    broker_kill_at: float = 0.35
+    broker_restart_after_s: float = 6.0
 
 
 class _ChaosRun:
@@ -362,8 +375,11 @@ class _ChaosRun:
         outage_s: float,
         rate: float,
         plan: _Plan,
+        cluster: ApacheKafka | None = None,
     ) -> None:
         self.stack = stack
+        self.cluster = cluster
+        self.brokers_killed = 0
         self.settings = settings
         self.sessions = sessions
         self.scenario = scenario
@@ -460,6 +476,33 @@ class _ChaosRun:
             time.sleep(max(0.0, restore_at - time.monotonic()))
             self._restore()
 
+    def _broker_fault(
+        self, total: int, restart: tuple[float, int] | None
+    ) -> tuple[float, int] | None:
+        """On an Apache Kafka cluster: SIGKILL the leader of lez.frames partition 0 once
+        ``plan.broker_kill_at`` of the frames are fed; start it again after
+        ``plan.broker_restart_after_s``. Returns the pending restart (when, node)."""
+        cluster = self.cluster
+        if cluster is None:
+            return None
+        now = time.monotonic()
+        if restart is not None:
+            if now < restart[0]:
+                return restart
+            cluster.restart(restart[1])
+            self.note(f"Apache Kafka node {restart[1]} started again")
+            return None
+        if self.brokers_killed or self.fed < total * self.plan.broker_kill_at:
+            return None
+        leader = partition_leader(cluster.bootstrap, self.settings.topic(names.FRAMES), 0)
+        cluster.kill(leader)
+        self.brokers_killed += 1
+        self.note(
+            f"killed Apache Kafka node {leader}, leader of {self.settings.topic(names.FRAMES)} "
+            f"partition 0, with SIGKILL ({self.fed}/{total} fed)"
+        )
+        return now + self.plan.broker_restart_after_s, leader
+
     def _restore(self) -> None:
         self.proxy.restore()
         self.note(f"link restored ({len(self.edge.spool)} frame(s) waiting in the spool)")
@@ -470,6 +513,7 @@ class _ChaosRun:
         feeder.start()
         pending = list(self.plan.kills)
         restarts: list[tuple[float, str]] = []
+        broker_restart: tuple[float, int] | None = None
         deadline = time.monotonic() + timeout_s
         # A kill waits until the pipeline decides again after the previous one, so that each
         # stage is killed while frames flow through it (mid-stream).
@@ -498,8 +542,11 @@ class _ChaosRun:
                     self.stack.start_worker(name)
                     restarts.remove((when, name))
                     self.note(f"{name} started again")
+            broker_restart = self._broker_fault(total, broker_restart)
             self.stack.check_alive()
             time.sleep(0.1)
+        if broker_restart is not None:
+            self._broker_fault(total, (0.0, broker_restart[1]))
         feeder.join()
         if self.error is not None:
             raise self.error
@@ -540,6 +587,7 @@ def run_chaos(
     timeout_s: float = 1800.0,
     plan: _Plan | None = None,
     on_clean: Callable[[dict[str, Any]], None] | None = None,
+    apache_kafka: int = 0,
 ) -> ChaosResult:
     scenario = load_scenario(scenario_dir)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
@@ -563,7 +611,19 @@ def run_chaos(
     run_settings, scratch_db = prepare_run(settings, scenario, run_dir, f"lez_chaos_{stamp}")
     # A registry that takes its time, so the kills land mid-stream.
     options = scenario_options(scenario, run_settings, ground_truth_plates, div_latency_s=0.1)
+    cluster: ApacheKafka | None = None
     try:
+        if apache_kafka:
+            cluster = ApacheKafka.start(nodes=apache_kafka, root=run_dir / "kafka")
+            replicas = min(3, apache_kafka)
+            run_settings = run_settings.model_copy(
+                update={
+                    "kafka_bootstrap": cluster.bootstrap,
+                    "topic_replication_factor": replicas,
+                    "topic_min_insync_replicas": max(1, replicas - 1),
+                }
+            )
+            log.info("chaos run on Apache Kafka: %s", cluster.bootstrap)
         with Stack(run_settings, options) as stack:
             run_settings = run_settings.model_copy(
                 update={"div_url": stack.div_url, "database_url": run_settings.sqlalchemy_url()}
@@ -572,7 +632,7 @@ def run_chaos(
             stack.wait_ready()
             chaos = _ChaosRun(
                 stack, run_settings, sessions, scenario, run_dir,
-                outage_s=outage_s, rate=rate, plan=plan or _Plan(),
+                outage_s=outage_s, rate=rate, plan=plan or _Plan(), cluster=cluster,
             )  # fmt: skip
             t0 = time.monotonic()
             chaos.run(timeout_s)
@@ -585,6 +645,8 @@ def run_chaos(
             spool_dropped = chaos.edge.spool.stats.dropped
             edge_report = chaos.edge.report()
     finally:
+        if cluster is not None:
+            cluster.stop()
         if scratch_db is not None:
             drop_database(scratch_db)
 
@@ -608,4 +670,6 @@ def run_chaos(
         edge_report=edge_report,
         spool_dropped=spool_dropped,
         kills=chaos.kills,
+        apache_kafka=apache_kafka,
+        brokers_killed=chaos.brokers_killed,
     )

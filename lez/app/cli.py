@@ -70,9 +70,7 @@ def _add_run(sub: _Subparsers) -> None:
 
 def _add_worker(sub: _Subparsers) -> None:
     worker = sub.add_parser("worker", help="run one stage as a member of its consumer group")
-    worker.add_argument(
-        "stage", choices=list(names.STAGES)
-    )
+    worker.add_argument("stage", choices=list(names.STAGES))
     worker.add_argument("--ground-truth", type=_existing_file, help="frames.csv (replay only)")
     worker.add_argument("--no-settle", action="store_true", help="fines: do not settle")
 
@@ -185,6 +183,14 @@ def _add_chaos(sub: _Subparsers) -> None:
     chaos.add_argument("--rate", type=float, default=8.0, help="frames per second at the edge")
     chaos.add_argument("--report", type=Path, help="write the comparison as JSON")
     chaos.add_argument("--timeout", type=float, default=1800.0)
+    chaos.add_argument(
+        "--apache-kafka",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the chaos run on an N-node Apache Kafka cluster (make kafka) and also kill "
+        "the leader of a lez.frames partition mid-stream, restarting it later",
+    )
 
 
 def _add_bench_pipeline(sub: _Subparsers) -> None:
@@ -572,6 +578,7 @@ def _cmd_chaos(args: argparse.Namespace, settings: Settings) -> int:
         outage_s=args.outage,
         rate=args.rate,
         timeout_s=args.timeout,
+        apache_kafka=args.apache_kafka,
     )
     for line in result.details():
         print(line)
@@ -701,8 +708,8 @@ def _create_topics(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"topics on {settings.kafka_bootstrap}: "
         f"{', '.join(settings.topic(t) for t in TOPICS)} "
-        f"({settings.topic_partitions} partitions, {settings.topic_replication_factor} "
-        f"replicas, min.insync.replicas {isr}, retention {settings.topic_retention_ms} ms "
+        f"({settings.topic_partitions} partitions, retention {settings.topic_retention_ms} ms, "
+        f"replication factor {settings.topic_replication_factor}, min.insync.replicas {isr} "
         "for those created now)"
     )
     return 0

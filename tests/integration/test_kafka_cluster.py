@@ -101,3 +101,27 @@ def test_a_cluster_id_that_starts_with_a_dash_formats(monkeypatch: pytest.Monkey
         admin.close()
     finally:
         node.stop()
+
+
+def test_topics_create_takes_replicas_and_min_insync_replicas(cluster: ApacheKafka) -> None:
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    from tests.integration.test_topics import _lez
+
+    env = {"LEZ_KAFKA_BOOTSTRAP": cluster.bootstrap, "LEZ_TOPIC_PREFIX": "rf."}
+    done = _lez("topics", "create", "--replication-factor", "3", "--min-insync-replicas", "2",
+                "--partitions", "2", **env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "replication factor 3, min.insync.replicas 2" in done.stdout
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    try:
+        (meta,) = admin.describe_topics(["rf.frames"])
+        assert all(len(p["replica_nodes"]) == 3 for p in meta["partitions"])
+        assert len(meta["partitions"]) == 2
+        configs = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, "rf.frames", ["min.insync.replicas"])]
+        )
+        values = {k: v["value"] for k, v in configs["topic"]["rf.frames"].items()}
+        assert values["min.insync.replicas"] == "2"
+    finally:
+        admin.close()

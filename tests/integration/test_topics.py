@@ -39,7 +39,7 @@ def test_topics_create_makes_every_topic_with_its_partitions(broker: str) -> Non
     }
     first = _lez("topics", "create", **env)
     assert first.returncode == 0, first.stderr
-    assert "3 partitions, retention 3600000 ms" in first.stdout
+    assert "3 partitions, retention 3600000 ms, replication factor 1" in first.stdout
     again = _lez("topics", "create", **env)  # idempotent
     assert again.returncode == 0, again.stderr
     consumer = KafkaConsumer(bootstrap_servers=broker)
