@@ -137,9 +137,11 @@ class KafkaFrameFetcher:
         out: dict[int, FetchedFrame],
     ) -> None:
         """Fill ``out`` for every wanted (partition, offset); removes them from ``wanted``.
-        The partitions' bounds are asked for first: a frame past either bound is missing at
-        once, not after the whole wait (Apache Kafka resets a fetch past the end to the start of
-        the partition, so the polls never come back empty)."""
+        The partitions' bounds are asked for once, when a poll brings nothing for a partition
+        with frames still wanted, or brings only records below the offset sought (Apache Kafka
+        resets a fetch past the end to the start of the partition): a frame past either bound
+        is missing at once, not after the whole wait. Not first: while a partition's leader
+        is being elected, the offsets request would take the whole wait."""
         deadline = time.monotonic() + self.timeout_s
         consumer = self._client()
         tps = list(wanted)
@@ -150,15 +152,17 @@ class KafkaFrameFetcher:
             for idx in wanted[tp].pop(offset):
                 out[idx] = FetchedFrame(refs[idx], None, why)
 
-        # the partitions' bounds first: a reference past the end would otherwise be reset to
-        # the start by the broker (auto_offset_reset) and polled until the deadline
-        self._out_of_bounds(consumer, tps, gone, lambda tp: sorted(wanted[tp]))
         for tp in tps:
             self._next(consumer, tp, wanted[tp])
+        bounds_checked = False
         while any(wanted.values()) and (left := deadline - time.monotonic()) > 0:
             polled = consumer.poll(timeout_ms=int(min(left, POLL_S) * 1000) + 1)
+            reset = False
             for tp, records in polled.items():
                 pending = wanted.get(tp, {})
+                # records all below the offset sought: the broker reset a fetch past the end
+                # to the start (Apache Kafka, auto_offset_reset)
+                reset |= bool(records and pending and records[-1].offset < min(pending))
                 for record in records:
                     if record.offset in pending:
                         for idx in pending.pop(record.offset):
@@ -168,6 +172,13 @@ class KafkaFrameFetcher:
                     gone(tp, offset, f"no longer on the broker (partition {tp.partition} has "
                                      "no such offset any more: retention passed)")  # fmt: skip
                 self._next(consumer, tp, pending)
+            if not bounds_checked and (reset or any(wanted[tp] and tp not in polled for tp in tps)):
+                bounds_checked = True
+                self._out_of_bounds(
+                    consumer, [tp for tp in tps if wanted[tp]], gone, lambda tp: sorted(wanted[tp])
+                )
+                for tp in tps:
+                    self._next(consumer, tp, wanted[tp])
         for tp, pending in wanted.items():
             for offset in list(pending):
                 gone(tp, offset, f"not fetched within {self.timeout_s:g} s")
