@@ -145,6 +145,7 @@ def ensure_topics(settings: Settings, bootstrap: str, names: Iterable[str] = TOP
                     admin.create_topics(new)
                 except TopicAlreadyExistsError:
                     pass
+                _wait_for_leaders(admin, [t.name for t in new], deadline)
             return
         except KafkaError as exc:
             last = exc
@@ -152,6 +153,27 @@ def ensure_topics(settings: Settings, bootstrap: str, names: Iterable[str] = TOP
         finally:
             admin.close()
     raise BrokerError(f"could not create topics on {bootstrap}: {last}")
+
+
+def _wait_for_leaders(admin: KafkaAdminClient, topics: list[str], deadline: float) -> None:
+    """Until every partition of ``topics`` has a leader: a cluster creates topics
+    asynchronously, and a consumer that joins its group before the topic's metadata is there
+    is assigned nothing (kafka-python: "No partition metadata")."""
+    while time.monotonic() < deadline:
+        try:
+            described = admin.describe_topics(topics)
+        except KafkaError:
+            described = []
+        ready = len(described) == len(topics) and all(
+            t.get("error_code", 0) == 0
+            and t.get("partitions")
+            and all(p.get("leader_id", -1) >= 0 for p in t["partitions"])
+            for t in described
+        )
+        if ready:
+            return
+        time.sleep(0.2)
+    raise BrokerError(f"topics {topics} have no leader for every partition yet")
 
 
 def make_producer(
