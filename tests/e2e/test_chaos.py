@@ -59,6 +59,7 @@ def test_chaos_on_the_demo_loses_nothing_and_fines_nobody_twice(tmp_path: Path) 
 
 
 @pytest.mark.kafka_cluster
+@pytest.mark.kafka_chaos
 def test_chaos_on_a_3_node_apache_kafka_cluster_survives_a_lost_leader(tmp_path: Path) -> None:
     """The same run on three Apache Kafka nodes (make kafka): on top of the worker kills and
     the edge's cut link, the leader of a lez.frames partition is SIGKILLed mid-stream and

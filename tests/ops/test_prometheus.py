@@ -154,7 +154,14 @@ def test_prometheus_scrapes_every_process_during_a_replay(tmp_path: Path) -> Non
             assert report["frames"] == 24
             decided = wait_for_value(prom, "sum(lez_frames_decided_total)", report["frames"])
             assert decided == report["frames"]
-            up = {r["metric"]["process"]: r["value"][1] for r in query(prom, "up")}
+            # every target scraped at least once (a loaded machine scrapes some late)
+            deadline = time.monotonic() + 30
+            up: dict[str, str] = {}
+            while time.monotonic() < deadline:
+                up = {r["metric"]["process"]: r["value"][1] for r in query(prom, "up")}
+                if set(up) == set(targets):
+                    break
+                time.sleep(0.5)
             assert up == {name: "1" for name in targets}, up
             passages = wait_for_value(prom, "sum(lez_decisions_total)", len(report["passages"]))
             assert passages == len(report["passages"])
