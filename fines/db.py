@@ -26,15 +26,6 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
-            # pysqlite begins a transaction only before the first DML statement: a SAVEPOINT
-            # before it opens the transaction itself, and its RELEASE commits. The driver is
-            # left in autocommit and every transaction begins explicitly (SQLAlchemy's recipe),
-            # so a savepoint nests inside the session's transaction, as on PostgreSQL.
-            dbapi_conn.isolation_level = None
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, exists, select, union
+from sqlalchemy import delete, exists, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -188,6 +188,13 @@ def record_decision(session: Session, decision: DecisionEvent, policy: FinesPoli
     row = _passage_row(decision)
     if decision.decision in MINIMISED_DECISIONS and not policy.keep_compliant_plates:
         _strip_passage(row, p.plate, p.country, policy.plate_hash_key)
+    # The transaction must be open in the database before the savepoint: pysqlite begins one
+    # only before a write, so on SQLite an outermost SAVEPOINT would open its own and its
+    # RELEASE commit the passage alone (a process killed before the commit then left a passage
+    # without its offence candidate, and the redelivered decision made none). A write that
+    # changes nothing opens it, on every database alike.
+    unchanged = update(Passage).values(camera_id=Passage.camera_id)
+    session.execute(unchanged.where(Passage.passage_id == p.passage_id))
     # A savepoint: when another fines process stored the passage first, only this insert
     # is undone and the caller's transaction goes on.
     try:
