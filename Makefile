@@ -57,7 +57,7 @@ typecheck: install ## mypy (strict)
 
 check: lint typecheck test ## everything CI needs
 
-test-kafka-chaos: install services kafka ## lez chaos on a 3-node Apache Kafka cluster (not in make test yet: see pyproject's kafka_chaos marker)
+test-kafka-chaos: install services kafka ## lez chaos on a 3-node Apache Kafka cluster (not in make test yet)
 	$(PY) -m pytest -q -m kafka_chaos tests/e2e
 
 test-bench: install ## the tests marked bench (they read ../shared/data; not part of make test)
