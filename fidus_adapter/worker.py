@@ -34,6 +34,7 @@ from lez.core.events import EVIDENCE_DECISIONS, DecisionEvent, PassageEvent, par
 from lez.core.metrics import Health, Metrics
 from lez.core.names import DECISIONS, FIDUS_ADAPTER, GROUPS, PLATES, PURPOSE_LEZ
 from lez.core.plate_systems import load_plate_systems
+from lez.core.plates import normalize_plate
 from lez.core.registry import LookupResult
 from lez.core.rules import RuleBook, Verdict, day_pass_window_closes, judge
 from lez.core.settings import Settings
@@ -102,6 +103,7 @@ def decide(
             camera_location=location,
             decided_at=now,
         )
+    adapter = _OncePerPassage(adapter)
     result = adapter.lookup(passage.plate, passage.country, passage.captured_at, PURPOSE)
     if not passage.country_established and not passage.ground_truth:
         passage, result = _likeliest_candidate(passage, adapter, rules, result)
@@ -124,6 +126,22 @@ def decide(
         elif not (passage.ground_truth and ground_truth_honoured):
             verdict = _second_looks(passage, adapter, rules, verdict, doubts, threshold)
     return _decision_event(passage, verdict, result, doubts, rules, now=now, location=location)
+
+
+class _OncePerPassage:
+    """The registry as one passage's decision asks it: each plate and country looked up (and
+    audited) once, however many checks ask for it (the candidate countries are asked when
+    choosing the proposal and again before a notice)."""
+
+    def __init__(self, registry: PlateLookup) -> None:
+        self._registry = registry
+        self._seen: dict[tuple[str, str, str], LookupResult] = {}
+
+    def lookup(self, plate: str, country: str, at: datetime, purpose: str) -> LookupResult:
+        key = (normalize_plate(plate), country.strip().upper(), purpose)
+        if key not in self._seen:
+            self._seen[key] = self._registry.lookup(plate, country, at, purpose)
+        return self._seen[key]
 
 
 def _likeliest_candidate(

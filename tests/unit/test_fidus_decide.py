@@ -403,3 +403,12 @@ def test_an_established_country_is_never_swapped(rules: RuleBook) -> None:
     d = decide(p, reg, rules, threshold=0.9)
     assert d.passage.country == "BE" and d.decision == "review"
     assert ("ABC123", "HU") not in reg.calls
+
+
+def test_each_plate_and_country_is_looked_up_once_per_passage(rules: RuleBook) -> None:
+    # the candidate countries are asked when choosing the proposal and again before a notice:
+    # one lookup (and one audit entry) each
+    reg = FakeCountryRegistry.of(diesel("ABC-123", 2, "HU"))
+    p = passage("ABC-123", "BE", source="format", country_candidates=("LT", "HU"))
+    decide(p, reg, rules, threshold=0.9)
+    assert len(reg.calls) == len(set(reg.calls))
