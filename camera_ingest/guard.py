@@ -2,10 +2,18 @@
 
 scrypt is slow on purpose (tens of ms of CPU per check), so a wrong key must neither block the
 event loop nor be tried without limit: keys are verified in a small thread pool with a bounded
-number of checks waiting, and failed checks are counted per source address and per camera id;
-past the limit the answer is 429 without any scrypt. A key that verified before is recognised
-without scrypt (and without the limit), so a camera already known keeps working while someone
-else guesses.
+number of checks waiting, and failed checks are counted per source address and per camera id.
+
+The two limits are not alike, so that nobody can turn them against a camera (issue 22):
+
+- a source address past its limit gets 429 without any scrypt (it pays for its own guesses);
+- a camera id past its limit is still checked, and the camera's own key, once it verifies,
+  is admitted: only the wrong keys get 429. Guesses from many addresses against one camera id
+  (each address under its own limit) therefore never lock the real camera out; what they cost
+  is bounded by the per-source limit and the number of checks that may wait.
+
+A key that verified before is recognised without scrypt (and without any limit), so a camera
+already known keeps working while someone else guesses, from any address, its own included.
 
 An unknown camera, a camera without a key and a wrong key get one and the same refusal (status
 and body), after the same work (a check against a dummy hash), so the answers do not tell
@@ -58,7 +66,8 @@ class GuardConfig:
     # Threads that run scrypt, and how many checks may wait for them (more: 429).
     key_check_threads: int = 2
     max_pending_checks: int = 16
-    # Failed key checks allowed per source address and per camera id within the window.
+    # Failed key checks allowed per source address and per camera id within the window (past
+    # the camera's, its wrong keys get 429; its right key is still admitted).
     failures_per_source: int = 10
     failures_per_camera: int = 10
     failure_window_s: float = 60.0
@@ -132,24 +141,27 @@ class KeyGuard:
         stored = camera.api_key_hash if camera is not None else None
         if camera is not None and stored and self.keys.remembered(api_key, stored):
             return camera
-        self._check_limits(camera_id, source)
+        self._check_limits(source)
         self._pending += 1
         try:
             loop = asyncio.get_running_loop()
             ok = await loop.run_in_executor(self._executor(), self._verify, api_key, stored)
         finally:
             self._pending -= 1
-        if camera is None or not ok:
-            self.by_source.fail(source)
-            self.by_camera.fail(camera_id)
-            raise denied()
-        return camera
+        if camera is not None and ok:
+            return camera  # the camera's own key: never held back by others' failures
+        camera_wait = self.by_camera.retry_after(camera_id)
+        self.by_source.fail(source)
+        self.by_camera.fail(camera_id)
+        if camera_wait > 0:
+            raise _too_many_failures(camera_wait)
+        raise denied()
 
-    def _check_limits(self, camera_id: str, source: str) -> None:
-        wait = max(self.by_source.retry_after(source), self.by_camera.retry_after(camera_id))
+    def _check_limits(self, source: str) -> None:
+        """Before any scrypt: the source's failures and the checks waiting (else 429)."""
+        wait = self.by_source.retry_after(source)
         if wait > 0:
-            raise Refused(429, "too many failed API keys; retry later",
-                          {"Retry-After": str(math.ceil(wait))})
+            raise _too_many_failures(wait)
         if self._pending >= self.config.max_pending_checks:
             raise Refused(429, "too many API key checks in progress; retry later",
                           {"Retry-After": "1"})
@@ -185,6 +197,11 @@ class KeyGuard:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _too_many_failures(wait_s: float) -> Refused:
+    return Refused(429, "too many failed API keys; retry later",
+                   {"Retry-After": str(max(1, math.ceil(wait_s)))})
 
 
 def admin_key_matches(given: str | None, expected: str | None) -> bool:
