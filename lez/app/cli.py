@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from lez.core import names
 from lez.core.errors import LezError
@@ -378,18 +378,15 @@ def _run_fines(
         ).run(stop)
 
 
-QUIET_UVICORN: dict[str, Any] = {"log_level": "warning", "access_log": False, "log_config": None}
-"""uvicorn without its access log and its own handlers: its warnings go through the root
-logger that :func:`lez.core.logs.configure_logging` set up (text or JSON)."""
-
-
 def _metrics_token(settings: Settings) -> str | None:
     token = settings.metrics_token
     return token.get_secret_value() if token is not None else None
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
+    from lez.app.serving import ServerLimits, serve
+
+    limits = ServerLimits.of(settings)
 
     if args.service == "div":
         from fidus_adapter.div_service import create_app as div_app
@@ -410,7 +407,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             failure_rate=args.failure_rate,
             metrics_token=_metrics_token(settings),
         )
-        uvicorn.run(app, host=args.host, port=args.port or 8100, **QUIET_UVICORN)
+        serve(app, host=args.host, port=args.port or 8100, limits=limits)
     elif args.service == "ingest":
         from camera_ingest.gateway import RegistryFile
         from camera_ingest.gateway import create_app as ingest_app
@@ -418,11 +415,11 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         cameras_file = args.registry or settings.cameras_file
         if cameras_file is None:
             raise LezError("lez serve ingest needs --registry cameras.yaml (or LEZ_CAMERAS_FILE)")
-        uvicorn.run(
+        serve(
             ingest_app(settings, registry=RegistryFile(cameras_file)),
             host=args.host,
             port=args.port or 8200,
-            **QUIET_UVICORN,
+            limits=limits,
         )
     else:
         from fines.console import create_app as console_app
@@ -447,12 +444,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             from lez.core.bus import consumer_lag
 
             app.state.lag_probe = lambda: consumer_lag(settings, bootstrap, timeout_s=1.0)
-        uvicorn.run(
-            app,
-            host=args.host,
-            port=args.port or settings.console_port,
-            **QUIET_UVICORN,
-        )
+        serve(app, host=args.host, port=args.port or settings.console_port, limits=limits)
     return 0
 
 

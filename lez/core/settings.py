@@ -117,6 +117,22 @@ class Settings(BaseSettings):
     evidence_inline: bool = False
     # The longest the FIDUS adapter waits for one passage's frames from lez.frames.
     evidence_fetch_timeout_s: float = Field(default=5.0, gt=0)
+    # -- HTTP servers and frames (issue 22) ------------------------------------------------
+    # Every HTTP server (gateway, console, mock DIV, lez.app.serving): a request's headers
+    # must arrive within the first, its body within the second after its headers; at most
+    # this many connections (and never more than the descriptor limit leaves room for).
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
+    http_body_timeout_s: float = Field(default=60.0, gt=0)
+    http_max_connections: int = Field(default=4096, ge=8)
+    # Peers whose X-Forwarded-For is believed, comma-separated addresses or networks
+    # (empty: nobody's, the peer address is the client's).
+    trusted_proxies: str = ""
+    # A frame whose JPEG header declares more pixels (width x height) is refused before it is
+    # decoded (gateway, plate reader).
+    max_frame_pixels: int = Field(default=40_000_000, ge=1)
+
+    def trusted_proxy_list(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
 
     def sqlalchemy_url(self) -> str:
         if self.database_url:
