@@ -233,6 +233,11 @@ class CheckedProducer(KafkaProducer):  # type: ignore[misc]
             self._pending.append(future)
         return future
 
+    @property
+    def transactional(self) -> bool:
+        """Made with a ``transactional_id``: its sends belong to the current transaction."""
+        return bool(self.config.get("transactional_id"))
+
     def flush(self, timeout: float | None = None) -> None:
         super().flush(timeout)
         with self._pending_lock:
@@ -246,10 +251,62 @@ class CheckedProducer(KafkaProducer):  # type: ignore[misc]
             )
 
 
-def make_stage_producer(bootstrap: str) -> KafkaProducer:
+@dataclass(frozen=True)
+class Transactional:
+    """A stage producer's transactional identity: its ``transactional.id`` (stable per stage
+    instance: :func:`transactional_id`) and how long the broker keeps one of its transactions
+    open before aborting it."""
+
+    transactional_id: str
+    timeout_ms: int
+
+
+def transactional_id(settings: Settings, group: str) -> str:
+    """The ``transactional.id`` of this process as a member of ``group``: the topic prefix,
+    the group and the stage instance (``LEZ_STAGE_INSTANCE``, the host name by default). It is
+    the same after a restart, so the restarted worker's ``init_transactions`` fences its
+    predecessor (a zombie's later writes are refused) and aborts the transaction it left
+    open at once instead of after ``LEZ_KAFKA_TRANSACTION_TIMEOUT_MS``."""
+    instance = settings.stage_instance or socket.gethostname()
+    return f"{settings.topic_prefix}{group}.{instance}"
+
+
+def stage_transactions(settings: Settings, group: str) -> Transactional | None:
+    """The transactional identity of a stage producer of ``group`` when
+    ``LEZ_KAFKA_TRANSACTIONS`` is on, else None."""
+    if not settings.kafka_transactions:
+        return None
+    return Transactional(transactional_id(settings, group), settings.kafka_transaction_timeout_ms)
+
+
+_process_transactions: Transactional | None = None
+
+
+def set_process_transactions(transactions: Transactional | None) -> None:
+    """The transactional identity that :func:`make_stage_producer` gives a producer asked
+    for without one. Transitional (issue 19): the plate reader and the FIDUS adapter still
+    call the factory themselves; the composition root sets this once, in a worker process
+    (one stage instance), before it builds the stage. Stages handed their producer (fines)
+    do not need it."""
+    global _process_transactions
+    _process_transactions = transactions
+
+
+def make_stage_producer(
+    bootstrap: str, *, transactions: Transactional | None = None
+) -> KafkaProducer:
     """The producer of a stage worker: :func:`make_producer`'s configuration, with delivery
-    checked at every flush (:class:`CheckedProducer`)."""
-    return CheckedProducer(**_producer_config(bootstrap, timeout_s=None, proxy_url=None))
+    checked at every flush (:class:`CheckedProducer`). With ``transactions`` (or the process's,
+    :func:`set_process_transactions`) a transactional producer: the stage runner then wraps
+    each round's output and input offsets in one transaction."""
+    config = _producer_config(bootstrap, timeout_s=None, proxy_url=None)
+    transactions = transactions or _process_transactions
+    if transactions is not None:
+        config |= {
+            "transactional_id": transactions.transactional_id,
+            "transaction_timeout_ms": transactions.timeout_ms,
+        }
+    return CheckedProducer(**config)
 
 
 def make_consumer(
@@ -260,6 +317,12 @@ def make_consumer(
     listener: ConsumerRebalanceListener | None = None,
     **extra: Any,
 ) -> KafkaConsumer:
+    """A stage's consumer of ``topics`` in ``group``: offsets committed only by the stage
+    runner (never automatically), from the earliest record when the group has none; with
+    ``LEZ_KAFKA_TRANSACTIONS`` it reads committed records only (an aborted transaction's
+    output is never seen downstream)."""
+    if settings.kafka_transactions:
+        extra.setdefault("isolation_level", "read_committed")
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group,

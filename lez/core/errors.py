@@ -39,11 +39,21 @@ class BrokerError(LezError):
     pass
 
 
+class Unavailable(LezError):
+    """Something a stage needs (the registry, its database) does not answer for now: the stage
+    runner reads the record again after ``retry_after`` seconds, nothing of it is committed."""
+
+    def __init__(self, reason: str, retry_after: float = 1.0):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
 class RegistryError(LezError):
     pass
 
 
-class RegistryUnavailable(RegistryError):
+class RegistryUnavailable(RegistryError, Unavailable):
     """The registry could not be reached; the caller retries later, nothing is decided."""
 
     def __init__(self, reason: str, retry_after: float = 1.0):

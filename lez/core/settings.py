@@ -46,6 +46,21 @@ class Settings(BaseSettings):
     topic_replication_factor: int = Field(default=1, ge=1)
     topic_min_insync_replicas: int | None = Field(default=None, ge=1)
     kafka_session_timeout_ms: int = 6000
+    # Exactly-once between stages (Apache Kafka; tansu does not hide aborted records): each
+    # stage consumes, produces and commits its input offsets in one Kafka transaction, and
+    # every stage consumer reads only committed records (isolation_level=read_committed).
+    kafka_transactions: bool = False
+    # The broker aborts a stage's transaction left open this long (a worker that died in
+    # one): read_committed consumers of its partitions wait at most this long for it.
+    kafka_transaction_timeout_ms: int = Field(default=10000, ge=1000)
+    # Which instance of its stage this process is (part of its transactional.id, stable
+    # across restarts so that a restarted worker fences and aborts its predecessor's open
+    # transaction at once). None: the host name; two processes of one stage on one host
+    # need different values (the embedded stack gives each its process name).
+    stage_instance: str | None = None
+    # Tests only: SIGKILL this worker right after it has flushed the output of its Nth
+    # checkpoint, before committing (the crash between produce and commit); None: never.
+    test_crash_after_produce: int | None = Field(default=None, ge=1)
     # None means SQLite under var_dir.
     database_url: str | None = None
     # Mock DIV service; None means ``lez run`` starts it on a free port.

@@ -3,10 +3,20 @@
 A :class:`StageRunner` is handed ready-made clients (a consumer already subscribed, a
 producer) and a handler for one record; it owns the loop: poll -> handle each record ->
 periodic hooks -> flush -> commit. Offsets are committed only after the output of the records
-that led to them is flushed (at least once). A ``RegistryUnavailable`` rewinds to the record
-that raised it and waits; any other exception goes to the stage's dead-letter policy, which
-dead-letters the record (the stage goes on) or declines (the error propagates and the worker
-stops before committing: the record is read again after a restart).
+that led to them is flushed (at least once). An ``Unavailable`` (the registry, the database)
+rewinds to the record that raised it and waits; any other exception goes to the stage's
+dead-letter policy, which dead-letters the record (the stage goes on) or declines (the error
+propagates and the worker stops before committing: the record is read again after a restart).
+
+With a transactional producer (``LEZ_KAFKA_TRANSACTIONS``, Apache Kafka) a round is one Kafka
+transaction: what the stage produces in it and the input offsets it commits are written
+together or not at all (exactly once between stages; consumers read ``read_committed``). A
+Kafka error in a round aborts the transaction, the stage forgets what it held of its
+partitions (as on a revocation) and reads on from the committed offsets. Fencing: the input
+offsets go with the group's metadata (generation, member id; KIP-447), so a zombie member
+that lost its partitions in a rebalance cannot commit them; and a worker restarted with the
+same ``transactional.id`` fences its predecessor (whose next transactional call fails with
+``ProducerFencedError``, fatal: that worker stops) and aborts its open transaction at once.
 """
 
 from __future__ import annotations
@@ -22,10 +32,16 @@ from types import FrameType
 from typing import Any, Protocol, runtime_checkable
 
 from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.errors import (
+    KafkaError,
+    ProducerFencedError,
+    TransactionalIdAuthorizationFailedError,
+    UnsupportedVersionError,
+)
 from kafka.structs import OffsetAndMetadata
 
 from lez.core.bus import Record
-from lez.core.errors import PoisonRecord, RegistryUnavailable
+from lez.core.errors import BrokerError, ConfigError, PoisonRecord, Unavailable
 from lez.core.events import DeadLetter
 from lez.core.metrics import Health, Metrics
 from lez.core.names import DEADLETTER
@@ -34,9 +50,18 @@ from lez.core.settings import Settings
 log = logging.getLogger(__name__)
 MIN_RETRY_S = 0.1
 """The shortest wait before a record that met an unavailable registry is read again."""
+ABORT_RETRY_S = 1.0
+"""The wait after an aborted transaction before the stage reads on."""
+FATAL_TRANSACTION_ERRORS = (
+    ProducerFencedError,
+    TransactionalIdAuthorizationFailedError,
+    UnsupportedVersionError,
+)
+"""Transaction errors no abort can mend: another live producer has this transactional.id, it
+is not authorised, or the broker has no transactions. They stop the worker."""
 
 DeadLetterPolicy = Callable[[Exception, Record], bool]
-"""Called with an exception the handler raised for a record (``RegistryUnavailable`` aside):
+"""Called with an exception the handler raised for a record (``Unavailable`` aside):
 True when the policy dealt with the record (dead-lettered it) and the stage goes on, False to
 re-raise. The default, :func:`reraise`, deals with nothing."""
 
@@ -76,6 +101,42 @@ class Producer(Protocol):
     def flush(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class TransactionalProducer(Protocol):
+    """A producer that writes in Kafka transactions (``lez.core.bus.CheckedProducer`` made
+    with a transactional id; kafka-python's transactional API)."""
+
+    @property
+    def transactional(self) -> bool: ...
+
+    def init_transactions(self) -> None: ...
+
+    def begin_transaction(self) -> None: ...
+
+    def send_offsets_to_transaction(
+        self, offsets: dict[TopicPartition, OffsetAndMetadata], group_metadata: Any
+    ) -> None: ...
+
+    def commit_transaction(self) -> None: ...
+
+    def abort_transaction(self) -> None: ...
+
+
+@runtime_checkable
+class GroupMember(Protocol):
+    """What a transactional runner reads of its consumer: the group's metadata (sent with
+    the offsets, so the group coordinator can fence a zombie member) and the committed
+    offset of a partition (where to read on after an abort)."""
+
+    def group_metadata(self) -> Any: ...
+
+    def committed(self, partition: TopicPartition) -> int | None: ...
+
+    def seek_to_beginning(self, *partitions: TopicPartition) -> None: ...
+
+    def assignment(self) -> set[TopicPartition]: ...
 
 
 class StopFlag:
@@ -183,11 +244,15 @@ def dead_letter_policy(
     return policy
 
 
+def offset_metadata(offsets: Mapping[TopicPartition, int]) -> dict[TopicPartition, Any]:
+    return {tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items()}
+
+
 def commit(consumer: Consumer, offsets: Mapping[TopicPartition, int]) -> None:
     """Commit the next offsets to read (only after the stage's output is flushed/persisted)."""
     if not offsets:
         return
-    consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items()})
+    consumer.commit(offset_metadata(offsets))
 
 
 class _Periodic:
@@ -211,6 +276,10 @@ class StageRunner:
     With ``metrics`` the runner counts dead letters and reports the consumer lag per
     partition after each poll; with ``health`` it beats once per round (liveness) and says
     whether partitions are assigned (readiness).
+
+    ``transactional``: each round in one Kafka transaction (module docstring); None: when
+    the producer is a transactional one. ``before_commit`` is called with the offsets about
+    to be committed, after the output is flushed (a test's crash between produce and commit).
     """
 
     def __init__(
@@ -230,6 +299,8 @@ class StageRunner:
         clock: Callable[[], float] = time.monotonic,
         metrics: Metrics | None = None,
         health: Health | None = None,
+        transactional: bool | None = None,
+        before_commit: Callable[[Offsets], None] | None = None,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
@@ -247,6 +318,17 @@ class StageRunner:
         self.handled: Offsets = {}
         self.committed: Offsets = {}
         self._periodic: list[_Periodic] = []
+        self.before_commit = before_commit
+        if transactional is None:
+            transactional = isinstance(producer, TransactionalProducer) and producer.transactional
+        self.transactional = transactional
+        if transactional and not (
+            isinstance(producer, TransactionalProducer) and isinstance(consumer, GroupMember)
+        ):
+            raise ConfigError(f"{name}: transactions need a transactional producer and a group")
+        self._transactions_ready = False
+        self.in_transaction = False
+        self.aborted = 0
         if rebalance is not None:
             rebalance.runner = self
 
@@ -257,11 +339,12 @@ class StageRunner:
         return self
 
     def process(self, record: Record) -> None:
-        """Handle one record, through the dead-letter policy; ``RegistryUnavailable`` (and what
-        the policy declines) propagates and leaves the record unhandled."""
+        """Handle one record, through the dead-letter policy; ``Unavailable`` (and what the
+        policy declines) propagates and leaves the record unhandled."""
+        self.begin()
         try:
             self.handle(record)
-        except RegistryUnavailable:
+        except Unavailable:
             raise
         except Exception as exc:
             if not self.on_error(exc, record):
@@ -272,8 +355,9 @@ class StageRunner:
         self.handled[tp] = max(self.handled.get(tp, 0), record.offset + 1)
 
     def handle_batch(self, batch: Polled) -> float:
-        """Process a polled batch. When the registry is unavailable, rewind every partition to
-        its first record not handled and return the seconds to wait (0.0 otherwise)."""
+        """Process a polled batch. When the registry (or the database) is unavailable, rewind
+        every partition to its first record not handled and return the seconds to wait (0.0
+        otherwise)."""
         wait = 0.0
         for tp, records in batch.items():
             if wait:
@@ -282,10 +366,12 @@ class StageRunner:
             for record in records:
                 try:
                     self.process(record)
-                except RegistryUnavailable as exc:
+                except Unavailable as exc:
                     self.consumer.seek(tp, record.offset)
                     wait = max(exc.retry_after, MIN_RETRY_S)
-                    log.warning("registry unavailable (%s); retry in %.1fs", exc.reason, wait)
+                    log.warning(
+                        "%s (%s); retry in %.1fs", type(exc).__name__, exc.reason, wait
+                    )
                     break
         return wait
 
@@ -295,15 +381,76 @@ class StageRunner:
         for hook in self._periodic:
             if now - hook.last >= hook.every_s:
                 hook.last = now
+                self.begin()
                 hook.fn()
 
+    def begin(self) -> None:
+        """Open the round's transaction if none is open (transactional runners only; the
+        first one initialises the producer's transactional state with the broker, fencing a
+        predecessor with the same transactional.id)."""
+        if not self.transactional or self.in_transaction:
+            return
+        producer = self._transactional_producer()
+        if not self._transactions_ready:
+            producer.init_transactions()
+            self._transactions_ready = True
+        producer.begin_transaction()
+        self.in_transaction = True
+
+    def _transactional_producer(self) -> TransactionalProducer:
+        assert isinstance(self.producer, TransactionalProducer)  # noqa: S101 - checked at init
+        return self.producer
+
     def checkpoint(self) -> None:
-        """Flush the output, then commit the offsets that are safe and not committed yet."""
+        """Flush the output, then commit the offsets that are safe and not committed yet (in
+        a transactional runner: add them to the round's transaction and commit it)."""
         self.producer.flush()
         safe = self.hold_back(dict(self.handled)) if self.hold_back else self.handled
         new = {tp: off for tp, off in safe.items() if self.committed.get(tp) != off}
-        commit(self.consumer, new)
+        if self.before_commit is not None:
+            self.before_commit(new)
+        if self.transactional:
+            self._commit_transaction(new)
+        else:
+            commit(self.consumer, new)
         self.committed.update(new)
+
+    def _commit_transaction(self, new: Offsets) -> None:
+        if new:
+            self.begin()
+        if not self.in_transaction:
+            return
+        producer = self._transactional_producer()
+        if new:
+            assert isinstance(self.consumer, GroupMember)  # noqa: S101 - checked at init
+            producer.send_offsets_to_transaction(
+                offset_metadata(new), self.consumer.group_metadata()
+            )
+        producer.commit_transaction()
+        self.in_transaction = False
+
+    def abort(self, exc: BaseException) -> None:
+        """Abort the open transaction after ``exc``: its output is never read downstream and
+        its offsets never committed. The stage forgets what it held of the partitions it
+        handled (``on_revoke``), and they are read on from their committed offsets."""
+        self.aborted += 1
+        log.warning("%s: transaction aborted after %s: %s", self.name, type(exc).__name__, exc)
+        if self.in_transaction:
+            self.in_transaction = False
+            self._transactional_producer().abort_transaction()
+        assert isinstance(self.consumer, GroupMember)  # noqa: S101 - checked at init
+        # every assigned partition: a batch fetched but not handled moved its position too
+        tps = set(self.handled) | self.consumer.assignment()
+        if self.on_revoke is not None and tps:
+            self.on_revoke(tps)
+        for tp in tps:
+            self.handled.pop(tp, None)
+            known = self.committed.get(tp)
+            offset = known if known is not None else self.consumer.committed(tp)
+            if offset is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset)
 
     def revoked(self, tps: set[TopicPartition]) -> None:
         """Partitions taken away in a rebalance: flush and commit what is safe of them (never
@@ -355,19 +502,38 @@ class StageRunner:
     def run(self, stop: StopFlag) -> None:
         """Rounds until ``stop`` is set, a last checkpoint, then close both clients. An error
         that propagates closes them without committing what was not committed yet."""
-        log.info("%s worker up", self.name)
+        log.info("%s worker up%s", self.name, " (transactional)" if self.transactional else "")
         try:
             while not stop.is_set():
-                wait = self.run_once()
+                try:
+                    wait = self.run_once()
+                except (BrokerError, KafkaError) as exc:
+                    if not self.transactional or isinstance(exc, FATAL_TRANSACTION_ERRORS):
+                        raise
+                    self.abort(exc)
+                    wait = ABORT_RETRY_S
                 self._pause(stop, wait)
             if self.on_stop is not None:
+                self.begin()
                 self.on_stop()
             self.checkpoint()
         finally:
             if self.health is not None:
                 self.health.assigned(False)
+            self._abandon()
             self.consumer.close(autocommit=False)
             self.producer.close()
+
+    def _abandon(self) -> None:
+        """On the way out after an error: abort the open transaction (best effort; the broker
+        aborts it anyway after the transaction timeout, or the restarted worker at once)."""
+        if not self.in_transaction:
+            return
+        self.in_transaction = False
+        try:
+            self._transactional_producer().abort_transaction()
+        except KafkaError as exc:
+            log.warning("%s: open transaction not aborted: %s", self.name, exc)
 
     def _pause(self, stop: StopFlag, seconds: float) -> None:
         """Wait ``seconds`` (the registry is unavailable), still beating: a worker waiting

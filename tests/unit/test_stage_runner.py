@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from kafka import TopicPartition
+from kafka.errors import ProducerFencedError
 
 from lez.core.bus import Record
-from lez.core.errors import EventError, PoisonRecord, RegistryUnavailable
+from lez.core.errors import BrokerError, ConfigError, EventError, PoisonRecord, RegistryUnavailable
 from lez.core.settings import Settings
 from lez.core.stage import (
     Polled,
@@ -295,3 +296,175 @@ class TestHooks:
         assert stopped == ["on_stop"]
         assert consumer.commits == [{TP0: 1}, {TP0: 2}]
         assert consumer.closed == [False] and producer.closed
+
+
+@dataclass
+class FakeGroupConsumer(FakeConsumer):
+    """A consumer in a group: its metadata (sent with a transaction's offsets), the offsets
+    the broker holds as committed, its assignment."""
+
+    broker_committed: dict[TopicPartition, int] = field(default_factory=dict)
+    assigned: set[TopicPartition] = field(default_factory=set)
+    rewound: list[TopicPartition] = field(default_factory=list)
+
+    def group_metadata(self) -> str:
+        return "test-group@gen-3"
+
+    def committed(self, partition: TopicPartition) -> int | None:
+        return self.broker_committed.get(partition)
+
+    def seek_to_beginning(self, *partitions: TopicPartition) -> None:
+        self.rewound += partitions
+        self.log.events += [f"rewind {tp.partition}" for tp in partitions]
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)
+
+
+@dataclass
+class FakeTransactionalProducer(FakeProducer):
+    """kafka-python's transactional calls, logged; ``fail_flush`` makes the next flushes
+    raise as a lost delivery does; ``fenced`` makes commits raise ProducerFencedError."""
+
+    fail_flush: int = 0
+    fenced: bool = False
+    transactional: bool = True
+    offsets_sent: list[tuple[dict[TopicPartition, int], Any]] = field(default_factory=list)
+
+    def init_transactions(self) -> None:
+        self.log.events.append("init")
+
+    def begin_transaction(self) -> None:
+        self.log.events.append("begin")
+
+    def send_offsets_to_transaction(
+        self, offsets: dict[TopicPartition, Any], group_metadata: Any
+    ) -> None:
+        plain = {tp: meta.offset for tp, meta in offsets.items()}
+        self.offsets_sent.append((plain, group_metadata))
+        self.log.events.append(
+            "offsets " + ",".join(f"{tp.partition}@{o}" for tp, o in sorted(plain.items()))
+        )
+
+    def commit_transaction(self) -> None:
+        if self.fenced:
+            raise ProducerFencedError("another producer has this transactional.id")
+        self.log.events.append("commit-txn")
+
+    def abort_transaction(self) -> None:
+        self.log.events.append("abort-txn")
+
+    def flush(self) -> None:
+        super().flush()
+        if self.fail_flush:
+            self.fail_flush -= 1
+            raise BrokerError("1 of 1 record(s) not delivered")
+
+
+def tx_runner(
+    batches: list[dict[TopicPartition, list[FakeRecord]]], **kwargs: Any
+) -> tuple[StageRunner, FakeGroupConsumer, FakeTransactionalProducer, Log]:
+    log = Log()
+    consumer = FakeGroupConsumer(log, batches)
+    producer = FakeTransactionalProducer(log)
+
+    def produce(record: Record) -> None:
+        log.events.append(f"handle {record.partition}@{record.offset}")
+        producer.send("lez.decisions", key=record.key, value=record.value)
+
+    r = StageRunner(consumer, producer, produce, name="test-stage", **kwargs)
+    return r, consumer, producer, log
+
+
+class TestTransactions:
+    def test_a_round_is_one_transaction_with_its_output_and_its_input_offsets(self) -> None:
+        r, consumer, producer, log = tx_runner([{TP0: [rec(0, 0), rec(0, 1)]}, {}])
+        assert r.transactional, "a transactional producer makes a transactional runner"
+        r.run_once()
+        assert log.events == [
+            "init",
+            "begin",
+            "handle 0@0",
+            "send lez.decisions",
+            "handle 0@1",
+            "send lez.decisions",
+            "flush",
+            "offsets 0@2",
+            "commit-txn",
+        ]
+        # the offsets go with the group's metadata, never through the consumer's own commit
+        assert producer.offsets_sent == [({TP0: 2}, "test-group@gen-3")]
+        assert consumer.commits == []
+        r.run_once()  # an idle round opens no transaction and initialises nothing again
+        assert log.events[-1] == "flush" and log.events.count("init") == 1
+
+    def test_the_crash_hook_runs_after_the_flush_and_before_the_commit(self) -> None:
+        seen: list[dict[TopicPartition, int]] = []
+        r, _, _, log = tx_runner([{TP0: [rec(0, 0)]}])
+
+        def hook(new: dict[TopicPartition, int]) -> None:
+            seen.append(dict(new))
+            log.events.append("hook")
+
+        r.before_commit = hook
+        r.run_once()
+        assert seen == [{TP0: 1}]
+        assert log.events[-4:] == ["flush", "hook", "offsets 0@1", "commit-txn"]
+
+    def test_a_lost_delivery_aborts_forgets_and_reads_on_from_the_committed_offsets(
+        self,
+    ) -> None:
+        revoked: list[set[TopicPartition]] = []
+        stop = StopFlag()
+        first = {TP0: [rec(0, 0)]}
+        second = {TP0: [rec(0, 1), rec(0, 2)], TP1: [rec(1, 4)]}
+        again = {TP0: [rec(0, 1), rec(0, 2)], TP1: [rec(1, 4)]}
+        r, consumer, producer, log = tx_runner([first, second, again], on_revoke=revoked.append)
+        consumer.assigned = {TP0, TP1}
+        consumer.broker_committed = {TP1: 4}
+        consumer.on_poll = lambda n: stop.set() if n == 3 else None
+        producer.fail_flush = 0
+        r.run_once()  # round 1 commits 0@1
+        producer.fail_flush = 1  # round 2's output is not delivered
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("lez.core.stage.ABORT_RETRY_S", 0.0)
+            r.run(stop)
+        round2 = log.events[log.events.index("commit-txn") + 1 :]
+        assert round2[: round2.index("abort-txn") + 1] == [
+            "begin",
+            "handle 0@1",
+            "send lez.decisions",
+            "handle 0@2",
+            "send lez.decisions",
+            "handle 1@4",
+            "send lez.decisions",
+            "flush",
+            "abort-txn",
+        ]
+        # what the stage held of every assigned partition is dropped, and each is read on
+        # from its committed offset (known here, or asked of the broker)
+        assert revoked == [{TP0, TP1}]
+        assert sorted(consumer.seeks, key=lambda s: s[0].partition) == [(TP0, 1), (TP1, 4)]
+        assert r.aborted == 1
+        # the third round reads the same records again and commits them once
+        assert producer.offsets_sent[-1][0] == {TP0: 3, TP1: 5}
+        assert [o for o, _ in producer.offsets_sent] == [{TP0: 1}, {TP0: 3, TP1: 5}]
+
+    def test_a_fenced_producer_stops_the_worker_with_its_transaction_aborted(self) -> None:
+        r, consumer, producer, log = tx_runner([{TP0: [rec(0, 0)]}])
+        producer.fenced = True
+        with pytest.raises(ProducerFencedError):
+            r.run(StopFlag())
+        assert "abort-txn" in log.events and consumer.commits == []
+        assert producer.closed
+
+    def test_transactions_need_a_transactional_producer(self) -> None:
+        log = Log()
+        with pytest.raises(ConfigError, match="transactional producer"):
+            StageRunner(
+                FakeGroupConsumer(log, []),
+                FakeProducer(log),
+                lambda _r: None,
+                name="test-stage",
+                transactional=True,
+            )
