@@ -7,17 +7,18 @@ takes the same as one ``lez.frame/1`` JSON document, with the camera named in ``
 
 The door comes first, from the headers alone, before any slot is taken or any body byte is
 read: the camera and its key (salted hashes in the camera registry YAML; scrypt off the event
-loop, failures limited per source and camera, see :mod:`camera_ingest.guard`). Then the
-capture time (not ahead of the gateway clock, not older than an edge spool may keep a frame),
-a slot (per camera, and overall), the body (size limit and a deadline), the content type and
-the JPEG (SOI and EOI markers, then a real decode); the frame goes to ``lez.frames`` keyed by
-camera and the answer comes only after the broker acknowledged it (``acks=all``): a 2xx means
-the frame is safe. Every refusal is a 4xx with its reason; too many frames in flight is 429
-with ``Retry-After``; a broker that cannot be reached is 503 with ``Retry-After`` (the edge
-keeps the frame in its spool and sends it again). ``/v1/stats`` and the API docs need the
-admin key (``LEZ_INGEST_ADMIN_KEY``, as ``X-Api-Key`` or the HTTP Basic password).
-``/metrics`` (frames taken per camera, refusals per reason) holds counts only: open unless
-``LEZ_METRICS_TOKEN`` is set, then it wants ``Authorization: Bearer <token>``.
+loop, failures limited per source and camera, see :mod:`camera_ingest.guard`). Then the capture
+time (not ahead of the gateway clock, not older than an edge spool may keep a frame), a slot
+(per camera, and overall), the body (size limit and a deadline), the content type and the JPEG
+(SOI and EOI markers, the pixels its header declares against a budget, then a real decode); the
+frame goes to ``lez.frames`` keyed by camera and the answer comes only after the broker
+acknowledged it (``acks=all``): a 2xx means the frame is safe. Every refusal is a 4xx with its
+reason; too many frames in flight is 429 with ``Retry-After``; a broker that cannot be reached
+is 503 with ``Retry-After`` (the edge keeps the frame in its spool and sends it again).
+``/v1/stats`` and the API docs need the admin key (``LEZ_INGEST_ADMIN_KEY``, as ``X-Api-Key``
+or the HTTP Basic password). ``/metrics`` (frames taken per camera, refusals per reason) holds
+counts only: open unless ``LEZ_METRICS_TOKEN`` is set, then it wants ``Authorization: Bearer
+<token>``.
 
 Idempotency: a (camera id, sequence number) the gateway has already delivered is answered
 200 ``duplicate`` and not produced again; a duplicate that gets through anyway (after a
@@ -56,6 +57,7 @@ from lez.core.bus import make_producer
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.errors import ConfigError, EventError
 from lez.core.events import FrameEvent, parse_event
+from lez.core.jpeg import FrameTooLarge, check_pixel_budget
 from lez.core.metrics import Metrics, metrics_answer
 from lez.core.names import FRAMES
 from lez.core.settings import Settings
@@ -89,6 +91,9 @@ class FrameProducer(Protocol):
 @dataclass(frozen=True)
 class GatewayConfig:
     max_frame_bytes: int = 8 * 1024 * 1024
+    # A JPEG whose header declares more pixels is refused before any decode
+    # (``LEZ_MAX_FRAME_PIXELS``).
+    max_frame_pixels: int = 40_000_000
     max_in_flight: int = 32
     # One camera's share of the slots: a camera (or a stolen key) cannot hold them all.
     max_in_flight_per_camera: int = 4
@@ -318,6 +323,10 @@ class Ingest:
             self.stats.duplicates += 1
             return JSONResponse({"status": "duplicate", **body}, status_code=200)
         try:
+            check_pixel_budget(frame.jpeg, self.config.max_frame_pixels)
+        except FrameTooLarge as exc:  # a decompression bomb: never decoded
+            raise Refused(422, exc.reason) from exc
+        try:
             await run_in_threadpool(validate_jpeg, frame.jpeg)
         except InvalidJpeg as exc:
             raise Refused(422, exc.reason) from exc
@@ -531,7 +540,9 @@ def create_app(
     metrics: Metrics | None = None,
 ) -> FastAPI:
     config = config or GatewayConfig(
-        max_frame_bytes=settings.max_frame_bytes, max_age_s=settings.frame_max_age_s
+        max_frame_bytes=settings.max_frame_bytes,
+        max_frame_pixels=settings.max_frame_pixels,
+        max_age_s=settings.frame_max_age_s,
     )
     ingest = Ingest(
         settings,

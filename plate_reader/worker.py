@@ -27,6 +27,7 @@ from lez.core.errors import (
     UnknownCameraError,
 )
 from lez.core.events import FrameEvent, FrameRead, FrameRef, PassageEvent, parse_event
+from lez.core.jpeg import check_pixel_budget
 from lez.core.metrics import Health, Metrics
 from lez.core.names import FRAMES, GROUPS, PLATE_READER, PLATES
 from lez.core.settings import Settings
@@ -350,6 +351,8 @@ class PlateReaderWorker:
             raise UnknownCameraError(frame.camera_id)
         if len(frame.jpeg) > self.settings.max_frame_bytes:
             raise ValueError(f"frame of {len(frame.jpeg)} bytes is over the limit")
+        # Before any decode: a few hundred bytes can declare a picture of gigabytes.
+        check_pixel_budget(frame.jpeg, self.settings.max_frame_pixels)
         ahead = frame.captured_at.timestamp() - record.timestamp / 1000
         if record.timestamp > 0 and ahead > MAX_FUTURE_S:
             raise ValueError(
