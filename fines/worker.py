@@ -1,7 +1,10 @@
 """The fines stage: lez.decisions and lez.deadletter -> database (passages, candidates, review).
 
 Offsets are committed only after the database transaction has committed; a redelivered
-decision finds its passage already stored and changes nothing.
+decision finds its passage already stored and changes nothing. A database that does not answer
+(restarted, failed over) makes the worker wait and read the record again, with a growing
+pause (:class:`DatabaseUnavailable`): nothing unstored is committed, nothing dead-lettered.
+The worker is handed its Kafka clients (``lez.app.compose.stage_clients``).
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from kafka import KafkaProducer, TopicPartition
+from kafka import TopicPartition
 from sqlalchemy import func, select
-from sqlalchemy.exc import DataError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fines.models import Passage, ReviewItem
@@ -24,20 +27,40 @@ from fines.service import (
     record_decision,
     settle_due,
 )
-from lez.core.bus import Record, make_consumer, make_stage_producer
-from lez.core.errors import EventError, RegistryUnavailable
+from lez.core.bus import Record
+from lez.core.errors import EventError, RegistryUnavailable, Unavailable
 from lez.core.events import DeadLetter, DecisionEvent, parse_event
 from lez.core.metrics import Health, Metrics
 from lez.core.names import DEADLETTER, DECISIONS, FINES, GROUPS
 from lez.core.settings import Settings
-from lez.core.stage import Consumer, StageRunner, StopFlag, dead_letter
+from lez.core.stage import Consumer, Offsets, Producer, StageRunner, StopFlag, dead_letter
 
 log = logging.getLogger(__name__)
 STAGE = FINES
 GROUP = GROUPS[FINES]
+INPUTS = (DECISIONS, DEADLETTER)
+"""The topics the fines stage reads (its consumer is subscribed to them by the app)."""
 POISON = (EventError, DataError, ValueError)
 """Malformed, or a value the database can never take. A database that is down
-(OperationalError) is not poison: it propagates, nothing is committed, the record is re-read."""
+(OperationalError) is not poison: the record is read again once it answers."""
+DB_RETRY_FIRST_S = 0.25
+DB_RETRY_MAX_S = 5.0
+"""The wait before a record is stored again after the database did not answer: doubling from
+the first to the longest."""
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database did not answer (connection refused or lost): nothing of the record was
+    stored; the stage runner reads it again after ``retry_after`` seconds."""
+
+
+def database_down(exc: BaseException) -> bool:
+    """True for an error that says the database is not reachable now, not that the record is
+    wrong: OperationalError (refused, shutting down, starting up, a lost connection),
+    InterfaceError (a connection already closed), any error that invalidated its connection."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def review_backlog(sessions: sessionmaker[Session]) -> int:
@@ -74,7 +97,8 @@ class FinesWorker:
     def __init__(
         self,
         settings: Settings,
-        bootstrap: str,
+        consumer: Consumer,
+        producer: Producer,
         sessions: sessionmaker[Session],
         policy: FinesPolicy,
         day_pass: DayPassCheck,
@@ -85,6 +109,7 @@ class FinesWorker:
         health: Health | None = None,
         backlog_every_s: float = 10.0,
         purge_every_s: float | None = 3600.0,
+        before_commit: Callable[[Offsets], None] | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -92,16 +117,19 @@ class FinesWorker:
         self.day_pass = day_pass
         self.clock = clock
         self.metrics = metrics
-        self.producer: KafkaProducer = make_stage_producer(bootstrap)
+        self.producer = producer
+        self.db_failures = 0
+        """Consecutive records the database did not answer for (the retry pause doubles)."""
         self.runner = StageRunner(
-            make_consumer(settings, bootstrap, GROUP, [DECISIONS, DEADLETTER]),
-            self.producer,
+            consumer,
+            producer,
             self._handle,
             name=STAGE,
             on_error=self._dead_letter,
             max_records=64,
             metrics=metrics,
             health=health,
+            before_commit=before_commit,
         )
         if settle_every_s is not None:
             self.runner.every(settle_every_s, self._settle)
@@ -114,8 +142,13 @@ class FinesWorker:
         """Evidence of closed cases goes once its retention has passed (lez-domain.md,
         "Privacy"); the purge is audited."""
         retention = timedelta(days=self.settings.evidence_retention_days)
-        with self.sessions.begin() as session:
-            purge_closed_evidence(session, now=self.clock(), retention=retention)
+        try:
+            with self.sessions.begin() as session:
+                purge_closed_evidence(session, now=self.clock(), retention=retention)
+        except SQLAlchemyError as exc:
+            if not database_down(exc):
+                raise
+            log.warning("evidence purge postponed: database unavailable (%s)", type(exc).__name__)
 
     @property
     def consumer(self) -> Consumer:
@@ -126,9 +159,23 @@ class FinesWorker:
         self.runner.consumer = consumer
 
     def _handle(self, record: Record) -> None:
-        """Store one record in its own transaction, committed before the offset is."""
-        with self.sessions.begin() as session:
-            self._store(session, record)
+        """Store one record in its own transaction, committed before the offset is. A
+        database that does not answer raises :class:`DatabaseUnavailable` (the runner waits,
+        then reads the record again; the pause doubles up to ``DB_RETRY_MAX_S``)."""
+        try:
+            with self.sessions.begin() as session:
+                self._store(session, record)
+        except SQLAlchemyError as exc:
+            if not database_down(exc):
+                raise
+            self.db_failures += 1
+            wait = min(DB_RETRY_MAX_S, DB_RETRY_FIRST_S * 2 ** (self.db_failures - 1))
+            reason = (str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)).strip()
+            raise DatabaseUnavailable(
+                f"database unavailable: {reason.splitlines()[0] if reason else type(exc).__name__}",
+                retry_after=wait,
+            ) from exc
+        self.db_failures = 0
 
     def _store(self, session: Session, record: Record) -> None:
         if record.topic == self.settings.topic(DEADLETTER):
@@ -185,6 +232,11 @@ class FinesWorker:
             )
         except RegistryUnavailable as exc:
             log.warning("settlement postponed: registry unavailable (%s)", exc)
+            return 0
+        except SQLAlchemyError as exc:
+            if not database_down(exc):
+                raise
+            log.warning("settlement postponed: database unavailable (%s)", type(exc).__name__)
             return 0
         if self.metrics is not None:
             for notice in notices:

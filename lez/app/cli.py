@@ -289,8 +289,9 @@ def _run_plate_reader(
         if args.ground_truth
         else compose.ocr_frame_reader(settings)
     )
+    compose.process_transactions(settings, names.GROUPS[names.PLATE_READER])
     with observe_worker(settings) as obs:
-        PlateReaderWorker(
+        worker = PlateReaderWorker(
             settings,
             bootstrap,
             read,
@@ -299,7 +300,9 @@ def _run_plate_reader(
             ground_truth=bool(args.ground_truth),
             metrics=obs.metrics,
             health=obs.health,
-        ).run(stop)
+        )
+        worker.runner.before_commit = compose.crash_after_produce(settings)
+        worker.run(stop)
 
 
 def _run_fidus_adapter(
@@ -310,8 +313,9 @@ def _run_fidus_adapter(
     from lez.app.observe import observe_worker
 
     sessions = compose.sessions(settings)
+    compose.process_transactions(settings, names.GROUPS[names.FIDUS_ADAPTER])
     with observe_worker(settings, sessions=sessions, registry=True) as obs:
-        FidusAdapterWorker(
+        worker = FidusAdapterWorker(
             settings,
             bootstrap,
             compose.adapter(settings, sessions, actor="fidus-adapter-worker").instrument(
@@ -321,7 +325,9 @@ def _run_fidus_adapter(
             cameras=compose.cameras(settings),
             metrics=obs.metrics,
             health=obs.health,
-        ).run(stop)
+        )
+        worker.runner.before_commit = compose.crash_after_produce(settings)
+        worker.run(stop)
 
 
 def _run_police_hotlist(
@@ -335,6 +341,7 @@ def _run_police_hotlist(
     adapter = compose.adapter(
         settings, sessions, "police-hotlist-worker", authority=settings.police_authority
     )
+    compose.process_transactions(settings, names.GROUPS[names.POLICE_HOTLIST])
     with observe_worker(settings, sessions=sessions, registry=True) as obs:
         HotlistWorker(
             settings,
@@ -350,7 +357,7 @@ def _run_fines(
 ) -> None:
     from fines.db import migrate
     from fines.service import FinesPolicy
-    from fines.worker import FinesWorker
+    from fines.worker import GROUP, INPUTS, FinesWorker
     from lez.app import compose
     from lez.app.observe import observe_worker
 
@@ -358,10 +365,12 @@ def _run_fines(
     sessions = compose.sessions(settings)
     rules = compose.rules(settings)
     adapter = compose.adapter(settings, sessions, actor="fines-worker")
+    consumer, producer = compose.stage_clients(settings, bootstrap, GROUP, INPUTS)
     with observe_worker(settings, sessions=sessions) as obs:
         FinesWorker(
             settings,
-            bootstrap,
+            consumer,
+            producer,
             sessions,
             FinesPolicy(
                 auto_issue_threshold=settings.auto_issue_threshold,
@@ -375,6 +384,7 @@ def _run_fines(
             settle_every_s=None if args.no_settle else 5.0,
             metrics=obs.metrics,
             health=obs.health,
+            before_commit=compose.crash_after_produce(settings),
         ).run(stop)
 
 

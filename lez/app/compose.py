@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Callable, Mapping
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from sqlalchemy.orm import Session, sessionmaker
 
 from fidus_adapter.client import FidusAdapter
@@ -16,6 +20,12 @@ from fidus_adapter.signing import Authority
 from fines.db import make_engine, session_factory
 from fines.review import Relookup
 from fines.service import DayPassCheck
+from lez.core.bus import (
+    make_consumer,
+    make_stage_producer,
+    set_process_transactions,
+    stage_transactions,
+)
 from lez.core.cameras import CameraRegistry
 from lez.core.errors import ConfigError, ScenarioError
 from lez.core.events import FrameEvent
@@ -25,10 +35,60 @@ from lez.core.plates import normalize_plate
 from lez.core.registry import AuditSink, LookupResult
 from lez.core.rules import RuleBook
 from lez.core.settings import Settings
+from lez.core.stage import Offsets
 from plate_reader.base import PlateRead
 
 if TYPE_CHECKING:
     from fidus_adapter.div_service import DivAuditLog
+
+
+log = logging.getLogger(__name__)
+
+
+def stage_clients(
+    settings: Settings,
+    bootstrap: str,
+    group: str,
+    topics: Iterable[str],
+    *,
+    listener: ConsumerRebalanceListener | None = None,
+) -> tuple[KafkaConsumer, KafkaProducer]:
+    """The Kafka clients of one stage instance: its group's consumer of ``topics`` and its
+    producer. With ``LEZ_KAFKA_TRANSACTIONS`` the producer is transactional (a
+    ``transactional.id`` stable for this stage instance) and the consumer reads committed
+    records only; the stage runner then commits each round as one transaction."""
+    producer = make_stage_producer(bootstrap, transactions=stage_transactions(settings, group))
+    consumer = make_consumer(settings, bootstrap, group, topics, listener=listener)
+    return consumer, producer
+
+
+def process_transactions(settings: Settings, group: str) -> None:
+    """For a worker process whose stage still builds its own producer (the plate reader, the
+    FIDUS adapter and the hotlist worker, until they are handed their clients): the
+    transactional identity the core's factory gives it (none without
+    ``LEZ_KAFKA_TRANSACTIONS``). Called once, before the stage is built."""
+    set_process_transactions(stage_transactions(settings, group))
+
+
+def crash_after_produce(settings: Settings) -> Callable[[Offsets], None] | None:
+    """Tests only (``LEZ_TEST_CRASH_AFTER_PRODUCE=N``): a hook for the stage runner that
+    SIGKILLs this worker at its Nth checkpoint with input offsets to commit, after its
+    output was flushed and before the commit (the crash between produce and commit). None
+    when the setting is unset (every production process)."""
+    n = settings.test_crash_after_produce
+    if n is None:
+        return None
+    seen = [0]
+
+    def hook(offsets: Offsets) -> None:
+        if not offsets:
+            return
+        seen[0] += 1
+        if seen[0] >= n:
+            log.warning("LEZ_TEST_CRASH_AFTER_PRODUCE=%d: killing this worker before its commit", n)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
 
 
 def authorisations(settings: Settings) -> Mapping[str, frozenset[str]]:

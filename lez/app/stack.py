@@ -23,7 +23,7 @@ import httpx
 
 from fines.db import migrate
 from lez.core.bus import EmbeddedBroker, ensure_topics, free_port, ready_file
-from lez.core.errors import LezError
+from lez.core.errors import ConfigError, LezError
 from lez.core.names import (
     FIDUS_ADAPTER,
     FINES,
@@ -144,6 +144,7 @@ class Stack:
             "true" if self.settings.keep_compliant_plates else "false"
         )
         env["LEZ_EVIDENCE_INLINE"] = "true" if self.settings.evidence_inline else "false"
+        env["LEZ_KAFKA_TRANSACTIONS"] = "true" if self.settings.kafka_transactions else "false"
         for key, secret in (
             ("LEZ_CONSOLE_SECRET_KEY", self.settings.console_secret_key),
             ("LEZ_CONSOLE_ADMIN_PASSWORD", self.settings.console_admin_password),
@@ -157,6 +158,8 @@ class Stack:
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
         env = self.env(role or name)
         env.pop("LEZ_METRICS_PORT", None)
+        # each process its own stage instance (its transactional.id), the same on a restart
+        env["LEZ_STAGE_INSTANCE"] = name
         if args[0] == "worker":
             env["LEZ_METRICS_PORT"] = str(free_port())
             self._record_metrics_port(name, int(env["LEZ_METRICS_PORT"]))
@@ -186,6 +189,12 @@ class Stack:
         if self.settings.kafka_bootstrap:
             self.bootstrap = self.settings.kafka_bootstrap
         else:
+            if self.settings.kafka_transactions:
+                raise ConfigError(
+                    "LEZ_KAFKA_TRANSACTIONS needs a broker with Kafka transactions (Apache "
+                    "Kafka, LEZ_KAFKA_BOOTSTRAP): the embedded tansu broker shows aborted "
+                    "records to read_committed consumers"
+                )
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self.broker = EmbeddedBroker.start(log_file=self.log_dir / "broker.log")
             self.bootstrap = self.broker.bootstrap

@@ -13,16 +13,18 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 from sqlalchemy import select
 
 from fines.models import DeadLetterRecord, Passage
 from fines.service import FinesPolicy
 from fines.worker import FinesWorker
 from lez.app import compose
-from lez.core.bus import ensure_topics
+from lez.core.bus import ensure_topics, make_stage_producer
 from lez.core.errors import RegistryError
 from lez.core.events import DecisionEvent, FrameEvent, FrameRef, PassageEvent
 from lez.core.settings import Settings
+from lez.core.stage import Polled
 from plate_reader.base import PlateRead
 from plate_reader.voting import vote
 from plate_reader.worker import PlateReaderWorker
@@ -149,9 +151,15 @@ class _Commits:
     """Stands in for the consumer (not in a group here): records what would be committed."""
 
     def __init__(self) -> None:
-        self.commits: list[dict[TopicPartition, object]] = []
+        self.commits: list[dict[TopicPartition, OffsetAndMetadata]] = []
 
-    def commit(self, offsets: dict[TopicPartition, object]) -> None:
+    def poll(self, timeout_ms: int, max_records: int) -> Polled:
+        return {}
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        pass
+
+    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         self.commits.append(offsets)
 
     def close(self, autocommit: bool = False) -> None:
@@ -170,11 +178,16 @@ def test_fines_stores_frames_once_and_dead_letters_what_the_database_refuses(
 ) -> None:
     settings = _settings(broker, tmp_path).model_copy(update={"database_url": db_url})
     sessions = compose.sessions(settings)
+    consumer = _Commits()
     worker = FinesWorker(
-        settings, broker, sessions, FinesPolicy(), lambda *_: False, settle_every_s=None
+        settings,
+        consumer,
+        make_stage_producer(broker),
+        sessions,
+        FinesPolicy(),
+        lambda *_: False,
+        settle_every_s=None,
     )
-    worker.consumer.close(autocommit=False)
-    worker.consumer = _Commits()  # type: ignore[assignment]
     topic = settings.topic("decisions")
     tp = TopicPartition(topic, 0)
     try:
@@ -201,7 +214,7 @@ def test_fines_stores_frames_once_and_dead_letters_what_the_database_refuses(
     with sessions() as s:
         assert [p.passage_id for p in s.scalars(select(Passage))] == ["CAM-P:0"]
         assert s.scalars(select(DeadLetterRecord)).all() == []  # not consumed here
-    last = worker.consumer.commits[-1]  # type: ignore[attr-defined]
+    last = consumer.commits[-1]
     assert last[tp].offset == (5 if db_url.startswith("postgresql") else 4), "never blocked"
     dls = [json.loads(v) for v in _topic(settings, broker, "deadletter")]
     reasons = sorted(d["error"] for d in dls)
