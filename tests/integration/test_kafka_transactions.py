@@ -1,0 +1,113 @@
+"""Exactly once between stages with Kafka transactions (``LEZ_KAFKA_TRANSACTIONS``, Apache
+Kafka): a FIDUS adapter SIGKILLed between producing its decisions and committing its input
+offsets leaves one ``lez.decisions`` record per passage for a ``read_committed`` reader, though
+the dead worker's decisions are in the log (aborted) and its passages were decided again."""
+
+from __future__ import annotations
+
+import json
+import signal
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from kafka import KafkaConsumer
+
+from lez.app import compose
+from lez.app.replay import load_scenario, prepare_run, scenario_options
+from lez.app.stack import Stack
+from lez.core.bus import make_producer
+from lez.core.errors import ConfigError
+from lez.core.names import FIDUS_ADAPTER
+from lez.core.settings import Settings
+from tests.conftest import DEMO
+from tests.pipeline import Pipeline
+
+pytestmark = pytest.mark.integration
+CRASH_ENV = "LEZ_TEST_CRASH_AFTER_PRODUCE"
+
+
+@contextmanager
+def transactional_demo(bootstrap: str, tmp_path: Path) -> Iterator[Pipeline]:
+    """The demo's stack (ground-truth plates) on ``bootstrap`` with transactions on."""
+    scenario = load_scenario(DEMO)
+    base = Settings(
+        var_dir=tmp_path,
+        kafka_bootstrap=bootstrap,
+        topic_prefix=f"tx{uuid.uuid4().hex[:8]}.",
+        kafka_transactions=True,
+    )
+    run, _ = prepare_run(base, scenario, tmp_path, "unused")
+    with Stack(run, scenario_options(scenario, run, True)) as stack:
+        run = run.model_copy(
+            update={"div_url": stack.div_url, "database_url": run.sqlalchemy_url()}
+        )
+        producer = make_producer(stack.bootstrap)
+        try:
+            yield Pipeline(stack, run, compose.sessions(run), scenario, producer)
+        finally:
+            producer.close()
+
+
+def decisions_per_passage(
+    pipe: Pipeline, isolation: Literal["read_committed", "read_uncommitted"]
+) -> Counter[str]:
+    consumer = KafkaConsumer(
+        pipe.settings.topic("decisions"),
+        bootstrap_servers=pipe.stack.bootstrap,
+        auto_offset_reset="earliest",
+        isolation_level=isolation,
+        consumer_timeout_ms=3000,
+    )
+    try:
+        return Counter(json.loads(r.value)["passage"]["passage_id"] for r in consumer)
+    finally:
+        consumer.close()
+
+
+@pytest.mark.parametrize("broker", ["apache-kafka"], indirect=True)
+def test_a_stage_killed_between_produce_and_commit_leaves_one_decision_per_passage(
+    broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with transactional_demo(broker, tmp_path) as pipe:
+        stack = pipe.stack
+        stack.wait_ready()
+        # The adapter is started again with the crash hook: it decides its first batch of
+        # passages, flushes the decisions, and SIGKILLs itself before the commit.
+        stack.kill_worker(FIDUS_ADAPTER, sig=signal.SIGTERM)  # it leaves its group at once
+        monkeypatch.setenv(CRASH_ENV, "1")
+        crashing = stack.start_worker(FIDUS_ADAPTER)
+        monkeypatch.delenv(CRASH_ENV)
+        stack.wait_ready()
+        frames = list(pipe.scenario.frames)
+        pipe.send(frames)
+        assert crashing.wait(timeout=45) == -signal.SIGKILL, "killed by its crash hook"
+        del stack.procs[FIDUS_ADAPTER]
+        stored_at_crash = pipe.frames_stored()
+        # Started again (the same transactional.id: it fences the dead one and aborts its
+        # open transaction), it reads on from the committed offsets.
+        stack.start_worker(FIDUS_ADAPTER)
+        pipe.wait(lambda: pipe.frames_stored() >= len(frames), 45, "every frame stored")
+
+        committed = decisions_per_passage(pipe, "read_committed")
+        everything = decisions_per_passage(pipe, "read_uncommitted")
+    assert stored_at_crash < len(frames), "the crash landed before every passage was decided"
+    # the dead adapter's decisions are in the log, aborted: some passages were decided twice
+    twice = sorted(p for p, n in everything.items() if n > 1)
+    assert twice, f"no aborted decision on the log: {everything}"
+    assert set(everything) == set(committed)
+    assert committed == Counter({p: 1 for p in committed}), f"decided twice: {committed}"
+    assert sum(committed.values()) == 12  # the demo's passages
+
+
+def test_transactions_are_refused_on_the_embedded_tansu_broker(tmp_path: Path) -> None:
+    scenario = load_scenario(DEMO)
+    run, _ = prepare_run(
+        Settings(var_dir=tmp_path, kafka_transactions=True), scenario, tmp_path, "unused"
+    )
+    with pytest.raises(ConfigError, match="LEZ_KAFKA_TRANSACTIONS needs a broker"):
+        Stack(run, scenario_options(scenario, run, True)).start()
