@@ -19,6 +19,7 @@ from typing import Literal, get_args
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
 
 from fines.models import ConsoleAudit, ConsoleSession, ConsoleUser
 from lez.core.errors import LezError
@@ -48,6 +49,9 @@ payment or a contest is a supervisor's job, like deciding one."""
 _N, _R, _P = 2**14, 8, 1
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
+MIN_PASSWORD_SCORE = 2
+"""zxcvbn's score (0-4) a password needs: 2 is at least a million guesses; online guessing
+is throttled per address."""
 
 
 class AccountError(LezError):
@@ -57,6 +61,10 @@ class AccountError(LezError):
         super().__init__(f"account {username!r}: {reason}")
         self.username = username
         self.reason = reason
+
+
+class WrongPassword(AccountError):
+    """The current password given to change it is wrong (counted like a failed login)."""
 
 
 class LoginThrottled(LezError):
@@ -98,7 +106,9 @@ _DUMMY_HASH = hash_password("not a password", salt=b"\0" * 16)
 
 
 def check_password_policy(username: str, password: str) -> None:
-    """At least 12 characters, not blank, not the user name. Raises AccountError."""
+    """At least 12 characters, not blank, not the user name, not easy to guess (zxcvbn score
+    of at least ``MIN_PASSWORD_SCORE``: ``aaaaaaaaaaaa`` and ``password1234`` are refused).
+    Raises AccountError."""
     if not password.strip():
         raise AccountError(username, "password is blank")
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -107,6 +117,12 @@ def check_password_policy(username: str, password: str) -> None:
         raise AccountError(username, f"password longer than {MAX_PASSWORD_LENGTH} characters")
     if password.strip().casefold() == username.strip().casefold():
         raise AccountError(username, "password is the user name")
+    # zxcvbn: common passwords, words, keyboard walks, repeats, dates, the user name in it.
+    if zxcvbn(password, user_inputs=[username])["score"] < MIN_PASSWORD_SCORE:
+        raise AccountError(
+            username, "password too easy to guess (a common password, a word, a keyboard row "
+            "or repeated characters): take a few unrelated words"
+        )
 
 
 def create_user(
@@ -163,7 +179,7 @@ def change_password(
     if user is None or not user.active:
         raise AccountError(str(user_id), "no such account")
     if not verify_password(current, user.password_hash):
-        raise AccountError(user.username, "current password is wrong")
+        raise WrongPassword(user.username, "current password is wrong")
     if current == new:
         raise AccountError(user.username, "the new password is the current one")
     check_password_policy(user.username, new)

@@ -70,7 +70,7 @@ def login(
             )
         session.commit()
         return None
-    throttle.succeeded(username)
+    throttle.succeeded(username, address)
     started = auth.start_session(session, user, now=now, max_age_s=max_age_s, address=address)
     auth.record_action(
         session, actor=user.username, action="login", target="console", detail=f"from {address}"
@@ -88,8 +88,10 @@ def logout(session: Session, token: str | None, *, now: datetime) -> None:
 
 def change_password(
     session: Session,
+    throttle: LoginThrottle,
     user_id: int,
     *,
+    username: str,
     current: str,
     new: str,
     now: datetime,
@@ -97,8 +99,22 @@ def change_password(
     address: str,
 ) -> auth.StartedSession:
     """Change one's password: every session of the account ends and the caller gets a new
-    one."""
-    user = auth.change_password(session, user_id, current, new, now=now)
+    one. A wrong current password counts as a failed login (a stolen session must not guess
+    it without limit); raises LoginThrottled past the limit, before checking it."""
+    throttle.check(username, address)
+    try:
+        user = auth.change_password(session, user_id, current, new, now=now)
+    except auth.WrongPassword:
+        session.rollback()
+        locked = throttle.failed(username, address)
+        where = f"from {address}"
+        auth.record_action(session, actor=username, action="password.failed",
+                           target="console", detail=where)
+        for scope in locked:
+            auth.record_action(session, actor=username, action="login.throttled",
+                               target=scope, detail=where)
+        session.commit()
+        raise
     started = auth.start_session(session, user, now=now, max_age_s=max_age_s, address=address)
     session.commit()
     return started

@@ -1,6 +1,13 @@
-"""Login throttling: failed logins are counted per account and per client address (moving
-windows, the ``limits`` library); past the limit, a login is refused before its password is
-even checked, the right password included, until the window has room again.
+"""Login throttling: failed logins are counted per account *from* a client address and per
+client address (moving windows, the ``limits`` library); past the limit, a login is refused
+before its password is even checked, the right password included, until the window has room
+again. A wrong current password on the password change counts the same.
+
+The account's count is kept per address so that nobody can lock an account out from
+elsewhere: five wrong passwords from one address used to lock any account for 15 minutes,
+the only supervisor included, for everybody (issue 22). Guessing one account from many
+addresses is bounded by each address's own limit and by the password policy
+(:func:`fines.auth.check_password_policy`).
 
 The counters live in a ``limits`` storage: ``memory://`` (the default) is per console process;
 a shared storage URI (e.g. ``redis://...``, with its client installed) spans several.
@@ -24,7 +31,8 @@ Scope = Literal["account", "address"]
 
 @dataclass(frozen=True)
 class ThrottlePolicy:
-    """How many failed logins each window allows (``limits`` notation)."""
+    """How many failed logins each window allows (``limits`` notation): per account from one
+    address, and per address."""
 
     per_account: str = "5/15 minutes"
     per_address: str = "20/15 minutes"
@@ -41,7 +49,8 @@ class LoginThrottle:
         }
 
     def _keys(self, username: str, address: str) -> dict[Scope, str]:
-        return {"account": username.strip().casefold()[:64], "address": address[:64]}
+        account = username.strip().casefold()[:64]
+        return {"account": f"{account}@{address[:64]}", "address": address[:64]}
 
     def check(self, username: str, address: str) -> None:
         """Raise LoginThrottled when either window is full."""
@@ -61,7 +70,8 @@ class LoginThrottle:
                 locked.append(scope)
         return locked
 
-    def succeeded(self, username: str) -> None:
-        """A successful login clears the account's count (not the address's)."""
-        key = self._keys(username, "")["account"]
+    def succeeded(self, username: str, address: str) -> None:
+        """A successful login clears the account's count from that address (not the
+        address's own)."""
+        key = self._keys(username, address)["account"]
         self._limiter.clear(self._items["account"], "account", key)

@@ -77,7 +77,9 @@ def api_change_password(
 ) -> MeOut:
     started = console_service.change_password(
         session,
+        c.throttle,
         user.id,
+        username=user.username,
         current=body.current_password,
         new=body.new_password,
         now=c.clock(),
@@ -172,7 +174,9 @@ def password_submit(
     try:
         started = console_service.change_password(
             session,
+            c.throttle,
             user.id,
+            username=user.username,
             current=current_password,
             new=new_password,
             now=c.clock(),
@@ -181,5 +185,7 @@ def password_submit(
         )
     except AccountError as exc:
         return back(request, "/account/password", exc.reason.capitalize() + ".", ok=False)
+    except LoginThrottled as exc:
+        return back(request, "/account/password", str(exc).capitalize() + ".", ok=False)
     _start(request, started)
     return back(request, "/", "Password changed; your other sessions have ended.")
