@@ -11,11 +11,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, HTTPException, Request
+from fastapi import Depends, Form, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.templating import Jinja2Templates
+from pydantic import AfterValidator
 from sqlalchemy.orm import Session, sessionmaker
 
 from fines import auth
@@ -171,3 +173,29 @@ def form_guarded(roles: frozenset[str]) -> dict[str, Any]:
     kwargs = guarded(roles)
     kwargs["dependencies"] = [*kwargs["dependencies"], Depends(form_csrf)]
     return kwargs
+
+
+# -- bounded inputs (issue 22: ids beyond 64 bits and dates at the ends of the calendar made
+# 500s; every database integer is 64-bit signed, and a day's bounds in Brussels time must
+# exist) ------------------------------------------------------------------------------------
+ROW_ID_MAX = 2**63 - 1
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+
+RowId = Annotated[int, PathParam(ge=1, le=ROW_ID_MAX, description="a row id (64-bit)")]
+FrameIdx = Annotated[int, PathParam(ge=0, le=10_000, description="a frame's index")]
+
+
+def plausible_day(day: date | None) -> date | None:
+    """A filter's day within FIRST_DAY..LAST_DAY (ValueError, so 422, otherwise)."""
+    if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"a day between {FIRST_DAY} and {LAST_DAY}")
+    return day
+
+
+DayQ = Annotated[date | None, AfterValidator(plausible_day)]
+
+
+def limit_query(default: int, most: int) -> Any:
+    """A ``limit`` query parameter: 1 to ``most`` rows."""
+    return Query(default, ge=1, le=most)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from fines.api import queries
-from fines.api.deps import CtxDep, SessionDep, guarded
+from fines.api.deps import CtxDep, SessionDep, guarded, limit_query
 from fines.api.render import render
 from fines.auth import AUDIT
 
@@ -20,7 +20,7 @@ PlateQ = Annotated[str | None, Query(max_length=32)]
 
 @api.get("/registry", **guarded(AUDIT))
 def api_registry_audit(
-    session: SessionDep, c: CtxDep, plate: PlateQ = None, limit: int = 500
+    session: SessionDep, c: CtxDep, plate: PlateQ = None, limit: int = limit_query(500, 5000)
 ) -> dict[str, Any]:
     key = c.policy.plate_hash_key
     data = queries.registry_audit(session, plate_hash_key=key, plate=plate, limit=limit)
@@ -28,7 +28,7 @@ def api_registry_audit(
 
 
 @api.get("/console", **guarded(AUDIT))
-def api_console_audit(session: SessionDep, limit: int = 500) -> dict[str, Any]:
+def api_console_audit(session: SessionDep, limit: int = limit_query(500, 5000)) -> dict[str, Any]:
     data = queries.console_audit(session, limit=limit)
     return {"data": data, "count": len(data)}
 

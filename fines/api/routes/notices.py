@@ -12,7 +12,16 @@ from fastapi.responses import HTMLResponse, Response
 
 from fines import console_service
 from fines.api import queries
-from fines.api.deps import CtxDep, SessionDep, UserDep, form_guarded, guarded
+from fines.api.deps import (
+    CtxDep,
+    DayQ,
+    SessionDep,
+    UserDep,
+    form_guarded,
+    guarded,
+    limit_query,
+    plausible_day,
+)
 from fines.api.render import FormStr, back, render
 from fines.api.schemas import ReasonIn
 from fines.auth import NOTICE_ACTIONS, SUPERVISE, VIEW
@@ -46,9 +55,9 @@ def api_notices(
     plate: PlateQ = None,
     status: str | None = None,
     camera: str | None = None,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    limit: int = 200,
+    date_from: DayQ = None,
+    date_to: DayQ = None,
+    limit: int = limit_query(200, 1000),
 ) -> dict[str, Any]:
     rows = queries.search_notices(
         session,
@@ -109,8 +118,9 @@ def _register_api_action(name: str, roles: frozenset[str]) -> None:
 
 
 def _as_date(text: str) -> date | None:
+    """A page's day filter; an unreadable or implausible day is no filter."""
     try:
-        return date.fromisoformat(text) if text else None
+        return plausible_day(date.fromisoformat(text)) if text else None
     except ValueError:
         return None
 

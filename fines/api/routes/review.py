@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from fines import console_service
 from fines.api import queries
-from fines.api.deps import CtxDep, SessionDep, UserDep, form_guarded, guarded
+from fines.api.deps import CtxDep, RowId, SessionDep, UserDep, form_guarded, guarded
 from fines.api.render import FormStr, back, render
 from fines.api.schemas import CorrectionIn, CorrectionOut, ReasonIn
 from fines.auth import REVIEW, VIEW
@@ -26,7 +26,7 @@ def _decide(
     c: CtxDep,
     session: SessionDep,
     action: Literal["confirm", "reject"],
-    item_id: int,
+    item_id: RowId,
     actor: str,
     reason: str,
 ) -> Notice | None:
@@ -35,7 +35,7 @@ def _decide(
     )
 
 
-def _correct(c: CtxDep, item_id: int, actor: str, body: CorrectionIn) -> Correction:
+def _correct(c: CtxDep, item_id: RowId, actor: str, body: CorrectionIn) -> Correction:
     return console_service.correct_plate(
         c.sessions,
         item_id,
@@ -57,7 +57,7 @@ def api_review(session: SessionDep, status: str = "open") -> dict[str, Any]:
 
 
 @api.get("/{item_id}", **guarded(VIEW))
-def api_review_item(item_id: int, session: SessionDep) -> dict[str, Any]:
+def api_review_item(item_id: RowId, session: SessionDep) -> dict[str, Any]:
     data = queries.review_items(session, item_id=item_id)
     if not data:
         raise HTTPException(404, f"no review item {item_id}")
@@ -66,7 +66,7 @@ def api_review_item(item_id: int, session: SessionDep) -> dict[str, Any]:
 
 @api.post("/{item_id}/confirm", **guarded(REVIEW))
 def api_review_confirm(
-    item_id: int, body: ReasonIn, user: UserDep, session: SessionDep, c: CtxDep
+    item_id: RowId, body: ReasonIn, user: UserDep, session: SessionDep, c: CtxDep
 ) -> dict[str, Any]:
     _decide(c, session, "confirm", item_id, user.username, body.reason)
     return queries.review_items(session, item_id=item_id)[0]
@@ -74,14 +74,16 @@ def api_review_confirm(
 
 @api.post("/{item_id}/reject", **guarded(REVIEW))
 def api_review_reject(
-    item_id: int, body: ReasonIn, user: UserDep, session: SessionDep, c: CtxDep
+    item_id: RowId, body: ReasonIn, user: UserDep, session: SessionDep, c: CtxDep
 ) -> dict[str, Any]:
     _decide(c, session, "reject", item_id, user.username, body.reason)
     return queries.review_items(session, item_id=item_id)[0]
 
 
 @api.post("/{item_id}/correct", **guarded(REVIEW))
-def api_review_correct(item_id: int, body: CorrectionIn, user: UserDep, c: CtxDep) -> CorrectionOut:
+def api_review_correct(
+    item_id: RowId, body: CorrectionIn, user: UserDep, c: CtxDep
+) -> CorrectionOut:
     return CorrectionOut.of(_correct(c, item_id, user.username, body))
 
 
@@ -97,7 +99,7 @@ def review_page(request: Request, c: CtxDep, session: SessionDep) -> Response:
 
 @pages.post("/{item_id}/confirm", **form_guarded(REVIEW))
 def review_confirm(
-    item_id: int, request: Request, user: UserDep, c: CtxDep, session: SessionDep, reason: FormStr
+    item_id: RowId, request: Request, user: UserDep, c: CtxDep, session: SessionDep, reason: FormStr
 ) -> Response:
     try:
         n = _decide(c, session, "confirm", item_id, user.username, reason)
@@ -110,7 +112,7 @@ def review_confirm(
 
 @pages.post("/{item_id}/reject", **form_guarded(REVIEW))
 def review_reject(
-    item_id: int, request: Request, user: UserDep, c: CtxDep, session: SessionDep, reason: FormStr
+    item_id: RowId, request: Request, user: UserDep, c: CtxDep, session: SessionDep, reason: FormStr
 ) -> Response:
     try:
         _decide(c, session, "reject", item_id, user.username, reason)
@@ -121,7 +123,7 @@ def review_reject(
 
 @pages.post("/{item_id}/correct", **form_guarded(REVIEW))
 def review_correct(
-    item_id: int,
+    item_id: RowId,
     request: Request,
     user: UserDep,
     c: CtxDep,
