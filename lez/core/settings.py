@@ -10,10 +10,11 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lez.core.errors import ConfigError
+from lez.core.secret_policy import check_key
 
 AUTO_ISSUE_FLOOR = 0.85
 """The lowest auto-issue threshold a deployment may set: every cap that keeps a read out of
@@ -33,7 +34,8 @@ run``, ``lez replay``, ``lez chaos`` and the tests make their own (:meth:`with_o
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="LEZ_", env_ignore_empty=True, extra="ignore", frozen=True
+        env_prefix="LEZ_", env_ignore_empty=True, extra="ignore", frozen=True,
+        hide_input_in_errors=True,  # a refused key is never echoed into a log
     )
 
     var_dir: Path = Path("./var")
@@ -145,6 +147,16 @@ class Settings(BaseSettings):
     # A frame whose JPEG header declares more pixels (width x height) is refused before it is
     # decoded (gateway, plate reader).
     max_frame_pixels: int = Field(default=40_000_000, ge=1)
+
+    @field_validator(*SECRET_NAMES, "console_secret_key", "ingest_admin_key", "metrics_token")
+    @classmethod
+    def _no_placeholder_or_short_key(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        """Keys and credentials: no placeholder, no short key (issue 22)."""
+        if value is not None:
+            check_key(f"LEZ_{str(info.field_name).upper()}", value.get_secret_value())
+        return value
 
     def trusted_proxy_list(self) -> tuple[str, ...]:
         return tuple(p.strip() for p in self.trusted_proxies.split(",") if p.strip())

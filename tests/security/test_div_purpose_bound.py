@@ -180,7 +180,7 @@ def test_every_request_is_in_the_registrys_own_audit_without_the_plate(div: Div)
 
 
 def test_the_div_refuses_to_start_without_its_credentials(tmp_path: Path) -> None:
-    proc = _serve_div(free_port(), _env(tmp_path, div_audit_key="k"))
+    proc = _serve_div(free_port(), _env(tmp_path, div_audit_key="div-audit-test-key-0123"))
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert b"LEZ_FIDUS_SECRET" in out

@@ -57,7 +57,7 @@ def test_the_fines_worker_refuses_to_start_without_the_hash_key(tmp_path: Path) 
     env.update(
         {
             "PYTHONPATH": str(ROOT),
-            "LEZ_FIDUS_SECRET": "s",
+            "LEZ_FIDUS_SECRET": "a-fidus-secret-of-the-test-0123",
             "LEZ_KAFKA_BOOTSTRAP": "127.0.0.1:9",
             "LEZ_DIV_URL": "http://127.0.0.1:9",
             "LEZ_DATABASE_URL": f"sqlite:///{tmp_path / 'lez.db'}",
