@@ -9,6 +9,7 @@ frames of one passage with one registry round trip.
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping
@@ -24,6 +25,7 @@ from fidus_adapter.registry_data import plate_key
 from fidus_adapter.signing import (
     ACTOR_HEADER,
     AUTHORITY_HEADER,
+    NONCE_HEADER,
     PURPOSE_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -72,10 +74,14 @@ class FidusSigner(httpx.Auth):
         query = request.url.query.decode("ascii")
         target = f"{request.url.path}?{query}" if query else request.url.path
         purpose = request.headers.get(PURPOSE_HEADER, "")
-        message = canonical(request.method, target, self._authority, self._actor, purpose, stamp)
+        nonce = secrets.token_urlsafe(16)  # new for every request, a retry included
+        message = canonical(
+            request.method, target, self._authority, self._actor, purpose, stamp, nonce
+        )
         request.headers[AUTHORITY_HEADER] = self._authority
         request.headers[ACTOR_HEADER] = self._actor
         request.headers[TIMESTAMP_HEADER] = stamp
+        request.headers[NONCE_HEADER] = nonce
         request.headers[SIGNATURE_HEADER] = signature(self._secret, message)
         yield request
 

@@ -8,7 +8,11 @@ Purpose-bound on its own side: every ``/v1/`` request must be signed by an autho
 registry knows (:mod:`fidus_adapter.signing`; 401 otherwise) and state a purpose that this
 authority holds and that the endpoint serves (403 otherwise); a refused request gets no data.
 Every ``/v1/`` request, accepted or refused, is written to the registry's own append-only
-audit (:class:`DivAuditLog`), which identifies the plate by a keyed hash only.
+audit (:class:`DivAuditLog`), which identifies the plate by a keyed hash only; refusals at
+most :data:`REFUSALS_PER_SOURCE` a minute per source address (the rest counted in the next
+line written for that source), so unauthenticated callers cannot grow it without bound, and
+the file is rotated at ``max_bytes`` (``backups`` older files kept). A signed request can be
+used once: its nonce is refused when it comes again within the timestamp window.
 Optional fault injection (``latency_s``, ``failure_rate`` -> 503). ``GET /metrics``: requests
 by endpoint and status (Prometheus text format; open unless ``metrics_token`` is given, it
 holds counts only).
@@ -21,10 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import secrets
 import threading
 import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +41,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from fidus_adapter.registry_data import RegisteredVehicle, Registry
-from fidus_adapter.signing import Authority, Verdict, verify
+from fidus_adapter.signing import Authority, NonceCache, Verdict, verify
 from lez.core.events import Exemption, VehicleRecord
 from lez.core.metrics import Metrics, metrics_answer
 from lez.core.names import PURPOSE_LEZ, PURPOSE_POLICE
@@ -59,47 +65,120 @@ Plate = Annotated[str, Query(min_length=1, max_length=32, pattern=r"^[\w\- .]+$"
 Country = Annotated[str, Query(min_length=1, max_length=3, pattern=r"^[A-Za-z]{1,3}$")]
 
 
-class DivAuditLog:
-    """The registry's own audit: one JSON line per ``/v1/`` request, accepted or refused.
+REFUSALS_PER_SOURCE = 60
+"""Refused requests written to the DIV audit per source address and minute."""
+MEMORY_LINES = 10_000
+"""Lines the audit keeps in memory (for tests and the file-less audit)."""
 
-    The file is only ever opened for appending; the plate is kept as a keyed hash (``key``),
-    never in clear. Without ``path`` the lines are kept in memory only (tests).
+
+class _RefusalBudget:
+    """At most ``limit`` refusals per source within ``window_s`` are written; the others are
+    counted, and the count goes into that source's next line."""
+
+    def __init__(self, limit: int, window_s: float = 60.0, max_sources: int = 10_000) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.max_sources = max_sources
+        self._times: OrderedDict[str, deque[float]] = OrderedDict()
+        self.suppressed: dict[str, int] = {}
+
+    def admit(self, source: str, now: float) -> bool:
+        times = self._times.pop(source, deque())
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        self._times[source] = times
+        while len(self._times) > self.max_sources:
+            gone, _ = self._times.popitem(last=False)
+            self.suppressed.pop(gone, None)
+        if len(times) >= self.limit:
+            self.suppressed[source] = self.suppressed.get(source, 0) + 1
+            return False
+        times.append(now)
+        return True
+
+
+class DivAuditLog:
+    """The registry's own audit: one JSON line per ``/v1/`` request, accepted or refused
+    (refusals rate-limited per source).
+
+    The file is only ever opened for appending, created 0600; past ``max_bytes`` it is
+    renamed ``.1`` (older ones ``.2``... up to ``backups``) and a new one begun. The plate is
+    kept as a keyed hash (``key``), never in clear. Without ``path`` the lines are kept in
+    memory only (tests).
     """
 
-    def __init__(self, key: bytes, path: Path | None = None) -> None:
+    def __init__(
+        self,
+        key: bytes,
+        path: Path | None = None,
+        *,
+        max_bytes: int = 64 * 1024 * 1024,
+        backups: int = 9,
+        refusals_per_source: int = REFUSALS_PER_SOURCE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not key:
             raise ValueError("the DIV audit needs a non-empty plate hash key")
         self._key = key
         self._path = path
         self._lock = threading.Lock()
-        self.lines: list[str] = []
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._refusals = _RefusalBudget(refusals_per_source)
+        self._clock = clock
+        self.lines: deque[str] = deque(maxlen=MEMORY_LINES)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def plate_hash(self, plate: str) -> str:
         return plate_hash(self._key, plate, None)
 
-    def record(self, verdict: Verdict, path: str, plate: str, country: str, status: int) -> None:
-        line = json.dumps(
-            {
-                "at": datetime.now(UTC).isoformat(),
-                "authority": verdict.authority,
-                "actor": verdict.actor,
-                "purpose": verdict.purpose,
-                "path": path,
-                "plate_hash": self.plate_hash(plate) if plate else "",
-                "country": country.upper()[:3],
-                "status": status,
-                "result": "accepted" if verdict.accepted else "refused",
-                "reason": verdict.reason,
-            },
-            sort_keys=True,
-        )
+    def record(
+        self, verdict: Verdict, path: str, plate: str, country: str, status: int,
+        source: str = "",
+    ) -> None:
+        entry: dict[str, Any] = {
+            "at": datetime.now(UTC).isoformat(),
+            "authority": verdict.authority,
+            "actor": verdict.actor,
+            "purpose": verdict.purpose,
+            "path": path,
+            "plate_hash": self.plate_hash(plate) if plate else "",
+            "country": country.upper()[:3],
+            "status": status,
+            "result": "accepted" if verdict.accepted else "refused",
+            "reason": verdict.reason,
+            "source": source,
+        }
         with self._lock:
+            if not verdict.accepted and not self._refusals.admit(source, self._clock()):
+                return
+            if skipped := self._refusals.suppressed.pop(source, 0):
+                entry["refusals_not_written_before"] = skipped
+            line = json.dumps(entry, sort_keys=True)
             self.lines.append(line)
             if self._path is not None:
-                with self._path.open("a", encoding="utf-8") as fh:
-                    fh.write(line + "\n")
+                self._append(self._path, line + "\n")
+
+    def _append(self, path: Path, text: str) -> None:
+        try:
+            if path.stat().st_size + len(text) > self.max_bytes:
+                self._rotate(path)
+        except FileNotFoundError:
+            pass
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write(text)
+
+    def _rotate(self, path: Path) -> None:
+        for n in range(self.backups - 1, 0, -1):
+            older = path.with_name(f"{path.name}.{n}")
+            if older.exists():
+                older.replace(path.with_name(f"{path.name}.{n + 1}"))
+        if self.backups > 0:
+            path.replace(path.with_name(f"{path.name}.1"))
+        else:
+            path.unlink()
 
     def entries(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -128,6 +207,7 @@ def create_app(
     if not authorities:
         raise ValueError("the registry serves no one: no authority configured")
     registry = Registry(vehicles, exemptions)
+    nonces = NonceCache()
     audit_log = audit if audit is not None else DivAuditLog(secrets.token_bytes(32))
     rng = random.Random(seed)  # noqa: S311 - fault injection, not security
     app = FastAPI(title="Mock DIV (vehicle registry)", version="2")
@@ -150,6 +230,7 @@ def create_app(
             query=request.scope.get("query_string", b"").decode("latin-1"),
             headers=request.headers,
             now=clock(),
+            nonces=nonces,
         )
         response = await _answer(verdict, request, call_next)
         # Known endpoints only: a label never takes a caller-chosen value.
@@ -161,6 +242,7 @@ def create_app(
             request.query_params.get("plate", "")[:32],
             request.query_params.get("country", ""),
             response.status_code,
+            request.client.host if request.client is not None else "",
         )
         return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -12,11 +13,25 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+def private_sqlite_file(url: str) -> None:
+    """A SQLite database file (it holds plates, evidence and accounts) is created 0600, and
+    an existing one made so, before SQLite opens it (its WAL and shared-memory files take
+    the database file's mode); SQLite alone would create it world-readable (issue 22)."""
+    if not url.startswith("sqlite"):
+        return
+    db_path = url.split("///", 1)[-1].split("?", 1)[0]
+    if not db_path or db_path == ":memory:" or db_path.startswith("file:"):
+        return
+    path = Path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        db_path = url.split("///", 1)[-1]
-        if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -44,8 +59,5 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str) -> None:
     """Bring the schema to the newest migration (idempotent)."""
-    if url.startswith("sqlite"):
-        db_path = url.split("///", 1)[-1]
-        if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite_file(url)
     command.upgrade(alembic_config(url), "head")
