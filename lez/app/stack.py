@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from fines.db import migrate
 from lez.core.bus import EmbeddedBroker, ensure_topics, free_port, ready_file
@@ -59,7 +60,17 @@ _PART_SECRETS: dict[str, tuple[SecretName, ...]] = {
     POLICE_HOTLIST: ("police_fidus_secret", "plate_hash_key"),
 }
 """Which secrets each part of the stack needs (the plate reader needs none)."""
-_PART_SECRETS_VARS = frozenset(f"LEZ_{n.upper()}" for n in SECRET_NAMES)
+_OWN_SECRETS: dict[str, tuple[str, ...]] = {
+    "console": ("console_secret_key", "console_admin_password"),
+    "ingest": ("ingest_admin_key",),
+}
+"""Secrets of one service alone: the console's cookie key and first password, the gateway's
+admin key (issue 22: they used to reach every child process)."""
+_PART_SECRETS_VARS = frozenset(
+    f"LEZ_{n.upper()}"
+    for n in (*SECRET_NAMES, *(name for names in _OWN_SECRETS.values() for name in names))
+)
+"""Never passed on from the parent's environment as such: each part gets only its own."""
 
 
 def secret_variables(role: str) -> dict[str, SecretName]:
@@ -145,12 +156,10 @@ class Stack:
         )
         env["LEZ_EVIDENCE_INLINE"] = "true" if self.settings.evidence_inline else "false"
         env["LEZ_KAFKA_TRANSACTIONS"] = "true" if self.settings.kafka_transactions else "false"
-        for key, secret in (
-            ("LEZ_CONSOLE_SECRET_KEY", self.settings.console_secret_key),
-            ("LEZ_CONSOLE_ADMIN_PASSWORD", self.settings.console_admin_password),
-        ):
+        for own in _OWN_SECRETS.get(role, ()):
+            secret: SecretStr | None = getattr(self.settings, own)
             if secret is not None:
-                env[key] = secret.get_secret_value()
+                env[f"LEZ_{own.upper()}"] = secret.get_secret_value()
         return env
 
     def _spawn(self, name: str, args: list[str], role: str = "") -> subprocess.Popen[bytes]:
