@@ -21,7 +21,7 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -34,6 +34,7 @@ from prometheus_client import (
     ProcessCollector,
 )
 from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics_core import Metric
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +132,49 @@ class Metrics:
         # process_cpu_seconds_total, process_resident_memory_bytes, ... of this process.
         ProcessCollector(registry=r)
 
-    def exposition(self) -> bytes:
-        """The registry in the Prometheus text format."""
-        return generate_latest(self.registry)
+    def exposition(self, *, per_camera: bool = True) -> bytes:
+        """The registry in the Prometheus text format; ``per_camera=False`` sums (or, for a
+        timestamp, takes the latest of) every series labelled by camera into one series
+        without the label: no camera id is listed (issue 22)."""
+        if per_camera:
+            return generate_latest(self.registry)
+        anonymous = CollectorRegistry(auto_describe=False)
+        anonymous.register(_WithoutCameras(self.registry))
+        return generate_latest(anonymous)
+
+
+CAMERA_LABEL = "camera_id"
+
+
+class _WithoutCameras:
+    """A collector: the families of ``source``, series labelled by camera merged."""
+
+    def __init__(self, source: CollectorRegistry) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.source.collect():
+            if not any(CAMERA_LABEL in s.labels for s in family.samples):
+                yield family
+                continue
+            merged = Metric(family.name, family.documentation, family.type, family.unit)
+            values: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+            for sample in family.samples:
+                labels = tuple(sorted(
+                    (k, v) for k, v in sample.labels.items() if k != CAMERA_LABEL
+                ))
+                key = (sample.name, labels)
+                if key not in values:
+                    values[key] = sample.value
+                elif sample.name.endswith("_created"):
+                    values[key] = min(values[key], sample.value)
+                elif sample.name.endswith("timestamp_seconds"):
+                    values[key] = max(values[key], sample.value)
+                else:
+                    values[key] += sample.value
+            for (name, labels), value in values.items():
+                merged.add_sample(name, dict(labels), value)
+            yield merged
 
 
 def bearer_ok(authorization: str | None, token: str | None) -> bool:
@@ -179,10 +220,11 @@ class Health:
 def metrics_answer(
     metrics: Metrics, authorization: str | None, token: str | None
 ) -> tuple[int, bytes, str]:
-    """Status, body and content type of a ``GET /metrics`` (any process's HTTP layer)."""
+    """Status, body and content type of a ``GET /metrics`` (any process's HTTP layer).
+    Without a token, the series per camera are merged: camera ids only behind the token."""
     if not bearer_ok(authorization, token):
         return 401, b"bearer token needed\n", "text/plain; charset=utf-8"
-    return 200, metrics.exposition(), CONTENT_TYPE_LATEST
+    return 200, metrics.exposition(per_camera=bool(token)), CONTENT_TYPE_LATEST
 
 
 def _handler(
