@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -203,12 +204,21 @@ class Pipeline:
 
 @contextmanager
 def demo_pipeline(
-    tmp_path: Path, *, ground_truth_plates: bool = True, **options: Any
+    tmp_path: Path,
+    *,
+    ground_truth_plates: bool = True,
+    settings: Mapping[str, Any] | None = None,
+    **options: Any,
 ) -> Iterator[Pipeline]:
     """Broker, mock DIV and the stage workers on ``fixtures/demo``: the plate reader reads the
-    frames (``ground_truth_plates=False``) or takes the plates from frames.csv."""
+    frames (``ground_truth_plates=False``) or takes the plates from frames.csv. ``settings``:
+    more settings of the run (``kafka_bootstrap``: a broker of the test's instead of the
+    embedded one; then a topic prefix of its own)."""
     scenario = load_scenario(DEMO)
-    run, _ = prepare_run(Settings(var_dir=tmp_path), scenario, tmp_path, "unused")
+    extra = dict(settings or {})
+    if extra.get("kafka_bootstrap"):
+        extra.setdefault("topic_prefix", f"t{uuid.uuid4().hex[:8]}.")
+    run, _ = prepare_run(Settings(var_dir=tmp_path, **extra), scenario, tmp_path, "unused")
     with Stack(run, scenario_options(scenario, run, ground_truth_plates, **options)) as stack:
         run = run.model_copy(
             update={"div_url": stack.div_url, "database_url": run.sqlalchemy_url()}

@@ -317,6 +317,11 @@ class StageRunner:
         self.health = health
         self.handled: Offsets = {}
         self.committed: Offsets = {}
+        self.started: Offsets = {}
+        """The first offset read of each partition since it was assigned."""
+        self.rewind: Offsets = {}
+        """Where each partition revoked in the rebalance under way is to be read again from,
+        should it come back to this member (see :meth:`assigned`)."""
         self._periodic: list[_Periodic] = []
         self.before_commit = before_commit
         if transactional is None:
@@ -360,6 +365,8 @@ class StageRunner:
         otherwise)."""
         wait = 0.0
         for tp, records in batch.items():
+            if records:
+                self.started.setdefault(tp, records[0].offset)
             if wait:
                 self.consumer.seek(tp, records[0].offset)  # not reached in this round
                 continue
@@ -445,6 +452,7 @@ class StageRunner:
             self.on_revoke(tps)
         for tp in tps:
             self.handled.pop(tp, None)
+            self.started.pop(tp, None)
             known = self.committed.get(tp)
             offset = known if known is not None else self.consumer.committed(tp)
             if offset is None:
@@ -461,12 +469,26 @@ class StageRunner:
             self.on_revoke(tps)
         for tp in tps:
             self.handled.pop(tp, None)
-            self.committed.pop(tp, None)
+            start = self.committed.pop(tp, None)
+            start = self.started.pop(tp, None) if start is None else start
+            self.started.pop(tp, None)
+            if start is not None:
+                self.rewind[tp] = start
             if self.metrics is not None:
                 try:
                     self.metrics.consumer_lag.remove(self.name, tp.topic, str(tp.partition))
                 except KeyError:
                     pass  # no lag reported for it yet
+
+    def assigned(self, tps: set[TopicPartition]) -> None:
+        """Partitions assigned after a rebalance. One this member had and gets back is read
+        again from where it was committed (or from where this member began to read it): the
+        client keeps its position for a partition it keeps (kafka-python 3 does), which
+        would skip the records the stage dropped at the revocation (open passages held
+        back), and they would be lost (found by a reader killed during a rebalance)."""
+        for tp in tps & set(self.rewind):
+            self.consumer.seek(tp, self.rewind[tp])
+        self.rewind.clear()
 
     def observe(self) -> None:
         """After a poll: beat, whether partitions are assigned, and the lag of each assigned
@@ -567,3 +589,5 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info(
             "%s assigned %s", self.name, sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
         )
+        if self.runner is not None:
+            self.runner.assigned(set(assigned))

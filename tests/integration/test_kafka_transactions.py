@@ -7,50 +7,23 @@ from __future__ import annotations
 
 import json
 import signal
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
 import pytest
 from kafka import KafkaConsumer
 
-from lez.app import compose
 from lez.app.replay import load_scenario, prepare_run, scenario_options
 from lez.app.stack import Stack
-from lez.core.bus import make_producer
 from lez.core.errors import ConfigError
 from lez.core.names import FIDUS_ADAPTER
 from lez.core.settings import Settings
 from tests.conftest import DEMO
-from tests.pipeline import Pipeline
+from tests.pipeline import Pipeline, demo_pipeline
 
 pytestmark = pytest.mark.integration
 CRASH_ENV = "LEZ_TEST_CRASH_AFTER_PRODUCE"
-
-
-@contextmanager
-def transactional_demo(bootstrap: str, tmp_path: Path) -> Iterator[Pipeline]:
-    """The demo's stack (ground-truth plates) on ``bootstrap`` with transactions on."""
-    scenario = load_scenario(DEMO)
-    base = Settings(
-        var_dir=tmp_path,
-        kafka_bootstrap=bootstrap,
-        topic_prefix=f"tx{uuid.uuid4().hex[:8]}.",
-        kafka_transactions=True,
-    )
-    run, _ = prepare_run(base, scenario, tmp_path, "unused")
-    with Stack(run, scenario_options(scenario, run, True)) as stack:
-        run = run.model_copy(
-            update={"div_url": stack.div_url, "database_url": run.sqlalchemy_url()}
-        )
-        producer = make_producer(stack.bootstrap)
-        try:
-            yield Pipeline(stack, run, compose.sessions(run), scenario, producer)
-        finally:
-            producer.close()
 
 
 def decisions_per_passage(
@@ -73,7 +46,8 @@ def decisions_per_passage(
 def test_a_stage_killed_between_produce_and_commit_leaves_one_decision_per_passage(
     broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with transactional_demo(broker, tmp_path) as pipe:
+    on_kafka = {"kafka_bootstrap": broker, "kafka_transactions": True}
+    with demo_pipeline(tmp_path, settings=on_kafka) as pipe:
         stack = pipe.stack
         stack.wait_ready()
         # The adapter is started again with the crash hook: it decides its first batch of

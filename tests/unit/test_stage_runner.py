@@ -281,6 +281,34 @@ class TestHooks:
         r.checkpoint()  # nothing of the revoked partitions is committed again
         assert len(consumer.commits) == 2
 
+    def test_a_partition_that_comes_back_is_read_again_from_where_it_was_committed(
+        self,
+    ) -> None:
+        """The client keeps its position for a partition the member keeps across a rebalance
+        (kafka-python 3): the records the stage dropped at the revocation (held back, not
+        committed) must be read again, not skipped. A partition first read since the last
+        commit goes back to where this member began reading it."""
+        rebalance = Rebalance("test-stage")
+        r, consumer, _, _ = runner(
+            [{TP0: [rec(0, 0), rec(0, 1), rec(0, 2)]}, {TP1: [rec(1, 5), rec(1, 6)]}],
+            hold_back=lambda handled: {tp: min(o, 1) for tp, o in handled.items() if tp == TP0},
+            rebalance=rebalance,
+        )
+        r.run_once()
+        r.run_once()
+        assert consumer.commits == [{TP0: 1}]  # 0@1.. held; nothing of partition 1 safe
+        rebalance.on_partitions_revoked([TP0, TP1])
+        consumer.seeks.clear()
+        rebalance.on_partitions_assigned([TP0, TP1])
+        assert sorted(consumer.seeks, key=lambda s: s[0].partition) == [(TP0, 1), (TP1, 5)]
+        # a partition another member had is read from the group's committed offset (the
+        # client's fresh state): no seek; nothing is remembered past one rebalance
+        consumer.seeks.clear()
+        rebalance.on_partitions_revoked([TP0, TP1])
+        rebalance.on_partitions_assigned([TopicPartition(TOPIC, 2)])
+        rebalance.on_partitions_assigned([TP0])
+        assert consumer.seeks == []
+
     def test_stop_flag_ends_the_loop_with_a_last_checkpoint_and_closes_the_clients(
         self,
     ) -> None:
