@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from lez.core.plate_systems import load_plate_systems
 from plate_reader.base import Image
 
 FloatImage = npt.NDArray[np.float32]
@@ -59,11 +60,17 @@ BLURS = (0.5, 1.0)
 MIN_BAND_HEIGHT = 24
 """Least height (px) of a band: its code's letters are about a fifth of it, and letters under
 5 px cannot be told apart (B, E, S and 8 are the same blob)."""
+MIN_GREY_BAND_HEIGHT = 32
+"""Least height (px) of a band on a frame without colour: the band is found by its darkness
+alone there, its edges less surely, and its code's letters must be 6 px or more."""
 MIN_BAND_WIDTH = 8
 MIN_ASPECT = 0.3
 """Least width / height of a band: the band is 40-50 mm wide and 98-110 mm high (0.36-0.5); a
 narrower one is a strip of it, its code cut off."""
 MAX_ASPECT = 0.7
+NARROW_ASPECT = 0.25
+"""Least width / height of a band found that is widened to ``MIN_ASPECT`` (by a pixel or two
+at each side: the edge columns of a small band are seldom its full blue)."""
 MIN_BLUE = 0.35
 """Least share of the band's pixels that are the band's blue (a grey night or infrared frame
 has no colour, so no band)."""
@@ -184,28 +191,42 @@ def _template(code: str, font: int, glyph_h: int, width: int, blur: float) -> Fl
 
 
 def _blue_share(bgr: Image) -> float:
-    b = bgr[:, :, 0].astype(np.int16)
-    g = bgr[:, :, 1].astype(np.int16)
-    r = bgr[:, :, 2].astype(np.int16)
-    return float(((b > r + 35) & (b > g + 15) & (b > 60)).mean())
+    from plate_reader.country import blue_mask
+
+    return float(blue_mask(bgr).mean())
 
 
-def code_area(image: Image, band: tuple[int, int, int, int]) -> FloatImage | None:
+def code_area(
+    image: Image, band: tuple[int, int, int, int], *, grey: bool = False
+) -> FloatImage | None:
     """The band's lower part (where the code is) in the red channel, the band ``WORK_HEIGHT``
-    px high; ``None`` when the band is too small, not blue or shows no bright code."""
-    if image.ndim != 3 or image.shape[2] < 3:
+    px high; ``None`` when the band is too small, not blue or shows no bright code. ``grey``:
+    a band on a frame without colour (infrared), found dark beside the plate's light ground
+    (:func:`country.find_dark_band`): its brightness instead of the red channel, and no test
+    of its blue."""
+    if grey:
+        plane = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    elif image.ndim != 3 or image.shape[2] < 3:
         return None
+    else:
+        plane = image[:, :, 2]
     x, y, w, h = band
+    if NARROW_ASPECT * h <= w < MIN_ASPECT * h:
+        # the band's edge columns, darker or mixed with the plate's white, were not found
+        # blue: the band is widened to the least width a band has, about its centre
+        grow = int(math.ceil(MIN_ASPECT * h)) - w
+        x, w = x - grow // 2, w + grow
     x0, y0 = max(0, x), max(0, y)
     x1, y1 = min(image.shape[1], x + w), min(image.shape[0], y + h)
     w, h = x1 - x0, y1 - y0
     if h < MIN_BAND_HEIGHT or w < MIN_BAND_WIDTH or not MIN_ASPECT <= w / h <= MAX_ASPECT:
         return None
-    whole = image[y0:y1, x0:x1]
-    if _blue_share(whole) < MIN_BLUE:
+    if grey and h < MIN_GREY_BAND_HEIGHT:
+        return None
+    if not grey and _blue_share(image[y0:y1, x0:x1]) < MIN_BLUE:
         return None
     top, bottom = y0 + int(round(CODE_TOP * h)), y0 + int(round(CODE_BOTTOM * h))
-    red = image[top:bottom, x0:x1, 2].astype(np.float32)
+    red = plane[top:bottom, x0:x1].astype(np.float32)
     lo, hi = np.percentile(red, (10, 99))
     if hi - lo < MIN_CONTRAST:
         return None
@@ -223,11 +244,11 @@ def code_area(image: Image, band: tuple[int, int, int, int]) -> FloatImage | Non
 
 
 def correlations(
-    image: Image, band: tuple[int, int, int, int], codes: Sequence[str]
+    image: Image, band: tuple[int, int, int, int], codes: Sequence[str], *, grey: bool = False
 ) -> dict[str, float] | None:
     """Each code's best correlation with the band (over fonts, letter sizes, blurs and
     positions); ``None`` when the band cannot be read (:func:`code_area`)."""
-    area = code_area(image, band)
+    area = code_area(image, band, grey=grey)
     if area is None:
         return None
     h = band[3]
@@ -273,10 +294,9 @@ def margin_score(m: float) -> float:
 
 
 def band_codes() -> tuple[str, ...]:
-    """The codes printed in EU bands (:data:`country.EU_CODES`): the default rivals."""
-    from plate_reader.country import EU_CODES
-
-    return tuple(EU_CODES)
+    """Every code printed in a plate's band (the EU band's and the national bands' of the
+    plate-systems table) that names one country: the default rivals."""
+    return tuple(load_plate_systems().band_codes())
 
 
 def classify_band(
@@ -286,29 +306,73 @@ def classify_band(
     *,
     rivals: Sequence[str] | None = None,
     min_score: float = MIN_SCORE,
+    grey: bool = False,
 ) -> BandCodeRead | None:
     """The code among ``codes`` the EU band ``band`` (x, y, w, h in ``image``, BGR; see
     :func:`country.find_band`) shows, when it shows it clearly: the code fits the band best of
-    ``codes`` and ``rivals`` together (by default every EU band code: a band whose code is none
-    of ``codes``, as when the plate's text was misread, gives no answer rather than the nearest
-    of them), its correlation is at least ``MIN_CORRELATION`` and its score (:func:`margin_score`
-    of its :func:`margin` over the next best code) at least ``min_score``. ``None`` otherwise,
-    and for a band too small, not blue or without a bright code (:func:`code_area`).
-    ``rivals=()``: compare ``codes`` among themselves only (a single code is then scored
-    against ``MIN_CORRELATION``)."""
+    ``codes`` and ``rivals`` together (by default every band code of the table: a band whose
+    code is none of ``codes``, as when the plate's text was misread, gives no answer rather than
+    the nearest of them), its correlation is at least ``MIN_CORRELATION`` and its score
+    (:func:`margin_score` of its :func:`margin` over the next best code) at least
+    ``min_score``. ``None`` otherwise, and for a band too small, not blue or without a bright
+    code (:func:`code_area`). ``rivals=()``: compare ``codes`` among themselves only (a single
+    code is then scored against ``MIN_CORRELATION``)."""
+    sight = sight_band(image, band, codes, rivals=rivals, min_score=min_score, grey=grey)
+    return None if sight is None else sight.read
+
+
+@dataclass(frozen=True)
+class BandSight:
+    """What one frame's band shows of its code: the code it shows clearly, if any, and the
+    codes it clearly does not show."""
+
+    read: BandCodeRead | None
+    excluded: frozenset[str]
+    """Codes the band does not show: the best code fits it so much better than each of them
+    (:func:`margin_score` of the margin at least ``EXCLUDE_SCORE``) that the band cannot be
+    theirs. A code as wide as three letters is told from a single letter on a band too
+    blurred to tell which letter it shows."""
+
+
+EXCLUDE_SCORE = 0.95
+"""Least :func:`margin_score` of the best code over another for the band to exclude the other
+(a margin of 0.6: the other leaves nearly twice the best one's residual). Stricter than a read
+(``MIN_SCORE``): on a band too blurred for its letter, the best code itself may be wrong, and
+the band's true code is then only a little behind it; an exclusion counts on its own, a read
+only when the best code is the one the plate's text fits."""
+
+
+def sight_band(
+    image: Image,
+    band: tuple[int, int, int, int],
+    codes: Sequence[str],
+    *,
+    rivals: Sequence[str] | None = None,
+    min_score: float = MIN_SCORE,
+    grey: bool = False,
+) -> BandSight | None:
+    """What the band ``band`` shows of its code among ``codes`` and ``rivals`` (see
+    :func:`classify_band`): the clear read, if any, and the codes excluded. ``None`` where the
+    band cannot be read or no code fits it at least ``MIN_CORRELATION`` (then it excludes
+    nothing either)."""
     if not codes:
         return None
     pool = list(dict.fromkeys([*codes, *(band_codes() if rivals is None else rivals)]))
-    corr = correlations(image, band, pool)
+    corr = correlations(image, band, pool, grey=grey)
     if corr is None:
         return None
     ranked = sorted(corr.items(), key=lambda kv: kv[1], reverse=True)
     code, top = ranked[0]
-    if code not in codes or top < MIN_CORRELATION:
+    if top < MIN_CORRELATION:
         return None
+    excluded = frozenset(
+        other for other, r in ranked[1:] if margin_score(margin(top, r)) >= EXCLUDE_SCORE
+    )
+    if code not in codes:
+        return BandSight(None, excluded)
     second = ranked[1][1] if len(ranked) > 1 else MIN_CORRELATION
     m = margin(top, second)
     score = margin_score(m)
     if score < min_score:
-        return None
-    return BandCodeRead(code, score, m, top)
+        return BandSight(None, excluded)
+    return BandSight(BandCodeRead(code, score, m, top), excluded)

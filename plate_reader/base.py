@@ -39,6 +39,9 @@ class CountryEvidence:
     (:func:`plate_reader.separators.hyphen_positions`)."""
     hyphens_seen: int = 0
     """Hyphens seen in gaps between the characters, whether or not they could be counted."""
+    band_excluded: frozenset[str] = frozenset()
+    """Band codes the band clearly does not show (:class:`plate_reader.band_code.BandSight`),
+    whether or not it shows one code clearly."""
 
 
 NO_EVIDENCE = CountryEvidence()

@@ -117,12 +117,17 @@ def _box(
     return x0, y0, x1, y1
 
 
+BLUE_LEVEL = 45
+"""Least blue level (0..255) of a band's pixel: a band in the shade of a bumper or under a
+dim sky is a dark blue (blue 45-65, red and green near 0), still far from any grey."""
+
+
 def blue_mask(bgr: Image) -> GreyImage:
     """Pixels of the EU band's blue: clearly more blue than green and red, not too dark."""
     b = bgr[:, :, 0].astype(np.int16)
     g = bgr[:, :, 1].astype(np.int16)
     r = bgr[:, :, 2].astype(np.int16)
-    return np.asarray((b > r + 35) & (b > g + 15) & (b > 60), dtype=np.uint8)
+    return np.asarray((b > r + 35) & (b > g + 15) & (b > BLUE_LEVEL), dtype=np.uint8)
 
 
 BAND_REACH = 2.2
@@ -188,6 +193,68 @@ def find_band(
     if bottom - top < 0.9 * h:
         return None
     return left + start, y0 + top, band_w, bottom - top
+
+
+DARK_BAND_REACH = 1.0
+"""How far left of the text (in text heights) the plate's light ground may end, on a frame
+without colour (the ground between the band and the first character)."""
+DARK_BAND_HEIGHT = (1.15, 2.2)
+"""Least and most height of the plate's ground beside the band, in text heights (the plate is
+110 mm high, its characters 75-80 mm)."""
+DARK_BAND_ASPECT = 0.42
+"""The band's width over its height (40-50 mm by 98-110 mm), where its left edge does not show
+(the plate's holder is as dark as the band on an infrared frame)."""
+DARK_BAND_WIDTH = (0.28, 0.6)
+"""Least and most width of a band whose left edge shows (the plate's bright rim), as shares of
+its height."""
+DARK_BAND_CONTRAST = 40.0
+"""Least difference (grey levels) between the plate's ground and its characters for the ground
+to be told from a band."""
+
+
+def find_dark_band(
+    image: Image, bbox: tuple[int, int, int, int]
+) -> tuple[int, int, int, int] | None:
+    """The band at the left end of the plate whose text line is ``bbox`` (x, y, w, h) on a
+    frame without colour (infrared): the blue band has no colour there, only darkness next to
+    the plate's light ground, with its code bright in it. Found where the ground left of the
+    text ends in a dark strip; its height is the ground's beside it, its width the strip's
+    where the plate's rim shows, else the band's usual share of its height. ``None`` where
+    the ground does not end near the text in a dark strip that wide."""
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    x, y, w, h = bbox
+    text = grey[y : y + h, x : x + w]
+    if h < 6 or text.size == 0:
+        return None
+    ground, ink = (float(v) for v in np.percentile(text, (80, 10)))
+    if ground - ink < DARK_BAND_CONTRAST:
+        return None
+    middle = (ground + ink) / 2
+    lines = grey[y : y + h].astype(np.float32)
+    col, limit = x - 1, max(0, int(x - DARK_BAND_REACH * h))
+    while col > limit and float(np.median(lines[:, col])) >= middle:
+        col -= 1
+    if col <= limit:
+        return None
+    edge = col + 1  # the ground's left edge
+    beside = np.median(grey[:, edge : edge + max(2, int(0.3 * h))].astype(np.float32), axis=1)
+    top, bottom = y, y + h
+    while top > 0 and beside[top - 1] >= middle and y - top < h:
+        top -= 1
+    while bottom < grey.shape[0] and beside[bottom] >= middle and bottom - (y + h) < h:
+        bottom += 1
+    height = bottom - top
+    if not DARK_BAND_HEIGHT[0] * h <= height <= DARK_BAND_HEIGHT[1] * h:
+        return None
+    strip = grey[top:bottom].astype(np.float32)
+    run, c = 0, col
+    while c >= 0 and run <= DARK_BAND_WIDTH[1] * height and float(np.median(strip[:, c])) < middle:
+        c, run = c - 1, run + 1
+    if run < DARK_BAND_WIDTH[0] * height:
+        return None
+    rim = c >= 0 and run <= DARK_BAND_WIDTH[1] * height
+    width = run if rim else int(round(DARK_BAND_ASPECT * height))
+    return edge - width, top, width, height
 
 
 BAND_CODE_TOPS = (0.45, 0.55)
@@ -415,7 +482,11 @@ def hyphens_rule_out(
     one rule the country out: ``AB-123-CD`` is no Italian ``AB 123 CD``. A position counts
     when ``frames`` frames (``HYPHEN_SIGHTINGS`` on a passage) saw a hyphen there; where the
     country prints no hyphen at all, when that many frames saw one anywhere (even where the
-    characters could not be counted). A hyphen not seen rules nothing out (blur, dirt)."""
+    characters could not be counted). Where every format of the country prints a hyphen in
+    this text, ``frames`` frames whose characters were counted without one between them (on a
+    text line tall enough for a hyphen to show, :data:`separators.MIN_ABSENCE_HEIGHT`), and no
+    hyphen seen on any frame, rule it out too: ``AB 123 CD`` is no French ``AB-123-CD``. A
+    hyphen not seen where the characters were not counted rules nothing out (blur, dirt)."""
     if not normalized:
         return False
     sets = _hyphen_sets(system, normalized)
@@ -423,6 +494,10 @@ def hyphens_rule_out(
         return False
     if not any(sets):  # the country prints no hyphen in this text: a hyphen seen anywhere
         return sum(1 for ev in evidence if ev.hyphens or ev.hyphens_seen) >= frames
+    if all(sets) and not any(ev.hyphens or ev.hyphens_seen for ev in evidence):
+        # every layout of the country prints a hyphen in this text: counted characters with
+        # none between them, on as many frames, and none seen on any frame
+        return sum(1 for ev in evidence if ev.hyphens == ()) >= frames
     seen = hyphens_seen(evidence)
     confirmed = {pos for pos, n in seen.items() if n >= frames}
     return bool(confirmed) and not any(confirmed <= s for s in sets)
@@ -465,6 +540,18 @@ def band_reads(evidence: Sequence[CountryEvidence], least: float = BAND_SEEN) ->
     return out
 
 
+def band_rule_out(
+    system: PlateSystem, evidence: Sequence[CountryEvidence], frames: int = BAND_FRAMES
+) -> bool:
+    """Whether the plate's band rules ``system``'s country out: on ``frames`` frames it shows
+    clearly none of the country's band codes (:attr:`CountryEvidence.band_excluded`). A
+    country whose plates carry no band code is never ruled out this way."""
+    codes = system.band_codes
+    if not codes:
+        return False
+    return sum(1 for ev in evidence if all(c in ev.band_excluded for c in codes)) >= frames
+
+
 def settle_country(
     fits: Sequence[str],
     format_country: str | None,
@@ -484,9 +571,12 @@ def settle_country(
     no frame contradicts it (a band code read as another country, colours it cannot have).
     Colours and layout establish a country only where the ``normalized`` text is in one of its
     *valid* formats (a plausible one, as broad as personalised plates, is no layout of its
-    own). Hyphens printed where a country's formats print none rule it out too
-    (:func:`hyphens_rule_out`). Otherwise the country is the best
-    guess (``format``) and ``candidates`` are the fitting countries not ruled out."""
+    own). Hyphens printed where a country's formats print none, and none printed where they
+    all print one, rule it out too (:func:`hyphens_rule_out`), as does a band that shows none
+    of its codes on ``band_frames`` frames (:func:`band_rule_out`); on frames without colour
+    the one country left is then established by that layout (``layout``). Otherwise the
+    country is the best guess (``format``) and ``candidates`` are the fitting countries not
+    ruled out."""
     if format_country is None or not fits:
         return CountryVerdict(format_country, "none", ())
     systems = load_plate_systems().countries
@@ -496,6 +586,7 @@ def settle_country(
         for c in known
         if all(compatible(systems[c], ev) for ev in evidence)
         and not hyphens_rule_out(systems[c], normalized, evidence, band_frames)
+        and not band_rule_out(systems[c], evidence, band_frames)
     ]
     alive += [c for c in fits if c not in systems]  # no table entry: nothing rules it out
     reads = band_reads(evidence)
@@ -514,8 +605,9 @@ def settle_country(
         others = tuple(c for c in fits if c != only)
         if any(supports(systems[only], ev) for ev in evidence):
             return CountryVerdict(only, "colour", (), others)
-        if len(fits) == 1 and evidence and all(ev.ground is None for ev in evidence):
-            # a grey (infrared) frame has no colours: a layout no other country prints
+        if evidence and all(ev.ground is None for ev in evidence):
+            # a grey (infrared) frame has no colours: a layout no other country prints, or
+            # every other country ruled out by the plate's band and hyphens
             return CountryVerdict(only, "layout", (), others)
     return _guess_country(fits, format_country, alive, reads, evidence, normalized)
 

@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 import cv2
 import numpy as np
 
-from plate_reader.band_code import band_codes, classify_band
+from plate_reader.band_code import band_codes, sight_band
 from plate_reader.base import CountryEvidence, Image, PlateRead
 from plate_reader.country import (
     BAND_SEEN,
@@ -29,6 +29,8 @@ from plate_reader.country import (
     colour_evidence,
     country_cap,
     find_band,
+    find_dark_band,
+    is_grey_frame,
     settle_country,
 )
 from plate_reader.detect import (
@@ -472,6 +474,7 @@ def country_evidence(
     whose plates print black ones): it could only confirm it."""
     ground, ink = colour_evidence(image, bbox)
     left = find_band(image, bbox, "left")
+    grey = left is None and ground is None and is_grey_frame(image)
     right = find_band(image, bbox, "right") if left is not None else None
     right_band = None
     if band_pair(image, left, right):
@@ -484,15 +487,20 @@ def country_evidence(
     seen = CountryEvidence(
         ground=ground, ink=ink, right_band=right_band, hyphens=hyphens, hyphens_seen=bars
     )
+    if grey:
+        left = find_dark_band(image, bbox)
     if left is None or not fits:
         return seen
     verdict = settle_country(fits, fits[0], [seen], band_frames=1, normalized=normalized)
     if verdict.source == "colour":
         return seen
-    band = classify_band(image, left, band_codes(), min_score=BAND_SEEN)
-    if band is None:
+    sight = sight_band(image, left, band_codes(), min_score=BAND_SEEN, grey=grey)
+    if sight is None:
         return seen
-    return replace(seen, band_code=band.code, band_score=band.score)
+    seen = replace(seen, band_excluded=sight.excluded)
+    if sight.read is None:
+        return seen
+    return replace(seen, band_code=sight.read.code, band_score=sight.read.score)
 
 
 class OcrPlateReader:

@@ -74,11 +74,44 @@ def hyphen_evidence(
         and any(c[0] >= b[0] + b[2] - 1 for c in chars)
     ]  # fmt: skip
     if len(chars) != length:
+        if not between and h >= MIN_ABSENCE_HEIGHT and _merged_count(chars) == length:
+            return (), 0  # characters touching in pairs, and no hyphen in any gap left
         return None, len(between)
     found = sorted({sum(1 for c in chars if c[0] + c[2] <= b[0] + 1) for b in between})
     if not found and h < MIN_ABSENCE_HEIGHT:
         return None, 0
     return tuple(found), len(between)
+
+
+SINGLE_WIDTH = 1.3
+"""Most width of a blob of one character, as a multiple of the blobs' median width (letters
+are wider than digits; an M or a W wider still)."""
+PAIR_WIDTH = (1.45, 2.4)
+"""Width of a blob of two touching characters, as a multiple of the blobs' median width:
+wider, it may hold a hyphen touching both; between one and two, it is neither clearly."""
+
+
+def _merged_count(chars: list[tuple[int, int, int, int]]) -> int | None:
+    """How many characters the blobs ``chars`` (x, y, w, h) hold, where some are two
+    characters touching (a blurred ``96``, ``SM``): each blob one, or two where it is as wide
+    as two (``PAIR_WIDTH``, else at most ``SINGLE_WIDTH``); ``None`` where a blob is of neither
+    width, or most blobs are
+    pairs (then the median width is no single character's)."""
+    if len(chars) < 3:
+        return None
+    unit = float(np.median([c[2] for c in chars]))
+    count = 0
+    pairs = 0
+    for c in chars:
+        ratio = c[2] / unit
+        if ratio <= SINGLE_WIDTH:
+            count += 1
+        elif PAIR_WIDTH[0] <= ratio <= PAIR_WIDTH[1]:
+            count += 2
+            pairs += 1
+        else:
+            return None
+    return count if 2 * pairs < len(chars) else None
 
 
 def _is_hyphen(blob: tuple[int, int, int, int], top: float, char_h: float) -> bool:

@@ -7,8 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from plate_reader.band_code import BandCodeRead, band_codes, classify_band, code_area
+from plate_reader.band_code import BandCodeRead, band_codes, classify_band, code_area, sight_band
 from plate_reader.base import Image
+from plate_reader.country import find_dark_band
 
 BLUE = (170, 50, 10)  # BGR
 WHITE = (235, 235, 235)
@@ -149,3 +150,79 @@ def test_read_is_a_value() -> None:
     read = classify_band(image, band, CODES)
     assert isinstance(read, BandCodeRead)
     assert read == classify_band(image, band, CODES)
+
+
+@pytest.mark.parametrize("code", ["B", "I", "H", "NL", "D"])
+def test_a_clear_band_excludes_the_other_codes_never_its_own(code: str) -> None:
+    image, band = _frame(code, 48)
+    sight = sight_band(image, band, CODES)
+    assert sight is not None and sight.read is not None and sight.read.code == code
+    assert code not in sight.excluded
+    assert len(sight.excluded) >= len(CODES) // 2  # most codes are told apart clearly
+
+
+@pytest.mark.parametrize("code", ["B", "I", "H", "E", "NL", "SK"])
+@pytest.mark.parametrize("blur", [1.2, 2.0, 3.0])
+def test_a_blurred_band_never_excludes_its_own_code(code: str, blur: float) -> None:
+    for seed in range(2):
+        image, band = _frame(code, 40, noise=5.0, blur=blur, seed=seed)
+        sight = sight_band(image, band, CODES, min_score=0.5)
+        assert sight is None or code not in sight.excluded
+
+
+def test_a_band_found_a_little_narrow_is_widened_to_a_bands_width() -> None:
+    """The edge columns of a small band are seldom its full blue: a band found 2 px narrow
+    (width 0.26 of its height) is still read."""
+    image, (x, y, w, h) = _frame("I", 40)
+    narrow = (x + 3, y, int(0.26 * h), h)
+    read = classify_band(image, narrow, CODES)
+    assert read is not None and read.code == "I"
+    assert code_area(image, (x + 6, y, int(0.2 * h), h)) is None  # a strip of it: no read
+
+
+Box = tuple[int, int, int, int]
+
+
+def _grey_plate(code: str, band_h: int) -> tuple[Image, Box, Box]:
+    """An infrared frame (grey) of a plate: a dark band with ``code`` bright in it, a light
+    ground with dark characters, in a dark holder. Returns the frame, the text line's box
+    and the band's."""
+    image, band = _frame(code, band_h)
+    x, y, bw, bh = band
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    grey[grey == grey[0, 0]] = 30  # the holder around the plate, dark under infrared
+    # characters on the ground: dark bars 70% of the plate's height
+    cy0, cy1 = y + int(0.15 * bh), y + int(0.85 * bh)
+    cx = x + bw + int(0.3 * bh)
+    for _ in range(6):
+        grey[cy0:cy1, cx : cx + int(0.35 * bh)] = 25
+        cx += int(0.55 * bh)
+    text = (x + bw + int(0.3 * bh), cy0, cx - (x + bw + int(0.3 * bh)), cy1 - cy0)
+    frame = np.asarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+    return frame, text, band
+
+
+@pytest.mark.parametrize("code", ["B", "I", "NL"])
+def test_the_code_of_a_dark_band_on_a_grey_frame(code: str) -> None:
+    image, text, band = _grey_plate(code, 48)
+    found = find_dark_band(image, text)
+    assert found is not None
+    fx, fy, fw, fh = found
+    x, y, w, h = band
+    assert abs(fx - x) <= 3 and abs(fy - y) <= 2 and abs(fh - h) <= 3
+    sight = sight_band(image, found, CODES, grey=True)
+    assert sight is not None and sight.read is not None and sight.read.code == code
+    assert classify_band(image, found, CODES) is None  # not blue: only read as a grey band
+
+
+def test_a_small_dark_band_is_not_read() -> None:
+    image, text, _ = _grey_plate("B", 26)
+    found = find_dark_band(image, text)
+    assert found is None or sight_band(image, found, CODES, grey=True) is None
+
+
+def test_no_dark_band_beside_a_ground_that_runs_on() -> None:
+    """A plate without a band: its light ground runs past the text's start; nothing dark."""
+    image, text, (x, y, w, h) = _grey_plate("B", 48)
+    image[y : y + h, x : x + w] = image[y + h // 2, x + w + 2]
+    assert find_dark_band(image, text) is None

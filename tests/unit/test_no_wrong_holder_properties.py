@@ -8,6 +8,7 @@ car, read with any per-character confidences."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given, settings
@@ -46,8 +47,15 @@ def _frame(draw: st.DrawFn, system: PlateSystem, fmt: PlateSystemFormat) -> Coun
     ink = draw(st.sampled_from(ink_choices))
     right = draw(st.sampled_from([None, "blue"] if system.right_band == "blue" else [None]))
     printed = sorted(fmt.hyphens)
-    seen = st.lists(st.sampled_from(printed), unique=True) if printed else st.just([])
+    # a hyphen printed may be missed, but characters counted with none between them are a
+    # claim that none is printed: truthful only where none is (one false claim per passage
+    # is added in the test)
+    seen = (
+        st.lists(st.sampled_from(printed), unique=True, min_size=1) if printed else st.just([])
+    )
     hyphens = draw(st.one_of(st.none(), seen))
+    # the band may exclude any code but its own
+    excluded = draw(st.sets(st.sampled_from([c for c in others if c not in system.band_codes])))
     return CountryEvidence(
         band_code=band[0] if band else None,
         band_score=band[1] if band else 0.0,
@@ -56,7 +64,26 @@ def _frame(draw: st.DrawFn, system: PlateSystem, fmt: PlateSystemFormat) -> Coun
         right_band=right,
         hyphens=tuple(sorted(hyphens)) if hyphens is not None else None,
         hyphens_seen=draw(st.integers(0, len(printed))),
+        band_excluded=frozenset(excluded),
     )
+
+
+def _one_false_claim(
+    data: st.DataObject, system: PlateSystem, frames: list[CountryEvidence]
+) -> list[CountryEvidence]:
+    """``frames`` with one of them (at most) wrong the way a camera is wrong now and then: its
+    band excludes the plate's own code, or its characters were counted without the hyphen
+    printed between them. The rules must need two frames for either."""
+    i = data.draw(st.integers(0, len(frames)))
+    if i == len(frames):
+        return frames
+    wrong = data.draw(st.sampled_from(["band", "hyphens"]))
+    ev = frames[i]
+    if wrong == "band":
+        ev = replace(ev, band_excluded=ev.band_excluded | frozenset(system.band_codes))
+    else:
+        ev = replace(ev, hyphens=(), hyphens_seen=0)
+    return [*frames[:i], ev, *frames[i + 1 :]]
 
 
 @settings(max_examples=300, deadline=None)
@@ -70,6 +97,7 @@ def test_truthful_evidence_never_establishes_another_country(
     fits = countries_for(text)
     assert true in fits
     frames = data.draw(st.lists(_frame(system, fmt), min_size=1, max_size=4))
+    frames = _one_false_claim(data, system, frames)
     guess = data.draw(st.sampled_from(fits))
     verdict = settle_country(fits, guess, frames, normalized=text)
     if verdict.source in ESTABLISHED_COUNTRY_SOURCES:

@@ -10,12 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
+from lez.core.plate_systems import load_plate_systems
 from plate_reader.base import NO_EVIDENCE, CountryEvidence, Image, PlateRead
 from plate_reader.country import (
     AMBIGUOUS_COUNTRY_CAP,
     BAND_ESTABLISH,
     CountryVerdict,
     agreed_code,
+    band_rule_out,
     bands_at_both_ends,
     find_band,
     plate_colours,
@@ -306,10 +308,61 @@ class TestSettleCountry:
         assert {"IT", "AL", "SK"} <= set(verdict.ruled_out)
         once = [replace(both, hyphens=None, hyphens_seen=1), both]
         assert settle_country(fits, "FR", once, normalized="DW517CW").source == "format"
-        # no hyphen seen rules nothing out, it only makes FR unlikely
-        none_seen = [replace(both, hyphens=()), replace(both, hyphens=())]
-        guess = settle_country(fits, "FR", none_seen, normalized="DW517CW")
+        # a hyphen not seen where the characters were not counted rules nothing out
+        not_counted = [both, both]
+        assert "FR" not in settle_country(fits, "FR", not_counted, normalized="DW517CW").ruled_out
+
+    def test_characters_counted_without_hyphens_on_two_frames_rule_out_hyphen_layouts(
+        self,
+    ) -> None:
+        fits = countries_for("DW517CW")
+        both = _ev(ground="white", right="blue")
+        # once: FR only unlikely
+        once = [replace(both, hyphens=()), both]
+        guess = settle_country(fits, "FR", once, normalized="DW517CW")
         assert guess.source == "format" and guess.country == "IT" and "FR" in guess.unlikely
+        assert "FR" not in guess.ruled_out
+        # twice: FR ruled out (AB 123 CD is no French AB-123-CD); AL still fits the layout
+        twice = [replace(both, hyphens=()), replace(both, hyphens=())]
+        verdict = settle_country(fits, "FR", twice, normalized="DW517CW")
+        assert "FR" in verdict.ruled_out and verdict.source == "format"
+        assert set(verdict.candidates) == {"AL"} and verdict.country == "IT"
+        # a hyphen seen on another frame: the frames disagree, nothing is ruled out by absence
+        disagree = [*twice, replace(both, hyphens=None, hyphens_seen=1)]
+        assert "FR" not in settle_country(fits, "FR", disagree, normalized="DW517CW").ruled_out
+
+    def test_a_band_that_shows_none_of_a_countrys_codes_on_two_frames_rules_it_out(
+        self,
+    ) -> None:
+        fits = countries_for("DW517CW")
+        both = replace(_ev(ground="white", right="blue"), hyphens=())
+        not_al = frozenset({"AL", "F", "SK"})
+        # the band excludes AL on one frame only: AL is left
+        one = [replace(both, band_excluded=not_al), both]
+        assert "AL" in settle_country(fits, "FR", one, normalized="DW517CW").candidates
+        # on two frames, with FR ruled out by its missing hyphens: IT is established
+        two = [replace(both, band_excluded=not_al), replace(both, band_excluded=not_al)]
+        verdict = settle_country(fits, "FR", two, normalized="DW517CW")
+        assert verdict.country == "IT" and verdict.source == "colour"
+        assert {"AL", "FR", "SK"} <= set(verdict.ruled_out)
+        # a band that excludes every code of a country with several (GB: UK, GB) rules it
+        # out only when both are excluded
+        gb = load_plate_systems().countries["GB"]
+        partly = [CountryEvidence(band_excluded=frozenset({"UK"}))] * 2
+        assert not band_rule_out(gb, partly)
+        assert band_rule_out(gb, [CountryEvidence(band_excluded=frozenset({"UK", "GB"}))] * 2)
+        # a country without a band code is never ruled out by the band
+        ch = load_plate_systems().countries["CH"]
+        assert not band_rule_out(ch, [CountryEvidence(band_excluded=frozenset({"CH"}))] * 2)
+
+    def test_grey_frames_establish_the_one_country_the_band_and_hyphens_leave(self) -> None:
+        fits = countries_for("DW517CW")
+        others = frozenset(load_plate_systems().band_codes()) - {"I"}
+        grey = CountryEvidence(hyphens=(), band_excluded=others)
+        verdict = settle_country(fits, "FR", [grey, grey], normalized="DW517CW")
+        assert verdict.country == "IT" and verdict.source == "layout"
+        # one grey frame is not enough
+        assert settle_country(fits, "FR", [grey], normalized="DW517CW").source == "format"
 
     def test_a_band_code_needs_one_clear_read_and_a_second_frame(self) -> None:
         fits = countries_for(FR_IT_SK)

@@ -15,7 +15,7 @@ def _line(text: str, scale: float) -> tuple[np.ndarray, tuple[int, int, int, int
     font, size, thick = cv2.FONT_HERSHEY_SIMPLEX, 1.6 * scale, max(2, int(4 * scale))
     x, base = int(20 * scale), int(80 * scale)
     for ch in text:
-        (w, h), _ = cv2.getTextSize(ch if ch != " " else "0", font, size, thick)
+        (w, h), _ = cv2.getTextSize(ch if ch not in " +" else "0", font, size, thick)
         if ch == "-":
             y = base - int(0.5 * h)
             cv2.rectangle(img, (x + 2, y - max(1, thick // 2)), (x + int(0.6 * w), y + thick // 2),
@@ -23,6 +23,8 @@ def _line(text: str, scale: float) -> tuple[np.ndarray, tuple[int, int, int, int
             x += int(0.8 * w)
         elif ch == " ":
             x += int(0.6 * w)
+        elif ch == "+":  # the next character touches this one (a blurred pair)
+            x -= int(6 * scale) + int(0.25 * w)
         else:
             cv2.putText(img, ch, (x, base), font, size, (20, 20, 20), thick, cv2.LINE_AA)
             x += w + int(6 * scale)
@@ -48,3 +50,13 @@ def test_characters_that_cannot_be_counted_give_no_positions() -> None:
 def test_no_hyphen_on_a_small_plate_says_nothing() -> None:
     img, bbox = _line("AB 123 CD", 0.3)
     assert hyphen_positions(img, bbox, 7) is None
+
+
+def test_characters_touching_in_pairs_still_show_no_hyphen_between_them() -> None:
+    img, bbox = _line("A+B 1+23 CD", 1.0)
+    assert hyphen_positions(img, bbox, 7) == ()
+
+
+def test_touching_pairs_with_a_hyphen_between_give_no_positions() -> None:
+    img, bbox = _line("A+B-1+23-CD", 1.0)
+    assert hyphen_positions(img, bbox, 7) is None  # hyphens seen, not placed: not "none"
