@@ -34,7 +34,7 @@ from tests.unit.test_fidus_client import AUTHORITIES, KEY, serve
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
-HASH_KEY = b"review-test-key"
+HASH_KEY = b"review-test-key-0123"
 SETTINGS = Settings(fidus_secret=KEY, plate_hash_key=HASH_KEY.decode())
 REGISTRY = [
     VehicleRecord(

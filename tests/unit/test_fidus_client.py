@@ -22,8 +22,8 @@ from lez.core.events import Exemption, VehicleRecord
 from lez.core.registry import AuditEntry, InMemoryAuditSink, LookupResult
 
 AUTHORITY = "BXL-FISCALITE"
-KEY = "k3y"
-POLICE_KEY = "p0lice-k3y"
+KEY = "k3y-of-the-lez-authority"
+POLICE_KEY = "p0lice-k3y-of-the-test"
 AUTHORISATIONS = {
     AUTHORITY: frozenset({"lez_enforcement"}),
     "POLICE": frozenset({"police_hotlist"}),
