@@ -49,6 +49,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from camera_ingest.clock import skew_s
 from camera_ingest.gate import InvalidJpeg, validate_jpeg
@@ -377,6 +378,8 @@ async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
         raise Refused(
             408, f"the body did not arrive within {timeout_s:g} s", {"Connection": "close"}
         ) from exc
+    except ClientDisconnect as exc:  # the server cut a slow body off, or the client left
+        raise Refused(400, "the connection closed before the body arrived") from exc
     return b"".join(chunks)
 
 

@@ -35,7 +35,7 @@ from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 Phase = Literal["headers", "body", "busy"]
-RATE_LIMITED_LOGGERS = ("asyncio", "uvicorn", "uvicorn.error")
+RATE_LIMITED_LOGGERS = ("asyncio", "uvicorn", "uvicorn.error", __name__)
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,18 @@ class ServerLimits:
         )
 
 
-def descriptor_budget() -> int:
+@dataclass(frozen=True)
+class Budget:
+    connections: int
+    backlog: int
+    """Connections accepted in one go (asyncio accepts up to the listen backlog at once,
+    before a connection closed to make room has given its descriptor back)."""
+
+
+def descriptor_budget() -> Budget:
     """Connections the descriptor limit leaves room for, after raising the soft limit to the
     hard one: an eighth of the limit (at least 64) stays for everything else (the broker
-    client, the database, log files)."""
+    client, the database, log files) and for one burst of accepts (a quarter of that)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
         try:
@@ -67,8 +75,9 @@ def descriptor_budget() -> int:
         except (ValueError, OSError) as exc:  # pragma: no cover - platform specific
             log.debug("RLIMIT_NOFILE not raised: %s", exc)
     if soft == resource.RLIM_INFINITY:
-        return 1 << 20
-    return max(16, soft - max(64, soft // 8))
+        return Budget(connections=1 << 20, backlog=2048)
+    reserve = max(64, soft // 8)
+    return Budget(connections=max(16, soft - reserve), backlog=min(2048, max(8, reserve // 4)))
 
 
 class LimitedH11Protocol(H11Protocol):
@@ -151,10 +160,10 @@ class LimitedH11Protocol(H11Protocol):
         return True
 
 
-def protocol_class(limits: ServerLimits) -> type[LimitedH11Protocol]:
+def protocol_class(limits: ServerLimits, budget: Budget) -> type[LimitedH11Protocol]:
     """A protocol class bound to ``limits`` (uvicorn builds one instance per connection)."""
-    budget = min(limits.max_connections, descriptor_budget())
-    attrs: dict[str, Any] = {"limits": limits, "max_connections": budget}
+    most = min(limits.max_connections, budget.connections)
+    attrs: dict[str, Any] = {"limits": limits, "max_connections": most}
     return type("BoundLimitedH11Protocol", (LimitedH11Protocol,), attrs)
 
 
@@ -201,11 +210,13 @@ def server_config(
     app: Any, *, host: str, port: int, limits: ServerLimits, **options: Any
 ) -> uvicorn.Config:
     """The uvicorn configuration of every lez HTTP server."""
+    budget = descriptor_budget()
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        http=protocol_class(limits),
+        http=protocol_class(limits, budget),
+        backlog=budget.backlog,
         proxy_headers=bool(limits.trusted_proxies),
         forwarded_allow_ips=list(limits.trusted_proxies),
         **{**QUIET, **options},
