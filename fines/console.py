@@ -1,8 +1,9 @@
 """The operator console: server-rendered pages and a JSON API over the fines database.
 
 Operators log in (accounts in ``console_users``, scrypt-hashed passwords, server-side sessions
-in ``console_sessions`` named by a signed cookie, failed logins throttled per account and per
-address); roles decide what they may do (:mod:`fines.auth`). Every action is audited in
+in ``console_sessions`` named by a signed cookie, failed logins and wrong current passwords
+throttled per account from an address and per address: nobody locks an account out from
+elsewhere); roles decide what they may do (:mod:`fines.auth`). Every action is audited in
 ``console_audit``. The routes live in :mod:`fines.api.routes`, one module per resource, and
 call the use cases of :mod:`fines.console_service`; the JSON API is under ``/api`` (OpenAPI
 at ``/api/openapi.json``).
