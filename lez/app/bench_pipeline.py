@@ -7,6 +7,11 @@ pipeline). A separate consumer reads ``lez.decisions`` and measures, per frame, 
 capture to its passage's decision. Consumer lag per stage is sampled every second from the
 broker (end offsets minus the group's committed offsets); CPU seconds per stage come from
 ``/proc``. Nothing here asserts a speed: it prints and writes figures.
+
+``--brokers tansu,apache-kafka,apache-kafka-tx`` runs the same load once per broker, one after
+the other, and prints them side by side: the embedded tansu, a single-node Apache Kafka (KRaft,
+``make kafka``), and that Apache Kafka with ``LEZ_KAFKA_TRANSACTIONS`` (each stage's round one
+Kafka transaction; the decisions are then counted when committed, ``read_committed``).
 """
 
 from __future__ import annotations
@@ -50,6 +55,9 @@ log = logging.getLogger(__name__)
 # Each stage (the lez worker command) and the topic it reads.
 STAGE_TOPICS = names.STAGE_INPUTS
 P95_TARGET_MS = 2000
+BROKER_KINDS = ("tansu", "apache-kafka", "apache-kafka-tx")
+"""What ``--brokers`` takes: the embedded tansu, a single-node Apache Kafka, the same with
+Kafka transactions."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,9 @@ class _Decided:
     frames: int = 0
     passages: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    seen_ms: list[float] = field(default_factory=list)
+    """Capture to the decision's arrival at the bench's own consumer (with transactions: once
+    committed), per frame."""
     last_at: float = 0.0
     first_at: float = 0.0
     first_frames: int = 0
@@ -83,6 +94,7 @@ class _Decided:
 
     def add(self, decision: DecisionEvent, now_mono: float) -> None:
         decided = decision.decided_at
+        seen = datetime.now(UTC)
         with self.lock:
             self.passages += 1
             self.frames += len(decision.passage.frames)
@@ -91,6 +103,7 @@ class _Decided:
             self.passage_sizes[size] = self.passage_sizes.get(size, 0) + 1
             for ref in decision.passage.frames:
                 self.latencies_ms.append((decided - ref.captured_at).total_seconds() * 1000)
+                self.seen_ms.append((seen - ref.captured_at).total_seconds() * 1000)
             if not self.first_at:
                 self.first_at, self.first_frames = now_mono, len(decision.passage.frames)
             self.last_at = now_mono
@@ -199,8 +212,15 @@ class LagSampler:
 
 def _tail_consumer(settings: Settings, bootstrap: str) -> KafkaConsumer:
     """A group-less consumer of lez.decisions, lez.deadletter and lez.plates (record sizes),
-    positioned at their ends (only what this run produces is counted)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    positioned at their ends (only what this run produces is counted); with transactions it
+    reads committed records only, as the stages do."""
+    isolation = "read_committed" if settings.kafka_transactions else "read_uncommitted"
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level=isolation,
+    )
     tps = [
         TopicPartition(topic, p)
         for topic in (
@@ -267,6 +287,7 @@ class RunResult:
         window = d.last_at - d.first_at
         span = (d.last_at - self.t_first) if d.last_at > self.t_first else 0.0
         lat = sorted(d.latencies_ms)
+        seen = sorted(d.seen_ms)
         return {
             "offered_fps": round(self.offered_fps, 2),
             "frames_sent": self.sent,
@@ -280,6 +301,8 @@ class RunResult:
             "latency_ms_p50": _percentile(lat, 50),
             "latency_ms_p95": _percentile(lat, 95),
             "latency_ms_p99": _percentile(lat, 99),
+            "seen_latency_ms_p50": _percentile(seen, 50),
+            "seen_latency_ms_p95": _percentile(seen, 95),
             "max_consumer_lag": self.max_lag,
             "cpu_s": {k: round(v, 1) for k, v in self.cpu_s.items()},
             "plates_bytes_per_record": (
@@ -452,3 +475,92 @@ def run_bench(
         raise LezError("more frames decided than sent: decisions of another run were counted")
     report_path.write_text(json.dumps(report, indent=1) + "\n")
     return report
+
+
+def broker_kinds(value: str) -> tuple[str, ...]:
+    """``--brokers``: a comma-separated list of :data:`BROKER_KINDS`."""
+    kinds = tuple(k.strip() for k in value.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in BROKER_KINDS]
+    if not kinds or unknown:
+        allowed = ", ".join(BROKER_KINDS)
+        raise LezError(f"--brokers takes {allowed} (comma-separated); got {value!r}")
+    return kinds
+
+
+def run_on_brokers(
+    scenario_dir: Path,
+    report_path: Path,
+    settings: Settings,
+    options: BenchOptions,
+    kinds: Sequence[str],
+) -> dict[str, dict[str, Any]]:
+    """The same load once per broker kind, one after the other, each on a broker started here
+    (one Apache Kafka node serves both of its kinds, with topics of their own). Each run's
+    report is written beside ``report_path`` (``NAME.KIND.json``), all of them in it."""
+    from lez.app.apache_kafka import ApacheKafka
+    from lez.core.bus import EmbeddedBroker
+
+    reports: dict[str, dict[str, Any]] = {}
+    tansu: EmbeddedBroker | None = None
+    kafka: ApacheKafka | None = None
+    logs = settings.var_dir / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    try:
+        for kind in kinds:
+            if kind == "tansu":
+                tansu = tansu or EmbeddedBroker.start(log_file=logs / "tansu.log")
+                bootstrap, pids = tansu.bootstrap, [tansu.process.pid]
+            else:
+                kafka = kafka or ApacheKafka.start(nodes=1)
+                bootstrap = kafka.bootstrap
+                pids = [n.process.pid for n in kafka.nodes if n.process is not None]
+            run_settings = settings.model_copy(
+                update={"kafka_bootstrap": bootstrap, "kafka_transactions": kind.endswith("-tx")}
+            )
+            cpu0 = sum(_cpu_seconds(pid) for pid in pids)
+            path = report_path.with_name(f"{report_path.stem}.{kind}{report_path.suffix}")
+            log.info("bench on %s (%s)", kind, bootstrap)
+            report = run_bench(scenario_dir, path, run_settings, options)
+            broker_cpu = sum(_cpu_seconds(pid) for pid in pids) - cpu0
+            report.update(broker=kind, broker_cpu_s=round(broker_cpu, 1))
+            path.write_text(json.dumps(report, indent=1) + "\n")
+            reports[kind] = report
+    finally:
+        if tansu is not None:
+            tansu.stop()
+        if kafka is not None:
+            kafka.stop()
+    report_path.write_text(json.dumps(reports, indent=1) + "\n")
+    return reports
+
+
+def comparison_rows(reports: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """One row per broker run: the figures the README's table shows."""
+    rows = [[
+        "broker", "sustained (e2e) fps", "decided", "latency p50/p95/p99 s", "seen p95 s",
+        "max lag (reader/adapter/fines)", "CPU s (reader/adapter/fines/broker)",
+    ]]  # fmt: skip
+    for kind, r in reports.items():
+        lag, cpu = r["max_consumer_lag"], r["cpu_s"]
+        rows.append([
+            kind,
+            f"{r['sustained_fps']} ({r['end_to_end_fps']})",
+            f"{r['frames_decided']} of {r['frames_sent']}",
+            "{:.2f} / {:.2f} / {:.2f}".format(
+                r["latency_ms_p50"] / 1000, r["latency_ms_p95"] / 1000, r["latency_ms_p99"] / 1000
+            ),
+            f"{r['seen_latency_ms_p95'] / 1000:.2f}",
+            " / ".join(str(lag[s]) for s in STAGE_TOPICS),
+            " / ".join(str(cpu[s]) for s in STAGE_TOPICS) + f" / {r['broker_cpu_s']}",
+        ])  # fmt: skip
+    return rows
+
+
+def print_comparison(reports: dict[str, dict[str, Any]]) -> None:
+    """The runs side by side, one table (Markdown, as the README carries it)."""
+    rows = comparison_rows(reports)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")  # noqa: T201
+        if n == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")  # noqa: T201

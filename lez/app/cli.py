@@ -221,6 +221,11 @@ def _add_bench_pipeline(sub: _Subparsers) -> None:
         help="then search the highest rate whose p95 latency stays <= 2 s (short probes)",
     )
     bench.add_argument("--search-seconds", type=float, default=20.0)
+    bench.add_argument(
+        "--brokers",
+        help="run once per broker, side by side: tansu, apache-kafka, apache-kafka-tx "
+        "(comma-separated; Apache Kafka from make kafka; -tx: LEZ_KAFKA_TRANSACTIONS)",
+    )
 
 
 def _add_migrate(sub: _Subparsers) -> None:
@@ -640,8 +645,13 @@ def _cmd_bench_pipeline(args: argparse.Namespace, settings: Settings) -> int:
         find_max=args.find_max,
         search_seconds=args.search_seconds,
     )
-    report = run_bench(args.scenario, args.report, settings, options)
-    print_table(report)
+    if args.brokers:
+        from lez.app.bench_pipeline import broker_kinds, print_comparison, run_on_brokers
+
+        kinds = broker_kinds(args.brokers)
+        print_comparison(run_on_brokers(args.scenario, args.report, settings, options, kinds))
+    else:
+        print_table(run_bench(args.scenario, args.report, settings, options))
     print(f"report written to {args.report}")
     return 0
 

@@ -335,11 +335,31 @@ def make_consumer(
         max_partition_fetch_bytes=MAX_RECORD_BYTES,
         **extra,
     )
-    consumer.subscribe(
-        [settings.topic(t) for t in topics],
-        listener=_ReadyMarker(ready_file(settings, group), listener),
-    )
+    names = [settings.topic(t) for t in topics]
+    _await_metadata(consumer, names)
+    consumer.subscribe(names, listener=_ReadyMarker(ready_file(settings, group), listener))
     return consumer
+
+
+def _await_metadata(consumer: KafkaConsumer, topics: list[str], timeout_s: float = 15.0) -> None:
+    """Until the consumer's metadata knows every partition of ``topics`` (bounded). A group
+    member that joins first can be assigned nothing for good: kafka-python's leader computes
+    the assignment without the topic ("No partition metadata"), and when the metadata arrives
+    while the join completes, it records it as already assigned and never rebalances (seen
+    on Apache Kafka when a stack starts on a broker that served another run: stages idle with
+    no partition)."""
+    deadline = time.monotonic() + timeout_s
+    missing = list(topics)
+    while True:
+        try:
+            missing = [t for t in missing if not consumer.partitions_for_topic(t)]
+        except KafkaError as exc:
+            log.debug("metadata of %s not there yet: %s", missing, exc)
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    if missing:
+        log.warning("no metadata for %s after %.0f s; subscribing anyway", missing, timeout_s)
 
 
 def ready_file(settings: Settings, group: str, pid: int | None = None) -> Path:

@@ -60,3 +60,44 @@ def test_bench_report_counts_add_up(tmp_path: Path) -> None:
     assert r["plate_readers"] == 2 and r["partitions"] >= 2
     # The table printed for a person names the same figures.
     assert "sustained" in proc.stdout and "latency p50/p95/p99" in proc.stdout
+
+
+def test_brokers_are_named_from_a_closed_list() -> None:
+    from lez.app.bench_pipeline import broker_kinds
+    from lez.core.errors import LezError
+
+    assert broker_kinds("tansu, apache-kafka-tx") == ("tansu", "apache-kafka-tx")
+    with pytest.raises(LezError, match="--brokers takes"):
+        broker_kinds("tansu,kafka")
+
+
+@pytest.mark.e2e
+def test_bench_on_tansu_apache_kafka_and_transactions_side_by_side(tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    kinds = ["tansu", "apache-kafka", "apache-kafka-tx"]
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "lez.app.cli", "bench-pipeline", str(DEMO),
+            "--rate", "4", "--seconds", "4", "--report", str(report),
+            "--plate-readers", "1", "--ground-truth-plates", "--drain", "60",
+            "--brokers", ",".join(kinds),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "LEZ_VAR_DIR": str(tmp_path / "var")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reports = json.loads(report.read_text())
+    assert list(reports) == kinds
+    for kind, r in reports.items():
+        assert r["broker"] == kind and r["drained"] is True, kind
+        assert r["frames_decided"] + r["frames_deadlettered"] == r["frames_sent"] == 16, kind
+        assert 0 < r["latency_ms_p50"] <= r["latency_ms_p95"] <= r["seen_latency_ms_p95"] + 1000
+        assert r["broker_cpu_s"] > 0, kind
+        assert json.loads((tmp_path / f"bench.{kind}.json").read_text()) == r
+    # one table, a row per broker
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert [row.split("|")[1].strip() for row in rows[1:]] == kinds
