@@ -47,7 +47,7 @@ def _cookie(app: FastAPI) -> str:
         assert r.status_code == 200
         cookie = c.cookies.get(SESSION_COOKIE)
     assert cookie
-    return cookie
+    return str(cookie)
 
 
 @pytest.mark.parametrize(
