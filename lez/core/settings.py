@@ -52,9 +52,11 @@ class Settings(BaseSettings):
     # stage consumes, produces and commits its input offsets in one Kafka transaction, and
     # every stage consumer reads only committed records (isolation_level=read_committed).
     kafka_transactions: bool = False
-    # The broker aborts a stage's transaction left open this long (a worker that died in
-    # one): read_committed consumers of its partitions wait at most this long for it.
-    kafka_transaction_timeout_ms: int = Field(default=10000, ge=1000)
+    # The broker aborts a stage's transaction left open this long (a worker that died in one
+    # and is not restarted): read_committed consumers of its partitions wait at most this
+    # long. A round that takes longer is aborted by the broker (the worker then stops), so it
+    # stays well above a slow round (a slow registry); Kafka's own default.
+    kafka_transaction_timeout_ms: int = Field(default=60000, ge=1000)
     # Which instance of its stage this process is (part of its transactional.id, stable
     # across restarts so that a restarted worker fences and aborts its predecessor's open
     # transaction at once). None: the host name; two processes of one stage on one host
