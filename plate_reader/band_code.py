@@ -342,6 +342,13 @@ the band's true code is then only a little behind it; an exclusion counts on its
 only when the best code is the one the plate's text fits."""
 
 
+EXCLUDE_LEGIBLE = 0.5
+"""Least :func:`margin_score` of the best code over the next for the band to exclude any code:
+a band whose best codes are as good as each other is too blurred to tell letters apart, and a
+blur wider than the templates' makes a thin letter (I) fit worse than a wide one (B, S, E): it
+then excludes nothing."""
+
+
 def sight_band(
     image: Image,
     band: tuple[int, int, int, int],
@@ -365,14 +372,16 @@ def sight_band(
     code, top = ranked[0]
     if top < MIN_CORRELATION:
         return None
-    excluded = frozenset(
-        other for other, r in ranked[1:] if margin_score(margin(top, r)) >= EXCLUDE_SCORE
-    )
-    if code not in codes:
-        return BandSight(None, excluded)
     second = ranked[1][1] if len(ranked) > 1 else MIN_CORRELATION
     m = margin(top, second)
     score = margin_score(m)
+    excluded: frozenset[str] = frozenset()
+    if score >= EXCLUDE_LEGIBLE:
+        excluded = frozenset(
+            other for other, r in ranked[1:] if margin_score(margin(top, r)) >= EXCLUDE_SCORE
+        )
+    if code not in codes:
+        return BandSight(None, excluded)
     if score < min_score:
         return BandSight(None, excluded)
     return BandSight(BandCodeRead(code, score, m, top), excluded)

@@ -254,7 +254,37 @@ def find_dark_band(
         return None
     rim = c >= 0 and run <= DARK_BAND_WIDTH[1] * height
     width = run if rim else int(round(DARK_BAND_ASPECT * height))
-    return edge - width, top, width, height
+    return _trim_rim(grey, (edge - width, top, width, height), ground)
+
+
+DARK_BAND_RIM = 0.3
+"""A column or row of a dark band at least this share of the way from the band's darkness to
+the plate's ground is the plate's rim or its edge (a thin bright line), not the band."""
+
+
+def _trim_rim(
+    grey: npt.NDArray[np.generic], band: tuple[int, int, int, int], ground: float
+) -> tuple[int, int, int, int]:
+    """``band`` without the bright lines at its left and lower edges (the plate's rim and
+    border, bright on an infrared frame), where they lie within a third of its width or the
+    lowest tenth of its height."""
+    x, y, w, h = band
+    x0 = max(0, x)
+    area = grey[y : y + h, x0 : x + w].astype(np.float32)
+    if area.size == 0:
+        return band
+    cols = np.median(area[h // 2 :], axis=0)  # the lower half, where the code is
+    rows = np.median(area, axis=1)
+    level = float(np.median(cols))
+    bright = level + DARK_BAND_RIM * (ground - level)
+    left = [i for i in range(min(len(cols), max(1, w // 3))) if cols[i] >= bright]
+    if left:
+        cut = left[-1] + 1
+        x0, w = x0 + cut, x + w - (x0 + cut)
+    low = [i for i in range(h - max(1, h // 10), h) if rows[i] >= bright]
+    if low:
+        h = low[0]
+    return x0, y, w, h
 
 
 BAND_CODE_TOPS = (0.45, 0.55)
@@ -460,7 +490,11 @@ one anywhere before it rules out countries that print no hyphen at all."""
 
 
 def _hyphen_sets(system: PlateSystem, normalized: str) -> list[frozenset[int]]:
-    """For each of the country's formats the text fits: where it prints hyphens."""
+    """For each of the country's formats the text fits: where it prints hyphens. None for a
+    country whose plates print an emblem where the written form has a hyphen (DE, SK): what
+    the frames show of hyphens tells nothing about it."""
+    if not system.hyphens_printed:
+        return []
     return [f.hyphens for f in system.formats if f.matches(normalized)]
 
 

@@ -43,6 +43,7 @@ from plate_reader.detect import (
     lift_dark,
 )
 from plate_reader.grammar import (
+    CUT_SHORT_CHARS,
     MIN_PLATE_LENGTH,
     Candidate,
     EngineRead,
@@ -169,6 +170,12 @@ CROP_VARIANTS: tuple[tuple[float, float], ...] = (
     (0.15, 0.15),
 )
 SHARPENED_VARIANT = 3
+WIDE_VARIANT = -1
+"""The crop a read that could be a plate cut short is confirmed on (:meth:`_Frame.confirm`):
+margins of ``WIDE_CROP`` around the text line, or the whole plate rectangle."""
+WIDE_CROP = (1.2, 0.15)
+"""(horizontal, vertical) margins of the wide crop, in character heights: a leading digit and
+its hyphen (``1-``) take about one."""
 """This crop variant is also sharpened (unsharp mask), for blurred plates."""
 """(horizontal, vertical) margins around a text line, in character heights."""
 RECT_VARIANTS: tuple[tuple[float, float, float], ...] = ((0.03, 0.1, 0.03), (0.0, 0.0, 0.0))
@@ -200,7 +207,7 @@ class Region:
 
     def crop(self, grey: GreyImage, variant: int) -> GreyImage:
         if self.line is not None:
-            pad_x, pad_y = CROP_VARIANTS[variant]
+            pad_x, pad_y = WIDE_CROP if variant == WIDE_VARIANT else CROP_VARIANTS[variant]
             crop = crop_line(grey, self.line, pad_x, pad_y)
             if variant == SHARPENED_VARIANT:
                 blur = cv2.GaussianBlur(crop, (0, 0), 1.5)
@@ -208,12 +215,21 @@ class Region:
             return crop
         assert self.rect is not None
         r = self.rect
+        if variant == WIDE_VARIANT:
+            variant = len(RECT_VARIANTS) - 1  # the whole rectangle
         left, vert, right = RECT_VARIANTS[variant]
         x0 = r.text_x + int(round(left * r.w)) if variant == 0 else r.x
         x1 = r.x + r.w - int(round(right * r.w))
         y0 = r.y + int(round(vert * r.h))
         y1 = r.y + r.h - int(round(vert * r.h))
         return np.ascontiguousarray(grey[max(0, y0) : y1, max(0, x0) : x1])
+
+
+def cut_from(short: str, long: str) -> bool:
+    """Whether ``short`` is ``long`` with one or two characters cut off at one end (what a crop
+    that missed the plate's first or last characters reads)."""
+    extra = len(long) - len(short)
+    return 1 <= extra <= CUT_SHORT_CHARS and (long.startswith(short) or long.endswith(short))
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -416,9 +432,23 @@ class _Cascade:
                 and could_be_cut_short(self.best[i][1].normalized)
             ]
         )
+        # and from a crop wide enough for a leading digit: where it reads the longer plate
+        # (1-ABC-123), the narrower crops' reads of its tail are no disagreement
+        self.run(
+            [
+                (i, WIDE_VARIANT)
+                for i in confirm
+                if (i, WIDE_VARIANT) not in self.done
+                and could_be_cut_short(self.best[i][1].normalized)
+            ]
+        )
         for i in confirm:
             conf, cand = self.best[i]
-            others = [c for c in self.tried.get(i, ()) if c.normalized != cand.normalized]
+            others = [
+                c
+                for c in self.tried.get(i, ())
+                if c.normalized != cand.normalized and not cut_from(c.normalized, cand.normalized)
+            ]
             if any(c.format_valid and calibrate(c, sharpness) >= DISAGREEMENT_MIN for c in others):
                 self.best[i] = (min(conf, DISAGREEMENT_CAP), cand)
                 self.disputed.add(i)

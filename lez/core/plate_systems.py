@@ -41,7 +41,7 @@ _COUNTRY_REQUIRED = frozenset(
     {"name", "band_codes", "eu_band", "national_band", "right_band", "ground", "characters"}
     | {"prior", "formats"}
 )
-_COUNTRY_OPTIONAL = frozenset({"ground_rear", "notes"})
+_COUNTRY_OPTIONAL = frozenset({"ground_rear", "hyphens_printed", "notes"})
 _FORMAT_REQUIRED = frozenset({"template", "status", "samples"})
 _FORMAT_OPTIONAL = frozenset({"letters", "first_digits", "prior", "notes"})
 _COUNTRY_CODE = re.compile(r"[A-Z]{2}")
@@ -123,6 +123,9 @@ class PlateSystem:
     """Rough share of the passages in Brussels with this country's plates."""
     formats: tuple[PlateSystemFormat, ...]
     notes: str = ""
+    hyphens_printed: bool = True
+    """The ``-`` of the formats' templates is printed on the plate as a hyphen; ``False`` where
+    it is only written (DE and SK plates carry seals or a coat of arms in that gap)."""
 
     @property
     def grounds(self) -> frozenset[str]:
@@ -338,6 +341,11 @@ def _country(code: str, value: object, where: str) -> PlateSystem:
         prior=prior,
         formats=formats,
         notes=_text(raw["notes"], f"{where}: notes") if "notes" in raw else "",
+        hyphens_printed=(
+            _flag(raw["hyphens_printed"], f"{where}: hyphens_printed")
+            if "hyphens_printed" in raw
+            else True
+        ),
     )
 
 

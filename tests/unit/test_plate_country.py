@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from lez.core.events import ESTABLISHED_COUNTRY_SOURCES
 from lez.core.plate_systems import load_plate_systems
 from plate_reader.base import NO_EVIDENCE, CountryEvidence, Image, PlateRead
 from plate_reader.country import (
@@ -330,6 +331,19 @@ class TestSettleCountry:
         # a hyphen seen on another frame: the frames disagree, nothing is ruled out by absence
         disagree = [*twice, replace(both, hyphens=None, hyphens_seen=1)]
         assert "FR" not in settle_country(fits, "FR", disagree, normalized="DW517CW").ruled_out
+
+    def test_an_emblem_where_the_written_form_has_a_hyphen_is_no_hyphen_missing(self) -> None:
+        """German plates carry their seals, Slovak ones the coat of arms, where the written
+        form has its hyphen (FW-E 50): no hyphen seen there rules neither out."""
+        systems = load_plate_systems().countries
+        assert not systems["DE"].hyphens_printed and not systems["SK"].hyphens_printed
+        assert systems["FR"].hyphens_printed and systems["BE"].hyphens_printed
+        fits = countries_for("FWE50")
+        assert "DE" in fits
+        counted = CountryEvidence(ground="white", hyphens=())
+        verdict = settle_country(fits, "DE", [counted, counted], normalized="FWE50")
+        assert "DE" not in verdict.ruled_out
+        assert verdict.source not in ESTABLISHED_COUNTRY_SOURCES or verdict.country == "DE"
 
     def test_a_band_that_shows_none_of_a_countrys_codes_on_two_frames_rules_it_out(
         self,

@@ -16,6 +16,7 @@ from plate_reader.detect import GreyImage, TextLine
 from plate_reader.grammar import ALPHABET
 from plate_reader.ocr import LineRead, Segment
 from plate_reader.reader import (
+    DISAGREEMENT_CAP,
     SHARPNESS,
     OcrPlateReader,
     Region,
@@ -102,7 +103,47 @@ def test_a_settled_read_that_could_be_cut_short_is_confirmed(frame: Image) -> No
     best = reader.read(frame)[0]
     assert best.normalized == "ABC123"
     assert easy.calls == 0
-    assert pp.crops == 2 + BAND_CROPS
+    assert pp.crops == 3 + BAND_CROPS  # the tight crop, a wider one, one wide enough for "1-"
+
+
+class WideRecognizer(FakeRecognizer):
+    """Reads ``wide_text`` from crops at least ``width`` px wide, ``text`` from the others."""
+
+    def __init__(self, text: str, wide_text: str, width: int) -> None:
+        super().__init__(text)
+        self.wide_text = wide_text
+        self.width = width
+        self.wide_crops = 0
+
+    def recognize(self, crops: Sequence[GreyImage]) -> list[LineRead]:
+        self.calls += 1
+        self.crops += len(crops)
+        wide = [c.shape[1] >= self.width for c in crops]
+        self.wide_crops += sum(wide)
+        return [_line(self.wide_text if w else self.text, self.conf) for w in wide]
+
+
+WIDE = 260
+"""Width (px) from which a crop of the test frame's plate holds its leading digit: the tight
+crop of its text line is 211 px wide, the wider one 235, the wide one 280."""
+
+
+def test_a_plate_cut_short_reads_whole_from_the_wide_crop(frame: Image) -> None:
+    """The tight and the wider crop cut the leading digit off (ABC123); the wide crop reads
+    1ABC123: the plate is 1ABC123, and the narrower crops' tail of it is no disagreement."""
+    reader, _, _ = _reader_pp("ABC-123", None)
+    reader._recognizer = rec = WideRecognizer("ABC-123", "1-ABC-123", WIDE)
+    best = reader.read(frame)[0]
+    assert rec.wide_crops >= 1
+    assert best.normalized == "1ABC123"
+    assert best.confidence > DISAGREEMENT_CAP and best.cap == 1.0
+
+
+def test_a_wide_crop_that_reads_another_plate_is_a_disagreement(frame: Image) -> None:
+    reader, _, _ = _reader_pp("ABC-123", None)
+    reader._recognizer = WideRecognizer("ABC-123", "1-ABD-123", WIDE)
+    best = reader.read(frame)[0]
+    assert best.confidence <= DISAGREEMENT_CAP and best.cap <= DISAGREEMENT_CAP
 
 
 def test_an_unsettled_first_read_gets_easyocr_vote(frame: Image) -> None:
