@@ -453,7 +453,6 @@ def bands_at_both_ends(image: Image, bbox: tuple[int, int, int, int]) -> bool:
     return band_pair(image, find_band(image, bbox, "left"), find_band(image, bbox, "right"))
 
 
-
 def band_pair(image: Image, left: Band | None, right: Band | None) -> bool:
     """Whether the blue strips found at the two ends of a plate (:func:`find_band`) are its
     two bands: of the plate's height, level with each other, each ending with the plate
@@ -490,11 +489,8 @@ one anywhere before it rules out countries that print no hyphen at all."""
 
 
 def _hyphen_sets(system: PlateSystem, normalized: str) -> list[frozenset[int]]:
-    """For each of the country's formats the text fits: where it prints hyphens. None for a
-    country whose plates print an emblem where the written form has a hyphen (DE, SK): what
-    the frames show of hyphens tells nothing about it."""
-    if not system.hyphens_printed:
-        return []
+    """For each of the country's formats the text fits: where it prints hyphens (or, on DE
+    and SK plates, the emblem that stands where the written form has one)."""
     return [f.hyphens for f in system.formats if f.matches(normalized)]
 
 
@@ -528,7 +524,11 @@ def hyphens_rule_out(
         return False
     if not any(sets):  # the country prints no hyphen in this text: a hyphen seen anywhere
         return sum(1 for ev in evidence if ev.hyphens or ev.hyphens_seen) >= frames
-    if all(sets) and not any(ev.hyphens or ev.hyphens_seen for ev in evidence):
+    if (
+        system.hyphens_printed
+        and all(sets)
+        and not any(ev.hyphens or ev.hyphens_seen for ev in evidence)
+    ):
         # every layout of the country prints a hyphen in this text: counted characters with
         # none between them, on as many frames, and none seen on any frame
         return sum(1 for ev in evidence if ev.hyphens == ()) >= frames
@@ -625,7 +625,7 @@ def settle_country(
     alive += [c for c in fits if c not in systems]  # no table entry: nothing rules it out
     reads = band_reads(evidence)
     if len(reads) == 1:
-        (banded, count), = reads.items()
+        ((banded, count),) = reads.items()
         clear = band_reads(evidence, BAND_READ)[banded]
         if count >= band_frames and clear >= 1 and banded in alive:
             return CountryVerdict(banded, "band", (), tuple(c for c in fits if c != banded))

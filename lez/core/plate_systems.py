@@ -125,7 +125,8 @@ class PlateSystem:
     notes: str = ""
     hyphens_printed: bool = True
     """The ``-`` of the formats' templates is printed on the plate as a hyphen; ``False`` where
-    it is only written (DE and SK plates carry seals or a coat of arms in that gap)."""
+    plates may carry an emblem in that gap instead (the seals of DE plates, the coat of arms of
+    SK ones): no hyphen seen there then rules nothing out."""
 
     @property
     def grounds(self) -> frozenset[str]:

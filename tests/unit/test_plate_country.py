@@ -344,6 +344,12 @@ class TestSettleCountry:
         verdict = settle_country(fits, "DE", [counted, counted], normalized="FWE50")
         assert "DE" not in verdict.ruled_out
         assert verdict.source not in ESTABLISHED_COUNTRY_SOURCES or verdict.country == "DE"
+        # a hyphen seen on two frames is none of theirs: LPH-551 is Hungarian, not L-PH 551
+        fits = countries_for("LPH551")
+        assert {"DE", "HU"} <= set(fits)
+        hyphen = CountryEvidence(ground="white", hyphens=(3,), hyphens_seen=1)
+        verdict = settle_country(fits, "DE", [hyphen, hyphen], normalized="LPH551")
+        assert "DE" in verdict.ruled_out
 
     def test_a_band_that_shows_none_of_a_countrys_codes_on_two_frames_rules_it_out(
         self,
