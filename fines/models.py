@@ -22,9 +22,15 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    insert,
+    update,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from fines.structured_ref import reference_digits
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -150,6 +156,33 @@ class Notice(Base):
     # When the notice reached a closed status (paid, cancelled): its evidence is purged a
     # configured period later.
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class PaymentReference(Base):
+    """The structured payment reference of a notice (``fines.payments``): its 10 digits are
+    ``number``, an autoincrement key, so no two notices share a reference; ``digits`` holds the
+    12 digits with the check, what a payment file carries."""
+
+    __tablename__ = "payment_references"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notice_id: Mapped[str] = mapped_column(ForeignKey("notices.notice_id"), unique=True)
+    # Set in the same flush as the row (None only between its INSERT and UPDATE).
+    digits: Mapped[str | None] = mapped_column(String(12), unique=True)
+
+
+@event.listens_for(Notice, "after_insert")
+def _give_payment_reference(_mapper: Mapper[Notice], conn: Connection, notice: Notice) -> None:
+    """Every notice gets its payment reference when it is stored, whichever code stores it."""
+    number = conn.execute(
+        insert(PaymentReference).values(notice_id=notice.notice_id)
+    ).inserted_primary_key
+    assert number is not None
+    conn.execute(
+        update(PaymentReference)
+        .where(PaymentReference.number == number[0])
+        .values(digits=reference_digits(int(number[0])))
+    )
 
 
 class NoticeHistory(Base):

@@ -1,0 +1,159 @@
+"""Belgian structured payment references ("communication structurée", ``+++123/4567/89002+++``)
+and matching a payment file back to the notices they pay.
+
+A reference is 10 digits and a 2-digit check: the 10 digits modulo 97, written ``97`` when the
+remainder is 0. Each notice gets one when it is stored (:func:`assign_reference`): the 10 digits
+are the number of its row in ``payment_references``, an autoincrement key, so two notices never
+share one, on SQLite as on PostgreSQL, whatever number of workers store notices at once.
+
+``python -m fines.payments FILE`` matches a payment file (any text: each line's structured
+reference and its amount, ``EUR`` optional) against the database of ``LEZ_DATABASE_URL`` and
+prints one line per payment: the notice it pays, or why it matches none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fines.models import Notice, PaymentReference
+from fines.structured_ref import (
+    MAX_NUMBER,
+    PaymentReferenceError,
+    check_digits,
+    format_reference,
+    is_valid,
+    parse_reference,
+    reference_digits,
+)
+
+__all__ = [
+    "MAX_NUMBER",
+    "PaymentReferenceError",
+    "check_digits",
+    "format_reference",
+    "is_valid",
+    "parse_reference",
+    "reference_digits",
+]
+
+_STRUCTURED = re.compile(
+    r"(?<!\d)(?:\+\+\+|\*\*\*)?\s*(\d{3})\s*/?\s*(\d{4})\s*/?\s*(\d{5})\s*(?:\+\+\+|\*\*\*)?(?!\d)"
+)
+_AMOUNT = re.compile(r"(?<![\d/.-])(\d+(?:[.,]\d{1,2})?)(?![\d/-])")
+
+
+def assign_reference(session: Session, notice: Notice) -> str:
+    """The 12 digits of ``notice``'s reference (``fines.models`` gives every notice one as it
+    is inserted; this flushes a notice not stored yet)."""
+    existing = session.scalar(
+        select(PaymentReference).where(PaymentReference.notice_id == notice.notice_id)
+    )
+    if existing is None:
+        session.flush()  # a notice not stored yet gets its reference as it is inserted
+        existing = session.scalar(
+            select(PaymentReference).where(PaymentReference.notice_id == notice.notice_id)
+        )
+    assert existing is not None and existing.digits is not None
+    return existing.digits
+
+
+def reference_of(session: Session, notice_id: str) -> str | None:
+    """The 12 digits of the notice's reference (None: it has none)."""
+    return session.scalar(
+        select(PaymentReference.digits).where(PaymentReference.notice_id == notice_id)
+    )
+
+
+def notice_by_reference(session: Session, text: str) -> Notice | None:
+    """The notice a reference pays (None: no notice has it). Raises PaymentReferenceError."""
+    digits = parse_reference(text)
+    return session.scalar(
+        select(Notice)
+        .join(PaymentReference, PaymentReference.notice_id == Notice.notice_id)
+        .where(PaymentReference.digits == digits)
+    )
+
+
+@dataclass(frozen=True)
+class Payment:
+    """One line of a payment file: its structured reference and amount (None: not given)."""
+
+    line: int
+    reference: str
+    amount_eur: Decimal | None
+
+
+@dataclass(frozen=True)
+class Match:
+    payment: Payment
+    notice_id: str | None
+    status: str | None
+    problem: str | None
+    """Why the payment cannot close its notice (None: it can)."""
+
+
+def read_payments(lines: Iterable[str]) -> list[Payment]:
+    """Every line that carries a structured reference (CSV, a bank statement's text...); the
+    amount is the first number after the reference (``35.00``, ``35,00``, ``EUR`` optional)."""
+    out = []
+    for no, line in enumerate(lines, start=1):
+        found = _STRUCTURED.search(line)
+        if found is None:
+            continue
+        amount = _AMOUNT.search(line, found.end())
+        value = Decimal(amount.group(1).replace(",", ".")) if amount else None
+        out.append(Payment(no, "".join(found.groups()), value))
+    return out
+
+
+def match_payments(session: Session, payments: Sequence[Payment]) -> list[Match]:
+    """Each payment with the notice its reference names and what stands in the way of closing
+    it: an invalid reference, no such notice, a notice not payable, or a wrong amount."""
+    out = []
+    for p in payments:
+        try:
+            notice = notice_by_reference(session, p.reference)
+        except PaymentReferenceError as exc:
+            out.append(Match(p, None, None, exc.why))
+            continue
+        if notice is None:
+            out.append(Match(p, None, None, "no notice has this reference"))
+            continue
+        problem = None
+        if notice.status not in ("issued", "upheld"):
+            problem = f"notice is {notice.status}"
+        elif p.amount_eur is not None and p.amount_eur != notice.amount_eur:
+            problem = f"paid EUR {p.amount_eur}, due EUR {notice.amount_eur}"
+        out.append(Match(p, notice.notice_id, notice.status, problem))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from fines.db import make_engine, session_factory
+    from lez.core.settings import Settings
+
+    parser = argparse.ArgumentParser(prog="python -m fines.payments", description=__doc__)
+    parser.add_argument("file", help="payment file: one payment per line")
+    args = parser.parse_args(argv)
+    with open(args.file, encoding="utf-8") as f:
+        payments = read_payments(f)
+    sessions = session_factory(make_engine(Settings().sqlalchemy_url()))
+    with sessions() as session:
+        matches = match_payments(session, payments)
+    for m in matches:
+        ref = format_reference(m.payment.reference)
+        where = m.notice_id or "-"
+        sys.stdout.write(f"{m.payment.line}\t{ref}\t{where}\t{m.problem or 'ok'}\n")
+    return 0 if all(m.problem is None for m in matches) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""Payment references on SQLite and PostgreSQL: every notice gets its own, recorded; a payment
+file is matched back to the notices (each test runs on both databases)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from fines.db import make_engine, session_factory
+from fines.models import Notice, PaymentReference
+from fines.payments import Payment, match_payments, notice_by_reference, reference_of
+from fines.review import change_notice
+from fines.structured_ref import format_reference, is_valid
+from tests.integration.test_fines_db import NOW, POLICY, decision, settle_all, store
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(db_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def _notices(sessions: sessionmaker[Session], n: int) -> list[str]:
+    store(
+        sessions,
+        *(
+            decision(f"1-ABC-{100 + i}", f"2023-05-02T08:{i:02d}:00+02:00", seq=10 * i)
+            for i in range(n)
+        ),
+    )
+    settle_all(sessions)
+    with sessions() as s:
+        return list(s.scalars(select(Notice.notice_id)))
+
+
+def test_every_notice_has_its_own_valid_reference(sessions: sessionmaker[Session]) -> None:
+    ids = _notices(sessions, 5)
+    assert len(ids) == 5
+    with sessions() as s:
+        refs = [reference_of(s, i) for i in ids]
+        assert all(r is not None and is_valid(r) for r in refs)
+        assert len(set(refs)) == 5
+        for notice_id, ref in zip(ids, refs, strict=True):
+            assert ref is not None
+            found = notice_by_reference(s, format_reference(ref))
+            assert found is not None and found.notice_id == notice_id
+        assert len(s.scalars(select(PaymentReference)).all()) == 5
+
+
+def test_a_payment_file_is_matched_back(sessions: sessionmaker[Session]) -> None:
+    ids = _notices(sessions, 3)
+    with sessions.begin() as s:
+        assert {s.get(Notice, i).status for i in ids} == {"issued"}  # type: ignore[union-attr]
+        change_notice(s, ids[2], "cancelled", actor="t", reason="r", policy=POLICY, now=NOW)
+    with sessions() as s:
+        refs = [reference_of(s, i) or "" for i in ids]
+        amount = s.get(Notice, ids[0]).amount_eur  # type: ignore[union-attr]
+        payments = [
+            Payment(1, refs[0], Decimal(amount)),
+            Payment(2, refs[1], Decimal(1)),
+            Payment(3, refs[2], None),
+            Payment(4, "123456789002", None),
+            Payment(5, "123456789003", None),
+        ]
+        got = [(m.notice_id, m.problem) for m in match_payments(s, payments)]
+    assert got == [
+        (ids[0], None),
+        (ids[1], f"paid EUR 1, due EUR {amount}"),
+        (ids[2], "notice is cancelled"),
+        (None, "no notice has this reference"),
+        (None, "check digits do not match"),
+    ]
