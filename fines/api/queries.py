@@ -276,7 +276,12 @@ LOOKBACKS: tuple[timedelta | None, ...] = (
 )
 """How far back from the newest passage :func:`recent_passages` looks, widening until it has
 the hours it wants (sparse data, e.g. a replayed scenario, is found in the wider windows)."""
-ANSWERED = ("found", "not_found", "ambiguous")
+ANSWERED = ("found", "not_found", "ambiguous", "hit", "no_hit")
+"""Answers of the registry (a plate it does not know, a hotlist miss, included): never a
+failure, whatever they say about the plate."""
+FAILED = ("refused", "unavailable", "error")
+"""What makes the registry state worse: refusals, timeouts and unreachable, 5xx and malformed
+answers."""
 REGISTRY_OUTCOMES = ("answered", "refused", "unavailable", "error")
 
 
@@ -364,12 +369,16 @@ class RegistryState:
     @property
     def state(self) -> str:
         """``unavailable`` when the newest call failed, ``degraded`` when a tenth of the
-        calls looked at failed, ``up`` otherwise (``no calls`` before the first)."""
+        calls looked at failed (refused, unavailable, error: an answer such as ``not_found``
+        never counts), ``up`` otherwise (``no calls`` before the first)."""
         if not self.calls:
             return "no calls"
-        if self.newest_result in ("unavailable", "error"):
+        if self.newest_result is not None and registry_outcome(self.newest_result) in (
+            "unavailable",
+            "error",
+        ):
             return "unavailable"
-        failed = self.outcomes.get("unavailable", 0) + self.outcomes.get("error", 0)
+        failed = sum(self.outcomes.get(k, 0) for k in FAILED)
         return "degraded" if failed * 10 >= self.calls else "up"
 
 
@@ -513,8 +522,10 @@ def registry_state(*, session: Session, last: int = 50) -> RegistryState:
 
 def registry_outcome(result: str) -> str:
     """An audit result (``found (cached)``, ``unavailable``, ...) as one of
-    :data:`REGISTRY_OUTCOMES` (anything unknown counts as an error)."""
-    base = result.split(" ", 1)[0]
+    :data:`REGISTRY_OUTCOMES` (anything unknown counts as an error; ``not found``, any case,
+    is the answer ``not_found``)."""
+    base = result.strip().lower().replace("not found", "not_found").replace("-", "_")
+    base = base.split(" ", 1)[0]
     if base in ANSWERED:
         return "answered"
     return base if base in REGISTRY_OUTCOMES else "error"
