@@ -35,7 +35,7 @@ REGISTRY_COLUMNS = (
     "holder_name",
     "holder_address",
 )
-REGISTRY_OPTIONAL_COLUMNS = ("valid_from", "valid_to", "flags")
+REGISTRY_OPTIONAL_COLUMNS = ("valid_from", "valid_to", "flags", "language")
 EXEMPTION_COLUMNS = ("plate", "country", "kind", "valid_from", "valid_to")
 
 DEFAULT_ZONE = "Europe/Brussels"
@@ -160,6 +160,7 @@ def load_registry(path: Path) -> list[RegisteredVehicle]:
                 holder_name=row["holder_name"],
                 holder_address=row["holder_address"],
                 flags=flags,
+                language=row.get("language", "").strip().lower(),
             )
         except ValidationError as exc:
             raise ScenarioError(str(path), f"line {line}: {exc.errors()[0]['msg']}") from exc

@@ -13,9 +13,9 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fines import auth, documents, review
+from fines import auth, documents, payments, review
 from fines.login_throttle import LoginThrottle
-from fines.models import ConsoleUser, Evidence, Notice, NoticeHistory
+from fines.models import ConsoleUser, Evidence, Notice, NoticeHistory, Passage
 from fines.review import TRANSITIONS, NotFound, Relookup
 from fines.service import FinesPolicy
 from lez.core.errors import LezError
@@ -108,11 +108,13 @@ def change_password(
         session.rollback()
         locked = throttle.failed(username, address)
         where = f"from {address}"
-        auth.record_action(session, actor=username, action="password.failed",
-                           target="console", detail=where)
+        auth.record_action(
+            session, actor=username, action="password.failed", target="console", detail=where
+        )
         for scope in locked:
-            auth.record_action(session, actor=username, action="login.throttled",
-                               target=scope, detail=where)
+            auth.record_action(
+                session, actor=username, action="login.throttled", target=scope, detail=where
+            )
         session.commit()
         raise
     started = auth.start_session(session, user, now=now, max_age_s=max_age_s, address=address)
@@ -202,8 +204,15 @@ def export_notices(
     return Export(documents.export_json(rows), "application/json", len(rows))
 
 
-def notice_document(session: Session, notice_id: str, *, actor: str) -> bytes:
-    """The notice's PDF (with its evidence images: audited like viewing them)."""
+def notice_document(
+    session: Session,
+    notice_id: str,
+    *,
+    actor: str,
+    terms: documents.NoticeTerms | None = None,
+) -> bytes:
+    """The notice's PDF in the holder's language (with its evidence images: audited like
+    viewing them)."""
     n = get_notice(session, notice_id)
     history = session.scalars(
         select(NoticeHistory)
@@ -213,7 +222,11 @@ def notice_document(session: Session, notice_id: str, *, actor: str) -> bytes:
     jpegs = session.scalars(
         select(Evidence.jpeg).where(Evidence.passage_id == n.passage_id).order_by(Evidence.idx)
     ).all()
-    pdf = documents.notice_pdf(n, list(jpegs), history)
+    passage = session.get(Passage, n.passage_id)
+    evidence = documents.NoticeEvidence(list(jpegs), passage.reads if passage is not None else [])
+    pdf = documents.notice_pdf(
+        n, evidence, history, terms=terms, reference=payments.reference_of(session, notice_id)
+    )
     auth.record_action(session, actor=actor, action="notice.document", target=notice_id)
     session.commit()
     return pdf

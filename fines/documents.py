@@ -6,13 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from fpdf import FPDF
 from PIL import Image
 
+from fines.i18n import Gettext, gettext, notice_languages
 from fines.models import Notice, NoticeHistory
+from fines.plate_crop import bbox_of, plate_crop, read_for_frame
+from fines.structured_ref import format_reference
 
 EXPORT_FIELDS: tuple[str, ...] = (
     "notice_id",
@@ -35,11 +40,39 @@ EXPORT_FIELDS: tuple[str, ...] = (
     "holder_address",
 )
 
-KIND_TITLES = {
-    "fine": "Low Emission Zone fine",
-    "warning": "Low Emission Zone warning",
-    "unregistered_foreign": "Unregistered foreign vehicle in the Low Emission Zone",
-}
+
+def kind_title(_: Gettext, kind: str) -> str:
+    titles = {
+        "fine": _("Low Emission Zone fine"),
+        "warning": _("Low Emission Zone warning"),
+        "unregistered_foreign": _("Unregistered foreign vehicle in the Low Emission Zone"),
+    }
+    return titles.get(kind, kind)
+
+
+@dataclass(frozen=True)
+class NoticeTerms:
+    """What a holder needs to act on a notice: whom to pay and how, where to contest, who
+    keeps the data and for how long. The defaults are the demo's; a deployment sets its own
+    (the IBAN from ``LEZ_NOTICE_IBAN``)."""
+
+    authority: str = "Brussels Fiscality - Low Emission Zone"
+    iban: str = "BE68 5390 0754 7034"
+    bic: str = "GKCCBEBB"
+    contest_days: int = 30
+    contest_address: str = "Brussels Fiscality, LEZ, Place Saint-Lazare 2, 1035 Brussels"
+    contest_email: str = "lez-contest@example.brussels"
+    dpo_email: str = "dpo@example.brussels"
+    evidence_retention_days: int = 180
+
+
+@dataclass(frozen=True)
+class NoticeEvidence:
+    """The evidence frames of a notice (JPEG, in frame order) and the per-frame reads that
+    locate the plate on them."""
+
+    jpegs: Sequence[bytes] = ()
+    reads: Sequence[Mapping[str, Any]] = ()
 
 
 def export_row(n: Notice) -> dict[str, Any]:
@@ -105,85 +138,209 @@ def _usable_jpeg(jpeg: bytes) -> bool:
         return False
 
 
-def _vehicle_line(v: dict[str, Any]) -> str:
+def _vehicle_line(_: Gettext, v: Mapping[str, Any]) -> str:
     parts = (
         str(v.get("make", "")),
         str(v.get("model", "")),
-        f"category {v.get('category', '')}" if v.get("category") else "",
-        f"fuel {v.get('fuel', '')}" if v.get("fuel") else "",
+        _("category {category}").format(category=v["category"]) if v.get("category") else "",
+        _("fuel {fuel}").format(fuel=v["fuel"]) if v.get("fuel") else "",
         f"Euro {v['euro_norm']}" if v.get("euro_norm") is not None else "",
     )
     return " ".join(x for x in parts if x) or "-"
 
 
-def _notice_rows(notice: Notice) -> list[tuple[str, str]]:
+def _day(d: date | None) -> str:
+    return d.strftime("%d/%m/%Y") if d else "-"
+
+
+def issued_on(notice: Notice, history: Sequence[NoticeHistory]) -> date:
+    """The day the notice was issued (its first move to ``issued``), else the day it was made."""
+    for h in history:
+        if h.to_status == "issued":
+            return h.at.date()
+    return (notice.created_at or notice.offence_at).date()
+
+
+def contest_by(notice: Notice, history: Sequence[NoticeHistory], terms: NoticeTerms) -> date:
+    return issued_on(notice, history) + timedelta(days=terms.contest_days)
+
+
+def _notice_rows(_: Gettext, notice: Notice) -> list[tuple[str, str]]:
     """What a notice names (lez-domain.md, "Notices"), label and value."""
     v = notice.vehicle or {}
+    offence = notice.offence_at
+    phase = _("phase")
     return [
-        ("Plate", f"{notice.plate} ({notice.country})"),
-        ("Vehicle", _vehicle_line(v)),
+        (_("Plate"), f"{notice.plate} ({notice.country})"),
+        (_("Vehicle"), _vehicle_line(_, v)),
         (
-            "Holder",
+            _("Holder"),
             ", ".join(x for x in (v.get("holder_name"), v.get("holder_address")) if x) or "-",
         ),
-        ("Offence at", notice.offence_at.isoformat()),
-        ("Camera", notice.camera_id),
-        ("Location", notice.camera_location or "-"),
-        ("Rule broken", f"{notice.rule or '-'} (phase {notice.phase or '-'})"),
-        ("Explanation", notice.explanation or "-"),
-        ("Amount", f"EUR {notice.amount_eur}"),
-        ("Due date", notice.due_date.isoformat() if notice.due_date else "-"),
-        ("Status", notice.status),
+        (_("Offence at"), f"{offence.strftime('%d/%m/%Y %H:%M:%S')} UTC"),
+        (_("Camera"), notice.camera_id),
+        (_("Location"), notice.camera_location or "-"),
+        (_("Rule broken"), f"{notice.rule or '-'} ({phase} {notice.phase or '-'})"),
+        (_("Amount"), f"EUR {notice.amount_eur}"),
+        (_("Due date"), _day(notice.due_date)),
+        (_("Status"), notice.status),
     ]
 
 
-def _pdf_evidence(pdf: FPDF, evidence: Sequence[bytes]) -> None:
-    pdf.ln(4)
+def _heading(pdf: FPDF, text: str) -> None:
+    pdf.ln(3)
     pdf.set_font("Helvetica", "B", 11)
-    pdf.cell(0, 7, "Evidence", new_x="LMARGIN", new_y="NEXT")
-    images = [j for j in evidence if _usable_jpeg(j)]
-    if not images:
-        pdf.set_font("Helvetica", "I", 10)
-        pdf.cell(0, 6, "(no evidence image could be rendered)", new_x="LMARGIN", new_y="NEXT")
-        return
-    pdf.image(io.BytesIO(images[0]), w=120)
-    if len(evidence) > 1:
-        pdf.set_font("Helvetica", "", 9)
-        note = f"{len(evidence)} evidence frames on file; the first is shown."
-        pdf.cell(0, 6, _latin1(note), new_x="LMARGIN", new_y="NEXT")
-
-
-def _pdf_history(pdf: FPDF, history: Sequence[NoticeHistory]) -> None:
-    pdf.ln(4)
-    pdf.set_font("Helvetica", "B", 11)
-    pdf.cell(0, 7, "History", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 7, _latin1(text), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 9)
+
+
+def _para(pdf: FPDF, text: str) -> None:
+    pdf.multi_cell(0, 4.6, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+
+
+def payment_text(_: Gettext, notice: Notice, terms: NoticeTerms, reference: str | None) -> str:
+    if notice.amount_eur <= 0:
+        return _("This is a warning: there is nothing to pay.")
+    return _(
+        "Pay EUR {amount} by {due} to {authority}, IBAN {iban} (BIC {bic}), with the structured "
+        "communication {reference}. Use this reference and nothing else: it is how your payment "
+        "is matched to this notice."
+    ).format(
+        amount=notice.amount_eur,
+        due=_day(notice.due_date),
+        authority=terms.authority,
+        iban=terms.iban,
+        bic=terms.bic,
+        reference=format_reference(reference) if reference else "-",
+    )
+
+
+def contest_text(_: Gettext, by: date, terms: NoticeTerms) -> str:
+    return _(
+        "You may contest this notice until {by} ({days} days after it was issued), in writing "
+        "to {address} or by e-mail to {email}, giving the notice number and your reasons (for "
+        "example: the vehicle was not yours at that time, an exemption or a day pass covered "
+        "it). The notice is suspended while your contest is examined."
+    ).format(
+        by=_day(by),
+        days=terms.contest_days,
+        address=terms.contest_address,
+        email=terms.contest_email,
+    )
+
+
+def privacy_text(_: Gettext, terms: NoticeTerms) -> str:
+    return _(
+        "{authority} processes the camera images and the registry data of this notice to "
+        "enforce the Low Emission Zone. Images of vehicles allowed in the zone are deleted at "
+        "once. The images and data of this notice are kept for {days} days after the notice is "
+        "closed, then deleted. You have the right to access your data, to have it corrected and "
+        "to object; write to {dpo}. You may also complain to the Data Protection Authority "
+        "(www.dataprotectionauthority.be)."
+    ).format(authority=terms.authority, days=terms.evidence_retention_days, dpo=terms.dpo_email)
+
+
+def _frame_and_crop(evidence: NoticeEvidence) -> tuple[bytes, bytes | None] | None:
+    """The first usable evidence frame and its plate crop (None: no region kept)."""
+    for idx, jpeg in enumerate(evidence.jpegs):
+        if not _usable_jpeg(jpeg):
+            continue
+        box = bbox_of(read_for_frame(evidence.reads, idx))
+        return jpeg, plate_crop(jpeg, box) if box is not None else None
+    return None
+
+
+def _pdf_evidence(pdf: FPDF, _: Gettext, evidence: NoticeEvidence) -> None:
+    _heading(pdf, _("Evidence"))
+    shown = _frame_and_crop(evidence)
+    if shown is None:
+        pdf.set_font("Helvetica", "I", 10)
+        pdf.cell(
+            0, 6, _latin1(_("(no evidence image could be rendered)")), new_x="LMARGIN", new_y="NEXT"
+        )
+        return
+    frame, crop = shown
+    top = pdf.get_y()
+    pdf.image(io.BytesIO(frame), x=pdf.l_margin, y=top, w=105)
+    bottom = pdf.get_y()
+    if crop is not None:
+        left = pdf.l_margin + 110
+        pdf.set_xy(left, top)
+        pdf.cell(70, 5, _latin1(_("Plate (enlarged)")))
+        pdf.image(io.BytesIO(crop), x=left, y=top + 6, w=70)
+    pdf.set_y(max(bottom, pdf.get_y()) + 2)
+    if len(evidence.jpegs) > 1:
+        note = _("{count} evidence frames on file; the first is shown.").format(
+            count=len(evidence.jpegs)
+        )
+        _para(pdf, note)
+
+
+def _pdf_history(pdf: FPDF, _: Gettext, history: Sequence[NoticeHistory]) -> None:
+    _heading(pdf, _("History"))
     for h in history:
-        line = f"{h.at.isoformat()}  {h.from_status or '-'} -> {h.to_status}  {h.actor}: {h.reason}"
-        pdf.multi_cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+        line = (
+            f"{_day(h.at.date())}  {h.from_status or '-'} -> {h.to_status}  {h.actor}: {h.reason}"
+        )
+        _para(pdf, line)
+
+
+def _pdf_page(
+    pdf: FPDF,
+    _: Gettext,
+    notice: Notice,
+    evidence: NoticeEvidence,
+    history: Sequence[NoticeHistory],
+    terms: NoticeTerms,
+    reference: str | None,
+) -> None:
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 15)
+    pdf.cell(0, 9, _latin1(kind_title(_, notice.kind)), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 10)
+    line = _("Notice {id}, issued on {day}").format(
+        id=notice.notice_id, day=_day(issued_on(notice, history))
+    )
+    pdf.cell(0, 6, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    for label, value in _notice_rows(_, notice):
+        pdf.set_font("Helvetica", "B", 9)
+        pdf.cell(38, 5, _latin1(label))
+        pdf.set_font("Helvetica", "", 9)
+        pdf.multi_cell(0, 5, _latin1(value), new_x="LMARGIN", new_y="NEXT")
+    _heading(pdf, _("How to pay"))
+    _para(pdf, payment_text(_, notice, terms, reference))
+    _heading(pdf, _("How to contest"))
+    _para(pdf, contest_text(_, contest_by(notice, history, terms), terms))
+    _pdf_evidence(pdf, _, evidence)
+    _heading(pdf, _("Your data"))
+    _para(pdf, privacy_text(_, terms))
+    if history:
+        _pdf_history(pdf, _, history)
 
 
 def notice_pdf(
-    notice: Notice, evidence: Sequence[bytes], history: Sequence[NoticeHistory] = ()
+    notice: Notice,
+    evidence: NoticeEvidence | Sequence[bytes],
+    history: Sequence[NoticeHistory] = (),
+    *,
+    terms: NoticeTerms | None = None,
+    reference: str | None = None,
 ) -> bytes:
-    """A one-page notice: who, what, where, when, the rule broken, the evidence image."""
+    """The notice in the holder's language (the registry's ``language``), or in French and in
+    Dutch, one after the other, when the registry does not give it: who, what, where, when,
+    the rule broken, how to pay (IBAN, structured reference) and to contest, the evidence
+    frame with the plate enlarged beside it, and what is done with the holder's data."""
+    if not isinstance(evidence, NoticeEvidence):
+        evidence = NoticeEvidence(jpegs=list(evidence))
+    terms = terms or NoticeTerms()
+    languages = notice_languages(str((notice.vehicle or {}).get("language") or ""))
     pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=True, margin=12)
     pdf.set_title(f"Notice {notice.notice_id}")
-    pdf.set_author("LEZ enforcement")
+    pdf.set_author(_latin1(terms.authority))
     pdf.set_creator("lez console")
-    pdf.add_page()
-    pdf.set_font("Helvetica", "B", 16)
-    title = _latin1(KIND_TITLES.get(notice.kind, notice.kind))
-    pdf.cell(0, 10, title, new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 10)
-    pdf.cell(0, 6, _latin1(f"Notice {notice.notice_id}"), new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(3)
-    for label, value in _notice_rows(notice):
-        pdf.set_font("Helvetica", "B", 10)
-        pdf.cell(35, 6, _latin1(label))
-        pdf.set_font("Helvetica", "", 10)
-        pdf.multi_cell(0, 6, _latin1(value), new_x="LMARGIN", new_y="NEXT")
-    _pdf_evidence(pdf, evidence)
-    if history:
-        _pdf_history(pdf, history)
+    pdf.set_lang(languages[0])
+    for language in languages:
+        _pdf_page(pdf, gettext(language), notice, evidence, history, terms, reference)
     return bytes(pdf.output())

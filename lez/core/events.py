@@ -124,6 +124,9 @@ class FrameRead(_Event):
     # Where hyphens are printed (index of the character each precedes); None: not counted.
     hyphens: tuple[int, ...] | None = None
     hyphens_seen: int = 0
+    # The plate's region in the frame, (x, y, width, height) in pixels; None: not kept. The
+    # console and the notice show it enlarged beside the frame.
+    bbox: tuple[int, int, int, int] | None = None
 
 
 class PassageEvent(_Event):
@@ -182,6 +185,9 @@ class VehicleRecord(_Event):
     holder_name: str = ""
     holder_address: str = ""
     flags: tuple[str, ...] = ()
+    # The holder's language for notices (``fr``, ``nl``, ``de``, ``en``); "" when the registry
+    # does not say (the notice is then bilingual French/Dutch).
+    language: Literal["", "fr", "nl", "de", "en"] = ""
 
 
 class Exemption(_Event):
