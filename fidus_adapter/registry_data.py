@@ -160,7 +160,7 @@ def load_registry(path: Path) -> list[RegisteredVehicle]:
                 holder_name=row["holder_name"],
                 holder_address=row["holder_address"],
                 flags=flags,
-                language=row.get("language", "").strip().lower(),
+                language=row.get("language", "").strip().lower(),  # type: ignore[arg-type]  # pydantic checks it
             )
         except ValidationError as exc:
             raise ScenarioError(str(path), f"line {line}: {exc.errors()[0]['msg']}") from exc

@@ -36,6 +36,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from fines.api import routes
 from fines.api.deps import ConsoleContext, NotAuthenticated, SessionDep, csrf_token, guarded
 from fines.api.queries import notice_json, review_json, summary
+from fines.api.render import console_template_globals
 from fines.auth import VIEW, AccountError, LoginThrottled, bootstrap_admin
 from fines.console_service import CorrectionUnavailable
 from fines.login_throttle import LoginThrottle, ThrottlePolicy
@@ -105,6 +106,7 @@ def create_app(
     )
     templates = Jinja2Templates(directory=str(TEMPLATES))
     templates.env.filters["local"] = local_time
+    templates.env.globals.update(console_template_globals())
     app.state.sessions = sessions
     app.state.ctx = ConsoleContext(
         sessions=sessions,

@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from fines.api.deps import ConsoleContext, CurrentUser, csrf_token
 from fines.auth import AUDIT, REVIEW, SUPERVISE
+from fines.i18n import CONSOLE_LANGUAGES, Language, console_language, gettext
 
 FormStr = Annotated[str, Form()]
 
@@ -30,10 +31,14 @@ def render(
 ) -> Response:
     user: CurrentUser | None = getattr(request.state, "user", None)
     flash = request.session.pop("flash", None)
+    lang = language(request)
     return c.templates.TemplateResponse(
         request,
         name,
         {
+            "_": gettext(lang, "console"),
+            "lang": lang,
+            "languages": CONSOLE_LANGUAGES,
             "page": page,
             "user": user,
             "csrf": csrf_token(request),
@@ -50,6 +55,15 @@ def render(
     )
 
 
+def language(request: Request) -> Language:
+    """The console's language for this request: ``?lang=`` (kept in the session), the
+    session's, else the browser's (Accept-Language), else English."""
+    asked = request.query_params.get("lang")
+    if asked in CONSOLE_LANGUAGES:
+        request.session["lang"] = asked
+    return console_language(request.session.get("lang"), request.headers.get("accept-language"))
+
+
 def back(request: Request, url: str, message: str, ok: bool = True) -> RedirectResponse:
     request.session["flash"] = {"ok": ok, "text": message}
     return RedirectResponse(url, status_code=303)
@@ -60,3 +74,9 @@ def safe_next(url: str | None) -> str:
     if url and url.startswith("/") and not url.startswith("//") and "\\" not in url:
         return url
     return "/"
+
+
+def console_template_globals() -> dict[str, Any]:
+    """Defaults of every template (a page rendered outside :func:`render`, e.g. an error
+    page): English."""
+    return {"_": gettext("en", "console"), "lang": "en", "languages": CONSOLE_LANGUAGES}

@@ -1,0 +1,159 @@
+"""What a review item shows beyond its stored row: its deadline (the day-pass window), the
+candidate vehicles the FIDUS adapter found (other countries, look-alikes), each frame with its
+plate crop, and the reason codes an operator picks from (``fines/review_reasons.yaml``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fines.models import OffenceCandidate, ReviewItem
+from fines.plate_crop import bbox_of, read_for_frame
+from lez.core.rules import RuleBook, day_pass_window_closes
+
+REASONS_FILE = Path(__file__).resolve().parent / "review_reasons.yaml"
+Action = Literal["confirm", "correct", "reject"]
+ACTIONS: tuple[Action, ...] = ("confirm", "correct", "reject")
+
+# As fidus_adapter.lookalikes words a candidate found in the registry (its review reasons).
+_CANDIDATE = re.compile(
+    r"^(?P<source>registered look-alike \((?P<why>[^)]*)\)|registered under another country"
+    r" the read fits): (?P<plate>[^ ]+) \((?P<country>[A-Z]{1,3})\): (?P<rest>.*)$"
+)
+_DESCRIBED = re.compile(
+    r"^(?P<what>.*), (?P<fuel>[^ ,]+) Euro (?P<euro>\S+), would be (?P<outcome>\S+)$"
+)
+
+
+@dataclass(frozen=True)
+class ReasonCode:
+    code: str
+    labels: Mapping[str, str]
+
+    def label(self, language: str) -> str:
+        return self.labels.get(language) or self.labels.get("en") or self.code
+
+
+@cache
+def reason_codes(path: Path = REASONS_FILE) -> dict[Action, tuple[ReasonCode, ...]]:
+    """The reason codes of each action (the file is read once)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {
+        action: tuple(
+            ReasonCode(str(r["code"]), {str(k): str(v) for k, v in r["label"].items()})
+            for r in data.get(action, ())
+        )
+        for action in ACTIONS
+    }
+
+
+class UnknownReasonCode(ValueError):
+    def __init__(self, action: str, code: str) -> None:
+        super().__init__(f"{code!r} is not a reason code for {action}")
+        self.action = action
+        self.code = code
+
+
+def reason_text(action: Action, code: str, text: str) -> str:
+    """The reason recorded for an action: the code (one of the action's), then the operator's
+    text; a bare text (no code) is kept as it is. Raises UnknownReasonCode."""
+    code, text = code.strip(), text.strip()
+    if not code:
+        return text
+    known = {r.code: r for r in reason_codes()[action]}
+    if code not in known:
+        raise UnknownReasonCode(action, code)
+    label = known[code].label("en")
+    return f"{code} ({label}): {text}" if text else f"{code} ({label})"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A registered vehicle the read could also be (the adapter's review reasons)."""
+
+    plate: str
+    country: str
+    vehicle: str
+    fuel: str
+    euro: str
+    outcome: str
+    source: str
+    """``look-alike (1/7 confusion)`` or ``other country``."""
+
+
+def candidates(reasons: Iterable[str]) -> list[Candidate]:
+    out = []
+    for reason in reasons:
+        m = _CANDIDATE.match(reason)
+        if m is None:
+            continue
+        d = _DESCRIBED.match(m["rest"])
+        source = f"look-alike ({m['why']})" if m["why"] else "other country"
+        if d is None:
+            out.append(Candidate(m["plate"], m["country"], m["rest"], "", "", "ambiguous", source))
+            continue
+        out.append(
+            Candidate(
+                m["plate"], m["country"], d["what"], d["fuel"], d["euro"], d["outcome"], source
+            )
+        )
+    return out
+
+
+def deadline(
+    candidate_settles: datetime | None, captured_at: datetime, rules: RuleBook
+) -> datetime:
+    """When the item's day-pass window closes: its offence's settlement time, else the rule
+    book's window for the passage."""
+    return candidate_settles or day_pass_window_closes(rules, captured_at)
+
+
+def frames(item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each evidence frame with the address of its plate crop (None: no region kept)."""
+    out = []
+    reads: Sequence[Mapping[str, Any]] = item.get("reads") or []
+    for idx, src in enumerate(item.get("evidence") or []):
+        box = bbox_of(read_for_frame(reads, idx))
+        crop = f"/review/{item['id']}/plate/{idx}" if box is not None else None
+        out.append({"idx": idx, "src": src, "crop": crop})
+    return out
+
+
+def enrich(session: Session, items: list[dict[str, Any]], rules: RuleBook) -> list[dict[str, Any]]:
+    """The items with ``deadline``, ``candidates`` and ``frames``, ordered by deadline (the
+    earliest first; then by id)."""
+    settles = dict(
+        session.execute(
+            select(OffenceCandidate.passage_id, OffenceCandidate.settle_after).where(
+                OffenceCandidate.passage_id.in_([i["passage_id"] for i in items])
+            )
+        ).all()
+    )
+    out = []
+    for i in items:
+        at = datetime.fromisoformat(i["captured_at"])
+        due = deadline(settles.get(i["passage_id"]), at, rules).astimezone(UTC)
+        out.append(
+            {
+                **i,
+                "deadline": due.isoformat(),
+                "candidates": [c.__dict__ for c in candidates(i.get("reasons") or [])],
+                "frames": frames(i),
+            }
+        )
+    out.sort(key=lambda i: (i["deadline"], i["id"]))
+    return out
+
+
+def passage_of(session: Session, item_id: int) -> str | None:
+    item = session.get(ReviewItem, item_id)
+    return item.passage_id if item is not None else None
