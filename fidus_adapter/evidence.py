@@ -23,7 +23,7 @@ from typing import Protocol
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from lez.core.bus import MAX_RECORD_BYTES, Record
+from lez.core.bus import Record
 from lez.core.errors import EventError
 from lez.core.events import EVIDENCE_DECISIONS, DecisionEvent, FrameEvent, FrameRef, parse_event
 from lez.core.names import FRAMES
@@ -84,26 +84,25 @@ def attach_evidence(decision: DecisionEvent, fetcher: FrameFetcher) -> DecisionE
 
 class KafkaFrameFetcher:
     """Fetches referenced frames from lez.frames with a consumer of its own (no group, no
-    commits: assign, seek, poll), waiting at most ``timeout_s`` per passage. The consumer is
+    commits: assign, seek, poll), waiting at most ``timeout_s`` per passage. ``connect``
+    makes that consumer (the app passes :func:`lez.core.bus.make_fetch_consumer`); it is
     made on first use and kept; :meth:`close` closes it."""
 
-    def __init__(self, settings: Settings, bootstrap: str, *, timeout_s: float | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        connect: Callable[[float], KafkaConsumer],
+        *,
+        timeout_s: float | None = None,
+    ) -> None:
         self.topic = settings.topic(FRAMES)
-        self.bootstrap = bootstrap
+        self.connect = connect
         self.timeout_s = timeout_s if timeout_s is not None else settings.evidence_fetch_timeout_s
         self._consumer: KafkaConsumer | None = None
 
     def _client(self) -> KafkaConsumer:
         if self._consumer is None:
-            self._consumer = KafkaConsumer(
-                bootstrap_servers=self.bootstrap,
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                fetch_max_bytes=MAX_RECORD_BYTES * 2,
-                max_partition_fetch_bytes=MAX_RECORD_BYTES,
-                request_timeout_ms=max(1000, int(self.timeout_s * 1000)),
-            )
+            self._consumer = self.connect(self.timeout_s)
         return self._consumer
 
     def close(self) -> None:

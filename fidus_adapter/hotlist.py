@@ -7,26 +7,41 @@ topic: hits never mix with LEZ notices, and the LEZ authority cannot make these 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
-from kafka import KafkaConsumer
-
-from fidus_adapter.client import FidusAdapter
-from lez.core.bus import Record, make_consumer, make_stage_producer
+from lez.core.bus import Record
 from lez.core.errors import EventError, PurposeRefused
 from lez.core.events import HotlistHit, PassageEvent, parse_event
 from lez.core.metrics import Health, Metrics
 from lez.core.names import GROUPS, HOTLIST, PLATES, POLICE_HOTLIST, PURPOSE_POLICE
+from lez.core.registry import HotlistResult
 from lez.core.settings import Settings
-from lez.core.stage import StageRunner, StopFlag, dead_letter_policy
+from lez.core.stage import (
+    Consumer,
+    Offsets,
+    Producer,
+    StageRunner,
+    StopFlag,
+    dead_letter_policy,
+)
 
 log = logging.getLogger(__name__)
 STAGE = POLICE_HOTLIST
 GROUP = GROUPS[POLICE_HOTLIST]
 PURPOSE = PURPOSE_POLICE
+INPUTS = (PLATES,)
+"""The topics the hotlist worker reads (its consumer is subscribed to them by the app)."""
 
 
-def check(passage: PassageEvent, adapter: FidusAdapter, threshold: float) -> HotlistHit | None:
+class Hotlist(Protocol):
+    """What the worker asks of the registry (the FIDUS adapter, with the police authority)."""
+
+    def hotlist(self, plate: str, country: str, at: datetime, purpose: str) -> HotlistResult: ...
+
+
+def check(passage: PassageEvent, adapter: Hotlist, threshold: float) -> HotlistHit | None:
     """A hit for a passage read with confidence, or None (no plate, doubtful read, no hit)."""
     if not passage.plate or not passage.country or passage.confidence < threshold:
         return None
@@ -46,20 +61,25 @@ def check(passage: PassageEvent, adapter: FidusAdapter, threshold: float) -> Hot
 
 
 class HotlistWorker:
+    """The stage, handed its clients by the app (``lez.app.compose``): ``consumer`` of
+    ``INPUTS`` in ``GROUP``, ``producer``, and the registry with the police authority."""
+
     def __init__(
         self,
         settings: Settings,
-        bootstrap: str,
-        adapter: FidusAdapter,
+        consumer: Consumer,
+        producer: Producer,
+        adapter: Hotlist,
         *,
         metrics: Metrics | None = None,
         health: Health | None = None,
+        before_commit: Callable[[Offsets], None] | None = None,
     ) -> None:
         self.settings = settings
         self.adapter = adapter
         self.metrics = metrics
-        self.producer = make_stage_producer(bootstrap)
-        self.consumer: KafkaConsumer = make_consumer(settings, bootstrap, GROUP, [PLATES])
+        self.producer = producer
+        self.consumer = consumer
         # Its dead letters stand for no frame (frames=0): the fidus adapter decides each passage.
         policy = dead_letter_policy(
             self.producer, settings, STAGE, poison=(EventError, PurposeRefused), frames=0
@@ -72,6 +92,7 @@ class HotlistWorker:
             on_error=policy,
             metrics=metrics,
             health=health,
+            before_commit=before_commit,
         )
         self.hits = 0
 

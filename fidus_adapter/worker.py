@@ -7,12 +7,10 @@ same passage later (its offset is not committed) instead of deciding or dropping
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from kafka import KafkaConsumer
-
-from fidus_adapter.client import FidusAdapter
-from fidus_adapter.evidence import FrameFetcher, KafkaFrameFetcher, attach_evidence
+from fidus_adapter.evidence import FrameFetcher, attach_evidence
 from fidus_adapter.lookalikes import (
     MAX_CANDIDATE_COUNTRIES,
     PlateLookup,
@@ -20,7 +18,7 @@ from fidus_adapter.lookalikes import (
     other_countries,
     registered_elsewhere,
 )
-from lez.core.bus import Record, make_consumer, make_stage_producer
+from lez.core.bus import Record
 from lez.core.cameras import CameraRegistry
 from lez.core.certainty import uncertainty_reasons
 from lez.core.errors import (
@@ -38,11 +36,20 @@ from lez.core.plates import normalize_plate
 from lez.core.registry import LookupResult
 from lez.core.rules import RuleBook, Verdict, day_pass_window_closes, judge
 from lez.core.settings import Settings
-from lez.core.stage import StageRunner, StopFlag, dead_letter_policy
+from lez.core.stage import (
+    Consumer,
+    Offsets,
+    Producer,
+    StageRunner,
+    StopFlag,
+    dead_letter_policy,
+)
 
 log = logging.getLogger(__name__)
 STAGE = FIDUS_ADAPTER
 GROUP = GROUPS[FIDUS_ADAPTER]
+INPUTS = (PLATES,)
+"""The topics the FIDUS adapter reads (its consumer is subscribed to them by the app)."""
 PURPOSE = PURPOSE_LEZ
 
 
@@ -255,37 +262,42 @@ def _decision_event(
 
 
 class FidusAdapterWorker:
+    """The stage, handed its parts by the app (``lez.app.compose``): ``consumer`` of
+    ``INPUTS`` in ``GROUP``, ``producer``, the registry ``adapter`` (any ``PlateLookup``), the
+    ``rules`` and the ``fetcher`` of the frames a decision that needs evidence references
+    (when lez.plates carries references instead of images)."""
+
     def __init__(
         self,
         settings: Settings,
-        bootstrap: str,
-        adapter: FidusAdapter,
+        consumer: Consumer,
+        producer: Producer,
+        adapter: PlateLookup,
         rules: RuleBook,
         *,
+        fetcher: FrameFetcher,
         cameras: CameraRegistry | None = None,
-        fetcher: FrameFetcher | None = None,
         metrics: Metrics | None = None,
         health: Health | None = None,
+        before_commit: Callable[[Offsets], None] | None = None,
     ) -> None:
         self.settings = settings
         self.adapter = adapter
         self.metrics = metrics
         self.rules = rules
         self.cameras = cameras
-        # The frames of a decision that needs evidence, when lez.plates carries references.
-        # (A Kafka consumer of its own, made only when first used.)
-        self._own_fetcher = KafkaFrameFetcher(settings, bootstrap)
-        self.fetcher: FrameFetcher = fetcher if fetcher is not None else self._own_fetcher
-        self.producer = make_stage_producer(bootstrap)
-        self.consumer: KafkaConsumer = make_consumer(settings, bootstrap, GROUP, [PLATES])
+        self.fetcher = fetcher
+        self.producer = producer
+        self.consumer = consumer
         self.runner = StageRunner(
-            self.consumer,
-            self.producer,
+            consumer,
+            producer,
             self._judge,
             name=STAGE,
-            on_error=dead_letter_policy(self.producer, settings, STAGE, poison=(EventError,)),
+            on_error=dead_letter_policy(producer, settings, STAGE, poison=(EventError,)),
             metrics=metrics,
             health=health,
+            before_commit=before_commit,
         )
         self.decided = 0
 
@@ -341,7 +353,4 @@ class FidusAdapterWorker:
             self.metrics.decision_latency.observe(max(0.0, seconds))
 
     def run(self, stop: StopFlag) -> None:
-        try:
-            self.runner.run(stop)
-        finally:
-            self._own_fetcher.close()
+        self.runner.run(stop)

@@ -47,10 +47,9 @@ from fines.review import (
     Relookup,
     ReviewError,
 )
-from fines.service import BRUSSELS, FinesPolicy
+from fines.service import BRUSSELS, FinesPolicy, packaged_rules
 from lez.core.errors import PurposeRefused, RegistryError, RegistryUnavailable
 from lez.core.metrics import Metrics, metrics_answer
-from lez.core.rules import RuleBook
 
 __all__ = ["create_app", "notice_json", "review_json", "summary"]
 
@@ -75,7 +74,6 @@ def create_app(
     secret_key: str | None = None,
     bootstrap_admin_password: str | None = None,
     relookup: Relookup | None = None,
-    rules: RuleBook | None = None,
     policy: FinesPolicy | None = None,
     now: Callable[[], datetime] | None = None,
     session_max_age_s: int = 8 * 3600,
@@ -111,9 +109,10 @@ def create_app(
     app.state.ctx = ConsoleContext(
         sessions=sessions,
         templates=templates,
-        policy=policy or FinesPolicy(),
+        # Tests may leave the policy out (the shipped rules); a process gets it, with the
+        # deployment's rule file, from lez.app.compose.console_app.
+        policy=policy or FinesPolicy(rules=packaged_rules()),
         relookup=relookup,
-        rules_loader=(lambda: rules) if rules is not None else RuleBook.load,
         throttle=LoginThrottle(throttle),
         session_max_age_s=session_max_age_s,
         now=now or (lambda: datetime.now(UTC)),

@@ -64,7 +64,8 @@ applied)."""
 
 @functools.cache
 def packaged_rules() -> RuleBook:
-    """The rule file shipped with lez, loaded on first use (not at import time)."""
+    """The rule file shipped with lez, loaded on first use (not at import time): for tests
+    and tools; a process gets its rules from ``lez.app.compose.rules``."""
     return RuleBook.load()
 
 
@@ -81,12 +82,13 @@ class FinesPolicy:
     plate_hash_key: bytes = b""
     # Trust ground-truth reads (only in a ``--ground-truth-plates`` replay).
     replay_ground_truth: bool = False
-    # None: the rule file shipped with lez.
-    rules: RuleBook | None = field(default=None, repr=False, compare=False)
+    # The rule file every process of a deployment judges with (``LEZ_RULES_FILE``, built by
+    # ``lez.app.compose``): required, so no part of the app falls back to the shipped one.
+    rules: RuleBook = field(kw_only=True, repr=False, compare=False)
 
     def notices(self, rules: RuleBook | None = None) -> NoticePolicy:
         """The notice policy of ``rules`` (default: this policy's rule file)."""
-        book = rules or self.rules or packaged_rules()
+        book = rules or self.rules
         return NoticePolicy.from_rules(
             book, latency_months=self.latency_months, payment_days=self.payment_days
         )

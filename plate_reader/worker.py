@@ -13,11 +13,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import KafkaError
 
-from lez.core.bus import Record, make_consumer, make_stage_producer
+from lez.core.bus import Record
 from lez.core.cameras import CameraRegistry
 from lez.core.errors import (
     EventError,
@@ -31,12 +32,22 @@ from lez.core.jpeg import check_pixel_budget
 from lez.core.metrics import Health, Metrics
 from lez.core.names import FRAMES, GROUPS, PLATE_READER, PLATES
 from lez.core.settings import Settings
-from lez.core.stage import Offsets, Rebalance, StageRunner, StopFlag, dead_letter_policy
+from lez.core.stage import (
+    Consumer,
+    Offsets,
+    Producer,
+    Rebalance,
+    StageRunner,
+    StopFlag,
+    dead_letter_policy,
+)
 from plate_reader.base import PassageVote, PlateRead
 
 log = logging.getLogger(__name__)
 STAGE = PLATE_READER
 GROUP = GROUPS[PLATE_READER]
+INPUTS = (FRAMES,)
+"""The topics the plate reader reads (its consumer is subscribed to them by the app)."""
 SEEN_KEYS = 100_000
 # A capture time further ahead of the broker's record time than this is dead-lettered.
 MAX_FUTURE_S = 300.0
@@ -44,6 +55,15 @@ MAX_FUTURE_S = 300.0
 FrameReader = Callable[[FrameEvent], list[PlateRead]]
 """Reads the plates of one frame; raises ValueError for an undecodable image."""
 Voter = Callable[[Sequence[Sequence[PlateRead]]], PassageVote]
+
+
+class FramesConsumer(Consumer, Protocol):
+    """What the plate reader needs of its consumer besides the runner's: where a partition
+    ends (kafka-python's KafkaConsumer fits), to tell a camera's silence from a backlog."""
+
+    def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]: ...
+
+    def highwater(self, partition: TopicPartition) -> int | None: ...
 
 
 def frame_read(seq: int, read: PlateRead | None) -> FrameRead:
@@ -87,7 +107,7 @@ class PassageGrouper:
     def __init__(
         self,
         settings: Settings,
-        producer: KafkaProducer,
+        producer: Producer,
         voter: Voter,
         *,
         ground_truth: bool = False,
@@ -245,29 +265,33 @@ class PassageGrouper:
 
 
 class PlateReaderWorker:
+    """The stage, handed its clients by the app (``lez.app.compose``): ``consumer`` of
+    ``INPUTS`` in ``GROUP``, subscribed with ``rebalance`` as its listener when given (the
+    runner then hears of revoked partitions), and ``producer``."""
+
     def __init__(
         self,
         settings: Settings,
-        bootstrap: str,
+        consumer: FramesConsumer,
+        producer: Producer,
         read_frame: FrameReader,
         voter: Voter,
         *,
+        rebalance: Rebalance | None = None,
         cameras: CameraRegistry | None = None,
         ground_truth: bool = False,
         metrics: Metrics | None = None,
         health: Health | None = None,
+        before_commit: Callable[[Offsets], None] | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.read_frame = read_frame
         self.cameras = cameras
-        self.producer: KafkaProducer = make_stage_producer(bootstrap)
+        self.producer = producer
+        self.consumer = consumer
         self.grouper = PassageGrouper(
             settings, self.producer, voter, ground_truth=ground_truth, metrics=metrics
-        )
-        rebalance = Rebalance(STAGE)
-        self.consumer: KafkaConsumer = make_consumer(
-            settings, bootstrap, GROUP, [FRAMES], listener=rebalance
         )
         self.runner = StageRunner(
             self.consumer,
@@ -283,6 +307,7 @@ class PlateReaderWorker:
             max_records=16,
             metrics=metrics,
             health=health,
+            before_commit=before_commit,
         ).every(0, lambda: self.grouper.close_idle(caught_up=self._caught_up))
         self.frames_read = 0
         self.duplicates = 0

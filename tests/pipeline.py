@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from camera_ingest.source import publish
 from fines.models import DeadLetterRecord, Passage
-from fines.service import FinesPolicy, settle_due
+from fines.service import FinesPolicy, packaged_rules, settle_due
 from lez.app import compose
 from lez.app.replay import (
     Scenario,
@@ -182,6 +182,7 @@ class Pipeline:
             self.sessions,
             now=now,
             policy=FinesPolicy(
+                rules=packaged_rules(),
                 auto_issue_threshold=self.settings.auto_issue_threshold,
                 latency_months=rules.latency_months,
             ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -57,18 +57,16 @@ class ConsoleContext:
     templates: Jinja2Templates
     policy: FinesPolicy
     relookup: Relookup | None
-    rules_loader: Callable[[], RuleBook]
     throttle: LoginThrottle
     session_max_age_s: int
     now: Callable[[], datetime] = _utcnow
     clock: Callable[[], datetime] = _utcnow
-    _rules: RuleBook | None = field(default=None, repr=False)
 
     @property
     def rules(self) -> RuleBook:
-        if self._rules is None:
-            self._rules = self.rules_loader()
-        return self._rules
+        """The rule file the console judges corrections with: the policy's, the same as the
+        pipeline's (``LEZ_RULES_FILE``)."""
+        return self.policy.rules
 
 
 @dataclass(frozen=True)

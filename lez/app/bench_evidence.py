@@ -12,6 +12,7 @@ The registry's HTTP call is left out (it is the same in both modes). Prints the 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 import uuid
@@ -25,7 +26,7 @@ from fidus_adapter.worker import decide
 from lez.app.bench_pipeline import scenario_passages
 from lez.app.demo import DEMO_SCENARIO
 from lez.app.replay import ScenarioFrame, load_scenario
-from lez.core.bus import EmbeddedBroker, ensure_topics, make_producer
+from lez.core.bus import EmbeddedBroker, ensure_topics, make_fetch_consumer, make_producer
 from lez.core.events import FrameEvent, FrameRef, PassageEvent, VehicleRecord, parse_event
 from lez.core.names import FRAMES
 from lez.core.plates import normalize_plate
@@ -116,7 +117,9 @@ def run(scenario_dir: Path, rounds: int) -> None:
         published = _publish(
             settings, broker.bootstrap, scenario_passages(scenario, settings.passage_gap_s)
         )
-        fetcher = KafkaFrameFetcher(settings, broker.bootstrap)
+        fetcher = KafkaFrameFetcher(
+            settings, functools.partial(make_fetch_consumer, broker.bootstrap)
+        )
         jpeg_kb = statistics.mean(len(f.jpeg) for p in published for f, _ in p) / 1024
         print(f"{scenario_dir}: {len(published)} passages, "  # noqa: T201
               f"{sum(len(p) for p in published)} frames, JPEG mean {jpeg_kb:.1f} KiB")  # fmt: skip

@@ -38,7 +38,7 @@ from camera_ingest.edge import EdgeNode, KafkaSender
 from camera_ingest.source import CapturedFrame
 from camera_ingest.spool import Spool
 from fines.models import DeadLetterRecord, Notice, OffenceCandidate, Passage
-from fines.service import FinesPolicy, settle_due
+from fines.service import settle_due
 from lez.app import compose
 from lez.app.apache_kafka import ApacheKafka, partition_leader
 from lez.app.replay import (
@@ -327,10 +327,7 @@ def settle(settings: Settings, sessions: sessionmaker[Session]) -> None:
     settle_due(
         sessions,
         now=(last or datetime.now(UTC)) + timedelta(seconds=1),
-        policy=FinesPolicy(
-            auto_issue_threshold=settings.auto_issue_threshold,
-            latency_months=rules.latency_months,
-        ),
+        policy=compose.fines_policy(settings, rules),
         day_pass=compose.day_pass_check(adapter, rules),
     )
 

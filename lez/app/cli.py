@@ -286,59 +286,47 @@ def _run_plate_reader(
 ) -> None:
     from lez.app import compose
     from lez.app.observe import observe_worker
-    from plate_reader.voting import vote
-    from plate_reader.worker import FrameReader, PlateReaderWorker
+    from plate_reader.worker import FrameReader
 
     read: FrameReader = (
         compose.GroundTruthReader(args.ground_truth)
         if args.ground_truth
         else compose.ocr_frame_reader(settings)
     )
-    compose.process_transactions(settings, names.GROUPS[names.PLATE_READER])
     with observe_worker(settings) as obs:
-        worker = PlateReaderWorker(
+        compose.plate_reader_worker(
             settings,
             bootstrap,
             read,
-            vote,
-            cameras=compose.cameras(settings),
             ground_truth=bool(args.ground_truth),
             metrics=obs.metrics,
             health=obs.health,
-        )
-        worker.runner.before_commit = compose.crash_after_produce(settings)
-        worker.run(stop)
+        ).run(stop)
 
 
 def _run_fidus_adapter(
     _args: argparse.Namespace, settings: Settings, bootstrap: str, stop: StopFlag
 ) -> None:
-    from fidus_adapter.worker import FidusAdapterWorker
     from lez.app import compose
     from lez.app.observe import observe_worker
 
     sessions = compose.sessions(settings)
-    compose.process_transactions(settings, names.GROUPS[names.FIDUS_ADAPTER])
     with observe_worker(settings, sessions=sessions, registry=True) as obs:
-        worker = FidusAdapterWorker(
+        adapter = compose.adapter(settings, sessions, actor="fidus-adapter-worker")
+        with compose.fidus_adapter_worker(
             settings,
             bootstrap,
-            compose.adapter(settings, sessions, actor="fidus-adapter-worker").instrument(
-                obs.metrics
-            ),
+            adapter.instrument(obs.metrics),
             compose.rules(settings),
-            cameras=compose.cameras(settings),
             metrics=obs.metrics,
             health=obs.health,
-        )
-        worker.runner.before_commit = compose.crash_after_produce(settings)
-        worker.run(stop)
+        ) as worker:
+            worker.run(stop)
 
 
 def _run_police_hotlist(
     _args: argparse.Namespace, settings: Settings, bootstrap: str, stop: StopFlag
 ) -> None:
-    from fidus_adapter.hotlist import HotlistWorker
     from lez.app import compose
     from lez.app.observe import observe_worker
 
@@ -346,9 +334,8 @@ def _run_police_hotlist(
     adapter = compose.adapter(
         settings, sessions, "police-hotlist-worker", authority=settings.police_authority
     )
-    compose.process_transactions(settings, names.GROUPS[names.POLICE_HOTLIST])
     with observe_worker(settings, sessions=sessions, registry=True) as obs:
-        HotlistWorker(
+        compose.hotlist_worker(
             settings,
             bootstrap,
             adapter.instrument(obs.metrics),
@@ -361,7 +348,6 @@ def _run_fines(
     args: argparse.Namespace, settings: Settings, bootstrap: str, stop: StopFlag
 ) -> None:
     from fines.db import migrate
-    from fines.service import FinesPolicy
     from fines.worker import GROUP, INPUTS, FinesWorker
     from lez.app import compose
     from lez.app.observe import observe_worker
@@ -377,14 +363,7 @@ def _run_fines(
             consumer,
             producer,
             sessions,
-            FinesPolicy(
-                auto_issue_threshold=settings.auto_issue_threshold,
-                latency_months=rules.latency_months,
-                keep_compliant_plates=settings.keep_compliant_plates,
-                replay_ground_truth=settings.replay_ground_truth,
-                plate_hash_key=settings.secret("plate_hash_key").encode(),
-                rules=rules,
-            ),
+            compose.fines_policy(settings, rules),
             compose.day_pass_check(adapter.instrument(obs.metrics), rules),
             settle_every_s=None if args.no_settle else 5.0,
             metrics=obs.metrics,
@@ -437,28 +416,9 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             limits=limits,
         )
     else:
-        from fines.console import create_app as console_app
-        from fines.service import FinesPolicy
         from lez.app import compose
-        from lez.app.compose import relookup as fidus_relookup
 
-        sessions = compose.sessions(settings)
-        secret = settings.console_secret_key
-        admin = settings.console_admin_password
-        app = console_app(
-            sessions,
-            secret_key=secret.get_secret_value() if secret else None,
-            bootstrap_admin_password=admin.get_secret_value() if admin else None,
-            https_only=settings.console_https_only,
-            relookup=fidus_relookup(settings, sessions) if settings.div_url else None,
-            # The auditor's registry-audit search hashes the plate with this key.
-            policy=FinesPolicy(plate_hash_key=settings.secret("plate_hash_key").encode()),
-            metrics_token=_metrics_token(settings),
-        )
-        if bootstrap := settings.kafka_bootstrap:  # the dashboard shows the consumer lag
-            from lez.core.bus import consumer_lag
-
-            app.state.lag_probe = lambda: consumer_lag(settings, bootstrap, timeout_s=1.0)
+        app = compose.console_app(settings, metrics_token=_metrics_token(settings))
         serve(app, host=args.host, port=args.port or settings.console_port, limits=limits)
     return 0
 

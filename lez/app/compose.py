@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,27 +21,34 @@ from fidus_adapter.client import FidusAdapter
 from fidus_adapter.signing import Authority
 from fines.db import make_engine, session_factory
 from fines.review import Relookup
-from fines.service import DayPassCheck
+from fines.service import DayPassCheck, FinesPolicy
 from lez.core.bus import (
     make_consumer,
+    make_fetch_consumer,
     make_stage_producer,
-    set_process_transactions,
     stage_transactions,
 )
 from lez.core.cameras import CameraRegistry
 from lez.core.errors import ConfigError, ScenarioError
 from lez.core.events import FrameEvent
+from lez.core.metrics import Health, Metrics
 from lez.core.names import PURPOSE_LEZ, PURPOSE_POLICE
 from lez.core.notices import covering_exemption
 from lez.core.plates import normalize_plate
 from lez.core.registry import AuditSink, LookupResult
 from lez.core.rules import RuleBook
 from lez.core.settings import Settings
-from lez.core.stage import Offsets
+from lez.core.stage import Offsets, Rebalance
 from plate_reader.base import PlateRead
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from fidus_adapter.div_service import DivAuditLog
+    from fidus_adapter.hotlist import Hotlist, HotlistWorker
+    from fidus_adapter.lookalikes import PlateLookup
+    from fidus_adapter.worker import FidusAdapterWorker
+    from plate_reader.worker import FrameReader, PlateReaderWorker
 
 
 log = logging.getLogger(__name__)
@@ -62,12 +71,94 @@ def stage_clients(
     return consumer, producer
 
 
-def process_transactions(settings: Settings, group: str) -> None:
-    """For a worker process whose stage still builds its own producer (the plate reader, the
-    FIDUS adapter and the hotlist worker, until they are handed their clients): the
-    transactional identity the core's factory gives it (none without
-    ``LEZ_KAFKA_TRANSACTIONS``). Called once, before the stage is built."""
-    set_process_transactions(stage_transactions(settings, group))
+def plate_reader_worker(
+    settings: Settings,
+    bootstrap: str,
+    read: FrameReader,
+    *,
+    ground_truth: bool = False,
+    metrics: Metrics | None = None,
+    health: Health | None = None,
+) -> PlateReaderWorker:
+    """A plate reader worker with its clients (its consumer's rebalance listener bound to
+    its runner), the camera registry and the test crash hook of the settings."""
+    from plate_reader import worker
+    from plate_reader.voting import vote
+
+    rebalance = Rebalance(worker.STAGE)
+    consumer, producer = stage_clients(
+        settings, bootstrap, worker.GROUP, worker.INPUTS, listener=rebalance
+    )
+    return worker.PlateReaderWorker(
+        settings,
+        consumer,
+        producer,
+        read,
+        vote,
+        rebalance=rebalance,
+        cameras=cameras(settings),
+        ground_truth=ground_truth,
+        metrics=metrics,
+        health=health,
+        before_commit=crash_after_produce(settings),
+    )
+
+
+@contextmanager
+def fidus_adapter_worker(
+    settings: Settings,
+    bootstrap: str,
+    adapter_: PlateLookup,
+    rules_: RuleBook,
+    *,
+    metrics: Metrics | None = None,
+    health: Health | None = None,
+) -> Iterator[FidusAdapterWorker]:
+    """A FIDUS adapter worker with its clients and its evidence fetcher (a consumer of
+    lez.frames outside any group, made on first use, closed on the way out)."""
+    from fidus_adapter import worker
+    from fidus_adapter.evidence import KafkaFrameFetcher
+
+    fetcher = KafkaFrameFetcher(settings, functools.partial(make_fetch_consumer, bootstrap))
+    consumer, producer = stage_clients(settings, bootstrap, worker.GROUP, worker.INPUTS)
+    try:
+        yield worker.FidusAdapterWorker(
+            settings,
+            consumer,
+            producer,
+            adapter_,
+            rules_,
+            fetcher=fetcher,
+            cameras=cameras(settings),
+            metrics=metrics,
+            health=health,
+            before_commit=crash_after_produce(settings),
+        )
+    finally:
+        fetcher.close()
+
+
+def hotlist_worker(
+    settings: Settings,
+    bootstrap: str,
+    adapter_: Hotlist,
+    *,
+    metrics: Metrics | None = None,
+    health: Health | None = None,
+) -> HotlistWorker:
+    """A police hotlist worker with its clients; ``adapter_`` speaks for the police."""
+    from fidus_adapter import hotlist
+
+    consumer, producer = stage_clients(settings, bootstrap, hotlist.GROUP, hotlist.INPUTS)
+    return hotlist.HotlistWorker(
+        settings,
+        consumer,
+        producer,
+        adapter_,
+        metrics=metrics,
+        health=health,
+        before_commit=crash_after_produce(settings),
+    )
 
 
 def crash_after_produce(settings: Settings) -> Callable[[Offsets], None] | None:
@@ -147,7 +238,49 @@ def cameras(settings: Settings) -> CameraRegistry | None:
 
 
 def rules(settings: Settings) -> RuleBook:
+    """The rule file of this deployment (``LEZ_RULES_FILE``; the shipped one when unset):
+    every process judges, settles and corrects with it."""
     return RuleBook.load(settings.rules_file)
+
+
+def fines_policy(settings: Settings, rules_: RuleBook) -> FinesPolicy:
+    """The fines policy every process uses (the fines worker, the console, replay and chaos
+    settlement): the settings' thresholds and keys with ``rules_``."""
+    return FinesPolicy(
+        auto_issue_threshold=settings.auto_issue_threshold,
+        latency_months=rules_.latency_months,
+        keep_compliant_plates=settings.keep_compliant_plates,
+        replay_ground_truth=settings.replay_ground_truth,
+        plate_hash_key=settings.secret("plate_hash_key").encode(),
+        rules=rules_,
+    )
+
+
+def console_app(settings: Settings, *, metrics_token: str | None = None) -> FastAPI:
+    """The operator console of this deployment: its database, its rules and policy (the
+    pipeline's: a correction or a confirmation is judged as the workers judge), the registry
+    relookup when ``LEZ_DIV_URL`` is set, the dashboard's consumer lag when
+    ``LEZ_KAFKA_BOOTSTRAP`` is."""
+    from fines.console import create_app
+
+    sessions_ = sessions(settings)
+    secret = settings.console_secret_key
+    admin = settings.console_admin_password
+    app = create_app(
+        sessions_,
+        secret_key=secret.get_secret_value() if secret else None,
+        bootstrap_admin_password=admin.get_secret_value() if admin else None,
+        https_only=settings.console_https_only,
+        relookup=relookup(settings, sessions_) if settings.div_url else None,
+        # The auditor's registry-audit search hashes the plate with the policy's key.
+        policy=fines_policy(settings, rules(settings)),
+        metrics_token=metrics_token,
+    )
+    if bootstrap := settings.kafka_bootstrap:  # the dashboard shows the consumer lag
+        from lez.core.bus import consumer_lag
+
+        app.state.lag_probe = lambda: consumer_lag(settings, bootstrap, timeout_s=1.0)
+    return app
 
 
 def adapter(

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from camera_ingest.source import publish
 from fines.models import DeadLetterRecord, Notice, OffenceCandidate, Passage
-from fines.service import FinesPolicy, settle_due
+from fines.service import settle_due
 from lez.app import compose
 from lez.app.stack import Stack, StackOptions
 from lez.core.bus import make_producer
@@ -241,10 +241,7 @@ def push_and_settle(
     settle_due(
         sessions,
         now=clock,
-        policy=FinesPolicy(
-            auto_issue_threshold=settings.auto_issue_threshold,
-            latency_months=rules.latency_months,
-        ),
+        policy=compose.fines_policy(settings, rules),
         day_pass=compose.day_pass_check(adapter, rules),
     )
     return wall

@@ -279,28 +279,14 @@ def stage_transactions(settings: Settings, group: str) -> Transactional | None:
     return Transactional(transactional_id(settings, group), settings.kafka_transaction_timeout_ms)
 
 
-_process_transactions: Transactional | None = None
-
-
-def set_process_transactions(transactions: Transactional | None) -> None:
-    """The transactional identity that :func:`make_stage_producer` gives a producer asked
-    for without one. Transitional (issue 19): the plate reader and the FIDUS adapter still
-    call the factory themselves; the composition root sets this once, in a worker process
-    (one stage instance), before it builds the stage. Stages handed their producer (fines)
-    do not need it."""
-    global _process_transactions
-    _process_transactions = transactions
-
-
 def make_stage_producer(
     bootstrap: str, *, transactions: Transactional | None = None
 ) -> KafkaProducer:
     """The producer of a stage worker: :func:`make_producer`'s configuration, with delivery
-    checked at every flush (:class:`CheckedProducer`). With ``transactions`` (or the process's,
-    :func:`set_process_transactions`) a transactional producer: the stage runner then wraps
-    each round's output and input offsets in one transaction."""
+    checked at every flush (:class:`CheckedProducer`). With ``transactions`` a transactional
+    producer: the stage runner then wraps each round's output and input offsets in one
+    transaction."""
     config = _producer_config(bootstrap, timeout_s=None, proxy_url=None)
-    transactions = transactions or _process_transactions
     if transactions is not None:
         config |= {
             "transactional_id": transactions.transactional_id,
@@ -360,6 +346,21 @@ def _await_metadata(consumer: KafkaConsumer, topics: list[str], timeout_s: float
         time.sleep(0.2)
     if missing:
         log.warning("no metadata for %s after %.0f s; subscribing anyway", missing, timeout_s)
+
+
+def make_fetch_consumer(bootstrap: str, timeout_s: float) -> KafkaConsumer:
+    """A consumer outside any group, for reading given offsets (assign, seek, poll; no
+    commits): the FIDUS adapter's evidence fetch from lez.frames. ``timeout_s`` bounds a
+    request."""
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_bytes=MAX_RECORD_BYTES * 2,
+        max_partition_fetch_bytes=MAX_RECORD_BYTES,
+        request_timeout_ms=max(1000, int(timeout_s * 1000)),
+    )
 
 
 def ready_file(settings: Settings, group: str, pid: int | None = None) -> Path:

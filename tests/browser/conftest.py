@@ -71,7 +71,7 @@ def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConso
     from fidus_adapter.registry_data import load_registry
     from fines.console import create_app
     from fines.db import make_engine, migrate, session_factory
-    from fines.service import FinesPolicy, record_decision, settle_due
+    from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
     from lez.app.compose import div_authorities
     from lez.app.compose import relookup as fidus_relookup
     from lez.core.settings import Settings
@@ -84,7 +84,7 @@ def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConso
     migrate(url)
     engine = make_engine(url)
     sessions = session_factory(engine)
-    policy = FinesPolicy()
+    policy = FinesPolicy(rules=packaged_rules())
 
     def with_frames(d, frames: list[str], chars: tuple[float, ...] = ()):  # type: ignore[no-untyped-def]
         jpegs = tuple((DEMO / "frames" / f).read_bytes() for f in frames)
@@ -136,7 +136,9 @@ def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConso
             secret_key="browser-test",
             relookup=fidus_relookup(Settings(div_url=div.url), sessions),
             # the auditor's plate search hashes the query with the registry audit's key
-            policy=FinesPolicy(plate_hash_key=Settings().secret("plate_hash_key").encode()),
+            policy=FinesPolicy(
+                rules=packaged_rules(), plate_hash_key=Settings().secret("plate_hash_key").encode()
+            ),
         )
         server = Server(app).start()
         try:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fines.auth import create_user
 from fines.console import create_app
 from fines.db import make_engine, session_factory
-from fines.service import FinesPolicy, record_decision, settle_due
+from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
 from tests.integration.test_fines_db import decision
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ def login(client: TestClient, username: str) -> TestClient:
 def client(db_url: str) -> Iterator[TestClient]:
     engine = make_engine(db_url)
     sessions = session_factory(engine)
-    policy = FinesPolicy()
+    policy = FinesPolicy(rules=packaged_rules())
     with sessions.begin() as s:
         record_decision(s, decision("1-ABC-123", "2023-05-02T08:10:00+02:00"), policy)
         record_decision(

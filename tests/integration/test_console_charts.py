@@ -26,7 +26,7 @@ from fines.api.queries import hour_of
 from fines.console import create_app
 from fines.db import make_engine, session_factory
 from fines.models import DeadLetterRecord, Passage, RegistryAudit, ReviewItem
-from fines.service import FinesPolicy, record_decision, settle_due
+from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
 from lez.core.bus import consumer_lag, ensure_topics, free_port, make_consumer, make_producer
 from lez.core.errors import BrokerError
 from lez.core.events import DecisionEvent
@@ -41,7 +41,7 @@ pytestmark = pytest.mark.integration
 DEMO_NOW = datetime.fromisoformat("2023-08-09T15:35:00+02:00")
 """Half an hour after the demo's newest passage (CAM-DEMO-2, 15:05)."""
 SVG = "{http://www.w3.org/2000/svg}"
-POLICY = FinesPolicy()
+POLICY = FinesPolicy(rules=packaged_rules())
 
 
 def demo_like_decisions() -> list[DecisionEvent]:
@@ -81,7 +81,7 @@ def demo_like_decisions() -> list[DecisionEvent]:
 
 def seed_demo_like(sessions: sessionmaker[Session], *, now: datetime = DEMO_NOW) -> None:
     """Store the demo-like data set as the pipeline would have by ``now``."""
-    policy = FinesPolicy()
+    policy = FinesPolicy(rules=packaged_rules())
     with sessions.begin() as s:
         for d in demo_like_decisions():
             record_decision(s, d, policy)

@@ -4,6 +4,7 @@ decision to review with an ``evidence missing`` reason."""
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from sqlalchemy import select
 
 from fidus_adapter.evidence import EVIDENCE_MISSING, KafkaFrameFetcher
 from fines.models import Evidence, Notice, OffenceCandidate
-from lez.core.bus import ensure_topics, make_producer
+from lez.core.bus import ensure_topics, make_fetch_consumer, make_producer
 from lez.core.events import DecisionEvent, FrameEvent, FrameRef, PassageEvent, parse_event
 from lez.core.settings import Settings
 from tests.pipeline import Pipeline, demo_pipeline
@@ -44,7 +45,9 @@ def test_fetcher_reads_referenced_frames_and_names_the_missing_ones(broker: str)
     def ref(seq: int, offset: int) -> FrameRef:
         return FrameRef(seq=seq, captured_at=AT, broker_ts_ms=0, partition=1, offset=offset)
 
-    fetcher = KafkaFrameFetcher(settings, broker, timeout_s=10)
+    fetcher = KafkaFrameFetcher(
+        settings, functools.partial(make_fetch_consumer, broker), timeout_s=10
+    )
     try:
         got = fetcher.fetch("CAM-1", [ref(0, placed[0].offset), ref(1, placed[2].offset)])
         assert [f.jpeg for f in got] == [frames[0].jpeg, frames[2].jpeg]

@@ -18,13 +18,13 @@ from fines.models import (
     ReviewItem,
 )
 from fines.review import change_notice, reject
-from fines.service import FinesPolicy, record_decision, settle_due
+from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
 from lez.core.events import DecisionEvent, FrameRef, PassageEvent, VehicleRecord
 from lez.core.plates import plate_hash
 
 pytestmark = pytest.mark.integration
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
-POLICY = FinesPolicy(auto_issue_threshold=0.9, latency_months=3)
+POLICY = FinesPolicy(rules=packaged_rules(), auto_issue_threshold=0.9, latency_months=3)
 NOW = datetime(2030, 1, 2, tzinfo=UTC)
 
 
@@ -342,7 +342,7 @@ class TestPrivacy:
     def test_compliant_passage_keeps_only_a_keyed_hash_of_the_plate(
         self, sessions: sessionmaker[Session]
     ) -> None:
-        policy = FinesPolicy(plate_hash_key=b"secret")
+        policy = FinesPolicy(rules=packaged_rules(), plate_hash_key=b"secret")
         with sessions.begin() as s:
             record_decision(
                 s, decision("2-KLM-456", "2023-05-02T08:12:00+02:00", "compliant"), policy
@@ -359,7 +359,7 @@ class TestPrivacy:
         assert violation.plate == "1-ABC-123" and violation.vehicle["plate"] == "1-ABC-123"
 
     def test_replays_may_keep_compliant_plates(self, sessions: sessionmaker[Session]) -> None:
-        policy = FinesPolicy(keep_compliant_plates=True)
+        policy = FinesPolicy(rules=packaged_rules(), keep_compliant_plates=True)
         with sessions.begin() as s:
             record_decision(
                 s, decision("2-KLM-456", "2023-05-02T08:12:00+02:00", "compliant"), policy

@@ -17,17 +17,16 @@ from kafka.structs import OffsetAndMetadata
 from sqlalchemy import select
 
 from fines.models import DeadLetterRecord, Passage
-from fines.service import FinesPolicy
+from fines.service import FinesPolicy, packaged_rules
 from fines.worker import FinesWorker
 from lez.app import compose
 from lez.core.bus import ensure_topics, make_stage_producer
 from lez.core.errors import RegistryError
 from lez.core.events import DecisionEvent, FrameEvent, FrameRef, PassageEvent
+from lez.core.registry import LookupResult
 from lez.core.settings import Settings
 from lez.core.stage import Polled
 from plate_reader.base import PlateRead
-from plate_reader.voting import vote
-from plate_reader.worker import PlateReaderWorker
 from tests.fakes import FakeRecord
 
 pytestmark = pytest.mark.integration
@@ -77,7 +76,7 @@ def test_plate_reader_skips_duplicate_frames_and_dead_letters_future_ones(
     broker: str, tmp_path: Path
 ) -> None:
     settings = _settings(broker, tmp_path)
-    worker = PlateReaderWorker(settings, broker, _reader, vote)
+    worker = compose.plate_reader_worker(settings, broker, _reader)
     try:
         ms = timedelta(milliseconds=250)
         # 0, 1, 1 again (a resend), 2; then 1 again long after; then a frame from the future.
@@ -103,7 +102,7 @@ def test_plate_reader_skips_duplicate_frames_and_dead_letters_future_ones(
 
 
 class _BrokenRegistry:
-    def lookup(self, plate: str, country: str, at: datetime, purpose: str) -> None:
+    def lookup(self, plate: str, country: str, at: datetime, purpose: str) -> LookupResult:
         raise RegistryError("/v1/vehicles: unexpected HTTP 400")
 
 
@@ -127,21 +126,17 @@ def _passage(seqs: list[int], plate: str = "1-ABC-123") -> PassageEvent:
 def test_fidus_adapter_dead_letters_an_unusable_registry_answer(
     broker: str, tmp_path: Path
 ) -> None:
-    from fidus_adapter.worker import FidusAdapterWorker
-
     settings = _settings(broker, tmp_path)
-    worker = FidusAdapterWorker(
-        settings,
-        broker,
-        _BrokenRegistry(),  # type: ignore[arg-type]
-        compose.rules(settings),
-    )
-    try:
-        worker._handle(FakeRecord(settings.topic("plates"), 0, 0, _passage([0, 1]).to_bytes()))
-        worker.producer.flush()
-    finally:
-        worker.consumer.close(autocommit=False)
-        worker.producer.close()
+    with compose.fidus_adapter_worker(
+        settings, broker, _BrokenRegistry(), compose.rules(settings)
+    ) as worker:
+        try:
+            record = FakeRecord(settings.topic("plates"), 0, 0, _passage([0, 1]).to_bytes())
+            worker._handle(record)
+            worker.producer.flush()
+        finally:
+            worker.consumer.close(autocommit=False)
+            worker.producer.close()
     [dl] = [json.loads(v) for v in _topic(settings, broker, "deadletter")]
     assert dl["stage"] == "fidus-adapter" and dl["error"] == "RegistryError"
     assert dl["frames"] == 2 and "HTTP 400" in dl["reason"]
@@ -184,7 +179,7 @@ def test_fines_stores_frames_once_and_dead_letters_what_the_database_refuses(
         consumer,
         make_stage_producer(broker),
         sessions,
-        FinesPolicy(),
+        FinesPolicy(rules=packaged_rules()),
         lambda *_: False,
         settle_every_s=None,
     )

@@ -13,8 +13,8 @@ from kafka import KafkaConsumer
 
 from fidus_adapter.client import FidusAdapter
 from fidus_adapter.div_service import create_app
-from fidus_adapter.hotlist import HotlistWorker
 from fidus_adapter.signing import Authority
+from lez.app import compose
 from lez.core.bus import ensure_topics, make_producer
 from lez.core.errors import PurposeRefused
 from lez.core.events import FrameRef, PassageEvent, VehicleRecord
@@ -124,7 +124,7 @@ def test_worker_publishes_hits_on_their_own_topic(div, broker: str) -> None:  # 
         producer.send(settings.topic("plates"), key=b"CAM-1", value=p.to_bytes())
     producer.flush()
     audit = InMemoryAuditSink()
-    worker = HotlistWorker(settings, broker, adapter(div.url, "POLICE-BXL", audit))
+    worker = compose.hotlist_worker(settings, broker, adapter(div.url, "POLICE-BXL", audit))
     stop = StopFlag()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()

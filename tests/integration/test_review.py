@@ -24,7 +24,7 @@ from fines.review import (
     NoticeTransitionError,
     transition,
 )
-from fines.service import FinesPolicy, record_decision, settle_due
+from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
 from lez.app.compose import relookup as fidus_relookup
 from lez.core.events import VehicleRecord
 from lez.core.settings import Settings
@@ -96,7 +96,7 @@ def div_url() -> Iterator[str]:
 def console(db_url: str, div_url: str) -> Iterator[Console]:
     engine = make_engine(db_url)
     sessions = session_factory(engine)
-    policy = FinesPolicy()
+    policy = FinesPolicy(rules=packaged_rules())
     with sessions.begin() as s:
         # certain: issued at once
         # (the vehicle as the registry gives it: its VIN keys the latency)
@@ -252,7 +252,15 @@ def test_invalid_transition_is_a_domain_error(console: Console) -> None:
         n = s.scalars(select(Notice).where(Notice.status == "issued")).first()
         assert n is not None
         with pytest.raises(NoticeTransitionError) as err:
-            transition(s, n, "upheld", actor="x", reason="y", policy=FinesPolicy(), now=NOW)
+            transition(
+                s,
+                n,
+                "upheld",
+                actor="x",
+                reason="y",
+                policy=FinesPolicy(rules=packaged_rules()),
+                now=NOW,
+            )
         assert (err.value.from_status, err.value.to_status) == ("issued", "upheld")
         s.rollback()
 

@@ -14,7 +14,7 @@ from kafka import KafkaConsumer
 from sqlalchemy import select
 
 from fines.models import Passage
-from fines.service import FinesPolicy, settle_due
+from fines.service import FinesPolicy, packaged_rules, settle_due
 from lez.app import compose
 from lez.app.replay import build_report
 from lez.compare import compare
@@ -73,7 +73,7 @@ def test_killed_workers_resume_without_loss_or_duplicates(tmp_path: Path) -> Non
         settle_due(
             sessions,
             now=datetime(2030, 1, 1, tzinfo=UTC),
-            policy=FinesPolicy(latency_months=rules.latency_months),
+            policy=FinesPolicy(rules=packaged_rules(), latency_months=rules.latency_months),
             day_pass=compose.day_pass_check(compose.adapter(run, sessions, "test"), rules),
         )
         report = build_report(sessions, scenario, len(frames), 1.0)

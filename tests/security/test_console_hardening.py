@@ -19,7 +19,7 @@ from fines.auth import AccountError, create_user
 from fines.console import create_app
 from fines.db import make_engine, session_factory
 from fines.models import ConsoleAudit
-from fines.service import FinesPolicy, record_decision, settle_due
+from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
 from lez.core.settings import Settings
 from tests.integration.test_console import PASSWORDS, login, seed_users
 from tests.integration.test_fines_db import decision
@@ -38,7 +38,7 @@ FORMULAS = {
 def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(db_url)
     factory = session_factory(engine)
-    policy = FinesPolicy(plate_hash_key=KEY)
+    policy = FinesPolicy(rules=packaged_rules(), plate_hash_key=KEY)
     d = decision("1-ABC-123", "2023-05-02T08:10:00+02:00")
     assert d.vehicle is not None
     d = d.model_copy(update={"vehicle": d.vehicle.model_copy(update=FORMULAS)})
@@ -54,7 +54,9 @@ def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
 
 @pytest.fixture
 def client(sessions: sessionmaker[Session]) -> Iterator[TestClient]:
-    app = create_app(sessions, secret_key="k", policy=FinesPolicy(plate_hash_key=KEY))
+    app = create_app(
+        sessions, secret_key="k", policy=FinesPolicy(rules=packaged_rules(), plate_hash_key=KEY)
+    )
     with TestClient(app) as c:
         yield c
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from fines.console import create_app
 from fines.db import make_engine, session_factory
-from fines.service import FinesPolicy, record_decision, settle_due
+from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
 from tests.integration.test_console import login, seed_users
 from tests.integration.test_fines_db import decision
 
@@ -25,7 +25,7 @@ def console(db_url: str) -> Iterator[tuple[TestClient, str]]:
     """A console with one issued notice, and its id."""
     engine = make_engine(db_url)
     sessions = session_factory(engine)
-    policy = FinesPolicy()
+    policy = FinesPolicy(rules=packaged_rules())
     with sessions.begin() as s:
         record_decision(s, decision("1-ABC-123", "2023-05-02T08:10:00+02:00"), policy)
     settle_due(

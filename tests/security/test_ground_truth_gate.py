@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fidus_adapter.worker import decide
-from fines.service import FinesPolicy, is_certain
+from fines.service import FinesPolicy, is_certain, packaged_rules
 from lez.app.stack import Stack, StackOptions
 from lez.core.errors import EventError
 from lez.core.events import DecisionEvent, FrameRef, PassageEvent, VehicleRecord
@@ -56,8 +56,8 @@ def test_the_fines_stage_does_not_count_ground_truth_as_certain_outside_a_replay
         amount_eur=350,
         decided_at=AT,
     )
-    assert not is_certain(decision, FinesPolicy())
-    assert is_certain(decision, FinesPolicy(replay_ground_truth=True))
+    assert not is_certain(decision, FinesPolicy(rules=packaged_rules()))
+    assert is_certain(decision, FinesPolicy(rules=packaged_rules(), replay_ground_truth=True))
 
 
 def test_live_settings_do_not_honour_ground_truth(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,4 +85,3 @@ def test_only_a_ground_truth_replay_stack_sets_the_flag_for_its_workers(
         ),
     )
     assert replay.env()["LEZ_REPLAY_GROUND_TRUTH"] == "true"
-

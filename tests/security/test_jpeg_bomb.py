@@ -25,6 +25,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from camera_ingest.gateway import RegistryFile, create_app
 from camera_ingest.keys import hash_api_key
+from lez.app import compose
 from lez.app.serving import ServerLimits, server_config
 from lez.core.bus import ensure_topics, free_port
 from lez.core.cameras import Camera, CameraRegistry
@@ -32,8 +33,6 @@ from lez.core.events import FrameEvent
 from lez.core.jpeg import FrameTooLarge, check_pixel_budget, declared_dimensions
 from lez.core.settings import Settings
 from plate_reader.base import PlateRead
-from plate_reader.voting import vote
-from plate_reader.worker import PlateReaderWorker
 from tests.conftest import DEMO
 from tests.fakes import FakeRecord
 
@@ -139,7 +138,7 @@ def test_the_plate_reader_dead_letters_a_bomb_without_decoding_it(
         decoded.append(frame.seq)
         return []
 
-    worker = PlateReaderWorker(settings, broker, read_frame, vote)
+    worker = compose.plate_reader_worker(settings, broker, read_frame)
     now = datetime.now(UTC)
     try:
         for seq, jpeg in ((0, bomb()), (1, FRAME)):

@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from fidus_adapter.div_service import create_app
-from fidus_adapter.hotlist import HotlistWorker
+from lez.app import compose
 from lez.core.bus import ensure_topics, make_producer
 from lez.core.events import FrameRef, PassageEvent
 from lez.core.registry import InMemoryAuditSink
@@ -90,7 +90,7 @@ def test_a_hotlist_hit_is_logged_without_its_plate(
     caplog.set_level(logging.INFO, logger="fidus_adapter.hotlist")
     with serve(create_app([STOLEN], [], authorities=POLICE_AUTHORITIES)) as div:
         police = adapter(div.url, "POLICE-BXL", InMemoryAuditSink())
-        worker = HotlistWorker(settings, broker, police)
+        worker = compose.hotlist_worker(settings, broker, police)
         stop = StopFlag()
         thread = threading.Thread(target=worker.run, args=(stop,))
         thread.start()

@@ -26,7 +26,13 @@ from fines.models import (
     ReviewItem,
 )
 from fines.review import change_notice, correct_plate
-from fines.service import FinesPolicy, purge_closed_evidence, record_decision, settle_due
+from fines.service import (
+    FinesPolicy,
+    packaged_rules,
+    purge_closed_evidence,
+    record_decision,
+    settle_due,
+)
 from lez.core.events import VehicleRecord
 from lez.core.plates import normalize_plate, plate_hash
 from lez.core.rules import RuleBook
@@ -36,7 +42,7 @@ from tests.integration.test_fines_db import decision
 
 pytestmark = pytest.mark.integration
 KEY = b"review-privacy-key"
-POLICY = FinesPolicy(plate_hash_key=KEY)
+POLICY = FinesPolicy(rules=packaged_rules(), plate_hash_key=KEY)
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 ELECTRIC = VehicleRecord(
     plate="1-ELE-222",

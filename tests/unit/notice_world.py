@@ -13,7 +13,7 @@ from sqlalchemy.pool import StaticPool
 
 from fines.models import Base, Notice
 from fines.review import change_notice
-from fines.service import DayPassCheck, FinesPolicy, record_decision, settle_due
+from fines.service import DayPassCheck, FinesPolicy, packaged_rules, record_decision, settle_due
 from lez.core.events import DecisionEvent, Exemption, VehicleRecord
 from tests.fakes import certain_passage
 
@@ -60,7 +60,9 @@ class World:
     """The fines store, and the exemption records the registry holds."""
 
     sessions: sessionmaker[Session]
-    policy: FinesPolicy = field(default_factory=lambda: FinesPolicy(latency_months=3))
+    policy: FinesPolicy = field(
+        default_factory=lambda: FinesPolicy(rules=packaged_rules(), latency_months=3)
+    )
     exemptions: list[Exemption] = field(default_factory=list)
 
     def record(self, *decisions: DecisionEvent) -> None:

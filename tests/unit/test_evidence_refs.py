@@ -12,7 +12,7 @@ import pytest
 
 from fidus_adapter.evidence import EVIDENCE_MISSING, FetchedFrame, attach_evidence
 from fidus_adapter.worker import decide
-from fines.service import FinesPolicy, is_certain
+from fines.service import FinesPolicy, is_certain, packaged_rules
 from lez.app.cli import build_parser
 from lez.core.events import FrameEvent, FrameRef, PassageEvent, VehicleRecord, parse_event
 from lez.core.rules import RuleBook
@@ -96,7 +96,7 @@ def test_violation_gets_its_frames_through_the_references(rules: RuleBook) -> No
     assert d.decision == "violation" and d.notice_kind == "fine"
     assert d.passage.evidence == JPEGS
     assert d.review_reasons == ()
-    assert is_certain(d, FinesPolicy())  # the notice may still be automatic
+    assert is_certain(d, FinesPolicy(rules=packaged_rules()))  # the notice may still be automatic
     assert [c for c, _ in frames.calls] == ["CAM-1"]
 
 
@@ -131,14 +131,14 @@ def test_a_frame_gone_from_the_broker_sends_the_decision_to_review(rules: RuleBo
     [reason] = d.review_reasons
     assert reason.startswith(f"{EVIDENCE_MISSING}: 1 of 2 frames")
     assert "CAM-1#1" in reason
-    assert not is_certain(d, FinesPolicy())  # never an automatic notice on it
+    assert not is_certain(d, FinesPolicy(rules=packaged_rules()))  # never an automatic notice on it
 
 
 def test_no_frame_at_all_is_evidence_missing(rules: RuleBook) -> None:
     d = attach_evidence(decide(passage(), registry(3), rules, threshold=0.9), FakeFrames())
     assert d.passage.evidence == ()
     assert any(r.startswith(f"{EVIDENCE_MISSING}: 2 of 2") for r in d.review_reasons)
-    assert not is_certain(d, FinesPolicy())
+    assert not is_certain(d, FinesPolicy(rules=packaged_rules()))
 
 
 def test_another_cameras_frame_at_the_referenced_place_is_not_evidence(rules: RuleBook) -> None:
