@@ -39,7 +39,7 @@ def broker(request: pytest.FixtureRequest) -> Iterator[str]:
     """A real broker process for the whole test session: every test that uses it runs on
     tansu (the embedded default) and on a single-node Apache Kafka (KRaft, its jars from
     ``make kafka``)."""
-    from lez.core.bus import EmbeddedBroker
+    from lez.app.broker import EmbeddedBroker
 
     if request.param == "tansu":
         b = EmbeddedBroker.start()

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lez.core.bus import free_port, wait_for_port
+from lez.app.broker import free_port, wait_for_port
 from lez.core.errors import BrokerError
 
 DEFAULT_LIBS = Path("var/kafka/libs")

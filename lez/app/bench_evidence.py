@@ -24,9 +24,10 @@ from pathlib import Path
 from fidus_adapter.evidence import KafkaFrameFetcher, attach_evidence
 from fidus_adapter.worker import decide
 from lez.app.bench_pipeline import scenario_passages
+from lez.app.broker import EmbeddedBroker
 from lez.app.demo import DEMO_SCENARIO
 from lez.app.replay import ScenarioFrame, load_scenario
-from lez.core.bus import EmbeddedBroker, ensure_topics, make_fetch_consumer, make_producer
+from lez.core.bus import ensure_topics, make_fetch_consumer, make_producer
 from lez.core.events import FrameEvent, FrameRef, PassageEvent, VehicleRecord, parse_event
 from lez.core.names import FRAMES
 from lez.core.plates import normalize_plate

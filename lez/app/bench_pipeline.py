@@ -34,6 +34,7 @@ from kafka import KafkaConsumer, TopicPartition
 from tqdm import tqdm
 
 from camera_ingest.source import publish
+from lez.app.broker import group_lag
 from lez.app.replay import (
     Scenario,
     ScenarioFrame,
@@ -44,7 +45,7 @@ from lez.app.replay import (
 )
 from lez.app.stack import Stack
 from lez.core import names
-from lez.core.bus import group_lag, make_producer
+from lez.core.bus import make_producer
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.errors import LezError
 from lez.core.events import DeadLetter, DecisionEvent, FrameEvent, parse_event
@@ -498,7 +499,7 @@ def run_on_brokers(
     (one Apache Kafka node serves both of its kinds, with topics of their own). Each run's
     report is written beside ``report_path`` (``NAME.KIND.json``), all of them in it."""
     from lez.app.apache_kafka import ApacheKafka
-    from lez.core.bus import EmbeddedBroker
+    from lez.app.broker import EmbeddedBroker
 
     reports: dict[str, dict[str, Any]] = {}
     tansu: EmbeddedBroker | None = None

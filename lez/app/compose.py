@@ -22,6 +22,7 @@ from fidus_adapter.signing import Authority
 from fines.db import make_engine, session_factory
 from fines.review import Relookup
 from fines.service import DayPassCheck, FinesPolicy
+from lez.app.broker import ready_listener
 from lez.core.bus import (
     make_consumer,
     make_fetch_consumer,
@@ -67,7 +68,9 @@ def stage_clients(
     ``transactional.id`` stable for this stage instance) and the consumer reads committed
     records only; the stage runner then commits each round as one transaction."""
     producer = make_stage_producer(bootstrap, transactions=stage_transactions(settings, group))
-    consumer = make_consumer(settings, bootstrap, group, topics, listener=listener)
+    consumer = make_consumer(
+        settings, bootstrap, group, topics, listener=ready_listener(settings, group, listener)
+    )
     return consumer, producer
 
 
@@ -277,7 +280,7 @@ def console_app(settings: Settings, *, metrics_token: str | None = None) -> Fast
         metrics_token=metrics_token,
     )
     if bootstrap := settings.kafka_bootstrap:  # the dashboard shows the consumer lag
-        from lez.core.bus import consumer_lag
+        from lez.app.broker import consumer_lag
 
         app.state.lag_probe = lambda: consumer_lag(settings, bootstrap, timeout_s=1.0)
     return app

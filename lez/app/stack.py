@@ -23,7 +23,8 @@ import httpx
 from pydantic import SecretStr
 
 from fines.db import migrate
-from lez.core.bus import EmbeddedBroker, ensure_topics, free_port, ready_file
+from lez.app.broker import EmbeddedBroker, free_port, ready_file
+from lez.core.bus import ensure_topics
 from lez.core.errors import ConfigError, LezError
 from lez.core.names import (
     FIDUS_ADAPTER,

@@ -27,7 +27,8 @@ from fines.console import create_app
 from fines.db import make_engine, session_factory
 from fines.models import DeadLetterRecord, Passage, RegistryAudit, ReviewItem
 from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
-from lez.core.bus import consumer_lag, ensure_topics, free_port, make_consumer, make_producer
+from lez.app.broker import consumer_lag, free_port
+from lez.core.bus import ensure_topics, make_consumer, make_producer
 from lez.core.errors import BrokerError
 from lez.core.events import DecisionEvent
 from lez.core.settings import Settings

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lez.core.bus import CheckedProducer, EmbeddedBroker, _producer_config, ensure_topics
+from lez.app.broker import EmbeddedBroker
+from lez.core.bus import CheckedProducer, _producer_config, ensure_topics
 from lez.core.errors import BrokerError
 from lez.core.settings import Settings
 

@@ -19,8 +19,9 @@ from camera_ingest.gateway import RegistryFile, create_app
 from camera_ingest.keys import hash_api_key
 from camera_ingest.source import CapturedFrame
 from camera_ingest.spool import Spool
+from lez.app.broker import free_port
 from lez.app.chaos import LinkProxy
-from lez.core.bus import ensure_topics, free_port
+from lez.core.bus import ensure_topics
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.events import FrameEvent
 from lez.core.settings import Settings

@@ -238,7 +238,7 @@ def test_full_in_flight_queue_is_a_429_with_retry_after(gw: tuple[TestClient, Se
 def test_broker_unreachable_is_a_503_not_a_lost_frame(tmp_path: Path) -> None:
     cameras = tmp_path / "cameras.yaml"
     CameraRegistry.of([Camera(camera_id="C", api_key_hash=hash_api_key("k"))]).dump(cameras)
-    from lez.core.bus import free_port
+    from lez.app.broker import free_port
 
     settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", var_dir=tmp_path)
     from camera_ingest.gateway import kafka_producer

@@ -27,7 +27,8 @@ from fines.db import migrate
 from fines.models import DeadLetterRecord, Passage
 from fines.worker import GROUP
 from lez.app import compose
-from lez.core.bus import ensure_topics, free_port, make_producer, ready_file
+from lez.app.broker import free_port, ready_file
+from lez.core.bus import ensure_topics, make_producer
 from lez.core.events import DecisionEvent, FrameRef, PassageEvent
 from lez.core.settings import Settings
 

@@ -26,6 +26,7 @@ from camera_ingest.gateway import create_app as gateway_app
 from fines.console import create_app as console_app
 from fines.db import make_engine, migrate, session_factory
 from lez.app import compose
+from lez.app.broker import free_port
 from lez.app.replay import (
     build_report,
     load_scenario,
@@ -34,7 +35,6 @@ from lez.app.replay import (
     scenario_options,
 )
 from lez.app.stack import Stack
-from lez.core.bus import free_port
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.settings import Settings
 from tests.conftest import DEMO

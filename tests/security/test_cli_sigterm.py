@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lez.core.bus import free_port
+from lez.app.broker import free_port
 from tests.conftest import DEMO
 
 pytestmark = pytest.mark.integration

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fines.console import create_app
 from fines.db import make_engine, migrate, session_factory
-from lez.core.bus import free_port
+from lez.app.broker import free_port
 from tests.conftest import ROOT
 from tests.integration.test_console import PASSWORDS, seed_users
 

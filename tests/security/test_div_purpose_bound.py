@@ -20,7 +20,7 @@ import pytest
 
 from fidus_adapter.client import FidusSigner
 from fidus_adapter.signing import PURPOSE_HEADER
-from lez.core.bus import free_port
+from lez.app.broker import free_port
 from tests.conftest import DEMO, ROOT
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,8 @@ import uvicorn
 from camera_ingest.gateway import GatewayConfig, RegistryFile, create_app
 from camera_ingest.guard import GuardConfig
 from camera_ingest.keys import hash_api_key
-from lez.core.bus import ensure_topics, free_port
+from lez.app.broker import free_port
+from lez.core.bus import ensure_topics
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.settings import Settings
 from tests.conftest import DEMO

@@ -27,8 +27,9 @@ import httpx
 import pytest
 
 from camera_ingest.keys import hash_api_key
+from lez.app.broker import free_port
 from lez.app.serving import RepeatFilter
-from lez.core.bus import ensure_topics, free_port
+from lez.core.bus import ensure_topics
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.settings import Settings
 from tests.conftest import DEMO, ROOT

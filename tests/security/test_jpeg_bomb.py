@@ -26,8 +26,9 @@ from kafka import KafkaConsumer, TopicPartition
 from camera_ingest.gateway import RegistryFile, create_app
 from camera_ingest.keys import hash_api_key
 from lez.app import compose
+from lez.app.broker import free_port
 from lez.app.serving import ServerLimits, server_config
-from lez.core.bus import ensure_topics, free_port
+from lez.core.bus import ensure_topics
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.events import FrameEvent
 from lez.core.jpeg import FrameTooLarge, check_pixel_budget, declared_dimensions
