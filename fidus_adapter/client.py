@@ -21,7 +21,6 @@ from typing import TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from fidus_adapter.registry_data import plate_key
 from fidus_adapter.signing import (
     ACTOR_HEADER,
     AUTHORITY_HEADER,
@@ -41,6 +40,7 @@ from lez.core.registry import (
     AuditSink,
     HotlistResult,
     LookupResult,
+    plate_key,
 )
 
 _EXEMPTIONS = TypeAdapter(tuple[Exemption, ...])

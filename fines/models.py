@@ -111,7 +111,7 @@ class OffenceCandidate(Base):
     passage_id: Mapped[str] = mapped_column(ForeignKey("passages.passage_id"), primary_key=True)
     plate_norm: Mapped[str] = mapped_column(String(32), index=True)
     country: Mapped[str] = mapped_column(String(4))
-    # The registry's vehicle (``lez.core.notices.vehicle_key``: VIN, else plate and country):
+    # The registry's vehicle (``fines.notices.vehicle_key``: VIN, else plate and country):
     # what the latency and the one-warning rule are kept per.
     vehicle_key: Mapped[str] = mapped_column(String(64), index=True, default="", server_default="")
     kind: Mapped[str] = mapped_column(String(32))

@@ -24,7 +24,7 @@ actions:
   confirmed: there is nothing to issue. The operator either corrects the plate or rejects it.
 - **correct**: the operator types the plate seen on the images. The registry is asked again
   (as the operator, purpose ``lez_enforcement``, audited) and the LEZ rules are re-run for the
-  passage; the notice policy (:mod:`lez.core.notices`) decides whether it makes a notice. The
+  passage; the notice policy (:mod:`fines.notices`) decides whether it makes a notice. The
   notice is created, updated in place (one passage never has two notices) and issued, or
   cancelled when the corrected vehicle is compliant, exempt or held back by a standing notice.
   The plate stored is the registry's form of it, never the typed text; a passage corrected to
@@ -48,6 +48,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fines.auth import record_action
 from fines.models import Notice, NoticeHistory, OffenceCandidate, Passage, ReviewItem
+from fines.notices import (
+    CLOSED_STATUSES,
+    SUPERSEDED,
+    Judged,
+    NoticePolicy,
+    PriorNotice,
+    draft_notice,
+    due_date,
+    plan_notices,
+    settle_after,
+    vehicle_key,
+)
 from fines.service import (
     MINIMISED_DECISIONS,
     FinesPolicy,
@@ -60,18 +72,6 @@ from fines.service import (
 )
 from lez.core.errors import NoticeError
 from lez.core.names import PURPOSE_LEZ
-from lez.core.notices import (
-    CLOSED_STATUSES,
-    SUPERSEDED,
-    Judged,
-    NoticePolicy,
-    PriorNotice,
-    draft_notice,
-    due_date,
-    plan_notices,
-    settle_after,
-    vehicle_key,
-)
 from lez.core.plates import normalize_plate
 from lez.core.registry import LookupResult
 from lez.core.rules import RuleBook, Verdict, judge
@@ -404,7 +404,7 @@ def correction_outcome(
     policy: NoticePolicy, read: CorrectedRead, at: datetime, others: Sequence[PriorNotice]
 ) -> CorrectionOutcome:
     """The notice kind the corrected read makes, given the vehicle's other notices: judged
-    with them in time order (:func:`lez.core.notices.plan_notices`), so only an older
+    with them in time order (:func:`fines.notices.plan_notices`), so only an older
     standing notice holds it back; a newer one it holds back is superseded afterwards."""
     verdict = read.verdict
     if verdict.notice_kind is None:

@@ -3,7 +3,7 @@
 Idempotent by construction: a passage id is stored once, a passage makes at most one notice
 (unique constraint), and settlement is a function of what is stored and the clock. What makes
 a notice (latency, one warning per phase, the day-pass window and quota, the due date) is the
-notice policy of the core (:mod:`lez.core.notices`); this module stores what it decides.
+notice policy (:mod:`fines.notices`, pure functions); this module stores what it decides.
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ from fines.models import (
     Passage,
     ReviewItem,
 )
-from lez.core import certainty
-from lez.core.events import EVIDENCE_DECISIONS, DeadLetter, DecisionEvent
-from lez.core.notices import (
+from fines.notices import (
     CLOSED_STATUSES,
     SUPERSEDED,
     Judged,
@@ -47,6 +45,8 @@ from lez.core.notices import (
     settle_after,
     vehicle_key,
 )
+from lez.core import certainty
+from lez.core.events import EVIDENCE_DECISIONS, DeadLetter, DecisionEvent
 from lez.core.plates import normalize_plate, plate_hash
 from lez.core.rules import RuleBook
 
@@ -58,7 +58,7 @@ SYSTEM = "system"
 DayPassCheck = Callable[[str, str, datetime], bool]
 """(plate, country, offence_at) -> True when an exemption record or an honoured day pass covers
 the offence, asked of the registry when the day-pass window has closed (the app layer builds it
-with :func:`lez.core.notices.covering_exemption`: every exemption checked again, yearly quota
+with :func:`fines.notices.covering_exemption`: every exemption checked again, yearly quota
 applied)."""
 
 
@@ -490,7 +490,7 @@ def settle_vehicle(
     *,
     now: datetime,
 ) -> list[Notice]:
-    """Judge a vehicle's offences again in time order (:func:`lez.core.notices.plan_notices`)
+    """Judge a vehicle's offences again in time order (:func:`fines.notices.plan_notices`)
     and make the stored notices match: a notice for each offence that stands (made, or made
     again when it was superseded), none standing for one held back (superseded). Returns the
     notices made or made again."""

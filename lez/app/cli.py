@@ -383,8 +383,8 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     limits = ServerLimits.of(settings)
 
     if args.service == "div":
-        from fidus_adapter.div_service import create_app as div_app
-        from fidus_adapter.registry_data import load_exemptions, load_registry
+        from lez.app.sim.div_service import create_app as div_app
+        from lez.app.sim.registry_data import load_exemptions, load_registry
 
         if args.registry is None:
             raise LezError("lez serve div needs --registry registry.csv")

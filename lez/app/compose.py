@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fidus_adapter.client import FidusAdapter
 from fidus_adapter.signing import Authority
 from fines.db import make_engine, session_factory
+from fines.notices import covering_exemption
 from fines.review import Relookup
 from fines.service import DayPassCheck, FinesPolicy
 from lez.app.broker import ready_listener
@@ -34,7 +35,6 @@ from lez.core.errors import ConfigError, ScenarioError
 from lez.core.events import FrameEvent
 from lez.core.metrics import Health, Metrics
 from lez.core.names import PURPOSE_LEZ, PURPOSE_POLICE
-from lez.core.notices import covering_exemption
 from lez.core.plates import normalize_plate
 from lez.core.registry import AuditSink, LookupResult
 from lez.core.rules import RuleBook
@@ -45,10 +45,10 @@ from plate_reader.base import PlateRead
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from fidus_adapter.div_service import DivAuditLog
     from fidus_adapter.hotlist import Hotlist, HotlistWorker
     from fidus_adapter.lookalikes import PlateLookup
     from fidus_adapter.worker import FidusAdapterWorker
+    from lez.app.sim.div_service import DivAuditLog
     from plate_reader.worker import FrameReader, PlateReaderWorker
 
 
@@ -215,7 +215,7 @@ def div_authorities(settings: Settings) -> dict[str, Authority]:
 
 def div_audit(settings: Settings) -> DivAuditLog:
     """The mock DIV's own append-only audit file (plates as keyed hashes)."""
-    from fidus_adapter.div_service import DivAuditLog
+    from lez.app.sim.div_service import DivAuditLog
 
     return DivAuditLog(
         settings.secret("div_audit_key").encode(), settings.var_dir / "div" / "audit.jsonl"
@@ -320,7 +320,7 @@ def relookup(settings: Settings, sessions_: sessionmaker[Session]) -> Relookup:
 def day_pass_check(adapter_: FidusAdapter, rules_: RuleBook) -> DayPassCheck:
     def check(plate: str, country: str, offence_at: datetime) -> bool:
         passes = adapter_.exemptions(plate, country, PURPOSE_LEZ)
-        # Only passes within the yearly quota count (lez.core.notices, as the rules engine).
+        # Only passes within the yearly quota count (fines.notices, as the rules engine).
         found = covering_exemption(rules_, passes, plate=plate, country=country, at=offence_at)
         return found is not None
 

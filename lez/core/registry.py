@@ -11,6 +11,15 @@ from typing import Protocol
 from lez.core.events import Exemption, VehicleRecord
 from lez.core.names import PURPOSES as PURPOSES  # re-exported: spelled in lez.core.names
 from lez.core.names import Purpose as Purpose
+from lez.core.plates import normalize_plate
+
+PlateKey = tuple[str, str]
+
+
+def plate_key(plate: str, country: str) -> PlateKey:
+    """The matching key of a plate at the registry: normalised plate, upper-case country."""
+    return normalize_plate(plate), country.strip().upper()
+
 
 AuditResult = str
 """``found``, ``not_found``, ``ambiguous`` (each possibly `` (cached)``), ``refused``,

@@ -3,7 +3,7 @@
 :func:`judge` decides one passage from the registry data; it knows nothing of history. The
 fines module applies the latency rule and "one warning per vehicle per phase" with the helpers
 exposed here (:func:`day_pass_window_closes`, ...) through the one notice policy in
-:mod:`lez.core.notices` (the latency window, one warning per phase).
+:mod:`fines.notices` (the latency window, one warning per phase).
 """
 
 from __future__ import annotations

@@ -67,13 +67,13 @@ def page(browser):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
-    from fidus_adapter.div_service import create_app as div_app
-    from fidus_adapter.registry_data import load_registry
     from fines.console import create_app
     from fines.db import make_engine, migrate, session_factory
     from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
     from lez.app.compose import div_authorities
     from lez.app.compose import relookup as fidus_relookup
+    from lez.app.sim.div_service import create_app as div_app
+    from lez.app.sim.registry_data import load_registry
     from lez.core.settings import Settings
     from tests.integration.test_console import seed_users
     from tests.integration.test_fines_db import decision

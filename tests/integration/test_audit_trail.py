@@ -9,10 +9,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 
 from fidus_adapter.client import FidusAdapter
-from fidus_adapter.div_service import create_app
 from fines.db import make_engine, session_factory
 from fines.models import RegistryAudit
 from fines.registry_audit import SqlAuditSink, audit_plate_hash
+from lez.app.sim.div_service import create_app
 from lez.core.errors import PurposeRefused, RegistryUnavailable
 from lez.core.events import VehicleRecord
 from tests.unit.test_fidus_client import AUTHORITIES, KEY, serve

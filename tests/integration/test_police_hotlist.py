@@ -12,9 +12,9 @@ import pytest
 from kafka import KafkaConsumer
 
 from fidus_adapter.client import FidusAdapter
-from fidus_adapter.div_service import create_app
 from fidus_adapter.signing import Authority
 from lez.app import compose
+from lez.app.sim.div_service import create_app
 from lez.core.bus import ensure_topics, make_producer
 from lez.core.errors import PurposeRefused
 from lez.core.events import FrameRef, PassageEvent, VehicleRecord

@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fidus_adapter.div_service import create_app as div_app
 from fines.console import create_app
 from fines.db import make_engine, session_factory
 from fines.models import ConsoleAudit, Notice, NoticeHistory, RegistryAudit, ReviewItem
@@ -26,6 +25,7 @@ from fines.review import (
 )
 from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
 from lez.app.compose import relookup as fidus_relookup
+from lez.app.sim.div_service import create_app as div_app
 from lez.core.events import VehicleRecord
 from lez.core.settings import Settings
 from tests.integration.test_console import PASSWORDS, login, seed_users

@@ -22,10 +22,10 @@ import httpx
 import pytest
 
 from fidus_adapter.client import FidusSigner
-from fidus_adapter.div_service import REFUSALS_PER_SOURCE, DivAuditLog
 from fidus_adapter.signing import PURPOSE_HEADER, Verdict
 from fines.db import make_engine, migrate
 from lez.app.broker import free_port
+from lez.app.sim.div_service import REFUSALS_PER_SOURCE, DivAuditLog
 from tests.conftest import DEMO, ROOT
 
 LEZ_SECRET = "lez-authority-test-secret-0123"

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from fidus_adapter.div_service import create_app
 from lez.app import compose
+from lez.app.sim.div_service import create_app
 from lez.core.bus import ensure_topics, make_producer
 from lez.core.events import FrameRef, PassageEvent
 from lez.core.registry import InMemoryAuditSink

@@ -8,8 +8,8 @@ import csv
 import io
 from dataclasses import replace
 
-from fidus_adapter import check_scenario
-from fidus_adapter.registry_data import load_registry_dir
+from lez.app.sim import check_scenario
+from lez.app.sim.registry_data import load_registry_dir
 from lez.core.rules import RuleBook
 from tests.conftest import DEMO
 from tests.pipeline import NoticeOutcome, Outcome, expected_outcome, mismatches

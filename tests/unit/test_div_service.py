@@ -9,9 +9,9 @@ from datetime import date
 import pytest
 
 from fidus_adapter.client import FidusSigner
-from fidus_adapter.div_service import create_app
-from fidus_adapter.registry_data import RegisteredVehicle
 from fidus_adapter.signing import PURPOSE_HEADER, Authority
+from lez.app.sim.div_service import create_app
+from lez.app.sim.registry_data import RegisteredVehicle
 from lez.core.events import Exemption, VehicleRecord
 
 with warnings.catch_warnings():

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from fidus_adapter.client import FidusAdapter
-from fidus_adapter.div_service import create_app
 from fidus_adapter.signing import Authority
+from lez.app.sim.div_service import create_app
 from lez.core.errors import PurposeRefused, RegistryError, RegistryUnavailable
 from lez.core.events import Exemption, VehicleRecord
 from lez.core.registry import AuditEntry, InMemoryAuditSink, LookupResult

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fidus_adapter import check_scenario
-from fidus_adapter.registry_data import (
+from lez.app.sim import check_scenario
+from lez.app.sim.registry_data import (
     Registry,
     load_exemptions,
     load_registry,

@@ -10,7 +10,7 @@ from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from fidus_adapter.client import FidusAdapter
-from fidus_adapter.div_service import create_app
+from lez.app.sim.div_service import create_app
 from lez.core.bus import Record
 from lez.core.errors import RegistryUnavailable
 from lez.core.metrics import Health, Metrics, MetricsServer

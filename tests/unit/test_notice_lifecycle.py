@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from fines.models import OffenceCandidate
+from fines.notices import NoticePolicy, covering_exemption, settle_after
 from lez.app import compose
 from lez.core.events import Exemption
-from lez.core.notices import NoticePolicy, covering_exemption, settle_after
 from lez.core.rules import RuleBook, day_pass_purchase_allowed
 from tests.fakes import FakeExemptionSource
 from tests.unit.notice_world import World, decision, new_world

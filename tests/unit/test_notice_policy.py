@@ -1,4 +1,4 @@
-"""The notice policy (lez.core.notices): pure functions, no database."""
+"""The notice policy (fines.notices): pure functions, no database."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fidus_adapter.check_scenario import Candidate, Passage, apply_history
-from lez.app import compose
-from lez.core.events import Exemption
-from lez.core.notices import (
+from fines.notices import (
     HeldBy,
     Judged,
     NoticePolicy,
@@ -24,6 +21,9 @@ from lez.core.notices import (
     plan_notices,
     settle_after,
 )
+from lez.app import compose
+from lez.app.sim.check_scenario import Candidate, Passage, apply_history
+from lez.core.events import Exemption
 from lez.core.rules import RuleBook, Verdict, day_pass_window_closes
 from tests.fakes import FakeExemptionSource
 

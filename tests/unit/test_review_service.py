@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from fines.notices import NoticePolicy, PriorNotice
 from fines.review import (
     TRANSITIONS,
     CorrectedRead,
@@ -16,7 +17,6 @@ from fines.review import (
     judge_correction,
 )
 from lez.core.events import Exemption, VehicleRecord
-from lez.core.notices import NoticePolicy, PriorNotice
 from lez.core.rules import RuleBook
 from tests.fakes import FakeRegistry, FakeRelookup
 

@@ -1,7 +1,7 @@
 """One notice policy: when a suspected offence becomes a notice, and what that notice says.
 
 Pure functions, no I/O and no database. Settlement (``fines.service``), review
-(``fines.review``) and ``fidus_adapter.check_scenario`` all ask here, so the rule is written
+(``fines.review``) and ``lez.app.sim.check_scenario`` all ask here, so the rule is written
 once (see ``docs/lez-domain.md``, "Notices", "Day pass" and "Warning-only period"):
 
 - **latency**: after a notice of a latency kind (rule file: ``notices.latency_kinds``) for an

@@ -40,8 +40,8 @@ from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from fidus_adapter.registry_data import RegisteredVehicle, Registry
 from fidus_adapter.signing import Authority, NonceCache, Verdict, verify
+from lez.app.sim.registry_data import RegisteredVehicle, Registry
 from lez.core.events import Exemption, VehicleRecord
 from lez.core.metrics import Metrics, metrics_answer
 from lez.core.names import PURPOSE_LEZ, PURPOSE_POLICE

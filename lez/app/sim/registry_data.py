@@ -20,7 +20,9 @@ from pydantic import ValidationError
 
 from lez.core.errors import ScenarioError
 from lez.core.events import Exemption, Fuel, VehicleRecord
-from lez.core.rules import normalise_plate
+from lez.core.plates import normalize_plate
+from lez.core.registry import PlateKey as PlateKey  # re-exported: the key of Registry
+from lez.core.registry import plate_key as plate_key
 
 REGISTRY_COLUMNS = (
     "plate",
@@ -39,13 +41,6 @@ REGISTRY_OPTIONAL_COLUMNS = ("valid_from", "valid_to", "flags", "language")
 EXEMPTION_COLUMNS = ("plate", "country", "kind", "valid_from", "valid_to")
 
 DEFAULT_ZONE = "Europe/Brussels"
-
-PlateKey = tuple[str, str]
-
-
-def plate_key(plate: str, country: str) -> PlateKey:
-    """The matching key of a plate: normalised plate and upper-case country."""
-    return normalise_plate(plate), country.strip().upper()
 
 
 @dataclass(frozen=True)
@@ -117,7 +112,7 @@ def load_registry(path: Path) -> list[RegisteredVehicle]:
     out: list[RegisteredVehicle] = []
     for line, row in _rows(path, REGISTRY_COLUMNS):
         plate = _required(path, line, row, "plate")
-        if not normalise_plate(plate):
+        if not normalize_plate(plate):
             raise ScenarioError(str(path), f"line {line}: plate {plate!r} has no letter or digit")
         country = _required(path, line, row, "country").upper()
         fuel = _required(path, line, row, "fuel").lower()

@@ -1,12 +1,12 @@
 """Judge a scenario's ground-truth passages and compare the notices with ``expected.json``.
 
-    python -m fidus_adapter.check_scenario SCENARIO_DIR [--rules FILE] [--verbose]
+    python -m lez.app.sim.check_scenario SCENARIO_DIR [--rules FILE] [--verbose]
 
 A passage is a run of consecutive frames of one camera less than 2 s apart (``frames.csv``
 order); its plate and country are the ground-truth columns of its first frame, its time the
 first frame's. Each passage is judged against ``registry.csv``/``exemptions.csv`` (no HTTP,
 no OCR). The candidate notices are compared with ``expected.json`` twice: as judged, then
-after the notice policy of the rule file in time order (:mod:`lez.core.notices`: latency,
+after the notice policy of the rule file in time order (:mod:`fines.notices`: latency,
 one warning per vehicle per phase). Exit status 0 when the second comparison
 matches exactly.
 """
@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from fidus_adapter.registry_data import PlateKey, Registry, load_registry_dir, plate_key
+from fines.notices import NoticePolicy, Offence, PriorNotice, held_back_by
+from lez.app.sim.registry_data import PlateKey, Registry, load_registry_dir, plate_key
 from lez.core.errors import LezError, ScenarioError
-from lez.core.notices import NoticePolicy, Offence, PriorNotice, held_back_by
 from lez.core.rules import RuleBook, Verdict, judge
 
 PASSAGE_GAP = timedelta(seconds=2)
@@ -112,7 +112,7 @@ def judge_all(rules: RuleBook, registry: Registry, passages: Sequence[Passage]) 
 
 def apply_history(rules: RuleBook, candidates: Sequence[Candidate]) -> list[Candidate]:
     """Keep the candidates that become notices, in time order, under the notice policy of
-    the rule file (:mod:`lez.core.notices`: latency, one warning per phase)."""
+    the rule file (:mod:`fines.notices`: latency, one warning per phase)."""
     policy = NoticePolicy.from_rules(rules)
     made: dict[PlateKey, list[PriorNotice]] = {}
     kept: list[Candidate] = []
@@ -171,7 +171,7 @@ def _compare(label: str, got: list[NoticeRow], want: list[NoticeRow], out: TextI
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out if out is not None else sys.stdout
-    parser = argparse.ArgumentParser(prog="python -m fidus_adapter.check_scenario")
+    parser = argparse.ArgumentParser(prog="python -m lez.app.sim.check_scenario")
     parser.add_argument("scenario", type=Path)
     parser.add_argument("--rules", type=Path, default=None, help="rule file (default: packaged)")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every verdict")
