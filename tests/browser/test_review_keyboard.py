@@ -41,8 +41,8 @@ def queue_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCons
         from lez.app.sim.div_service import create_app as div_app
         from lez.app.sim.registry_data import load_registry
     except ModuleNotFoundError:
-        from fidus_adapter.div_service import create_app as div_app
-        from fidus_adapter.registry_data import load_registry
+        from lez.app.sim.div_service import create_app as div_app
+        from lez.app.sim.registry_data import load_registry
     from fines.console import create_app
     from fines.db import make_engine, migrate, session_factory
     from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
