@@ -18,12 +18,15 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fines.models import Notice, PaymentReference
+from fines.review import transition
+from fines.service import FinesPolicy
 from fines.structured_ref import (
     MAX_NUMBER,
     PaymentReferenceError,
@@ -33,6 +36,7 @@ from fines.structured_ref import (
     parse_reference,
     reference_digits,
 )
+from lez.core.errors import NoticeError
 
 __all__ = [
     "MAX_NUMBER",
@@ -134,6 +138,47 @@ def match_payments(session: Session, payments: Sequence[Payment]) -> list[Match]
             problem = f"paid EUR {p.amount_eur}, due EUR {notice.amount_eur}"
         out.append(Match(p, notice.notice_id, notice.status, problem))
     return out
+
+
+class PaymentRefused(NoticeError):
+    """A payment that cannot close a notice (unknown or invalid reference, wrong amount, a
+    notice not payable)."""
+
+    def __init__(self, reference: str, problem: str) -> None:
+        super().__init__(f"payment {reference}: {problem}")
+        self.reference = reference
+        self.problem = problem
+
+
+def record_payment(
+    session: Session,
+    reference: str,
+    amount_eur: Decimal | None,
+    *,
+    actor: str,
+    policy: FinesPolicy,
+    now: datetime,
+) -> Notice:
+    """A payment received with ``reference`` closes its notice (``paid``, with history and
+    console audit). Raises PaymentRefused, leaving the notice as it was."""
+    payment = Payment(0, re.sub(r"[\s+*/]", "", reference), amount_eur)
+    (match,) = match_payments(session, [payment])
+    if match.problem is not None or match.notice_id is None:
+        raise PaymentRefused(reference, match.problem or "no notice")
+    notice = session.get(Notice, match.notice_id)
+    assert notice is not None
+    shown = format_reference(payment.reference)
+    paid = f"EUR {amount_eur}" if amount_eur is not None else "amount not given"
+    return transition(
+        session,
+        notice,
+        "paid",
+        actor=actor,
+        reason=f"payment {shown} recorded ({paid})",
+        policy=policy,
+        now=now,
+        action="notice.paid",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -218,7 +218,7 @@ def test_the_console_in_french_and_dutch(
 
 PAGES = {
     "olga": ["/", "/review", "/notices", "/account/password"],
-    "sam": ["/users", "/notices"],
+    "sam": ["/users", "/payments", "/notices"],
     "ada": ["/audit"],
 }
 

@@ -7,14 +7,17 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from fines.console import create_app
 from fines.db import make_engine, session_factory
 from fines.models import Notice, PaymentReference
 from fines.payments import Payment, match_payments, notice_by_reference, reference_of
 from fines.review import change_notice
 from fines.structured_ref import format_reference, is_valid
+from tests.integration.test_console import login, seed_users
 from tests.integration.test_fines_db import NOW, POLICY, decision, settle_all, store
 
 pytestmark = pytest.mark.integration
@@ -77,3 +80,42 @@ def test_a_payment_file_is_matched_back(sessions: sessionmaker[Session]) -> None
         (None, "no notice has this reference"),
         (None, "check digits do not match"),
     ]
+
+
+class TestConsole:
+    """Payments recorded by reference in the console: supervisors only; a payment that fits
+    closes the notice, one that does not changes nothing."""
+
+    @pytest.fixture
+    def console(self, sessions: sessionmaker[Session]) -> Iterator[tuple[TestClient, list[str]]]:
+        ids = _notices(sessions, 2)
+        seed_users(sessions)
+        with sessions() as s:
+            refs = [reference_of(s, i) or "" for i in ids]
+        with TestClient(create_app(sessions, secret_key="test-payments")) as c:
+            yield c, refs
+
+    def test_a_supervisor_records_a_payment_and_the_notice_is_paid(
+        self, console: tuple[TestClient, list[str]]
+    ) -> None:
+        client, refs = console
+        login(client, "sam")
+        ref = format_reference(refs[0])
+        wrong = client.post("/api/payments", json={"reference": ref, "amount_eur": "10"})
+        assert wrong.status_code == 409 and "due EUR 350" in wrong.json()["detail"]
+        ok = client.post("/api/payments", json={"reference": ref, "amount_eur": "350.00"})
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["status"] == "paid"
+        assert any("payment " + ref in h["reason"] for h in ok.json()["history"])
+        again = client.post("/api/payments", json={"reference": ref})
+        assert again.status_code == 409 and again.json()["detail"] == "notice is paid"
+        unknown = client.post("/api/payments", json={"reference": "+++123/4567/89002+++"})
+        assert unknown.status_code == 409
+
+    def test_operators_and_strangers_cannot(self, console: tuple[TestClient, list[str]]) -> None:
+        client, refs = console
+        body = {"reference": format_reference(refs[1])}
+        assert client.post("/api/payments", json=body).status_code == 401
+        login(client, "olga")
+        assert client.post("/api/payments", json=body).status_code == 403
+        assert client.get("/payments").status_code == 403

@@ -17,6 +17,7 @@ SOURCES: dict[Domain, list[tuple[str, Path]]] = {
     "notice": [("python", FINES / "documents.py")],
     "console": [
         ("python", FINES / "api" / "routes" / "review.py"),
+        ("python", FINES / "api" / "routes" / "payments.py"),
         *(("jinja2", p) for p in sorted((FINES / "templates").glob("*.html"))),
     ],
 }

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from fines.api.routes import account, audit, dashboard, evidence, notices, review, users
+from fines.api.routes import (
+    account,
+    audit,
+    dashboard,
+    evidence,
+    notices,
+    payments,
+    review,
+    users,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     account.api,
@@ -22,5 +31,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     users.api,
     users.pages,
     evidence.pages,
+    payments.api,
+    payments.pages,
 )
 """Every router of the console, in the order they are mounted."""
