@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fines.api.schemas import NoticePublic
 from fines.models import (
     ConsoleAudit,
     DeadLetterRecord,
@@ -26,23 +27,8 @@ from fines.service import BRUSSELS
 
 
 def notice_json(n: Notice) -> dict[str, Any]:
-    return {
-        "notice_id": n.notice_id,
-        "passage_id": n.passage_id,
-        "plate": n.plate,
-        "country": n.country,
-        "kind": n.kind,
-        "amount_eur": n.amount_eur,
-        "offence_at": n.offence_at.isoformat(),
-        "camera_id": n.camera_id,
-        "status": n.status,
-        "rule": n.rule,
-        "phase": n.phase,
-        "explanation": n.explanation,
-        "vehicle": n.vehicle,
-        "due_date": n.due_date.isoformat() if n.due_date else None,
-        "created_at": n.created_at.isoformat(),
-    }
+    """The notice as the API and the pages show it (:class:`NoticePublic`)."""
+    return NoticePublic.of(n).model_dump()
 
 
 def history_json(h: NoticeHistory) -> dict[str, Any]:

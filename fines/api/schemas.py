@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from fines import auth
-from fines.models import ConsoleUser
+from fines.models import ConsoleUser, Notice
 from fines.review import Correction
 
 
@@ -77,3 +79,170 @@ class UserPublic(BaseModel):
     @classmethod
     def of(cls, u: ConsoleUser) -> UserPublic:
         return cls(username=u.username, role=u.role, active=u.active)
+
+
+# ------------------------------------------------------------------------------ notices
+
+
+class NoticePublic(BaseModel):
+    """A notice as the API shows it (times as ISO strings; the one notice serialiser of the
+    API and the pages: :func:`fines.api.queries.notice_json` is its dump)."""
+
+    notice_id: str
+    passage_id: str
+    plate: str
+    country: str
+    kind: str
+    amount_eur: int
+    offence_at: str
+    camera_id: str
+    status: str
+    rule: str | None
+    phase: str | None
+    explanation: str
+    vehicle: dict[str, Any] | None
+    due_date: str | None
+    created_at: str
+
+    @classmethod
+    def of(cls, n: Notice) -> NoticePublic:
+        return cls(
+            notice_id=n.notice_id,
+            passage_id=n.passage_id,
+            plate=n.plate,
+            country=n.country,
+            kind=n.kind,
+            amount_eur=n.amount_eur,
+            offence_at=n.offence_at.isoformat(),
+            camera_id=n.camera_id,
+            status=n.status,
+            rule=n.rule,
+            phase=n.phase,
+            explanation=n.explanation,
+            vehicle=n.vehicle,
+            due_date=n.due_date.isoformat() if n.due_date else None,
+            created_at=n.created_at.isoformat(),
+        )
+
+
+class NoticesPublic(BaseModel):
+    data: list[NoticePublic]
+    count: int
+
+
+class HistoryPublic(BaseModel):
+    at: str
+    actor: str
+    from_status: str | None
+    to_status: str
+    reason: str
+
+
+class NoticeDetailPublic(NoticePublic):
+    """A notice with its lifecycle and the links to its evidence images."""
+
+    history: list[HistoryPublic]
+    evidence: list[str]
+
+
+# ------------------------------------------------------------------------------ audit
+
+
+class RegistryAuditPublic(BaseModel):
+    id: int
+    at: str
+    authority: str
+    actor: str
+    plate_hash: str | None
+    country: str
+    purpose: str
+    result: str
+    detail: str
+
+
+class RegistryAuditsPublic(BaseModel):
+    data: list[RegistryAuditPublic]
+    count: int
+
+
+class ConsoleAuditPublic(BaseModel):
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    reason: str
+    detail: str
+
+
+class ConsoleAuditsPublic(BaseModel):
+    data: list[ConsoleAuditPublic]
+    count: int
+
+
+# ------------------------------------------------------------------------------ dashboard
+
+
+class HourPublic(BaseModel):
+    hour: str
+    passages: int
+    decisions: dict[str, int]
+
+
+class SummaryPublic(BaseModel):
+    """The dashboard's figures (:func:`fines.api.queries.summary`)."""
+
+    frames: int
+    passages: int
+    decisions: dict[str, int]
+    notices: dict[str, int]
+    frames_per_second: float
+    passages_last_hour: int
+    decisions_last_hour: dict[str, int]
+    hourly: list[HourPublic]
+    review_backlog: int | None
+    cameras: dict[str, str]
+    cameras_last_capture: dict[str, str]
+
+
+class BacklogSeries(BaseModel):
+    hours: list[str]
+    open: list[int]
+
+
+class CameraSeries(BaseModel):
+    camera_id: str
+    last_frame: str
+    frames_per_minute: float
+    passages: int
+    read_rate: float | None
+    frames_per_hour: list[int]
+
+
+class DeadLettersPublic(BaseModel):
+    last_24h: dict[str, int]
+    total: dict[str, int]
+
+
+class RegistryStatePublic(BaseModel):
+    state: str
+    calls: int
+    outcomes: dict[str, int]
+    newest_at: str | None
+
+
+class LagPublic(BaseModel):
+    status: str
+    per_stage: dict[str, int]
+
+
+class DashboardPublic(BaseModel):
+    """The series behind the dashboard's charts (times as UTC ISO strings)."""
+
+    hours: list[str]
+    decisions_per_hour: dict[str, list[int]]
+    backlog: BacklogSeries
+    cameras: list[CameraSeries]
+    deadletters: DeadLettersPublic
+    registry: RegistryStatePublic
+    lag: LagPublic

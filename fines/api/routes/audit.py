@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from fines.api import queries
 from fines.api.deps import CtxDep, SessionDep, guarded, limit_query
 from fines.api.render import render
+from fines.api.schemas import ConsoleAuditsPublic, RegistryAuditsPublic
 from fines.auth import AUDIT
 
 api = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -21,16 +22,18 @@ PlateQ = Annotated[str | None, Query(max_length=32)]
 @api.get("/registry", **guarded(AUDIT))
 def api_registry_audit(
     session: SessionDep, c: CtxDep, plate: PlateQ = None, limit: int = limit_query(500, 5000)
-) -> dict[str, Any]:
+) -> RegistryAuditsPublic:
     key = c.policy.plate_hash_key
     data = queries.registry_audit(session, plate_hash_key=key, plate=plate, limit=limit)
-    return {"data": data, "count": len(data)}
+    return RegistryAuditsPublic.model_validate({"data": data, "count": len(data)})
 
 
 @api.get("/console", **guarded(AUDIT))
-def api_console_audit(session: SessionDep, limit: int = limit_query(500, 5000)) -> dict[str, Any]:
+def api_console_audit(
+    session: SessionDep, limit: int = limit_query(500, 5000)
+) -> ConsoleAuditsPublic:
     data = queries.console_audit(session, limit=limit)
-    return {"data": data, "count": len(data)}
+    return ConsoleAuditsPublic.model_validate({"data": data, "count": len(data)})
 
 
 @pages.get("/audit", response_class=HTMLResponse, **guarded(AUDIT))

@@ -22,6 +22,7 @@ from fines import charts
 from fines.api import queries
 from fines.api.deps import CtxDep, SessionDep, guarded
 from fines.api.render import render
+from fines.api.schemas import DashboardPublic, SummaryPublic
 from fines.auth import VIEW
 from fines.service import BRUSSELS
 
@@ -210,12 +211,12 @@ def _lag_probe(request: Request) -> LagProbe | None:
 
 
 @api.get("/summary", **guarded(VIEW))
-def api_summary(session: SessionDep, c: CtxDep) -> dict[str, Any]:
-    return queries.summary(session, now=c.now())
+def api_summary(session: SessionDep, c: CtxDep) -> SummaryPublic:
+    return SummaryPublic.model_validate(queries.summary(session, now=c.now()))
 
 
 @api.get("/dashboard", **guarded(VIEW))
-def api_dashboard(request: Request, session: SessionDep, c: CtxDep) -> dict[str, Any]:
+def api_dashboard(request: Request, session: SessionDep, c: CtxDep) -> DashboardPublic:
     """The series behind the dashboard's charts (times as UTC ISO strings)."""
     now = c.now()
     samples = queries.recent_passages(session=session)
@@ -224,33 +225,35 @@ def api_dashboard(request: Request, session: SessionDep, c: CtxDep) -> dict[str,
     dead = queries.deadletter_counts(session=session, now=now)
     registry = queries.registry_state(session=session)
     lag = read_lag(_lag_probe(request))
-    return {
-        "hours": [h.isoformat() for h in hourly.axis.hours],
-        "decisions_per_hour": {k: list(v) for k, v in hourly.counts.items()},
-        "backlog": {
-            "hours": [h.isoformat() for h in backlog.hours],
-            "open": list(backlog.open_items),
-        },
-        "cameras": [
-            {
-                "camera_id": a.camera_id,
-                "last_frame": a.last_frame.isoformat(),
-                "frames_per_minute": a.frames_per_minute,
-                "passages": a.passages,
-                "read_rate": a.read_rate,
-                "frames_per_hour": list(a.frames_per_hour),
-            }
-            for a in queries.camera_activity(session=session, samples=samples, now=now)
-        ],
-        "deadletters": {"last_24h": dict(dead.last_24h), "total": dict(dead.total)},
-        "registry": {
-            "state": registry.state,
-            "calls": registry.calls,
-            "outcomes": dict(registry.outcomes),
-            "newest_at": registry.newest_at.isoformat() if registry.newest_at else None,
-        },
-        "lag": {"status": lag.status, "per_stage": dict(lag.per_stage)},
-    }
+    return DashboardPublic.model_validate(
+        {
+            "hours": [h.isoformat() for h in hourly.axis.hours],
+            "decisions_per_hour": {k: list(v) for k, v in hourly.counts.items()},
+            "backlog": {
+                "hours": [h.isoformat() for h in backlog.hours],
+                "open": list(backlog.open_items),
+            },
+            "cameras": [
+                {
+                    "camera_id": a.camera_id,
+                    "last_frame": a.last_frame.isoformat(),
+                    "frames_per_minute": a.frames_per_minute,
+                    "passages": a.passages,
+                    "read_rate": a.read_rate,
+                    "frames_per_hour": list(a.frames_per_hour),
+                }
+                for a in queries.camera_activity(session=session, samples=samples, now=now)
+            ],
+            "deadletters": {"last_24h": dict(dead.last_24h), "total": dict(dead.total)},
+            "registry": {
+                "state": registry.state,
+                "calls": registry.calls,
+                "outcomes": dict(registry.outcomes),
+                "newest_at": registry.newest_at.isoformat() if registry.newest_at else None,
+            },
+            "lag": {"status": lag.status, "per_stage": dict(lag.per_stage)},
+        }
+    )
 
 
 @pages.get("/", response_class=HTMLResponse, **guarded(VIEW))

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
@@ -23,7 +23,7 @@ from fines.api.deps import (
     plausible_day,
 )
 from fines.api.render import FormStr, back, render
-from fines.api.schemas import ReasonIn
+from fines.api.schemas import NoticeDetailPublic, NoticePublic, NoticesPublic, ReasonIn
 from fines.auth import NOTICE_ACTIONS, SUPERVISE, VIEW
 from fines.review import STATUSES, NotFound
 from lez.core.errors import LezError
@@ -58,7 +58,7 @@ def api_notices(
     date_from: DayQ = None,
     date_to: DayQ = None,
     limit: int = limit_query(200, 1000),
-) -> dict[str, Any]:
+) -> NoticesPublic:
     rows = queries.search_notices(
         session,
         plate=plate,
@@ -68,7 +68,7 @@ def api_notices(
         date_to=date_to,
         limit=limit,
     )
-    return {"data": [queries.notice_json(n) for n in rows], "count": len(rows)}
+    return NoticesPublic(data=[NoticePublic.of(n) for n in rows], count=len(rows))
 
 
 @api.get("/export.csv", **guarded(SUPERVISE))
@@ -88,8 +88,9 @@ def api_export_json(session: SessionDep, user: UserDep, status: StatusesQ = None
 
 
 @api.get("/{notice_id}", **guarded(VIEW))
-def api_notice(notice_id: str, session: SessionDep) -> dict[str, Any]:
-    return queries.notice_detail(session, console_service.get_notice(session, notice_id))
+def api_notice(notice_id: str, session: SessionDep) -> NoticeDetailPublic:
+    n = console_service.get_notice(session, notice_id)
+    return NoticeDetailPublic.model_validate(queries.notice_detail(session, n))
 
 
 @api.get("/{notice_id}/pdf", **guarded(VIEW))
@@ -101,7 +102,7 @@ def _register_api_action(name: str, roles: frozenset[str]) -> None:
     @api.post(f"/{{notice_id}}/{name}", name=f"api_notice_{name}", **guarded(roles))
     def action(
         notice_id: str, body: ReasonIn, user: UserDep, session: SessionDep, c: CtxDep
-    ) -> dict[str, Any]:
+    ) -> NoticeDetailPublic:
         n = console_service.notice_action(
             session,
             notice_id,
@@ -111,7 +112,7 @@ def _register_api_action(name: str, roles: frozenset[str]) -> None:
             policy=c.policy,
             now=c.now(),
         )
-        return queries.notice_detail(session, n)
+        return NoticeDetailPublic.model_validate(queries.notice_detail(session, n))
 
 
 # ------------------------------------------------------------------------------ pages
