@@ -240,6 +240,12 @@ def privacy_text(_: Gettext, terms: NoticeTerms) -> str:
     ).format(authority=terms.authority, days=terms.evidence_retention_days, dpo=terms.dpo_email)
 
 
+def _aspect(image: bytes) -> float:
+    """Height over width of an image."""
+    with Image.open(io.BytesIO(image)) as img:
+        return img.height / img.width
+
+
 def _frame_and_crop(evidence: NoticeEvidence) -> tuple[bytes, bytes | None] | None:
     """The first usable evidence frame and its plate crop (None: no region kept)."""
     for idx, jpeg in enumerate(evidence.jpegs):
@@ -260,15 +266,18 @@ def _pdf_evidence(pdf: FPDF, _: Gettext, evidence: NoticeEvidence) -> None:
         )
         return
     frame, crop = shown
+    frame_h = 105 * _aspect(frame)
+    crop_h = 6 + 70 * _aspect(crop) if crop is not None else 0.0
+    if pdf.get_y() + max(frame_h, crop_h) > pdf.h - pdf.b_margin:
+        pdf.add_page()
     top = pdf.get_y()
-    pdf.image(io.BytesIO(frame), x=pdf.l_margin, y=top, w=105)
-    bottom = pdf.get_y()
+    pdf.image(io.BytesIO(frame), x=pdf.l_margin, y=top, w=105, h=frame_h)
     if crop is not None:
         left = pdf.l_margin + 110
         pdf.set_xy(left, top)
         pdf.cell(70, 5, _latin1(_("Plate (enlarged)")))
-        pdf.image(io.BytesIO(crop), x=left, y=top + 6, w=70)
-    pdf.set_y(max(bottom, pdf.get_y()) + 2)
+        pdf.image(io.BytesIO(crop), x=left, y=top + 6, w=70, h=crop_h - 6)
+    pdf.set_xy(pdf.l_margin, top + max(frame_h, crop_h) + 2)
     if len(evidence.jpegs) > 1:
         note = _("{count} evidence frames on file; the first is shown.").format(
             count=len(evidence.jpegs)

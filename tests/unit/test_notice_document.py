@@ -140,3 +140,23 @@ def test_the_crop_is_the_region_enlarged_with_sharp_pixels() -> None:
         source_levels = {c for _, c in region.getcolors(maxcolors=1 << 16) or []}
     assert {c for _, c in colours} <= source_levels
     assert plate_crop(_frame(), (900, 900, 10, 10)) is None
+
+
+@pytest.mark.parametrize("language", ["nl", "fr"])
+def test_notice_screenshots(language: str) -> None:
+    """The first page of a notice in Dutch and in French, as PNG in ``test-artifacts/``
+    (a notice to look at, with the demo's evidence frame and the plate crop)."""
+    pdfium = pytest.importorskip("pypdfium2")
+    from tests.conftest import DEMO, ROOT
+
+    frame = (DEMO / "frames" / "d00_0.jpg").read_bytes()
+    ev = NoticeEvidence([frame], [{"seq": 0, "bbox": [205, 288, 390, 88]}])
+    pdf = notice_pdf(_notice(language), ev, HISTORY, terms=TERMS, reference="123456789002")
+    doc = pdfium.PdfDocument(pdf)
+    assert len(doc) == 1
+    image = doc[0].render(scale=1.6).to_pil()
+    out = ROOT / "test-artifacts"
+    out.mkdir(exist_ok=True)
+    image.save(out / f"notice-{language}.png")
+    (out / f"notice-{language}.pdf").write_bytes(pdf)
+    assert image.width > 900
