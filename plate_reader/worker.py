@@ -20,13 +20,7 @@ from kafka.errors import KafkaError
 
 from lez.core.bus import Record
 from lez.core.cameras import CameraRegistry
-from lez.core.errors import (
-    EventError,
-    FrameDecodeError,
-    LezError,
-    PoisonRecord,
-    UnknownCameraError,
-)
+from lez.core.errors import EventError, LezError, PoisonRecord
 from lez.core.events import FrameEvent, FrameRead, FrameRef, PassageEvent, parse_event
 from lez.core.jpeg import check_pixel_budget
 from lez.core.metrics import Health, Metrics
@@ -42,6 +36,7 @@ from lez.core.stage import (
     dead_letter_policy,
 )
 from plate_reader.base import PassageVote, PlateRead
+from plate_reader.errors import FrameDecodeError, UnknownCameraError
 
 log = logging.getLogger(__name__)
 STAGE = PLATE_READER

@@ -24,6 +24,7 @@ from fines.notices import covering_exemption
 from fines.review import Relookup
 from fines.service import DayPassCheck, FinesPolicy
 from lez.app.broker import ready_listener
+from lez.app.sim.errors import ScenarioError
 from lez.core.bus import (
     make_consumer,
     make_fetch_consumer,
@@ -31,7 +32,7 @@ from lez.core.bus import (
     stage_transactions,
 )
 from lez.core.cameras import CameraRegistry
-from lez.core.errors import ConfigError, ScenarioError
+from lez.core.errors import ConfigError
 from lez.core.events import FrameEvent
 from lez.core.metrics import Health, Metrics
 from lez.core.names import PURPOSE_LEZ, PURPOSE_POLICE

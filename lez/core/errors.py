@@ -21,20 +21,6 @@ class EventError(LezError):
         self.offset = offset
 
 
-class FrameDecodeError(LezError):
-    def __init__(self, camera_id: str, seq: int, reason: str):
-        super().__init__(f"frame {camera_id}#{seq}: {reason}")
-        self.camera_id = camera_id
-        self.seq = seq
-        self.reason = reason
-
-
-class UnknownCameraError(LezError):
-    def __init__(self, camera_id: str):
-        super().__init__(f"unknown camera {camera_id!r}")
-        self.camera_id = camera_id
-
-
 class BrokerError(LezError):
     pass
 
@@ -73,13 +59,6 @@ class PurposeRefused(RegistryError):
 
 class RulesError(LezError):
     pass
-
-
-class ScenarioError(LezError):
-    def __init__(self, path: str, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
 
 
 class NoticeError(LezError):

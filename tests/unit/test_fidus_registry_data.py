@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lez.app.sim import check_scenario
+from lez.app.sim.errors import ScenarioError
 from lez.app.sim.registry_data import (
     Registry,
     load_exemptions,
@@ -18,7 +19,6 @@ from lez.app.sim.registry_data import (
     load_registry_dir,
     plate_key,
 )
-from lez.core.errors import ScenarioError
 
 BXL = ZoneInfo("Europe/Brussels")
 # ../shared/data beside the repository: read only by the tests marked ``bench`` (deselected in

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import TextIO
 
 from fines.notices import NoticePolicy, Offence, PriorNotice, held_back_by
+from lez.app.sim.errors import ScenarioError
 from lez.app.sim.registry_data import PlateKey, Registry, load_registry_dir, plate_key
-from lez.core.errors import LezError, ScenarioError
+from lez.core.errors import LezError
 from lez.core.rules import RuleBook, Verdict, judge
 
 PASSAGE_GAP = timedelta(seconds=2)

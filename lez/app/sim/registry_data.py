@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from lez.core.errors import ScenarioError
+from lez.app.sim.errors import ScenarioError
 from lez.core.events import Exemption, Fuel, VehicleRecord
 from lez.core.plates import normalize_plate
 from lez.core.registry import PlateKey as PlateKey  # re-exported: the key of Registry
