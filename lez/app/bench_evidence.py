@@ -23,6 +23,7 @@ from pathlib import Path
 
 from fidus_adapter.evidence import KafkaFrameFetcher, attach_evidence
 from fidus_adapter.worker import decide
+from lez.app import compose
 from lez.app.bench_pipeline import scenario_passages
 from lez.app.broker import EmbeddedBroker
 from lez.app.demo import DEMO_SCENARIO
@@ -93,9 +94,12 @@ def _record(frames: Sequence[tuple[FrameEvent, FrameRef]], inline: bool) -> byte
 
 
 def _adapter_ms(
-    records: Sequence[bytes], registry: _Registry, fetcher: KafkaFrameFetcher, rounds: int
+    records: Sequence[bytes],
+    registry: _Registry,
+    fetcher: KafkaFrameFetcher,
+    rounds: int,
+    rules: RuleBook,
 ) -> list[float]:
-    rules = RuleBook.load()
     times: list[float] = []
     for _ in range(rounds):
         for raw in records:
@@ -114,6 +118,7 @@ def run(scenario_dir: Path, rounds: int) -> None:
     broker = EmbeddedBroker.start()
     try:
         settings = Settings(topic_prefix=f"bench-evidence-{uuid.uuid4().hex[:6]}.")
+        rules = compose.rules(settings)
         ensure_topics(settings, broker.bootstrap)
         published = _publish(
             settings, broker.bootstrap, scenario_passages(scenario, settings.passage_gap_s)
@@ -129,7 +134,7 @@ def run(scenario_dir: Path, rounds: int) -> None:
                 records = [_record(p, inline) for p in published]
                 kib = statistics.mean(len(r) for r in records) / 1024
                 for label, norm in (("violation", 3), ("compliant", 6)):
-                    ms = sorted(_adapter_ms(records, _Registry(norm), fetcher, rounds))
+                    ms = sorted(_adapter_ms(records, _Registry(norm), fetcher, rounds, rules))
                     p95 = ms[int(0.95 * (len(ms) - 1))]
                     print(  # noqa: T201
                         f"  {'inline' if inline else 'refs':6}  lez.plates {kib:8.2f} KiB/record"
