@@ -16,6 +16,7 @@ from PIL import Image
 
 from fines.i18n import Gettext, gettext, notice_languages
 from fines.models import Notice, NoticeHistory
+from fines.notice_terms import NoticeTerms
 from fines.plate_crop import bbox_of, plate_crop, read_for_frame
 from fines.structured_ref import format_reference
 
@@ -41,6 +42,9 @@ EXPORT_FIELDS: tuple[str, ...] = (
 )
 
 
+__all__ = ["NoticeEvidence", "NoticeTerms", "notice_pdf"]
+
+
 def kind_title(_: Gettext, kind: str) -> str:
     titles = {
         "fine": _("Low Emission Zone fine"),
@@ -48,22 +52,6 @@ def kind_title(_: Gettext, kind: str) -> str:
         "unregistered_foreign": _("Unregistered foreign vehicle in the Low Emission Zone"),
     }
     return titles.get(kind, kind)
-
-
-@dataclass(frozen=True)
-class NoticeTerms:
-    """What a holder needs to act on a notice: whom to pay and how, where to contest, who
-    keeps the data and for how long. The defaults are the demo's; a deployment sets its own
-    (the IBAN from ``LEZ_NOTICE_IBAN``)."""
-
-    authority: str = "Brussels Fiscality - Low Emission Zone"
-    iban: str = "BE68 5390 0754 7034"
-    bic: str = "GKCCBEBB"
-    contest_days: int = 30
-    contest_address: str = "Brussels Fiscality, LEZ, Place Saint-Lazare 2, 1035 Brussels"
-    contest_email: str = "lez-contest@example.brussels"
-    dpo_email: str = "dpo@example.brussels"
-    evidence_retention_days: int = 180
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from fines.models import (
     Passage,
     ReviewItem,
 )
+from fines.notice_terms import NoticeTerms
 from fines.notices import (
     CLOSED_STATUSES,
     SUPERSEDED,
@@ -82,6 +83,8 @@ class FinesPolicy:
     plate_hash_key: bytes = b""
     # Trust ground-truth reads (only in a ``--ground-truth-plates`` replay).
     replay_ground_truth: bool = False
+    # What a notice tells its holder: whom to pay (IBAN), where to contest, retention.
+    notice_terms: NoticeTerms = field(default_factory=NoticeTerms, compare=False)
     # The rule file every process of a deployment judges with (``LEZ_RULES_FILE``, built by
     # ``lez.app.compose``): required, so no part of the app falls back to the shipped one.
     rules: RuleBook = field(kw_only=True, repr=False, compare=False)

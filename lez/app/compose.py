@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fidus_adapter.client import FidusAdapter
 from fidus_adapter.signing import Authority
 from fines.db import make_engine, session_factory
+from fines.notice_terms import NoticeTerms
 from fines.notices import covering_exemption
 from fines.review import Relookup
 from fines.service import DayPassCheck, FinesPolicy
@@ -256,6 +257,9 @@ def fines_policy(settings: Settings, rules_: RuleBook) -> FinesPolicy:
         keep_compliant_plates=settings.keep_compliant_plates,
         replay_ground_truth=settings.replay_ground_truth,
         plate_hash_key=settings.secret("plate_hash_key").encode(),
+        notice_terms=NoticeTerms(
+            iban=settings.notice_iban, evidence_retention_days=settings.evidence_retention_days
+        ),
         rules=rules_,
     )
 

@@ -119,3 +119,25 @@ class TestConsole:
         login(client, "olga")
         assert client.post("/api/payments", json=body).status_code == 403
         assert client.get("/payments").status_code == 403
+
+
+def test_the_notice_pdf_carries_the_deployments_iban_and_the_reference(
+    sessions: sessionmaker[Session],
+) -> None:
+    from fines.notice_terms import NoticeTerms
+    from fines.service import FinesPolicy, packaged_rules
+    from tests.unit.test_notice_document import _text
+
+    ids = _notices(sessions, 1)
+    seed_users(sessions)
+    with sessions() as s:
+        ref = format_reference(reference_of(s, ids[0]) or "")
+    policy = FinesPolicy(
+        rules=packaged_rules(), notice_terms=NoticeTerms(iban="BE71 0961 2345 6769")
+    )
+    with TestClient(create_app(sessions, secret_key="test-payments", policy=policy)) as client:
+        login(client, "olga")
+        pdf = client.get(f"/api/notices/{ids[0]}/pdf")
+    assert pdf.status_code == 200
+    text = _text(pdf.content)
+    assert "BE71 0961 2345 6769" in text and ref in text

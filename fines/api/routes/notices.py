@@ -40,8 +40,10 @@ ACTION_LABELS = {
 }
 
 
-def _pdf(session: SessionDep, notice_id: str, actor: str) -> Response:
-    pdf = console_service.notice_document(session, notice_id, actor=actor)
+def _pdf(session: SessionDep, c: CtxDep, notice_id: str, actor: str) -> Response:
+    pdf = console_service.notice_document(
+        session, notice_id, actor=actor, terms=c.policy.notice_terms
+    )
     return Response(
         pdf,
         media_type="application/pdf",
@@ -94,8 +96,8 @@ def api_notice(notice_id: str, session: SessionDep) -> NoticeDetailPublic:
 
 
 @api.get("/{notice_id}/pdf", **guarded(VIEW))
-def api_notice_pdf(notice_id: str, session: SessionDep, user: UserDep) -> Response:
-    return _pdf(session, notice_id, user.username)
+def api_notice_pdf(notice_id: str, session: SessionDep, user: UserDep, c: CtxDep) -> Response:
+    return _pdf(session, c, notice_id, user.username)
 
 
 def _register_api_action(name: str, roles: frozenset[str]) -> None:
@@ -172,8 +174,8 @@ def notice_page(
 
 
 @pages.get("/{notice_id}/pdf", **guarded(VIEW))
-def notice_pdf(notice_id: str, session: SessionDep, user: UserDep) -> Response:
-    return _pdf(session, notice_id, user.username)
+def notice_pdf(notice_id: str, session: SessionDep, user: UserDep, c: CtxDep) -> Response:
+    return _pdf(session, c, notice_id, user.username)
 
 
 def _register_page_action(name: str, to: str, roles: frozenset[str]) -> None:
