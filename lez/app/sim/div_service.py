@@ -32,6 +32,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -207,13 +208,38 @@ def create_app(
     if not authorities:
         raise ValueError("the registry serves no one: no authority configured")
     registry = Registry(vehicles, exemptions)
-    nonces = NonceCache()
     audit_log = audit if audit is not None else DivAuditLog(secrets.token_bytes(32))
     rng = random.Random(seed)  # noqa: S311 - fault injection, not security
     app = FastAPI(title="Mock DIV (vehicle registry)", version="2")
     app.state.registry = registry
     app.state.audit = audit_log
     app.state.metrics = metrics = metrics if metrics is not None else Metrics()
+    _gate(app, authorities, audit_log, metrics, _Faults(latency_s, failure_rate, rng), clock)
+    _routes(app, registry)
+    _metrics_route(app, metrics, metrics_token)
+    return app
+
+
+@dataclass(frozen=True)
+class _Faults:
+    """What the mock registry does to an accepted request: a delay, a share of 503s."""
+
+    latency_s: float
+    failure_rate: float
+    rng: random.Random
+
+
+def _gate(
+    app: FastAPI,
+    authorities: Mapping[str, Authority],
+    audit_log: DivAuditLog,
+    metrics: Metrics,
+    faults: _Faults,
+    clock: Callable[[], float],
+) -> None:
+    """The middleware in front of ``/v1/``: signature, purpose and nonce checked, injected
+    faults, every request counted and written to the DIV's own audit."""
+    nonces = NonceCache()
 
     @app.middleware("http")
     async def authority_audit_faults(
@@ -251,17 +277,13 @@ def create_app(
     ) -> Response:
         if not verdict.accepted:
             return JSONResponse({"detail": verdict.reason}, status_code=verdict.status)
-        if latency_s > 0:
-            await asyncio.sleep(latency_s)
-        if failure_rate > 0 and rng.random() < failure_rate:
+        if faults.latency_s > 0:
+            await asyncio.sleep(faults.latency_s)
+        if faults.failure_rate > 0 and faults.rng.random() < faults.failure_rate:
             return JSONResponse(
                 {"detail": "registry unavailable"}, status_code=503, headers={"Retry-After": "1"}
             )
         return await call_next(request)
-
-    _routes(app, registry)
-    _metrics_route(app, metrics, metrics_token)
-    return app
 
 
 def _metrics_route(app: FastAPI, metrics: Metrics, token: str | None) -> None:
