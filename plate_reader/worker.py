@@ -80,6 +80,7 @@ def frame_read(seq: int, read: PlateRead | None) -> FrameRead:
         right_band=ev.right_band,
         hyphens=ev.hyphens,
         hyphens_seen=ev.hyphens_seen,
+        bbox=read.bbox,
     )
 
 
