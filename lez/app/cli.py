@@ -19,6 +19,7 @@ from lez.core.settings import Settings
 
 if TYPE_CHECKING:
     from camera_ingest.edge import Sender
+    from camera_ingest.spool import Spool
     from lez.core.stage import StopFlag
 
 log = logging.getLogger("lez")
@@ -112,6 +113,11 @@ def _add_camera(sub: _Subparsers) -> None:
     cam.add_argument("--spool-max-frames", type=int, default=10_000)
     cam.add_argument("--spool-max-mb", type=int, default=1024)
     cam.add_argument("--spool-drop", choices=["oldest", "newest"], default="oldest")
+    _add_camera_capture(cam)
+
+
+def _add_camera_capture(cam: argparse.ArgumentParser) -> None:
+    """The edge node's motion gate, camera clock and end of source."""
     cam.add_argument(
         "--gate",
         choices=["motion", "none"],
@@ -455,17 +461,10 @@ def _camera_sender(args: argparse.Namespace, settings: Settings) -> Sender:
     return KafkaSender(settings.kafka_bootstrap, settings, proxy_url=args.kafka_proxy)
 
 
-def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
-    from camera_ingest.edge import EdgeNode
-    from camera_ingest.gate import MotionGate
-    from camera_ingest.source import open_source
-    from camera_ingest.spool import Spool
-    from lez.app.observe import observe_edge
+def _check_camera(args: argparse.Namespace, registry_file: Path | None) -> None:
+    """The camera is in the registry (when there is one) and has a source; its place logged."""
     from lez.core.cameras import CameraRegistry
 
-    registry_file: Path | None = args.registry or settings.cameras_file
-    if args.issue_key:
-        return _issue_key(args, registry_file)
     registry = CameraRegistry.load(registry_file) if registry_file else None
     camera = registry.get(args.camera_id) if registry else None
     if registry is not None and camera is None:
@@ -480,10 +479,14 @@ def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
             camera.direction,
             "inside" if camera.inside_zone else "outside",
         )
-    sender = _camera_sender(args, settings)
-    base = settings.var_dir / "cameras" / args.camera_id
+
+
+def _camera_spool(args: argparse.Namespace, settings: Settings) -> Spool:
+    """The edge node's on-disk spool (VAR/cameras/ID/spool unless --spool-dir)."""
+    from camera_ingest.spool import Spool
+
     spool = Spool(
-        args.spool_dir or base / "spool",
+        args.spool_dir or settings.var_dir / "cameras" / args.camera_id / "spool",
         max_frames=args.spool_max_frames,
         max_bytes=args.spool_max_mb * 1024 * 1024,
         drop=args.spool_drop,
@@ -491,6 +494,21 @@ def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
     )
     if len(spool):
         print(f"camera {args.camera_id}: {len(spool)} frame(s) waiting in the spool from before")
+    return spool
+
+
+def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
+    from camera_ingest.edge import EdgeNode
+    from camera_ingest.gate import MotionGate
+    from camera_ingest.source import open_source
+    from lez.app.observe import observe_edge
+
+    registry_file: Path | None = args.registry or settings.cameras_file
+    if args.issue_key:
+        return _issue_key(args, registry_file)
+    _check_camera(args, registry_file)
+    sender = _camera_sender(args, settings)
+    spool = _camera_spool(args, settings)
     is_video = not Path(args.source).is_dir()
 
     def gate() -> MotionGate:
