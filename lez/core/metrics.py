@@ -82,6 +82,23 @@ class Metrics:
             "lez_ocr_seconds", "Plate detection and reading time per frame",
             buckets=OCR_BUCKETS, registry=r,
         )
+        self.consumer_lag = Gauge(
+            "lez_consumer_lag_records",
+            "Records not yet consumed, per stage and partition",
+            ["stage", "topic", "partition"],
+            registry=r,
+        )
+        self.deadletters = Counter(
+            "lez_deadletters", "Records sent to lez.deadletter", ["stage"], registry=r
+        )
+        self.review_backlog = Gauge(
+            "lez_review_backlog_items", "Passages waiting in the review queue", registry=r
+        )
+        self._registry_calls(r)
+        self._edge_and_services(r)
+
+    def _registry_calls(self, r: CollectorRegistry) -> None:
+        """The FIDUS adapter's: call time by result, cache hits, the circuit breaker."""
         self.registry_request_seconds = Histogram(
             "lez_registry_request_seconds",
             "Registry (FIDUS/DIV) call time, by result",
@@ -97,19 +114,6 @@ class Metrics:
             "lez_registry_breaker_open", "1 while the registry circuit breaker is open",
             registry=r,
         )
-        self.consumer_lag = Gauge(
-            "lez_consumer_lag_records",
-            "Records not yet consumed, per stage and partition",
-            ["stage", "topic", "partition"],
-            registry=r,
-        )
-        self.deadletters = Counter(
-            "lez_deadletters", "Records sent to lez.deadletter", ["stage"], registry=r
-        )
-        self.review_backlog = Gauge(
-            "lez_review_backlog_items", "Passages waiting in the review queue", registry=r
-        )
-        self._edge_and_services(r)
 
     def _edge_and_services(self, r: CollectorRegistry) -> None:
         """The gateway's, the edge's, the hotlist's and the mock DIV's, and the process's."""
