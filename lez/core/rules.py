@@ -392,6 +392,37 @@ def _norm_text(group: str, euro: int, derived: bool, first_registration: date | 
     return text
 
 
+def _vehicle_exemption(
+    rules: RuleBook,
+    vehicle: VehicleRecord,
+    plate: str,
+    country: str,
+    day: date,
+    extra: _Extra,
+) -> Verdict | None:
+    """An exemption the registry's record of the vehicle itself gives (a flag of the rules'
+    ``vehicle_flags``, a historic vehicle on an oldtimer plate), if any."""
+    for flag in rules.exemptions.vehicle_flags:
+        if flag in vehicle.flags:
+            return Verdict(
+                "exempt", f"exemption.{flag}", f"Exempt: {flag} vehicle (registry)", **extra
+            )
+    historic = rules.exemptions.historic
+    prefixes = historic.plate_prefixes.get(country.strip().upper(), ())
+    norm_plate = normalise_plate(plate)
+    if vehicle.first_registration is not None and any(norm_plate.startswith(p) for p in prefixes):
+        limit = add_months(datetime.combine(day, time(0, 0)), -12 * historic.min_age_years).date()
+        if vehicle.first_registration < limit:
+            return Verdict(
+                "exempt",
+                "exemption.historic",
+                f"Exempt: historic vehicle (first registered "
+                f"{vehicle.first_registration.isoformat()}, oldtimer plate)",
+                **extra,
+            )
+    return None
+
+
 def _exemption_verdict(
     rules: RuleBook,
     *,
@@ -412,28 +443,9 @@ def _exemption_verdict(
     day = rules.local_date(at)
     extra = _Extra(euro_norm=euro_norm, euro_norm_derived=derived, phase=phase)
     if vehicle is not None:
-        for flag in rules.exemptions.vehicle_flags:
-            if flag in vehicle.flags:
-                return Verdict(
-                    "exempt", f"exemption.{flag}", f"Exempt: {flag} vehicle (registry)", **extra
-                )
-        historic = rules.exemptions.historic
-        prefixes = historic.plate_prefixes.get(country.strip().upper(), ())
-        norm_plate = normalise_plate(plate)
-        if vehicle.first_registration is not None and any(
-            norm_plate.startswith(p) for p in prefixes
-        ):
-            limit = add_months(
-                datetime.combine(day, time(0, 0)), -12 * historic.min_age_years
-            ).date()
-            if vehicle.first_registration < limit:
-                return Verdict(
-                    "exempt",
-                    "exemption.historic",
-                    f"Exempt: historic vehicle (first registered "
-                    f"{vehicle.first_registration.isoformat()}, oldtimer plate)",
-                    **extra,
-                )
+        found = _vehicle_exemption(rules, vehicle, plate, country, day, extra)
+        if found is not None:
+            return found
     own = _for_vehicle(exemptions, plate, country)
     for e in own:
         if registered_exemption_covers(rules, e, at):
@@ -605,22 +617,17 @@ def _judge_vehicle(
     )
 
 
-def _judge_against_limit(
-    rules: RuleBook,
-    *,
-    plate: str,
-    country: str,
+def _allowed_verdict(
     vehicle: VehicleRecord,
-    exemptions: Sequence[Exemption],
-    at: datetime,
     phase: Phase,
     group: str,
     banned_up_to: int | None,
-) -> Verdict:
-    """A vehicle of a judged category and a fuel group: allowed, exempt, or banned."""
-    euro, derived = _euro_norm(rules, vehicle)
+    euro: int | None,
+    derived: bool,
+) -> Verdict | None:
+    """Compliant when the phase bans nothing of the group, or the vehicle's Euro norm is
+    above the limit; None otherwise."""
     rule_id = f"{phase.id}.{group}"
-    since = phase.in_force_from.isoformat()
     if banned_up_to is None:
         return Verdict(
             "compliant",
@@ -635,12 +642,33 @@ def _judge_against_limit(
             "compliant",
             rule_id,
             f"{_norm_text(group, euro, derived, vehicle.first_registration)} allowed "
-            f"(banned up to Euro {banned_up_to} since {since})",
+            f"(banned up to Euro {banned_up_to} since {phase.in_force_from.isoformat()})",
             euro_norm=euro,
             euro_norm_derived=derived,
             phase=phase.id,
         )
+    return None
 
+
+def _judge_against_limit(
+    rules: RuleBook,
+    *,
+    plate: str,
+    country: str,
+    vehicle: VehicleRecord,
+    exemptions: Sequence[Exemption],
+    at: datetime,
+    phase: Phase,
+    group: str,
+    banned_up_to: int | None,
+) -> Verdict:
+    """A vehicle of a judged category and a fuel group: allowed, exempt, or banned."""
+    euro, derived = _euro_norm(rules, vehicle)
+    allowed = _allowed_verdict(vehicle, phase, group, banned_up_to, euro, derived)
+    if allowed is not None:
+        return allowed
+    assert banned_up_to is not None  # noqa: S101 - None is allowed above
+    since = phase.in_force_from.isoformat()
     exempt = _exemption_verdict(
         rules,
         plate=plate,
