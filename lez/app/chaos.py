@@ -50,7 +50,7 @@ from lez.app.replay import (
     run_replay,
     scenario_options,
 )
-from lez.app.stack import WORKERS, Stack
+from lez.app.stack import WORKERS, Stack, StackOptions
 from lez.core import names
 from lez.core.errors import LezError
 from lez.core.settings import Settings
@@ -574,6 +574,72 @@ def _notice_differences(
     return missing, extra
 
 
+def _on_cluster(settings: Settings, nodes: int, root: Path) -> tuple[Settings, ApacheKafka | None]:
+    """With ``nodes``: an Apache Kafka cluster of that many nodes started in ``root`` and the
+    chaos run's settings on it (replication min(3, nodes), min.insync.replicas one less)."""
+    if not nodes:
+        return settings, None
+    cluster = ApacheKafka.start(nodes=nodes, root=root)
+    replicas = min(3, nodes)
+    log.info("chaos run on Apache Kafka: %s", cluster.bootstrap)
+    update = {
+        "kafka_bootstrap": cluster.bootstrap,
+        "topic_replication_factor": replicas,
+        "topic_min_insync_replicas": max(1, replicas - 1),
+    }
+    return settings.model_copy(update=update), cluster
+
+
+def _count_edge_losses(counts: RunCounts, scenario: Scenario, sent_keys: set[str]) -> None:
+    """Frames the edge took in but the broker never acknowledged are lost too."""
+    spooled = {
+        f"{c}#{i}"
+        for c, n in Counter(f.camera_id for f in scenario.frames).items()
+        for i in range(n)
+    }
+    counts.lost = sorted(set(counts.lost) | (spooled - sent_keys))
+    counts.sent = len(spooled)
+
+
+@dataclass(frozen=True)
+class _ChaosKnobs:
+    outage_s: float
+    rate: float
+    plan: _Plan
+    cluster: ApacheKafka | None
+
+
+def _chaos_stack(
+    run_settings: Settings,
+    options: StackOptions,
+    scenario: Scenario,
+    run_dir: Path,
+    knobs: _ChaosKnobs,
+    timeout_s: float,
+) -> tuple[_ChaosRun, RunCounts, int, str]:
+    """The chaos run on its stack: the run, its settlement and what it counts; with the
+    edge's dropped frames and its report."""
+    with Stack(run_settings, options) as stack:
+        run_settings = run_settings.model_copy(
+            update={"div_url": stack.div_url, "database_url": run_settings.sqlalchemy_url()}
+        )
+        sessions = compose.sessions(run_settings)
+        stack.wait_ready()
+        chaos = _ChaosRun(
+            stack, run_settings, sessions, scenario, run_dir,
+            outage_s=knobs.outage_s, rate=knobs.rate, plan=knobs.plan, cluster=knobs.cluster,
+        )  # fmt: skip
+        t0 = time.monotonic()
+        chaos.run(timeout_s)
+        for name in WORKERS:
+            if name not in stack.procs:
+                raise LezError(f"{name} was not running at the end of the chaos run")
+        settle(run_settings, sessions)
+        report = build_report(sessions, scenario, len(scenario.frames), time.monotonic() - t0)
+        counts = count_run(sessions, chaos.sent_keys, report["notices"])
+        return chaos, counts, chaos.edge.spool.stats.dropped, chaos.edge.report()
+
+
 def run_chaos(
     scenario_dir: Path,
     settings: Settings,
@@ -592,7 +658,6 @@ def run_chaos(
     base.mkdir(parents=True)
     # Both runs on their own embedded broker (the proxy only reaches loopback).
     settings = settings.model_copy(update={"kafka_bootstrap": None, "div_url": None})
-
     clean = run_replay(
         scenario_dir,
         base / "clean.json",
@@ -602,7 +667,6 @@ def run_chaos(
     )
     if on_clean is not None:
         on_clean(clean)
-
     run_dir = base / "chaos"
     run_dir.mkdir()
     run_settings, scratch_db = prepare_run(settings, scenario, run_dir, f"lez_chaos_{stamp}")
@@ -610,52 +674,18 @@ def run_chaos(
     options = scenario_options(scenario, run_settings, ground_truth_plates, div_latency_s=0.1)
     cluster: ApacheKafka | None = None
     try:
-        if apache_kafka:
-            cluster = ApacheKafka.start(nodes=apache_kafka, root=run_dir / "kafka")
-            replicas = min(3, apache_kafka)
-            run_settings = run_settings.model_copy(
-                update={
-                    "kafka_bootstrap": cluster.bootstrap,
-                    "topic_replication_factor": replicas,
-                    "topic_min_insync_replicas": max(1, replicas - 1),
-                }
-            )
-            log.info("chaos run on Apache Kafka: %s", cluster.bootstrap)
-        with Stack(run_settings, options) as stack:
-            run_settings = run_settings.model_copy(
-                update={"div_url": stack.div_url, "database_url": run_settings.sqlalchemy_url()}
-            )
-            sessions = compose.sessions(run_settings)
-            stack.wait_ready()
-            chaos = _ChaosRun(
-                stack, run_settings, sessions, scenario, run_dir,
-                outage_s=outage_s, rate=rate, plan=plan or _Plan(), cluster=cluster,
-            )  # fmt: skip
-            t0 = time.monotonic()
-            chaos.run(timeout_s)
-            for name in WORKERS:
-                if name not in stack.procs:
-                    raise LezError(f"{name} was not running at the end of the chaos run")
-            settle(run_settings, sessions)
-            report = build_report(sessions, scenario, len(scenario.frames), time.monotonic() - t0)
-            counts = count_run(sessions, chaos.sent_keys, report["notices"])
-            spool_dropped = chaos.edge.spool.stats.dropped
-            edge_report = chaos.edge.report()
+        run_settings, cluster = _on_cluster(run_settings, apache_kafka, run_dir / "kafka")
+        knobs = _ChaosKnobs(outage_s, rate, plan or _Plan(), cluster)
+        chaos, counts, spool_dropped, edge_report = _chaos_stack(
+            run_settings, options, scenario, run_dir, knobs, timeout_s
+        )
     finally:
         if cluster is not None:
             cluster.stop()
         if scratch_db is not None:
             drop_database(scratch_db)
-
+    _count_edge_losses(counts, scenario, chaos.sent_keys)
     missing, extra = _notice_differences(clean["notices"], counts.notices)
-    # Frames the edge took in but the broker never acknowledged are lost too.
-    spooled = {
-        f"{c}#{i}"
-        for c, n in Counter(f.camera_id for f in scenario.frames).items()
-        for i in range(n)
-    }
-    counts.lost = sorted(set(counts.lost) | (spooled - chaos.sent_keys))
-    counts.sent = len(spooled)
     return ChaosResult(
         scenario=str(scenario_dir),
         ground_truth=ground_truth_plates,
