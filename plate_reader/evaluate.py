@@ -52,6 +52,16 @@ def _image_record(row: dict[str, str], reads: list[PlateRead], ms: float) -> dic
     }
 
 
+def _timed_read(reader: PlateReader, path: Path) -> tuple[list[PlateRead], float, float]:
+    """The reads of one image file, with the wall and process CPU milliseconds they took."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"cannot read image {path}")
+    t0, c0 = time.perf_counter(), time.process_time()
+    reads = reader.read(np.asarray(image, dtype=np.uint8))
+    return reads, (time.perf_counter() - t0) * 1000.0, (time.process_time() - c0) * 1000.0
+
+
 def evaluate(
     images_dir: Path,
     labels_csv: Path,
@@ -77,9 +87,6 @@ def evaluate(
     per_image: list[dict[str, Any]] = []
     times: list[float] = []
     cpu_times: list[float] = []
-    correct = 0
-    country_right = 0
-    established_wrong = 0
     above = 0
     above_right = 0
     bar = tqdm(
@@ -90,30 +97,23 @@ def evaluate(
         disable=not sys.stderr.isatty(),
     )
     for row in bar:
-        image = cv2.imread(str(images_dir / row["file"]), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError(f"cannot read image {images_dir / row['file']}")
-        t0, c0 = time.perf_counter(), time.process_time()
-        reads = reader.read(np.asarray(image, dtype=np.uint8))
-        ms = (time.perf_counter() - t0) * 1000.0
+        reads, ms, cpu_ms = _timed_read(reader, images_dir / row["file"])
         times.append(ms)
-        cpu_times.append((time.process_time() - c0) * 1000.0)
-        record = _image_record(row, reads, ms)
-        per_image.append(record)
-        correct += record["correct"]
-        country_right += record["country_correct"]
-        established_wrong += record["country_established_wrong"]
+        cpu_times.append(cpu_ms)
+        per_image.append(_image_record(row, reads, ms))
         if reads and reads[0].confidence >= threshold:
             above += 1
             above_right += normalize(reads[0].normalized) == normalize(row["plate"])
     n = len(rows)
+    correct = sum(r["correct"] for r in per_image)
+    country_right = sum(r["country_correct"] for r in per_image)
     return {
         "images": n,
         "correct": correct,
         "accuracy": correct / n if n else 0.0,
         "country_correct": country_right,
         "country_accuracy": country_right / n if n else 0.0,
-        "country_established_wrong": established_wrong,
+        "country_established_wrong": sum(r["country_established_wrong"] for r in per_image),
         "ms_p50": percentile(times, 50),
         "ms_p95": percentile(times, 95),
         "cpu_ms_p50": percentile(cpu_times, 50),
