@@ -534,6 +534,23 @@ def _default_producer_factory(settings: Settings) -> Callable[[], FrameProducer]
     return factory
 
 
+def _add_refusal_handlers(app: FastAPI, ingest: Ingest) -> None:
+    """Every refusal answered with its status and reason, counted by reason."""
+
+    @app.exception_handler(Refused)
+    async def _refused(_request: Request, exc: Refused) -> JSONResponse:
+        ingest.stats.refused[exc.status] = ingest.stats.refused.get(exc.status, 0) + 1
+        reason = REFUSAL_REASONS.get(exc.status, "other")
+        ingest.metrics.gateway_refusals.labels(reason=reason).inc()
+        return JSONResponse({"detail": exc.reason}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        """Headers FastAPI itself refuses (a missing X-Frame-Seq...) count as ``invalid``."""
+        ingest.metrics.gateway_refusals.labels(reason=REFUSAL_REASONS[422]).inc()
+        return await request_validation_exception_handler(request, exc)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -563,19 +580,7 @@ def create_app(
     app = FastAPI(title="lez ingest gateway", version="1", lifespan=lifespan,
                   openapi_url=None, docs_url=None, redoc_url=None)
     app.state.ingest = ingest
-
-    @app.exception_handler(Refused)
-    async def _refused(_request: Request, exc: Refused) -> JSONResponse:
-        ingest.stats.refused[exc.status] = ingest.stats.refused.get(exc.status, 0) + 1
-        reason = REFUSAL_REASONS.get(exc.status, "other")
-        ingest.metrics.gateway_refusals.labels(reason=reason).inc()
-        return JSONResponse({"detail": exc.reason}, status_code=exc.status, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        """Headers FastAPI itself refuses (a missing X-Frame-Seq...) count as ``invalid``."""
-        ingest.metrics.gateway_refusals.labels(reason=REFUSAL_REASONS[422]).inc()
-        return await request_validation_exception_handler(request, exc)
+    _add_refusal_handlers(app, ingest)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
