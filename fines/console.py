@@ -102,9 +102,7 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    templates = Jinja2Templates(directory=str(TEMPLATES))
-    templates.env.filters["local"] = local_time
-    templates.env.globals.update(console_template_globals())
+    templates = _templates()
     app.state.sessions = sessions
     app.state.ctx = ConsoleContext(
         sessions=sessions,
@@ -121,6 +119,28 @@ def create_app(
         with sessions.begin() as session:
             bootstrap_admin(session, bootstrap_admin_password)
 
+    _middleware(app, secret_key, session_max_age_s, https_only)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    _own_routes(app)
+    _metrics_route(app, metrics if metrics is not None else Metrics(), metrics_token)
+    for router in routes.ROUTERS:
+        app.include_router(router)
+    _error_handlers(app, templates)
+    return app
+
+
+def _templates() -> Jinja2Templates:
+    """The pages' templates, with the local-time filter and the console's globals."""
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    templates.env.filters["local"] = local_time
+    templates.env.globals.update(console_template_globals())
+    return templates
+
+
+def _middleware(
+    app: FastAPI, secret_key: str | None, session_max_age_s: int, https_only: bool
+) -> None:
+    """The session cookie (signed, strict same-site) and the security headers."""
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret_key or secrets.token_urlsafe(32),
@@ -130,13 +150,6 @@ def create_app(
         https_only=https_only,
     )
     app.middleware("http")(_security_headers(https_only))
-    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    _own_routes(app)
-    _metrics_route(app, metrics if metrics is not None else Metrics(), metrics_token)
-    for router in routes.ROUTERS:
-        app.include_router(router)
-    _error_handlers(app, templates)
-    return app
 
 
 def _security_headers(
