@@ -27,11 +27,16 @@ class FakeProducer:
     sent: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
     flushes: int = 0
 
-    def send(self, topic: str, key: bytes | None = None, value: bytes = b"") -> None:
+    closed: bool = False
+
+    def send(self, topic: str, *, key: bytes | None = None, value: bytes = b"") -> None:
         self.sent.append((topic, key, value))
 
     def flush(self) -> None:
         self.flushes += 1
+
+    def close(self) -> None:
+        self.closed = True
 
 
 @dataclass

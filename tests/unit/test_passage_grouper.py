@@ -41,7 +41,7 @@ def feed(
 
 def grouper(**settings: float) -> tuple[PassageGrouper, FakeProducer]:
     producer = FakeProducer()
-    return PassageGrouper(Settings(**settings), producer, vote), producer  # type: ignore[arg-type]
+    return PassageGrouper(Settings.model_validate(settings), producer, vote), producer
 
 
 def test_frames_within_the_gap_form_one_passage_and_a_gap_closes_it() -> None:
