@@ -658,10 +658,12 @@ def run_chaos(
     base.mkdir(parents=True)
     # Both runs on their own embedded broker (the proxy only reaches loopback).
     settings = settings.model_copy(update={"kafka_bootstrap": None, "div_url": None})
+    # the clean run is the reference: on the embedded broker, without Kafka transactions
+    # (tansu has none); the chaos run keeps them, on Apache Kafka (--apache-kafka)
     clean = run_replay(
         scenario_dir,
         base / "clean.json",
-        settings.model_copy(update={"var_dir": base / "clean"}),
+        settings.model_copy(update={"var_dir": base / "clean", "kafka_transactions": False}),
         ground_truth_plates=ground_truth_plates,
         timeout_s=timeout_s,
     )
