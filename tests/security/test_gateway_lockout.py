@@ -11,63 +11,28 @@ all of 127.0.0.0/8 to the loopback interface) and a real broker:
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from camera_ingest.gateway import GatewayConfig, RegistryFile, create_app
+from camera_ingest.gateway import GatewayConfig
 from camera_ingest.guard import GuardConfig
-from camera_ingest.keys import hash_api_key
-from lez.app.broker import free_port
-from lez.core.bus import ensure_topics
-from lez.core.cameras import Camera, CameraRegistry
-from lez.core.settings import Settings
 from tests.conftest import DEMO
+from tests.security.gateway_server import Serve, gateway_servers
 
 pytestmark = pytest.mark.integration
 JPEG = (DEMO / "frames" / "d00_0.jpg").read_bytes()
 KEYS = {"CAM-A": "key-of-camera-a-" + "x" * 32, "CAM-B": "key-of-camera-b-" + "y" * 32}
-Serve = Callable[[GatewayConfig], str]
 
 
 @pytest.fixture
 def serve(broker: str, tmp_path: Path) -> Iterator[Serve]:
-    cameras = tmp_path / "cameras.yaml"
-    CameraRegistry.of(
-        [Camera(camera_id=c, api_key_hash=hash_api_key(k)) for c, k in KEYS.items()]
-    ).dump(cameras)
-    settings = Settings(
-        kafka_bootstrap=broker, topic_prefix=f"lock{uuid.uuid4().hex[:8]}.", var_dir=tmp_path
-    )
-    ensure_topics(settings, broker, ["frames"])
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
-
-    def start(config: GatewayConfig) -> str:
-        app = create_app(settings, registry=RegistryFile(cameras), config=config)
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "gateway did not start"
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with gateway_servers(broker, tmp_path, KEYS, "lock") as start:
+        yield start
 
 
 def _post(url: str, camera: str, seq: int, *, key: str | None = None,
