@@ -6,10 +6,6 @@ Started as the README says (``lez serve div --registry R --port P``), in its own
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +17,7 @@ import pytest
 from fidus_adapter.client import FidusSigner
 from fidus_adapter.signing import PURPOSE_HEADER
 from lez.app.broker import free_port
-from tests.conftest import DEMO, ROOT
+from tests.security import div_server
 
 pytestmark = pytest.mark.integration
 
@@ -32,65 +28,22 @@ HOLDER = ("Demo Holder", "Rue de la Loi")
 
 
 @dataclass
-class Div:
-    url: str
-    audit_file: Path
-
+class Div(div_server.Div):
     def get(
         self, path: str, headers: dict[str, str] | None = None, auth: httpx.Auth | None = None
     ) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", params=PLATE, headers=headers, auth=auth)
 
-    def audit(self) -> list[dict[str, object]]:
-        lines = self.audit_file.read_text().splitlines()
-        return [json.loads(line) for line in lines]
-
-
-def _env(tmp_path: Path, **secrets: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEZ_")}
-    env.update({"LEZ_VAR_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)})
-    env.update({f"LEZ_{k.upper()}": v for k, v in secrets.items()})
-    return env
-
-
-def _serve_div(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    args = ["serve", "div", "--registry", str(DEMO / "registry.csv"), "--port", str(port)]
-    return subprocess.Popen(
-        [sys.executable, "-m", "lez.app.cli", *args],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
 
 @pytest.fixture(scope="module")
 def div(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Div]:
-    tmp = tmp_path_factory.mktemp("div")
-    port = free_port()
-    env = _env(
-        tmp,
+    with div_server.running_div(
+        tmp_path_factory.mktemp("div"),
         fidus_secret=LEZ_SECRET,
         police_fidus_secret=POLICE_SECRET,
         div_audit_key="div-audit-test-key",
-    )
-    proc = _serve_div(port, env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else b""
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the DIV did not start"
-            time.sleep(0.2)
-        yield Div(url, tmp / "div" / "audit.jsonl")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+    ) as started:
+        yield Div(started.url, started.audit_file)
 
 
 def lez(secret: str = LEZ_SECRET) -> FidusSigner:
@@ -180,7 +133,8 @@ def test_every_request_is_in_the_registrys_own_audit_without_the_plate(div: Div)
 
 
 def test_the_div_refuses_to_start_without_its_credentials(tmp_path: Path) -> None:
-    proc = _serve_div(free_port(), _env(tmp_path, div_audit_key="div-audit-test-key-0123"))
+    env = div_server.div_env(tmp_path, div_audit_key="div-audit-test-key-0123")
+    proc = div_server.serve_div(free_port(), env)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert b"LEZ_FIDUS_SECRET" in out

@@ -9,13 +9,8 @@ audit were created world-readable (0644 under the usual umask).
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,53 +19,22 @@ import pytest
 from fidus_adapter.client import FidusSigner
 from fidus_adapter.signing import PURPOSE_HEADER, Verdict
 from fines.db import make_engine, migrate
-from lez.app.broker import free_port
 from lez.app.sim.div_service import REFUSALS_PER_SOURCE, DivAuditLog
-from tests.conftest import DEMO, ROOT
+from tests.security.div_server import Div, running_div
 
 LEZ_SECRET = "lez-authority-test-secret-0123"
 PLATE = {"plate": "1-ABC-123", "country": "BE"}
 
 
-@dataclass
-class Div:
-    url: str
-    audit_file: Path
-
-    def audit(self) -> list[dict[str, object]]:
-        return [json.loads(line) for line in self.audit_file.read_text().splitlines()]
-
-
 @pytest.fixture(scope="module")
 def div(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Div]:
-    tmp = tmp_path_factory.mktemp("div")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEZ_")}
-    env.update({"LEZ_VAR_DIR": str(tmp), "PYTHONPATH": str(ROOT),
-                "LEZ_FIDUS_SECRET": LEZ_SECRET,
-                "LEZ_POLICE_FIDUS_SECRET": "police-authority-test-secret-0123",
-                "LEZ_DIV_AUDIT_KEY": "div-audit-test-key-0123"})
-    port = free_port()
-    proc = subprocess.Popen(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "lez.app.cli", "serve", "div", "--registry",
-         str(DEMO / "registry.csv"), "--port", str(port)],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else b""
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the DIV did not start"
-            time.sleep(0.2)
-        yield Div(url, tmp / "div" / "audit.jsonl")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+    with running_div(
+        tmp_path_factory.mktemp("div"),
+        fidus_secret=LEZ_SECRET,
+        police_fidus_secret="police-authority-test-secret-0123",
+        div_audit_key="div-audit-test-key-0123",
+    ) as div:
+        yield div
 
 
 def _signed(url: str) -> httpx.Request:
