@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +34,41 @@ NOW = datetime(2030, 1, 1, tzinfo=UTC)
 class LiveConsole:
     url: str
     db_path: Path
+
+
+@contextmanager
+def serve_with_div(sessions: Any, secret_key: str, db_path: Path) -> Iterator[LiveConsole]:
+    """Settle the seeded decisions, add the console users and serve the console (its plate
+    corrections looked up in a real mock DIV) until the block ends."""
+    from fines.console import create_app
+    from fines.service import FinesPolicy, packaged_rules, settle_due
+    from lez.app.compose import div_authorities
+    from lez.app.compose import relookup as fidus_relookup
+    from lez.app.sim.div_service import create_app as div_app
+    from lez.app.sim.registry_data import load_registry
+    from lez.core.settings import Settings
+    from tests.integration.test_console import seed_users
+    from tests.unit.test_fidus_client import Server, serve
+
+    policy = FinesPolicy(rules=packaged_rules())
+    settle_due(sessions, now=NOW, policy=policy, day_pass=lambda *a: False)
+    seed_users(sessions)
+    authorities = div_authorities(Settings())  # the test session's own secrets
+    with serve(div_app(load_registry(DEMO / "registry.csv"), [], authorities=authorities)) as div:
+        app = create_app(
+            sessions,
+            secret_key=secret_key,
+            relookup=fidus_relookup(Settings(div_url=div.url), sessions),
+            # the auditor's plate search hashes the query with the registry audit's key
+            policy=FinesPolicy(
+                rules=packaged_rules(), plate_hash_key=Settings().secret("plate_hash_key").encode()
+            ),
+        )
+        server = Server(app).start()
+        try:
+            yield LiveConsole(url=server.url, db_path=db_path)
+        finally:
+            server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -67,17 +104,9 @@ def page(browser):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
-    from fines.console import create_app
     from fines.db import make_engine, migrate, session_factory
-    from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
-    from lez.app.compose import div_authorities
-    from lez.app.compose import relookup as fidus_relookup
-    from lez.app.sim.div_service import create_app as div_app
-    from lez.app.sim.registry_data import load_registry
-    from lez.core.settings import Settings
-    from tests.integration.test_console import seed_users
+    from fines.service import FinesPolicy, packaged_rules, record_decision
     from tests.integration.test_fines_db import decision
-    from tests.unit.test_fidus_client import Server, serve
 
     db_path = tmp_path_factory.mktemp("browser") / "lez.db"
     url = f"sqlite:///{db_path}"
@@ -127,24 +156,8 @@ def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConso
             ),
             policy,
         )
-    settle_due(sessions, now=NOW, policy=policy, day_pass=lambda *a: False)
-    seed_users(sessions)
-    authorities = div_authorities(Settings())  # the test session's own secrets
-    with serve(div_app(load_registry(DEMO / "registry.csv"), [], authorities=authorities)) as div:
-        app = create_app(
-            sessions,
-            secret_key="browser-test",
-            relookup=fidus_relookup(Settings(div_url=div.url), sessions),
-            # the auditor's plate search hashes the query with the registry audit's key
-            policy=FinesPolicy(
-                rules=packaged_rules(), plate_hash_key=Settings().secret("plate_hash_key").encode()
-            ),
-        )
-        server = Server(app).start()
-        try:
-            yield LiveConsole(url=server.url, db_path=db_path)
-        finally:
-            server.stop()
+    with serve_with_div(sessions, "browser-test", db_path) as console:
+        yield console
     engine.dispose()
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import LiveConsole
+from tests.browser.conftest import LiveConsole, serve_with_div
 from tests.conftest import DEMO
 from tests.integration.test_console import PASSWORDS
 
@@ -37,23 +37,10 @@ def _candidate_reasons() -> tuple[str, ...]:
 
 @pytest.fixture(scope="module")
 def queue_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
-    try:  # the mock DIV moves to lez.app.sim (issue 19)
-        from lez.app.sim.div_service import create_app as div_app
-        from lez.app.sim.registry_data import load_registry
-    except ModuleNotFoundError:
-        from lez.app.sim.div_service import create_app as div_app
-        from lez.app.sim.registry_data import load_registry
-    from fines.console import create_app
     from fines.db import make_engine, migrate, session_factory
-    from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
-    from lez.app.compose import div_authorities
-    from lez.app.compose import relookup as fidus_relookup
+    from fines.service import FinesPolicy, packaged_rules, record_decision
     from lez.core.events import FrameRead
-    from lez.core.settings import Settings
-    from tests.browser.conftest import NOW
-    from tests.integration.test_console import seed_users
     from tests.integration.test_fines_db import decision
-    from tests.unit.test_fidus_client import Server, serve
 
     db_path = tmp_path_factory.mktemp("browser-queue") / "lez.db"
     url = f"sqlite:///{db_path}"
@@ -88,23 +75,8 @@ def queue_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCons
             if kind == "choose":
                 update["review_reasons"] = _candidate_reasons()
             record_decision(s, d.model_copy(update=update), policy)
-    settle_due(sessions, now=NOW, policy=policy, day_pass=lambda *a: False)
-    seed_users(sessions)
-    authorities = div_authorities(Settings())
-    with serve(div_app(load_registry(DEMO / "registry.csv"), [], authorities=authorities)) as div:
-        app = create_app(
-            sessions,
-            secret_key="browser-queue",
-            relookup=fidus_relookup(Settings(div_url=div.url), sessions),
-            policy=FinesPolicy(
-                rules=packaged_rules(), plate_hash_key=Settings().secret("plate_hash_key").encode()
-            ),
-        )
-        server = Server(app).start()
-        try:
-            yield LiveConsole(url=server.url, db_path=db_path)
-        finally:
-            server.stop()
+    with serve_with_div(sessions, "browser-queue", db_path) as console:
+        yield console
     engine.dispose()
 
 
