@@ -7,6 +7,7 @@ optional text, or a text alone. The keyboard shortcuts are in ``static/console.j
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
@@ -174,6 +175,31 @@ def _reason(request: Request, action: review_view.Action, code: str, text: str) 
         return None
 
 
+def _form_decide(
+    action: Literal["confirm", "reject"],
+    request: Request,
+    user: UserDep,
+    c: CtxDep,
+    session: SessionDep,
+    item_id: RowId,
+    reason_code: str,
+    reason: str,
+    next_item: int | None,
+    done: Callable[[Notice | None], str],
+) -> Response:
+    """Confirm or reject from the queue's form: back to the item with the problem, or on to
+    the next item with ``done(notice)``."""
+    _ = gettext(language(request), "console")
+    why = _reason(request, action, reason_code, reason)
+    if why is None:
+        return _after(request, item_id, _("Choose a reason code from the list."), ok=False)
+    try:
+        n = _decide(c, session, action, item_id, user.username, why)
+    except LezError as exc:
+        return _after(request, item_id, str(exc), ok=False)
+    return _after(request, next_item, done(n))
+
+
 @pages.post("/{item_id}/confirm", **form_guarded(REVIEW))
 def review_confirm(
     item_id: RowId,
@@ -186,17 +212,15 @@ def review_confirm(
     next_item: NextItem = None,
 ) -> Response:
     _ = gettext(language(request), "console")
-    why = _reason(request, "confirm", reason_code, reason)
-    if why is None:
-        return _after(request, item_id, _("Choose a reason code from the list."), ok=False)
-    try:
-        n = _decide(c, session, "confirm", item_id, user.username, why)
-    except LezError as exc:
-        return _after(request, item_id, str(exc), ok=False)
-    plate = n.plate if n is not None else ""
-    notice = n.notice_id[:8] if n is not None else ""
-    done = _("Notice {notice} for {plate} issued.").format(notice=notice, plate=plate)
-    return _after(request, next_item, done)
+
+    def done(n: Notice | None) -> str:
+        plate = n.plate if n is not None else ""
+        notice = n.notice_id[:8] if n is not None else ""
+        return _("Notice {notice} for {plate} issued.").format(notice=notice, plate=plate)
+
+    return _form_decide(
+        "confirm", request, user, c, session, item_id, reason_code, reason, next_item, done
+    )
 
 
 @pages.post("/{item_id}/reject", **form_guarded(REVIEW))
@@ -211,15 +235,10 @@ def review_reject(
     next_item: NextItem = None,
 ) -> Response:
     _ = gettext(language(request), "console")
-    why = _reason(request, "reject", reason_code, reason)
-    if why is None:
-        return _after(request, item_id, _("Choose a reason code from the list."), ok=False)
-    try:
-        _decide(c, session, "reject", item_id, user.username, why)
-    except LezError as exc:
-        return _after(request, item_id, str(exc), ok=False)
     done = _("Review item {id} rejected: no notice.").format(id=item_id)
-    return _after(request, next_item, done)
+    return _form_decide(
+        "reject", request, user, c, session, item_id, reason_code, reason, next_item, lambda n: done
+    )
 
 
 @pages.post("/{item_id}/correct", **form_guarded(REVIEW))
