@@ -16,6 +16,7 @@ from fines.api.deps import CtxDep, SessionDep, UserDep, form_guarded, guarded
 from fines.api.render import back, language, render
 from fines.auth import SUPERVISE
 from fines.i18n import gettext
+from fines.models import Notice
 
 api = APIRouter(prefix="/api/payments", tags=["payments"])
 pages = APIRouter(prefix="/payments", tags=["pages"], include_in_schema=False)
@@ -26,6 +27,21 @@ class PaymentIn(BaseModel):
     amount_eur: Decimal | None = Field(default=None, ge=0, le=1_000_000)
 
 
+def _record(
+    session: SessionDep, c: CtxDep, reference: str, amount: Decimal | None, *, actor: str
+) -> Notice:
+    """Record the payment and commit; on ``PaymentRefused`` roll back and raise it on."""
+    try:
+        n = payments.record_payment(
+            session, reference, amount, actor=actor, policy=c.policy, now=c.now()
+        )
+    except payments.PaymentRefused:
+        session.rollback()
+        raise
+    session.commit()
+    return n
+
+
 @api.post("", **guarded(SUPERVISE))
 def api_record_payment(
     body: PaymentIn, user: UserDep, session: SessionDep, c: CtxDep
@@ -33,18 +49,9 @@ def api_record_payment(
     """Close the notice the reference names; 409 with the reason when the payment does not
     fit (unknown reference, wrong amount, notice not payable)."""
     try:
-        n = payments.record_payment(
-            session,
-            body.reference,
-            body.amount_eur,
-            actor=user.username,
-            policy=c.policy,
-            now=c.now(),
-        )
+        n = _record(session, c, body.reference, body.amount_eur, actor=user.username)
     except payments.PaymentRefused as exc:
-        session.rollback()
         raise HTTPException(409, exc.problem) from exc
-    session.commit()
     return queries.notice_detail(session, n)
 
 
@@ -68,12 +75,8 @@ def payments_record(
     except InvalidOperation:
         return back(request, "/payments", _("The amount is not a number."), ok=False)
     try:
-        n = payments.record_payment(
-            session, reference, amount, actor=user.username, policy=c.policy, now=c.now()
-        )
+        n = _record(session, c, reference, amount, actor=user.username)
     except payments.PaymentRefused as exc:
-        session.rollback()
         return back(request, "/payments", exc.problem, ok=False)
-    session.commit()
     done = _("Payment recorded: notice {notice} is paid.").format(notice=n.notice_id[:8])
     return back(request, "/payments", done)
