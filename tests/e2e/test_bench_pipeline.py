@@ -18,6 +18,23 @@ from tests.conftest import DEMO
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``lez bench-pipeline`` over the demo at 4 frames/s with ground-truth plates, plus
+    ``args``."""
+    return subprocess.run(
+        [
+            sys.executable, "-m", "lez.app.cli", "bench-pipeline", str(DEMO), "--rate", "4",
+            "--ground-truth-plates", "--drain", "60", *args,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "LEZ_VAR_DIR": str(tmp_path / "var")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )  # fmt: skip
+
+
 def test_scenario_frames_group_into_the_passages_the_reader_makes() -> None:
     # Two passages of one camera a year apart (listed out of order) are not one passage.
     passages = scenario_passages(load_scenario(DEMO), gap_s=2.0)
@@ -28,19 +45,7 @@ def test_scenario_frames_group_into_the_passages_the_reader_makes() -> None:
 @pytest.mark.e2e
 def test_bench_report_counts_add_up(tmp_path: Path) -> None:
     report = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [
-            sys.executable, "-m", "lez.app.cli", "bench-pipeline", str(DEMO),
-            "--rate", "4", "--seconds", "6", "--report", str(report),
-            "--plate-readers", "2", "--ground-truth-plates", "--drain", "60",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "LEZ_VAR_DIR": str(tmp_path / "var")},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )  # fmt: skip
+    proc = _bench(tmp_path, "--seconds", "6", "--report", str(report), "--plate-readers", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(report.read_text())
     for key in (
@@ -75,19 +80,9 @@ def test_brokers_are_named_from_a_closed_list() -> None:
 def test_bench_on_tansu_apache_kafka_and_transactions_side_by_side(tmp_path: Path) -> None:
     report = tmp_path / "bench.json"
     kinds = ["tansu", "apache-kafka", "apache-kafka-tx"]
-    proc = subprocess.run(
-        [
-            sys.executable, "-m", "lez.app.cli", "bench-pipeline", str(DEMO),
-            "--rate", "4", "--seconds", "4", "--report", str(report),
-            "--plate-readers", "1", "--ground-truth-plates", "--drain", "60",
-            "--brokers", ",".join(kinds),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "LEZ_VAR_DIR": str(tmp_path / "var")},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    proc = _bench(
+        tmp_path, "--seconds", "4", "--report", str(report), "--plate-readers", "1",
+        "--brokers", ",".join(kinds),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     reports = json.loads(report.read_text())
