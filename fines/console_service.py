@@ -59,16 +59,7 @@ def login(
     throttle.check(username, address)
     user = auth.authenticate(session, username, password)
     if user is None:
-        locked = throttle.failed(username, address)
-        where = f"from {address}"
-        auth.record_action(
-            session, actor=username, action="login.failed", target="console", detail=where
-        )
-        for scope in locked:
-            auth.record_action(
-                session, actor=username, action="login.throttled", target=scope, detail=where
-            )
-        session.commit()
+        _failed(session, throttle, username, address, "login.failed")
         return None
     throttle.succeeded(username, address)
     started = auth.start_session(session, user, now=now, max_age_s=max_age_s, address=address)
@@ -77,6 +68,21 @@ def login(
     )
     session.commit()
     return Login(user=user, started=started)
+
+
+def _failed(
+    session: Session, throttle: LoginThrottle, username: str, address: str, action: str
+) -> None:
+    """Count a wrong password against the account and the address, and audit it (``action``)
+    and any limit it reaches (``login.throttled``)."""
+    locked = throttle.failed(username, address)
+    where = f"from {address}"
+    auth.record_action(session, actor=username, action=action, target="console", detail=where)
+    for scope in locked:
+        auth.record_action(
+            session, actor=username, action="login.throttled", target=scope, detail=where
+        )
+    session.commit()
 
 
 def logout(session: Session, token: str | None, *, now: datetime) -> None:
@@ -106,16 +112,7 @@ def change_password(
         user = auth.change_password(session, user_id, current, new, now=now)
     except auth.WrongPassword:
         session.rollback()
-        locked = throttle.failed(username, address)
-        where = f"from {address}"
-        auth.record_action(
-            session, actor=username, action="password.failed", target="console", detail=where
-        )
-        for scope in locked:
-            auth.record_action(
-                session, actor=username, action="login.throttled", target=scope, detail=where
-            )
-        session.commit()
+        _failed(session, throttle, username, address, "password.failed")
         raise
     started = auth.start_session(session, user, now=now, max_age_s=max_age_s, address=address)
     session.commit()
