@@ -40,6 +40,9 @@ BEGIN
   END IF;
 END
 \$\$;
+-- the tests drop their databases WITH (FORCE): an autovacuum worker busy in one can only be
+-- ended with pg_signal_backend (PostgreSQL 15)
+GRANT pg_signal_backend TO $PG_TEST_ROLE;
 SQL
 echo "PostgreSQL up (role $PG_TEST_ROLE)"
 

@@ -75,10 +75,11 @@ def _pg_database() -> Iterator[str]:
     finally:
         from sqlalchemy import create_engine as ce
 
+        from lez.app.replay import drop_database
+
         ce(url).dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+        drop_database(url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

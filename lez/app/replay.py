@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, func, make_url, select, text
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
@@ -104,12 +105,26 @@ def create_scratch_database(server_url: str, name: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+DROP_ATTEMPTS = 20
+"""Tries to drop a scratch database (0.5 s apart): an autovacuum worker busy in it cannot be
+ended by a role without pg_signal_backend, and is done within seconds."""
+
+
 def drop_database(db_url: str) -> None:
+    """Drop the PostgreSQL database of ``db_url`` (a replay's or a test's scratch database),
+    ending the sessions still in it."""
     url = make_url(db_url)
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+        for attempt in range(DROP_ATTEMPTS):
+            try:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+                return
+            except ProgrammingError as exc:
+                if "pg_signal_backend" not in str(exc) or attempt == DROP_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5)
     finally:
         admin.dispose()
 
