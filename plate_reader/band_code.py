@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from lez.core.plate_systems import load_plate_systems
 from plate_reader.base import Image
+from plate_reader.country import blue_mask
 
 FloatImage = npt.NDArray[np.float32]
 
@@ -191,8 +192,6 @@ def _template(code: str, font: int, glyph_h: int, width: int, blur: float) -> Fl
 
 
 def _blue_share(bgr: Image) -> float:
-    from plate_reader.country import blue_mask
-
     return float(blue_mask(bgr).mean())
 
 
@@ -293,9 +292,11 @@ def margin_score(m: float) -> float:
     return 1.0 - math.exp(-max(0.0, m) / MARGIN_SCALE)
 
 
+@cache
 def band_codes() -> tuple[str, ...]:
     """Every code printed in a plate's band (the EU band's and the national bands' of the
-    plate-systems table) that names one country: the default rivals."""
+    plate-systems table) that names one country: the default rivals (the table is read once
+    per process, so is this)."""
     return tuple(load_plate_systems().band_codes())
 
 
