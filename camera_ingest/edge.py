@@ -25,14 +25,15 @@ from kafka.errors import KafkaError, MessageSizeTooLargeError
 
 from camera_ingest.clock import SkewMonitor
 from camera_ingest.gate import InvalidJpeg, MotionGate, Sampler
+from camera_ingest.metrics import CameraIngestMetrics
+from camera_ingest.settings import CameraIngestSettings
 from camera_ingest.source import CapturedFrame, SequenceStore
 from camera_ingest.spool import Spool, SpoolEntry
 from lez.core.bus import make_producer
 from lez.core.errors import LezError
 from lez.core.events import FrameEvent
-from lez.core.metrics import Health, Metrics
+from lez.core.metrics import Health
 from lez.core.names import FRAMES
-from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class KafkaSender:
     def __init__(
         self,
         bootstrap: str,
-        settings: Settings,
+        settings: CameraIngestSettings,
         *,
         proxy_url: str | None = None,
         timeout_s: float = 10.0,
@@ -254,7 +255,7 @@ class EdgeNode:
         batch: int = 16,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         keep_keys: bool = False,
-        metrics: Metrics | None = None,
+        metrics: CameraIngestMetrics | None = None,
         health: Health | None = None,
     ) -> None:
         self.spool = spool

@@ -54,14 +54,15 @@ from starlette.requests import ClientDisconnect
 from camera_ingest.clock import skew_s
 from camera_ingest.gate import InvalidJpeg, validate_jpeg
 from camera_ingest.guard import GuardConfig, KeyGuard, Refused, admin_key_matches
+from camera_ingest.metrics import CameraIngestMetrics
+from camera_ingest.settings import CameraIngestSettings
 from lez.core.bus import make_producer
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.errors import ConfigError, EventError
 from lez.core.events import FrameEvent, parse_event
 from lez.core.jpeg import FrameTooLarge, check_pixel_budget
-from lez.core.metrics import Metrics, metrics_answer
+from lez.core.metrics import metrics_answer
 from lez.core.names import FRAMES
-from lez.core.settings import Settings
 
 __all__ = ["GatewayConfig", "Ingest", "Refused", "RegistryFile", "create_app", "kafka_producer"]
 
@@ -176,15 +177,15 @@ class Ingest:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: CameraIngestSettings,
         registry: RegistryFile,
         producer_factory: Callable[[], FrameProducer],
         config: GatewayConfig,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        metrics: Metrics | None = None,
+        metrics: CameraIngestMetrics | None = None,
     ) -> None:
         self.settings = settings
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metrics if metrics is not None else CameraIngestMetrics()
         self.registry = registry
         self.producer_factory = producer_factory
         self.config = config
@@ -522,7 +523,7 @@ def _add_admin_routes(app: FastAPI, ingest: Ingest, admin_key: str | None) -> No
         return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
 
 
-def _default_producer_factory(settings: Settings) -> Callable[[], FrameProducer]:
+def _default_producer_factory(settings: CameraIngestSettings) -> Callable[[], FrameProducer]:
     bootstrap = settings.kafka_bootstrap
     if not bootstrap:
         raise ConfigError("LEZ_KAFKA_BOOTSTRAP is not set: which broker for the gateway?")
@@ -552,12 +553,12 @@ def _add_refusal_handlers(app: FastAPI, ingest: Ingest) -> None:
 
 
 def create_app(
-    settings: Settings,
+    settings: CameraIngestSettings,
     *,
     registry: RegistryFile,
     producer_factory: Callable[[], FrameProducer] | None = None,
     config: GatewayConfig | None = None,
-    metrics: Metrics | None = None,
+    metrics: CameraIngestMetrics | None = None,
 ) -> FastAPI:
     config = config or GatewayConfig(
         max_frame_bytes=settings.max_frame_bytes,

@@ -12,10 +12,10 @@ from typing import Literal
 
 from kafka import KafkaProducer
 
+from camera_ingest.settings import CameraIngestSettings
 from lez.core.errors import ConfigError
 from lez.core.events import FrameEvent
 from lez.core.names import FRAMES
-from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
@@ -108,14 +108,14 @@ class SequenceStore:
         return seq
 
 
-def publish(producer: KafkaProducer, settings: Settings, frame: FrameEvent) -> None:
+def publish(producer: KafkaProducer, settings: CameraIngestSettings, frame: FrameEvent) -> None:
     """Send one frame to lez.frames, keyed by camera (so a camera's frames stay in order)."""
     producer.send(settings.topic(FRAMES), key=frame.camera_id.encode(), value=frame.to_bytes())
 
 
 def run_camera(
     producer: KafkaProducer,
-    settings: Settings,
+    settings: CameraIngestSettings,
     camera_id: str,
     frames: Iterator[CapturedFrame],
     seqs: SequenceStore,

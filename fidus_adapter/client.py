@@ -22,11 +22,11 @@ from pydantic import BaseModel, TypeAdapter
 
 from fidus_adapter.breaker import CircuitBreaker
 from fidus_adapter.cache import TtlCache
+from fidus_adapter.metrics import FidusAdapterMetrics
 from fidus_adapter.registry_http import FidusSigner as FidusSigner  # re-exported
 from fidus_adapter.registry_http import RegistryHttp
 from fidus_adapter.trail import AuditTrail
 from lez.core.events import Exemption, VehicleRecord
-from lez.core.metrics import Metrics
 from lez.core.registry import (
     AuditSink,
     HotlistResult,
@@ -76,7 +76,7 @@ class FidusAdapter:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
-        metrics: Metrics | None = None,
+        metrics: FidusAdapterMetrics | None = None,
     ) -> None:
         self.authority = authority
         self.actor = actor
@@ -105,11 +105,11 @@ class FidusAdapter:
             transport=transport,
             sleep=sleep,
         )
-        self._metrics: Metrics | None = None
+        self._metrics: FidusAdapterMetrics | None = None
         if metrics is not None:
             self.instrument(metrics)
 
-    def instrument(self, metrics: Metrics) -> FidusAdapter:
+    def instrument(self, metrics: FidusAdapterMetrics) -> FidusAdapter:
         """Report to ``metrics`` from now on (one adapter per process reports the breaker)."""
         self._metrics = metrics
         self._http.metrics = metrics

@@ -23,11 +23,11 @@ from typing import Protocol
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from fidus_adapter.settings import FidusAdapterSettings
 from lez.core.bus import Record
 from lez.core.errors import EventError
 from lez.core.events import EVIDENCE_DECISIONS, DecisionEvent, FrameEvent, FrameRef, parse_event
 from lez.core.names import FRAMES
-from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class KafkaFrameFetcher:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: FidusAdapterSettings,
         connect: Callable[[float], KafkaConsumer],
         *,
         timeout_s: float | None = None,

@@ -11,13 +11,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from fidus_adapter.metrics import FidusAdapterMetrics
+from fidus_adapter.settings import FidusAdapterSettings
 from lez.core.bus import Record
 from lez.core.errors import EventError, PurposeRefused
 from lez.core.events import HotlistHit, PassageEvent, parse_event
-from lez.core.metrics import Health, Metrics
+from lez.core.metrics import Health
 from lez.core.names import GROUPS, HOTLIST, PLATES, POLICE_HOTLIST, PURPOSE_POLICE
 from lez.core.registry import HotlistResult
-from lez.core.settings import Settings
 from lez.core.stage import (
     Consumer,
     Offsets,
@@ -66,12 +67,12 @@ class HotlistWorker:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: FidusAdapterSettings,
         consumer: Consumer,
         producer: Producer,
         adapter: Hotlist,
         *,
-        metrics: Metrics | None = None,
+        metrics: FidusAdapterMetrics | None = None,
         health: Health | None = None,
         before_commit: Callable[[Offsets], None] | None = None,
     ) -> None:

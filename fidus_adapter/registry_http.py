@@ -11,6 +11,7 @@ from collections.abc import Callable, Generator, Mapping
 import httpx
 
 from fidus_adapter.breaker import CircuitBreaker
+from fidus_adapter.metrics import FidusAdapterMetrics
 from fidus_adapter.signing import (
     ACTOR_HEADER,
     AUTHORITY_HEADER,
@@ -22,7 +23,6 @@ from fidus_adapter.signing import (
     signature,
 )
 from lez.core.errors import PurposeRefused, RegistryError, RegistryUnavailable
-from lez.core.metrics import Metrics
 
 
 class FidusSigner(httpx.Auth):
@@ -82,7 +82,7 @@ class RegistryHttp:
             raise ValueError(f"retries {retries} not in 0..10")
         self.authority = authority
         self.breaker = breaker
-        self.metrics: Metrics | None = None
+        self.metrics: FidusAdapterMetrics | None = None
         self._retries = retries
         self._backoff_s = backoff_s
         self._sleep = sleep

@@ -18,6 +18,8 @@ from fidus_adapter.lookalikes import (
     other_countries,
     registered_elsewhere,
 )
+from fidus_adapter.metrics import FidusAdapterMetrics
+from fidus_adapter.settings import FidusAdapterSettings
 from lez.core.bus import Record
 from lez.core.cameras import CameraRegistry
 from lez.core.certainty import uncertainty_reasons
@@ -29,13 +31,12 @@ from lez.core.errors import (
     RulesError,
 )
 from lez.core.events import EVIDENCE_DECISIONS, DecisionEvent, PassageEvent, parse_event
-from lez.core.metrics import Health, Metrics
+from lez.core.metrics import Health
 from lez.core.names import DECISIONS, FIDUS_ADAPTER, GROUPS, PLATES, PURPOSE_LEZ
 from lez.core.plate_systems import load_plate_systems
 from lez.core.plates import normalize_plate
 from lez.core.registry import LookupResult
 from lez.core.rules import RuleBook, Verdict, day_pass_window_closes, judge
-from lez.core.settings import Settings
 from lez.core.stage import (
     Consumer,
     Offsets,
@@ -269,7 +270,7 @@ class FidusAdapterWorker:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: FidusAdapterSettings,
         consumer: Consumer,
         producer: Producer,
         adapter: PlateLookup,
@@ -277,7 +278,7 @@ class FidusAdapterWorker:
         *,
         fetcher: FrameFetcher,
         cameras: CameraRegistry | None = None,
-        metrics: Metrics | None = None,
+        metrics: FidusAdapterMetrics | None = None,
         health: Health | None = None,
         before_commit: Callable[[Offsets], None] | None = None,
     ) -> None:

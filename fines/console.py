@@ -40,6 +40,7 @@ from fines.api.render import console_template_globals
 from fines.auth import VIEW, AccountError, LoginThrottled, bootstrap_admin
 from fines.console_service import CorrectionUnavailable
 from fines.login_throttle import LoginThrottle, ThrottlePolicy
+from fines.metrics import FinesMetrics
 from fines.review import (
     MissingReason,
     NotFound,
@@ -49,7 +50,7 @@ from fines.review import (
 )
 from fines.service import BRUSSELS, FinesPolicy, packaged_rules
 from lez.core.errors import PurposeRefused, RegistryError, RegistryUnavailable
-from lez.core.metrics import Metrics, metrics_answer
+from lez.core.metrics import metrics_answer
 
 __all__ = ["create_app", "notice_json", "review_json", "summary"]
 
@@ -79,7 +80,7 @@ def create_app(
     session_max_age_s: int = 8 * 3600,
     https_only: bool = False,
     throttle: ThrottlePolicy | None = None,
-    metrics: Metrics | None = None,
+    metrics: FinesMetrics | None = None,
     metrics_token: str | None = None,
 ) -> FastAPI:
     """The console app.
@@ -122,7 +123,7 @@ def create_app(
     _middleware(app, secret_key, session_max_age_s, https_only)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     _own_routes(app)
-    _metrics_route(app, metrics if metrics is not None else Metrics(), metrics_token)
+    _metrics_route(app, metrics if metrics is not None else FinesMetrics(), metrics_token)
     for router in routes.ROUTERS:
         app.include_router(router)
     _error_handlers(app, templates)
@@ -185,7 +186,7 @@ def _own_routes(app: FastAPI) -> None:
         return app.openapi()
 
 
-def _metrics_route(app: FastAPI, metrics: Metrics, token: str | None) -> None:
+def _metrics_route(app: FastAPI, metrics: FinesMetrics, token: str | None) -> None:
     @app.get("/metrics", include_in_schema=False)
     def metrics_endpoint(request: Request) -> Response:
         status, body, ctype = metrics_answer(metrics, request.headers.get("authorization"), token)

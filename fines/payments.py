@@ -183,14 +183,14 @@ def record_payment(
 
 def main(argv: Sequence[str] | None = None) -> int:
     from fines.db import make_engine, session_factory
-    from lez.core.settings import Settings
+    from fines.settings import FinesSettings
 
     parser = argparse.ArgumentParser(prog="python -m fines.payments", description=__doc__)
     parser.add_argument("file", help="payment file: one payment per line")
     args = parser.parse_args(argv)
     with open(args.file, encoding="utf-8") as f:
         payments = read_payments(f)
-    sessions = session_factory(make_engine(Settings().sqlalchemy_url()))
+    sessions = session_factory(make_engine(FinesSettings.from_env().sqlalchemy_url()))
     with sessions() as session:
         matches = match_payments(session, payments)
     for m in matches:

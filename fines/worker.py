@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from fines.metrics import FinesMetrics
 from fines.models import Passage, ReviewItem
 from fines.service import (
     DayPassCheck,
@@ -27,12 +28,12 @@ from fines.service import (
     record_decision,
     settle_due,
 )
+from fines.settings import FinesSettings
 from lez.core.bus import Record
 from lez.core.errors import EventError, RegistryUnavailable, Unavailable
 from lez.core.events import DeadLetter, DecisionEvent, parse_event
-from lez.core.metrics import Health, Metrics
+from lez.core.metrics import Health
 from lez.core.names import DEADLETTER, DECISIONS, FINES, GROUPS
-from lez.core.settings import Settings
 from lez.core.stage import Consumer, Offsets, Producer, StageRunner, StopFlag, dead_letter
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def _frames_already_stored(session: Session, decision: DecisionEvent) -> bool:
 class FinesWorker:
     def __init__(
         self,
-        settings: Settings,
+        settings: FinesSettings,
         consumer: Consumer,
         producer: Producer,
         sessions: sessionmaker[Session],
@@ -105,7 +106,7 @@ class FinesWorker:
         *,
         settle_every_s: float | None = 5.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        metrics: Metrics | None = None,
+        metrics: FinesMetrics | None = None,
         health: Health | None = None,
         backlog_every_s: float = 10.0,
         purge_every_s: float | None = 3600.0,

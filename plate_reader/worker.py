@@ -23,9 +23,8 @@ from lez.core.cameras import CameraRegistry
 from lez.core.errors import EventError, LezError, PoisonRecord
 from lez.core.events import FrameEvent, FrameRead, FrameRef, PassageEvent, parse_event
 from lez.core.jpeg import check_pixel_budget
-from lez.core.metrics import Health, Metrics
+from lez.core.metrics import Health
 from lez.core.names import FRAMES, GROUPS, PLATE_READER, PLATES
-from lez.core.settings import Settings
 from lez.core.stage import (
     Consumer,
     Offsets,
@@ -37,6 +36,8 @@ from lez.core.stage import (
 )
 from plate_reader.base import PassageVote, PlateRead
 from plate_reader.errors import FrameDecodeError, UnknownCameraError
+from plate_reader.metrics import PlateReaderMetrics
+from plate_reader.settings import PlateReaderSettings
 
 log = logging.getLogger(__name__)
 STAGE = PLATE_READER
@@ -102,12 +103,12 @@ class PassageGrouper:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: PlateReaderSettings,
         producer: Producer,
         voter: Voter,
         *,
         ground_truth: bool = False,
-        metrics: Metrics | None = None,
+        metrics: PlateReaderMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.producer = producer
@@ -267,7 +268,7 @@ class PlateReaderWorker:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: PlateReaderSettings,
         consumer: FramesConsumer,
         producer: Producer,
         read_frame: FrameReader,
@@ -276,7 +277,7 @@ class PlateReaderWorker:
         rebalance: Rebalance | None = None,
         cameras: CameraRegistry | None = None,
         ground_truth: bool = False,
-        metrics: Metrics | None = None,
+        metrics: PlateReaderMetrics | None = None,
         health: Health | None = None,
         before_commit: Callable[[Offsets], None] | None = None,
     ) -> None:

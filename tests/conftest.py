@@ -23,10 +23,10 @@ PG_ADMIN_URL = os.environ.get(
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The secrets have no default (lez.core.settings.SECRET_NAMES): the test session makes
+    """The secrets have no default (lez.app.settings.SECRET_NAMES): the test session makes
     its own random ones, so every ``Settings()`` of a test, and every process a test starts,
     has them. A test of the refusal without them removes them with ``monkeypatch``."""
-    from lez.core.settings import SECRET_NAMES
+    from lez.app.settings import SECRET_NAMES
 
     for name in SECRET_NAMES:
         os.environ.setdefault(f"LEZ_{name.upper()}", secrets.token_urlsafe(32))

@@ -30,11 +30,11 @@ from lez.app.replay import (
     prepare_run,
     scenario_options,
 )
+from lez.app.settings import Settings
 from lez.app.stack import Stack
 from lez.core.bus import make_producer
 from lez.core.events import FrameEvent
 from lez.core.plates import normalize_plate
-from lez.core.settings import Settings
 from tests.conftest import DEMO
 
 SETTLE_CLOCK = datetime(2030, 1, 1, tzinfo=UTC)

@@ -28,13 +28,13 @@ from lez.app.bench_pipeline import scenario_passages
 from lez.app.broker import EmbeddedBroker
 from lez.app.demo import DEMO_SCENARIO
 from lez.app.replay import ScenarioFrame, load_scenario
+from lez.app.settings import Settings
 from lez.core.bus import ensure_topics, make_fetch_consumer, make_producer
 from lez.core.events import FrameEvent, FrameRef, PassageEvent, VehicleRecord, parse_event
 from lez.core.names import FRAMES
 from lez.core.plates import normalize_plate
 from lez.core.registry import LookupResult
 from lez.core.rules import RuleBook
-from lez.core.settings import Settings
 
 PLATE = "1-ABC-123"
 

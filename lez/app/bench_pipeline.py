@@ -43,13 +43,13 @@ from lez.app.replay import (
     prepare_run,
     scenario_options,
 )
+from lez.app.settings import Settings
 from lez.app.stack import Stack
 from lez.core import names
 from lez.core.bus import make_producer
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.errors import LezError
 from lez.core.events import DeadLetter, DecisionEvent, FrameEvent, parse_event
-from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Any
 from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.errors import KafkaError
 
+from lez.app.settings import Settings
 from lez.core import names
 from lez.core.errors import BrokerError
-from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

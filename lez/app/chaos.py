@@ -50,10 +50,10 @@ from lez.app.replay import (
     run_replay,
     scenario_options,
 )
+from lez.app.settings import Settings
 from lez.app.stack import WORKERS, Stack, StackOptions
 from lez.core import names
 from lez.core.errors import LezError
-from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 LOOPBACK = frozenset({"127.0.0.1", "localhost"})

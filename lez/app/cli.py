@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
+from lez.app.settings import Settings
 from lez.core import names
 from lez.core.errors import LezError
 from lez.core.logs import configure_logging
-from lez.core.settings import Settings
 
 if TYPE_CHECKING:
     from camera_ingest.edge import Sender
@@ -411,12 +411,13 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     elif args.service == "ingest":
         from camera_ingest.gateway import RegistryFile
         from camera_ingest.gateway import create_app as ingest_app
+        from lez.app.metrics import Metrics
 
         cameras_file = args.registry or settings.cameras_file
         if cameras_file is None:
             raise LezError("lez serve ingest needs --registry cameras.yaml (or LEZ_CAMERAS_FILE)")
         serve(
-            ingest_app(settings, registry=RegistryFile(cameras_file)),
+            ingest_app(settings, registry=RegistryFile(cameras_file), metrics=Metrics()),
             host=args.host,
             port=args.port or 8200,
             limits=limits,

@@ -25,6 +25,8 @@ from fines.notices import covering_exemption
 from fines.review import Relookup
 from fines.service import DayPassCheck, FinesPolicy
 from lez.app.broker import ready_listener
+from lez.app.metrics import Metrics
+from lez.app.settings import Settings
 from lez.app.sim.errors import ScenarioError
 from lez.core.bus import (
     make_consumer,
@@ -35,12 +37,11 @@ from lez.core.bus import (
 from lez.core.cameras import CameraRegistry
 from lez.core.errors import ConfigError
 from lez.core.events import FrameEvent
-from lez.core.metrics import Health, Metrics
+from lez.core.metrics import Health
 from lez.core.names import PURPOSE_LEZ, PURPOSE_POLICE
 from lez.core.plates import normalize_plate
 from lez.core.registry import AuditSink, LookupResult
 from lez.core.rules import RuleBook
-from lez.core.settings import Settings
 from lez.core.stage import Offsets, Rebalance
 from plate_reader.base import PlateRead
 
@@ -283,6 +284,7 @@ def console_app(settings: Settings, *, metrics_token: str | None = None) -> Fast
         # The auditor's registry-audit search hashes the plate with the policy's key.
         policy=fines_policy(settings, rules(settings)),
         metrics_token=metrics_token,
+        metrics=Metrics(),  # every stage's metrics, as every lez process exposes them
     )
     if bootstrap := settings.kafka_bootstrap:  # the dashboard shows the consumer lag
         from lez.app.broker import consumer_lag

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from fines.models import Notice, Passage
 from lez.app import compose
 from lez.app.replay import Scenario, load_scenario, push_and_settle
+from lez.app.settings import Settings
 from lez.app.stack import Stack, StackOptions
 from lez.core.errors import ConfigError
-from lez.core.settings import Settings
 
 DEMO_SCENARIO = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
 

@@ -1,6 +1,6 @@
 """Metrics and health of one worker process: the probes its readiness asks, the endpoint.
 
-``lez worker X`` builds one :class:`~lez.core.metrics.Metrics` and one
+``lez worker X`` builds one :class:`~lez.app.metrics.Metrics` and one
 :class:`~lez.core.metrics.Health`, hands both to the stage, and serves them on
 ``LEZ_METRICS_PORT`` (``/metrics``, ``/healthz``, ``/readyz``) when that is set.
 """
@@ -15,9 +15,10 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from lez.app.metrics import Metrics
+from lez.app.settings import Settings
 from lez.core.errors import ConfigError
-from lez.core.metrics import Health, Metrics, MetricsServer
-from lez.core.settings import Settings
+from lez.core.metrics import Health, MetricsServer
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 1.0

@@ -22,13 +22,13 @@ from camera_ingest.source import publish
 from fines.models import DeadLetterRecord, Notice, OffenceCandidate, Passage
 from fines.service import settle_due
 from lez.app import compose
+from lez.app.settings import Settings
 from lez.app.sim.errors import ScenarioError
 from lez.app.stack import Stack, StackOptions
 from lez.core.bus import make_producer
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.errors import LezError
 from lez.core.events import FrameEvent
-from lez.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from lez.core.settings import Settings
+from lez.app.settings import Settings
 
 log = logging.getLogger(__name__)
 Phase = Literal["headers", "body", "busy"]

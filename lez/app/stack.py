@@ -24,6 +24,7 @@ from pydantic import SecretStr
 
 from fines.db import migrate
 from lez.app.broker import EmbeddedBroker, free_port, ready_file
+from lez.app.settings import SECRET_NAMES, SecretName, Settings
 from lez.core.bus import ensure_topics
 from lez.core.errors import ConfigError, LezError
 from lez.core.names import (
@@ -34,7 +35,6 @@ from lez.core.names import (
     PLATE_READER,
     POLICE_HOTLIST,
 )
-from lez.core.settings import SECRET_NAMES, SecretName, Settings
 
 log = logging.getLogger(__name__)
 WORKERS = PIPELINE_STAGES

@@ -20,7 +20,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from lez.core.errors import BrokerError
 from lez.core.names import TOPICS
-from lez.core.settings import Settings
+from lez.core.settings import CoreSettings
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class Record(Protocol):
     value: bytes
 
 
-def ensure_topics(settings: Settings, bootstrap: str, names: Iterable[str] = TOPICS) -> None:
+def ensure_topics(settings: CoreSettings, bootstrap: str, names: Iterable[str] = TOPICS) -> None:
     """Create the topics (idempotent), retrying while the broker starts."""
     deadline = time.monotonic() + 30
     last: Exception | None = None
@@ -187,7 +187,7 @@ class Transactional:
     timeout_ms: int
 
 
-def transactional_id(settings: Settings, group: str) -> str:
+def transactional_id(settings: CoreSettings, group: str) -> str:
     """The ``transactional.id`` of this process as a member of ``group``: the topic prefix,
     the group and the stage instance (``LEZ_STAGE_INSTANCE``, the host name by default). It is
     the same after a restart, so the restarted worker's ``init_transactions`` fences its
@@ -197,7 +197,7 @@ def transactional_id(settings: Settings, group: str) -> str:
     return f"{settings.topic_prefix}{group}.{instance}"
 
 
-def stage_transactions(settings: Settings, group: str) -> Transactional | None:
+def stage_transactions(settings: CoreSettings, group: str) -> Transactional | None:
     """The transactional identity of a stage producer of ``group`` when
     ``LEZ_KAFKA_TRANSACTIONS`` is on, else None."""
     if not settings.kafka_transactions:
@@ -222,7 +222,7 @@ def make_stage_producer(
 
 
 def make_consumer(
-    settings: Settings,
+    settings: CoreSettings,
     bootstrap: str,
     group: str,
     topics: Iterable[str],

@@ -1,6 +1,8 @@
-"""Prometheus metrics of every lez process, and the small HTTP endpoint a worker serves them on.
+"""Prometheus metrics shared by every lez process, and the small HTTP endpoint a worker serves
+them on. Each stage declares its own metrics (``<stage>/metrics.py``) on top of
+:class:`CoreMetrics`.
 
-One :class:`Metrics` per process, built in the entry point on its own ``CollectorRegistry``
+One metrics object per process, built in the entry point on its own ``CollectorRegistry``
 (nothing is registered at import time, so tests and replays build as many as they like) and
 handed to the stage. Names and units follow the Prometheus conventions: ``_total`` counters,
 ``_seconds`` histograms, base units, labels of low cardinality (a camera id is bounded by the
@@ -30,7 +32,6 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     ProcessCollector,
 )
 from prometheus_client.exposition import generate_latest
@@ -38,13 +39,11 @@ from prometheus_client.metrics_core import Metric
 
 log = logging.getLogger(__name__)
 
-OCR_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
-REGISTRY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
-
-
-class Metrics:
-    """Every metric a lez process may expose, on one registry (unused ones stay at zero)."""
+class CoreMetrics:
+    """The metrics every stage shares, on the process's registry; a stage's own metrics
+    class extends it (each ``__init__`` calls ``super().__init__`` first), and the app's
+    ``lez.app.metrics.Metrics`` puts every stage's on one registry (unused ones stay at
+    zero)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -52,35 +51,11 @@ class Metrics:
         self.frames_received = Counter(
             "lez_frames_received", "Frames taken in, by camera", ["camera_id"], registry=r
         )
-        self.frames_decided = Counter(
-            "lez_frames_decided", "Frames whose passage got a decision", registry=r
-        )
         self.camera_last_frame = Gauge(
             "lez_camera_last_frame_timestamp_seconds",
             "Capture time of the newest frame seen from a camera (Unix seconds)",
             ["camera_id"],
             registry=r,
-        )
-        self.passages = Counter("lez_passages", "Passages closed by the plate reader", registry=r)
-        self.passage_reads = Counter(
-            "lez_passage_reads",
-            "Passages by outcome of the read (read, unreadable)",
-            ["outcome"],
-            registry=r,
-        )
-        self.decisions = Counter("lez_decisions", "Decisions by kind", ["decision"], registry=r)
-        self.decision_latency = Histogram(
-            "lez_decision_latency_seconds",
-            "From a passage's first frame at the broker to its decision",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.notices = Counter(
-            "lez_notices", "Notices created, by kind and status", ["kind", "status"], registry=r
-        )
-        self.ocr_seconds = Histogram(
-            "lez_ocr_seconds", "Plate detection and reading time per frame",
-            buckets=OCR_BUCKETS, registry=r,
         )
         self.consumer_lag = Gauge(
             "lez_consumer_lag_records",
@@ -90,48 +65,6 @@ class Metrics:
         )
         self.deadletters = Counter(
             "lez_deadletters", "Records sent to lez.deadletter", ["stage"], registry=r
-        )
-        self.review_backlog = Gauge(
-            "lez_review_backlog_items", "Passages waiting in the review queue", registry=r
-        )
-        self._registry_calls(r)
-        self._edge_and_services(r)
-
-    def _registry_calls(self, r: CollectorRegistry) -> None:
-        """The FIDUS adapter's: call time by result, cache hits, the circuit breaker."""
-        self.registry_request_seconds = Histogram(
-            "lez_registry_request_seconds",
-            "Registry (FIDUS/DIV) call time, by result",
-            ["result"],
-            buckets=REGISTRY_BUCKETS,
-            registry=r,
-        )
-        self.registry_cache_hits = Counter(
-            "lez_registry_cache_hits", "Registry answers served from the adapter's cache",
-            registry=r,
-        )
-        self.registry_breaker_open = Gauge(
-            "lez_registry_breaker_open", "1 while the registry circuit breaker is open",
-            registry=r,
-        )
-
-    def _edge_and_services(self, r: CollectorRegistry) -> None:
-        """The gateway's, the edge's, the hotlist's and the mock DIV's, and the process's."""
-        self.gateway_refusals = Counter(
-            "lez_gateway_refusals", "Frames refused by the ingest gateway, by reason",
-            ["reason"], registry=r,
-        )
-        self.spool_depth = Gauge(
-            "lez_edge_spool_frames", "Frames waiting in an edge node's on-disk spool",
-            ["camera_id"], registry=r,
-        )
-        self.hotlist_checks = Counter(
-            "lez_hotlist_checks", "Police hotlist checks by result (hit, no_hit, skipped)",
-            ["result"], registry=r,
-        )
-        self.div_requests = Counter(
-            "lez_div_requests", "Requests the mock DIV answered, by endpoint and HTTP status",
-            ["endpoint", "status"], registry=r,
         )
         # process_cpu_seconds_total, process_resident_memory_bytes, ... of this process.
         ProcessCollector(registry=r)
@@ -222,7 +155,7 @@ class Health:
 
 
 def metrics_answer(
-    metrics: Metrics, authorization: str | None, token: str | None
+    metrics: CoreMetrics, authorization: str | None, token: str | None
 ) -> tuple[int, bytes, str]:
     """Status, body and content type of a ``GET /metrics`` (any process's HTTP layer).
     Without a token, the series per camera are merged: camera ids only behind the token."""
@@ -232,7 +165,7 @@ def metrics_answer(
 
 
 def _handler(
-    metrics: Metrics, health: Health, token: str | None
+    metrics: CoreMetrics, health: Health, token: str | None
 ) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
@@ -267,7 +200,7 @@ class MetricsServer:
 
     def __init__(
         self,
-        metrics: Metrics,
+        metrics: CoreMetrics,
         health: Health,
         *,
         host: str,

@@ -43,9 +43,9 @@ from kafka.structs import OffsetAndMetadata
 from lez.core.bus import Record
 from lez.core.errors import BrokerError, ConfigError, PoisonRecord, Unavailable
 from lez.core.events import DeadLetter
-from lez.core.metrics import Health, Metrics
+from lez.core.metrics import CoreMetrics, Health
 from lez.core.names import DEADLETTER
-from lez.core.settings import Settings
+from lez.core.settings import CoreSettings
 
 log = logging.getLogger(__name__)
 MIN_RETRY_S = 0.1
@@ -166,7 +166,7 @@ class StopFlag:
 
 def dead_letter(
     producer: Producer,
-    settings: Settings,
+    settings: CoreSettings,
     *,
     stage: str,
     record: Record,
@@ -213,7 +213,7 @@ def reraise(_exc: Exception, _record: Record) -> bool:
 
 def dead_letter_policy(
     producer: Producer,
-    settings: Settings,
+    settings: CoreSettings,
     stage: str,
     *,
     poison: tuple[type[Exception], ...] = (),
@@ -297,7 +297,7 @@ class StageRunner:
         poll_ms: int = 500,
         max_records: int = 32,
         clock: Callable[[], float] = time.monotonic,
-        metrics: Metrics | None = None,
+        metrics: CoreMetrics | None = None,
         health: Health | None = None,
         transactional: bool | None = None,
         before_commit: Callable[[Offsets], None] | None = None,

@@ -44,9 +44,9 @@ def serve_with_div(sessions: Any, secret_key: str, db_path: Path) -> Iterator[Li
     from fines.service import FinesPolicy, packaged_rules, settle_due
     from lez.app.compose import div_authorities
     from lez.app.compose import relookup as fidus_relookup
+    from lez.app.settings import Settings
     from lez.app.sim.div_service import create_app as div_app
     from lez.app.sim.registry_data import load_registry
-    from lez.core.settings import Settings
     from tests.integration.test_console import seed_users
     from tests.unit.test_fidus_client import Server, serve
 

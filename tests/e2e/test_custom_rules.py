@@ -16,9 +16,9 @@ from fines.db import make_engine, session_factory
 from fines.models import Notice
 from fines.service import record_decision, settle_due
 from lez.app import compose
+from lez.app.settings import Settings
 from lez.app.sim.div_service import create_app as div_app
 from lez.core.rules import RuleBook
-from lez.core.settings import Settings
 from tests.e2e.test_replay import _replay
 from tests.integration.test_console import login, seed_users
 from tests.integration.test_fines_db import decision

@@ -8,8 +8,8 @@ import uuid
 import pytest
 from kafka import TopicPartition
 
+from lez.app.settings import Settings
 from lez.core.bus import ensure_topics, make_consumer, make_producer
-from lez.core.settings import Settings
 from lez.core.stage import commit
 
 pytestmark = pytest.mark.integration

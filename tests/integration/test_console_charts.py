@@ -28,10 +28,10 @@ from fines.db import make_engine, session_factory
 from fines.models import DeadLetterRecord, Passage, RegistryAudit, ReviewItem
 from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
 from lez.app.broker import consumer_lag, free_port
+from lez.app.settings import Settings
 from lez.core.bus import ensure_topics, make_consumer, make_producer
 from lez.core.errors import BrokerError
 from lez.core.events import DecisionEvent
-from lez.core.settings import Settings
 from lez.core.stage import commit
 from tests.conftest import DEMO
 from tests.integration.test_console import USER_OF_ROLE, login, seed_users

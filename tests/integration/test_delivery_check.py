@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from lez.app.broker import EmbeddedBroker
+from lez.app.settings import Settings
 from lez.core.bus import CheckedProducer, _producer_config, ensure_topics
 from lez.core.errors import BrokerError
-from lez.core.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -21,10 +21,10 @@ from camera_ingest.source import CapturedFrame
 from camera_ingest.spool import Spool
 from lez.app.broker import free_port
 from lez.app.chaos import LinkProxy
+from lez.app.settings import Settings
 from lez.core.bus import ensure_topics
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.events import FrameEvent
-from lez.core.settings import Settings
 from tests.conftest import DEMO
 
 pytestmark = pytest.mark.integration

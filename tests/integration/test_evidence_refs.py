@@ -16,9 +16,9 @@ from sqlalchemy import select
 
 from fidus_adapter.evidence import EVIDENCE_MISSING, KafkaFrameFetcher
 from fines.models import Evidence, Notice, OffenceCandidate
+from lez.app.settings import Settings
 from lez.core.bus import ensure_topics, make_fetch_consumer, make_producer
 from lez.core.events import DecisionEvent, FrameEvent, FrameRef, PassageEvent, parse_event
-from lez.core.settings import Settings
 from tests.pipeline import Pipeline, demo_pipeline
 
 pytestmark = pytest.mark.integration

@@ -20,11 +20,11 @@ from fines.models import DeadLetterRecord, Passage
 from fines.service import FinesPolicy, packaged_rules
 from fines.worker import FinesWorker
 from lez.app import compose
+from lez.app.settings import Settings
 from lez.core.bus import ensure_topics, make_stage_producer
 from lez.core.errors import RegistryError
 from lez.core.events import DecisionEvent, FrameEvent, FrameRef, PassageEvent
 from lez.core.registry import LookupResult
-from lez.core.settings import Settings
 from lez.core.stage import Polled
 from plate_reader.base import PlateRead
 from tests.fakes import FakeRecord

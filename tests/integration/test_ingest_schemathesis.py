@@ -21,9 +21,9 @@ from schemathesis.schemas import BaseSchema
 from camera_ingest.gateway import GatewayConfig, RegistryFile, create_app
 from camera_ingest.guard import GuardConfig
 from camera_ingest.keys import hash_api_key
+from lez.app.settings import Settings
 from lez.core.bus import ensure_topics
 from lez.core.cameras import Camera, CameraRegistry
-from lez.core.settings import Settings
 
 pytestmark = pytest.mark.integration
 KEY = "schemathesis-key"

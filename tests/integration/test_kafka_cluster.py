@@ -12,8 +12,8 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from lez.app.apache_kafka import ApacheKafka
+from lez.app.settings import Settings
 from lez.core.bus import ensure_topics, make_stage_producer
-from lez.core.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka_cluster]
 

@@ -15,10 +15,10 @@ import pytest
 from kafka import KafkaConsumer
 
 from lez.app.replay import load_scenario, prepare_run, scenario_options
+from lez.app.settings import Settings
 from lez.app.stack import Stack
 from lez.core.errors import ConfigError
 from lez.core.names import FIDUS_ADAPTER
-from lez.core.settings import Settings
 from tests.conftest import DEMO
 from tests.pipeline import Pipeline, demo_pipeline
 

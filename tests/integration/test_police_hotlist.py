@@ -14,12 +14,12 @@ from kafka import KafkaConsumer
 from fidus_adapter.client import FidusAdapter
 from fidus_adapter.signing import Authority
 from lez.app import compose
+from lez.app.settings import Settings
 from lez.app.sim.div_service import create_app
 from lez.core.bus import ensure_topics, make_producer
 from lez.core.errors import PurposeRefused
 from lez.core.events import FrameRef, PassageEvent, VehicleRecord
 from lez.core.registry import InMemoryAuditSink
-from lez.core.settings import Settings
 from lez.core.stage import StopFlag
 from tests.unit.test_fidus_client import serve
 

@@ -28,9 +28,9 @@ from fines.models import DeadLetterRecord, Passage
 from fines.worker import GROUP
 from lez.app import compose
 from lez.app.broker import free_port, ready_file
+from lez.app.settings import Settings
 from lez.core.bus import ensure_topics, make_producer
 from lez.core.events import DecisionEvent, FrameRef, PassageEvent
-from lez.core.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 T0 = datetime(2023, 5, 2, 8, 10, tzinfo=UTC)

@@ -25,9 +25,9 @@ from fines.review import (
 )
 from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
 from lez.app.compose import relookup as fidus_relookup
+from lez.app.settings import Settings
 from lez.app.sim.div_service import create_app as div_app
 from lez.core.events import VehicleRecord
-from lez.core.settings import Settings
 from tests.integration.test_console import PASSWORDS, login, seed_users
 from tests.integration.test_fines_db import decision
 from tests.unit.test_fidus_client import AUTHORITIES, KEY, serve

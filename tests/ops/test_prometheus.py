@@ -34,9 +34,9 @@ from lez.app.replay import (
     push_and_settle,
     scenario_options,
 )
+from lez.app.settings import Settings
 from lez.app.stack import Stack
 from lez.core.cameras import Camera, CameraRegistry
-from lez.core.settings import Settings
 from tests.conftest import DEMO
 
 pytestmark = pytest.mark.prometheus

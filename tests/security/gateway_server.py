@@ -15,9 +15,9 @@ import uvicorn
 from camera_ingest.gateway import GatewayConfig, RegistryFile, create_app
 from camera_ingest.keys import hash_api_key
 from lez.app.broker import free_port
+from lez.app.settings import Settings
 from lez.core.bus import ensure_topics
 from lez.core.cameras import Camera, CameraRegistry
-from lez.core.settings import Settings
 
 Serve = Callable[[GatewayConfig], str]
 

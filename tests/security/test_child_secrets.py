@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from lez.app.settings import Settings
 from lez.app.stack import Stack, StackOptions
-from lez.core.settings import Settings
 from tests.conftest import DEMO
 
 CONSOLE_ONLY = {"LEZ_CONSOLE_SECRET_KEY", "LEZ_CONSOLE_ADMIN_PASSWORD"}

@@ -20,7 +20,7 @@ from fines.console import create_app
 from fines.db import make_engine, session_factory
 from fines.models import ConsoleAudit
 from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
-from lez.core.settings import Settings
+from lez.app.settings import Settings
 from tests.integration.test_console import PASSWORDS, login, seed_users
 from tests.integration.test_fines_db import decision
 

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 
 from camera_ingest.gateway import GatewayConfig, RegistryFile, create_app
 from camera_ingest.keys import hash_api_key
+from lez.app.settings import Settings
 from lez.core.bus import ensure_topics
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.events import FrameEvent
-from lez.core.settings import Settings
 from tests.conftest import DEMO
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ from pydantic import SecretStr
 
 from camera_ingest.gateway import GatewayConfig, RegistryFile, create_app
 from camera_ingest.keys import hash_api_key
+from lez.app.settings import Settings
 from lez.core.cameras import Camera, CameraRegistry
-from lez.core.settings import Settings
 from tests.conftest import DEMO
 
 ADMIN = "admin-key-of-the-gateway"

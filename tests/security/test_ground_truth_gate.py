@@ -14,11 +14,11 @@ import pytest
 
 from fidus_adapter.worker import decide
 from fines.service import FinesPolicy, is_certain, packaged_rules
+from lez.app.settings import Settings
 from lez.app.stack import Stack, StackOptions
 from lez.core.errors import EventError
 from lez.core.events import DecisionEvent, FrameRef, PassageEvent, VehicleRecord
 from lez.core.rules import RuleBook
-from lez.core.settings import Settings
 from tests.fakes import FakeRegistry
 
 AT = datetime(2023, 5, 2, 8, 10, tzinfo=UTC)

@@ -29,9 +29,9 @@ import pytest
 from camera_ingest.keys import hash_api_key
 from lez.app.broker import free_port
 from lez.app.serving import RepeatFilter
+from lez.app.settings import Settings
 from lez.core.bus import ensure_topics
 from lez.core.cameras import Camera, CameraRegistry
-from lez.core.settings import Settings
 from tests.conftest import DEMO, ROOT
 
 JPEG = (DEMO / "frames" / "d00_0.jpg").read_bytes()

@@ -28,11 +28,11 @@ from camera_ingest.keys import hash_api_key
 from lez.app import compose
 from lez.app.broker import free_port
 from lez.app.serving import ServerLimits, server_config
+from lez.app.settings import Settings
 from lez.core.bus import ensure_topics
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.events import FrameEvent
 from lez.core.jpeg import FrameTooLarge, check_pixel_budget, declared_dimensions
-from lez.core.settings import Settings
 from plate_reader.base import PlateRead
 from tests.conftest import DEMO
 from tests.fakes import FakeRecord

@@ -14,11 +14,11 @@ import uuid
 import pytest
 
 from lez.app import compose
+from lez.app.settings import Settings
 from lez.app.sim.div_service import create_app
 from lez.core.bus import ensure_topics, make_producer
 from lez.core.events import FrameRef, PassageEvent
 from lez.core.registry import InMemoryAuditSink
-from lez.core.settings import Settings
 from lez.core.stage import StopFlag
 from tests.conftest import ROOT
 from tests.integration.test_police_hotlist import AT, STOLEN, adapter

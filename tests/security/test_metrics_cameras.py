@@ -11,7 +11,8 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from lez.core.metrics import Health, Metrics, MetricsServer
+from lez.app.metrics import Metrics
+from lez.core.metrics import Health, MetricsServer
 
 TOKEN = "metrics-token-of-the-test-0123"
 

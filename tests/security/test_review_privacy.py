@@ -33,10 +33,10 @@ from fines.service import (
     record_decision,
     settle_due,
 )
+from lez.app.settings import Settings
 from lez.core.events import VehicleRecord
 from lez.core.plates import normalize_plate, plate_hash
 from lez.core.rules import RuleBook
-from lez.core.settings import Settings
 from tests.fakes import FakeRegistry, FakeRelookup
 from tests.integration.test_fines_db import decision
 

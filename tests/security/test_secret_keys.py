@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from lez.core.settings import Settings
+from lez.app.settings import Settings
 from tests.conftest import DEMO, ROOT
 
 KEY_VARIABLES = [

@@ -15,9 +15,9 @@ from pydantic import SecretStr
 
 from lez.app import compose
 from lez.app.replay import load_scenario, prepare_run
+from lez.app.settings import SECRET_NAMES, Settings
 from lez.app.stack import Stack, StackOptions
 from lez.core.errors import ConfigError
-from lez.core.settings import SECRET_NAMES, Settings
 from tests.conftest import DEMO, ROOT
 
 VARIABLES = [f"LEZ_{n.upper()}" for n in SECRET_NAMES]

@@ -80,7 +80,7 @@ def test_the_threshold_has_a_floor() -> None:
 def test_settings_refuse_a_threshold_below_the_floor() -> None:
     from pydantic import ValidationError
 
-    from lez.core.settings import Settings
+    from lez.app.settings import Settings
 
     with pytest.raises(ValidationError):
         Settings(auto_issue_threshold=0.5)

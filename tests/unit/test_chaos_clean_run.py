@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lez.app import chaos
-from lez.core.settings import Settings
+from lez.app.settings import Settings
 
 DEMO = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
 

@@ -14,9 +14,9 @@ from fidus_adapter.evidence import EVIDENCE_MISSING, FetchedFrame, attach_eviden
 from fidus_adapter.worker import decide
 from fines.service import FinesPolicy, is_certain, packaged_rules
 from lez.app.cli import build_parser
+from lez.app.settings import Settings
 from lez.core.events import FrameEvent, FrameRef, PassageEvent, VehicleRecord, parse_event
 from lez.core.rules import RuleBook
-from lez.core.settings import Settings
 from plate_reader.base import PlateRead
 from plate_reader.voting import vote
 from plate_reader.worker import PassageGrouper

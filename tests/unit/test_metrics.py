@@ -10,10 +10,11 @@ from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from fidus_adapter.client import FidusAdapter
+from lez.app.metrics import Metrics
 from lez.app.sim.div_service import create_app
 from lez.core.bus import Record
 from lez.core.errors import RegistryUnavailable
-from lez.core.metrics import Health, Metrics, MetricsServer
+from lez.core.metrics import Health, MetricsServer
 from lez.core.registry import InMemoryAuditSink
 from lez.core.stage import Polled, StageRunner
 from tests.fakes import FakeProducer, FakeRecord

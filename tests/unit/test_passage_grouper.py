@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from kafka import TopicPartition
 
+from lez.app.settings import Settings
 from lez.core.events import FrameEvent, PassageEvent, parse_event
-from lez.core.settings import Settings
 from plate_reader.base import PlateRead
 from plate_reader.voting import vote
 from plate_reader.worker import PassageGrouper

@@ -12,9 +12,9 @@ import pytest
 from kafka import TopicPartition
 from kafka.errors import ProducerFencedError
 
+from lez.app.settings import Settings
 from lez.core.bus import Record
 from lez.core.errors import BrokerError, ConfigError, EventError, PoisonRecord, RegistryUnavailable
-from lez.core.settings import Settings
 from lez.core.stage import (
     Polled,
     Rebalance,

@@ -16,10 +16,10 @@ from kafka import TopicPartition
 from fidus_adapter.evidence import FetchedFrame
 from fidus_adapter.hotlist import HotlistWorker
 from fidus_adapter.worker import FidusAdapterWorker
+from lez.app.settings import Settings
 from lez.core.events import FrameEvent, FrameRef, PassageEvent, VehicleRecord
 from lez.core.registry import HotlistResult
 from lez.core.rules import RuleBook
-from lez.core.settings import Settings
 from lez.core.stage import Polled, StopFlag
 from plate_reader.base import PlateRead
 from plate_reader.voting import vote

@@ -42,9 +42,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from fidus_adapter.signing import Authority, NonceCache, Verdict, verify
+from lez.app.metrics import DivMetrics, Metrics
 from lez.app.sim.registry_data import RegisteredVehicle, Registry
 from lez.core.events import Exemption, VehicleRecord
-from lez.core.metrics import Metrics, metrics_answer
+from lez.core.metrics import metrics_answer
 from lez.core.names import PURPOSE_LEZ, PURPOSE_POLICE
 from lez.core.plates import plate_hash
 
@@ -196,7 +197,7 @@ def create_app(
     failure_rate: float = 0.0,
     seed: int | None = None,
     clock: Callable[[], float] = time.time,
-    metrics: Metrics | None = None,
+    metrics: DivMetrics | None = None,
     metrics_token: str | None = None,
 ) -> FastAPI:
     """The mock DIV serving ``vehicles`` and ``exemptions`` (matched on normalised plates) to
@@ -233,7 +234,7 @@ def _gate(
     app: FastAPI,
     authorities: Mapping[str, Authority],
     audit_log: DivAuditLog,
-    metrics: Metrics,
+    metrics: DivMetrics,
     faults: _Faults,
     clock: Callable[[], float],
 ) -> None:
@@ -286,7 +287,7 @@ def _gate(
         return await call_next(request)
 
 
-def _metrics_route(app: FastAPI, metrics: Metrics, token: str | None) -> None:
+def _metrics_route(app: FastAPI, metrics: DivMetrics, token: str | None) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint(request: Request) -> Response:
         status, body, ctype = metrics_answer(metrics, request.headers.get("authorization"), token)
