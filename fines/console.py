@@ -36,9 +36,11 @@ from starlette.middleware.sessions import SessionMiddleware
 from fines.api import routes
 from fines.api.deps import ConsoleContext, NotAuthenticated, SessionDep, csrf_token, guarded
 from fines.api.queries import notice_json, review_json, summary
-from fines.api.render import console_template_globals
+from fines.api.render import console_template_globals, language
 from fines.auth import VIEW, AccountError, LoginThrottled, bootstrap_admin
 from fines.console_service import CorrectionUnavailable
+from fines.console_text import error_text, http_error_text, kind_status_filter, label_filter
+from fines.i18n import gettext
 from fines.login_throttle import LoginThrottle, ThrottlePolicy
 from fines.metrics import FinesMetrics
 from fines.review import (
@@ -134,6 +136,8 @@ def _templates() -> Jinja2Templates:
     """The pages' templates, with the local-time filter and the console's globals."""
     templates = Jinja2Templates(directory=str(TEMPLATES))
     templates.env.filters["local"] = local_time
+    templates.env.filters["label"] = label_filter
+    templates.env.filters["kind_status"] = kind_status_filter
     templates.env.globals.update(console_template_globals())
     return templates
 
@@ -222,7 +226,10 @@ def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
     ) -> Response:
         if _is_api(request):
             return JSONResponse({"detail": message}, status_code=status, headers=headers)
+        lang = language(request)
         context: dict[str, Any] = {
+            "_": gettext(lang, "console"),
+            "lang": lang,
             "status": status,
             "message": message,
             "page": "",
@@ -252,12 +259,16 @@ def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
             )
-        return error(request, exc.status_code, str(exc.detail), exc.headers)
+        text = http_error_text(gettext(language(request), "console"), str(exc.detail))
+        return error(request, exc.status_code, text, exc.headers)
 
     for exc_type, status in ERROR_STATUS:
 
         def handler(request: Request, exc: Exception, status: int = status) -> Response:
-            return error(request, status, str(exc), _error_headers(exc))
+            if _is_api(request):
+                return error(request, status, str(exc), _error_headers(exc))
+            text = error_text(gettext(language(request), "console"), exc)
+            return error(request, status, text, _error_headers(exc))
 
         app.add_exception_handler(exc_type, handler)
 

@@ -87,7 +87,9 @@ class Candidate:
     euro: str
     outcome: str
     source: str
-    """``look-alike (1/7 confusion)`` or ``other country``."""
+    """``lookalike`` or ``other_country``."""
+    detail: str = ""
+    """For a look-alike, the characters confused (``1/7``)."""
 
 
 def candidates(reasons: Iterable[str]) -> list[Candidate]:
@@ -97,13 +99,23 @@ def candidates(reasons: Iterable[str]) -> list[Candidate]:
         if m is None:
             continue
         d = _DESCRIBED.match(m["rest"])
-        source = f"look-alike ({m['why']})" if m["why"] else "other country"
+        source = "lookalike" if m["why"] else "other_country"
+        detail = (m["why"] or "").removesuffix(" confusion")
         if d is None:
-            out.append(Candidate(m["plate"], m["country"], m["rest"], "", "", "ambiguous", source))
+            out.append(
+                Candidate(m["plate"], m["country"], m["rest"], "", "", "ambiguous", source, detail)
+            )
             continue
         out.append(
             Candidate(
-                m["plate"], m["country"], d["what"], d["fuel"], d["euro"], d["outcome"], source
+                m["plate"],
+                m["country"],
+                d["what"],
+                d["fuel"],
+                d["euro"],
+                d["outcome"],
+                source,
+                detail,
             )
         )
     return out

@@ -16,8 +16,8 @@ FINES = Path(__file__).resolve().parents[2] / "fines"
 SOURCES: dict[Domain, list[tuple[str, Path]]] = {
     "notice": [("python", FINES / "documents.py")],
     "console": [
-        ("python", FINES / "api" / "routes" / "review.py"),
-        ("python", FINES / "api" / "routes" / "payments.py"),
+        ("python", FINES / "console_text.py"),
+        *(("python", p) for p in sorted((FINES / "api" / "routes").glob("*.py"))),
         *(("jinja2", p) for p in sorted((FINES / "templates").glob("*.html"))),
     ],
 }

@@ -21,18 +21,24 @@ from fines.api.deps import (
     guarded,
     session_token,
 )
-from fines.api.render import FormStr, back, render, safe_next
+from fines.api.render import FormStr, back, language, render, safe_next
 from fines.api.schemas import LoginIn, MeOut, PasswordChangeIn, UserPublic
-from fines.auth import VIEW, AccountError, LoginThrottled, StartedSession
+from fines.auth import MIN_PASSWORD_LENGTH, VIEW, AccountError, LoginThrottled, StartedSession
+from fines.console_text import error_text, reason_text
+from fines.i18n import gettext
 
 api = APIRouter(prefix="/api", tags=["account"])
 pages = APIRouter(tags=["pages"], include_in_schema=False)
 
 
 def _start(request: Request, started: StartedSession) -> None:
-    """A fresh cookie session (no fixation): the server-side token and nothing else."""
+    """A fresh cookie session (no fixation): the server-side token, and the language chosen
+    before logging in."""
+    lang = request.session.get("lang")
     request.session.clear()
     request.session[SESSION_KEY] = started.token
+    if isinstance(lang, str):
+        request.session["lang"] = lang
 
 
 @api.post("/login")
@@ -108,6 +114,7 @@ def login_submit(
     password: FormStr,
     next: Annotated[str, Form()] = "/",  # noqa: A002
 ) -> Response:
+    _ = gettext(language(request), "console")
     try:
         done = console_service.login(
             session,
@@ -127,7 +134,7 @@ def login_submit(
             status_code=429,
             headers={"Retry-After": str(exc.retry_after_s)},
             next=safe_next(next),
-            error=f"Too many failed logins; try again in {exc.retry_after_s} seconds.",
+            error=error_text(_, exc),
         )
     if done is None:
         return render(
@@ -137,7 +144,7 @@ def login_submit(
             "login",
             status_code=401,
             next=safe_next(next),
-            error="Wrong username or password.",
+            error=_("Wrong username or password."),
         )
     _start(request, done.started)
     return RedirectResponse(safe_next(next), status_code=303)
@@ -155,7 +162,7 @@ def logout(request: Request, session: SessionDep, c: CtxDep, csrf: FormStr = "")
 
 @pages.get("/account/password", response_class=HTMLResponse, **guarded(VIEW))
 def password_page(request: Request, c: CtxDep) -> Response:
-    return render(request, c, "password.html", "account")
+    return render(request, c, "password.html", "account", min_password=MIN_PASSWORD_LENGTH)
 
 
 @pages.post("/account/password", **form_guarded(VIEW))
@@ -169,8 +176,9 @@ def password_submit(
     new_password: FormStr,
     new_password_again: FormStr,
 ) -> Response:
+    _ = gettext(language(request), "console")
     if new_password != new_password_again:
-        return back(request, "/account/password", "The new passwords differ.", ok=False)
+        return back(request, "/account/password", _("The new passwords differ."), ok=False)
     try:
         started = console_service.change_password(
             session,
@@ -184,8 +192,12 @@ def password_submit(
             address=address,
         )
     except AccountError as exc:
-        return back(request, "/account/password", exc.reason.capitalize() + ".", ok=False)
+        return back(request, "/account/password", _sentence(reason_text(_, exc.reason)), ok=False)
     except LoginThrottled as exc:
-        return back(request, "/account/password", str(exc).capitalize() + ".", ok=False)
+        return back(request, "/account/password", error_text(_, exc), ok=False)
     _start(request, started)
-    return back(request, "/", "Password changed; your other sessions have ended.")
+    return back(request, "/", _("Password changed; your other sessions have ended."))
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

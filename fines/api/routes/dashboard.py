@@ -21,9 +21,11 @@ from sqlalchemy.orm import Session
 from fines import charts
 from fines.api import queries
 from fines.api.deps import CtxDep, SessionDep, guarded
-from fines.api.render import render
+from fines.api.render import language, render
 from fines.api.schemas import DashboardPublic, SummaryPublic
 from fines.auth import VIEW
+from fines.console_text import label
+from fines.i18n import Gettext, gettext
 from fines.service import BRUSSELS
 
 log = logging.getLogger(__name__)
@@ -88,14 +90,18 @@ def hour_label(at: datetime) -> str:
     return local.strftime("%H:00\n%d/%m/%y")
 
 
-def passages_chart(hourly: queries.HourlyDecisions) -> str:
+def _same(text: str) -> str:
+    return text
+
+
+def passages_chart(hourly: queries.HourlyDecisions, _: Gettext = _same) -> str:
     kinds = sorted(
         hourly.counts,
         key=lambda k: DECISION_ORDER.index(k) if k in DECISION_ORDER else len(DECISION_ORDER),
     )
     series = [
         charts.Series(
-            k.replace("_", " "),
+            label(_, k),
             tuple(float(v) for v in hourly.counts[k]),
             DECISION_COLOURS.get(k, OTHER_COLOUR),
         )
@@ -103,7 +109,7 @@ def passages_chart(hourly: queries.HourlyDecisions) -> str:
     ]
     return charts.stacked_bars(
         chart_id="chart-passages",
-        title="Passages per hour by decision",
+        title=_("Passages per hour by decision"),
         labels=[hour_label(h) for h in hourly.axis.hours],
         series=series,
         breaks=hourly.axis.gaps,
@@ -112,10 +118,10 @@ def passages_chart(hourly: queries.HourlyDecisions) -> str:
     )
 
 
-def backlog_chart(backlog: queries.BacklogSeries) -> str:
+def backlog_chart(backlog: queries.BacklogSeries, _: Gettext = _same) -> str:
     return charts.line_chart(
         chart_id="chart-backlog",
-        title="Open review items at the end of each hour",
+        title=_("Open review items at the end of each hour"),
         labels=[hour_label(h) for h in backlog.hours],
         values=[float(v) for v in backlog.open_items],
         width=1280,
@@ -123,7 +129,7 @@ def backlog_chart(backlog: queries.BacklogSeries) -> str:
     )
 
 
-def camera_rows(cameras: list[queries.CameraActivity]) -> list[dict[str, Any]]:
+def camera_rows(cameras: list[queries.CameraActivity], _: Gettext = _same) -> list[dict[str, Any]]:
     return [
         {
             "camera_id": c.camera_id,
@@ -135,7 +141,7 @@ def camera_rows(cameras: list[queries.CameraActivity]) -> list[dict[str, Any]]:
                 charts.sparkline(
                     [float(v) for v in c.frames_per_hour],
                     chart_id=f"spark-{c.camera_id}",
-                    title=f"Frames per hour of camera {c.camera_id}",
+                    title=_("Frames per hour of camera {camera}").format(camera=c.camera_id),
                 )
             ),
         }
@@ -144,18 +150,21 @@ def camera_rows(cameras: list[queries.CameraActivity]) -> list[dict[str, Any]]:
 
 
 def pipeline_panel(
-    dead: queries.DeadLetterCounts, registry: queries.RegistryState, lag: LagReading
+    dead: queries.DeadLetterCounts,
+    registry: queries.RegistryState,
+    lag: LagReading,
+    _: Gettext = _same,
 ) -> dict[str, Any]:
     stages = list(dead.last_24h)
     return {
         "deadletters": svg(
             charts.bar_chart(
                 chart_id="chart-deadletters",
-                title="Dead letters per stage in the last 24 hours",
+                title=_("Dead letters per stage in the last 24 hours"),
                 labels=stages,
                 values=[float(dead.last_24h[s]) for s in stages],
                 colour="#c8453b",
-                name="dead letters, 24 h",
+                name=_("dead letters, 24 h"),
                 width=420,
                 height=180,
             )
@@ -166,9 +175,9 @@ def pipeline_panel(
         "registry_chart": svg(
             charts.share_bar(
                 chart_id="chart-registry",
-                title=f"Outcome of the newest {registry.calls} registry calls",
+                title=_("Outcome of the newest {n} registry calls").format(n=registry.calls),
                 segments=[
-                    charts.Segment(k, float(v), REGISTRY_COLOURS[k])
+                    charts.Segment(label(_, k), float(v), REGISTRY_COLOURS[k])
                     for k, v in registry.outcomes.items()
                 ],
                 width=420,
@@ -179,7 +188,7 @@ def pipeline_panel(
 
 
 def dashboard_view(
-    session: Session, *, now: datetime, lag_probe: LagProbe | None
+    session: Session, *, now: datetime, lag_probe: LagProbe | None, _: Gettext = _same
 ) -> dict[str, Any]:
     """Everything the dashboard page shows besides the summary figures."""
     samples = queries.recent_passages(session=session)
@@ -192,15 +201,18 @@ def dashboard_view(
             "last": axis.hours[-1] if axis.hours else None,
             "gaps": len(axis.gaps),
         },
-        "passages_chart": svg(passages_chart(hourly)),
+        "passages_chart": svg(passages_chart(hourly, _)),
         "backlog_chart": svg(
-            backlog_chart(queries.review_backlog_series(session=session, now=now))
+            backlog_chart(queries.review_backlog_series(session=session, now=now), _)
         ),
-        "cameras": camera_rows(queries.camera_activity(session=session, samples=samples, now=now)),
+        "cameras": camera_rows(
+            queries.camera_activity(session=session, samples=samples, now=now), _
+        ),
         "pipeline": pipeline_panel(
             queries.deadletter_counts(session=session, now=now),
             queries.registry_state(session=session),
             read_lag(lag_probe),
+            _,
         ),
     }
 
@@ -265,5 +277,10 @@ def dashboard(request: Request, c: CtxDep, session: SessionDep) -> Response:
         "dashboard.html",
         "dashboard",
         s=queries.summary(session, now=now),
-        d=dashboard_view(session, now=now, lag_probe=_lag_probe(request)),
+        d=dashboard_view(
+            session,
+            now=now,
+            lag_probe=_lag_probe(request),
+            _=gettext(language(request), "console"),
+        ),
     )

@@ -22,9 +22,11 @@ from fines.api.deps import (
     limit_query,
     plausible_day,
 )
-from fines.api.render import FormStr, back, render
+from fines.api.render import FormStr, back, language, render
 from fines.api.schemas import NoticeDetailPublic, NoticePublic, NoticesPublic, ReasonIn
 from fines.auth import NOTICE_ACTIONS, SUPERVISE, VIEW
+from fines.console_text import N_, error_text, label
+from fines.i18n import gettext
 from fines.review import STATUSES, NotFound
 from lez.core.errors import LezError
 
@@ -33,10 +35,10 @@ pages = APIRouter(prefix="/notices", tags=["pages"], include_in_schema=False)
 PlateQ = Annotated[str | None, Query(max_length=32)]
 StatusesQ = Annotated[list[str] | None, Query()]
 ACTION_LABELS = {
-    "paid": "Record payment",
-    "contest": "Record contest",
-    "uphold": "Uphold (contest rejected)",
-    "cancel": "Cancel notice",
+    "paid": N_("Record payment"),
+    "contest": N_("Record contest"),
+    "uphold": N_("Uphold (contest rejected)"),
+    "cancel": N_("Cancel notice"),
 }
 
 
@@ -189,6 +191,7 @@ def _register_page_action(name: str, to: str, roles: frozenset[str]) -> None:
         reason: FormStr,
     ) -> Response:
         url = f"/notices/{quote(notice_id)}"
+        _ = gettext(language(request), "console")
         try:
             console_service.notice_action(
                 session,
@@ -202,8 +205,8 @@ def _register_page_action(name: str, to: str, roles: frozenset[str]) -> None:
         except NotFound:
             raise
         except LezError as exc:
-            return back(request, url, str(exc), ok=False)
-        return back(request, url, f"Notice is now {to}.")
+            return back(request, url, error_text(_, exc), ok=False)
+        return back(request, url, _("Notice is now {status}.").format(status=label(_, to)))
 
 
 for _name, (_to, _roles) in NOTICE_ACTIONS.items():

@@ -15,6 +15,7 @@ from fines.api import queries
 from fines.api.deps import CtxDep, SessionDep, UserDep, form_guarded, guarded
 from fines.api.render import back, language, render
 from fines.auth import SUPERVISE
+from fines.console_text import reason_text
 from fines.i18n import gettext
 from fines.models import Notice
 
@@ -77,6 +78,6 @@ def payments_record(
     try:
         n = _record(session, c, reference, amount, actor=user.username)
     except payments.PaymentRefused as exc:
-        return back(request, "/payments", exc.problem, ok=False)
+        return back(request, "/payments", reason_text(_, exc.problem), ok=False)
     done = _("Payment recorded: notice {notice} is paid.").format(notice=n.notice_id[:8])
     return back(request, "/payments", done)

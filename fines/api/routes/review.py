@@ -28,6 +28,7 @@ from fines.api.deps import (
 from fines.api.render import FormStr, back, language, render
 from fines.api.schemas import CorrectionIn, CorrectionOut, ReasonIn
 from fines.auth import REVIEW, VIEW
+from fines.console_text import error_text
 from fines.i18n import gettext
 from fines.models import Notice
 from fines.plate_crop import bbox_of, plate_crop, read_for_frame
@@ -196,7 +197,7 @@ def _form_decide(
     try:
         n = _decide(c, session, action, item_id, user.username, why)
     except LezError as exc:
-        return _after(request, item_id, str(exc), ok=False)
+        return _after(request, item_id, error_text(_, exc), ok=False)
     return _after(request, next_item, done(n))
 
 
@@ -265,7 +266,7 @@ def review_correct(
         message = _("Plate and country are required, and a reason code or a reason.")
         return _after(request, item_id, message, ok=False)
     except LezError as exc:
-        return _after(request, item_id, str(exc), ok=False)
+        return _after(request, item_id, error_text(_, exc), ok=False)
     if done.notice_id and done.notice_status == "issued":
         message = _("Plate corrected to {plate}: notice issued ({why}).").format(
             plate=done.plate, why=done.explanation

@@ -7,9 +7,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from fines import console_service
 from fines.api.deps import CtxDep, SessionDep, UserDep, form_guarded, guarded
-from fines.api.render import FormStr, back, render
+from fines.api.render import FormStr, back, language, render
 from fines.api.schemas import UserActiveIn, UserCreateIn, UserPublic
 from fines.auth import MIN_PASSWORD_LENGTH, ROLES, SUPERVISE, AccountError
+from fines.console_text import error_text, label
+from fines.i18n import gettext
 
 api = APIRouter(prefix="/api/users", tags=["users"])
 pages = APIRouter(prefix="/users", tags=["pages"], include_in_schema=False)
@@ -69,13 +71,15 @@ def users_create(
     password: FormStr,
     role: FormStr,
 ) -> Response:
+    _ = gettext(language(request), "console")
     try:
         console_service.create_user(
             session, username=username, password=password, role=role, actor=user.username
         )
     except AccountError as exc:
-        return back(request, "/users", str(exc), ok=False)
-    return back(request, "/users", f"Account {username} ({role}) created.")
+        return back(request, "/users", error_text(_, exc), ok=False)
+    done = _("Account {username} ({role}) created.")
+    return back(request, "/users", done.format(username=username, role=label(_, role)))
 
 
 @pages.post("/{username}/active", **form_guarded(SUPERVISE))
@@ -88,6 +92,7 @@ def users_active(
     active: FormStr,
     reason: FormStr,
 ) -> Response:
+    _ = gettext(language(request), "console")
     try:
         console_service.set_active(
             session,
@@ -98,6 +103,10 @@ def users_active(
             now=c.clock(),
         )
     except AccountError as exc:
-        return back(request, "/users", str(exc), ok=False)
-    done = "activated" if active == "1" else "deactivated"
-    return back(request, "/users", f"Account {username} {done}.")
+        return back(request, "/users", error_text(_, exc), ok=False)
+    done = (
+        _("Account {username} activated.")
+        if active == "1"
+        else _("Account {username} deactivated.")
+    )
+    return back(request, "/users", done.format(username=username))
