@@ -149,10 +149,15 @@ FRAME_REFUSALS = frozenset({413, 422})
 class HttpSender:
     """Through the ingest gateway (``lez serve ingest``), one POST per frame."""
 
-    def __init__(self, base_url: str, api_key: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, api_key: str, *, timeout_s: float = 10.0, recorded: bool = False
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.client = httpx.Client(timeout=timeout_s)
+        # A recorded batch (``lez camera --recorded``): the capture times are the recording's,
+        # the gateway takes them as they are (the camera must be allowed recorded batches).
+        self.recorded = recorded
 
     def send(self, frames: Sequence[FrameEvent]) -> list[Outcome]:
         outcomes: list[Outcome] = []
@@ -175,6 +180,7 @@ class HttpSender:
                     "X-Api-Key": self.api_key,
                     "X-Frame-Seq": str(f.seq),
                     "X-Captured-At": f.captured_at.isoformat(),
+                    **({"X-Recorded": "true"} if self.recorded else {}),
                 },
             )
         except httpx.HTTPError as exc:
@@ -257,8 +263,11 @@ class EdgeNode:
         keep_keys: bool = False,
         metrics: CameraIngestMetrics | None = None,
         health: Health | None = None,
+        epoch: Callable[[], int] | None = None,
     ) -> None:
         self.spool = spool
+        # A new sequence file starts at this epoch (``source.edge_epoch``; None: at 0).
+        self.epoch = epoch
         self.sender = sender
         self.seq_dir = seq_dir
         self.camera_id = camera_id
@@ -278,6 +287,9 @@ class EdgeNode:
         self.stats = EdgeStats()
         self.cameras: dict[str, _CameraState] = {}
         self.link_up = True
+        # Why the receiver did not take frames the last time it did not (for the exit report).
+        self.last_link_error: str | None = None
+        self.last_refusal: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -285,7 +297,7 @@ class EdgeNode:
         state = self.cameras.get(camera_id)
         if state is None:
             state = _CameraState(
-                seqs=SequenceStore(self.seq_dir / f"{camera_id}.seq"),
+                seqs=SequenceStore(self.seq_dir / f"{camera_id}.seq", self.epoch),
                 gate=self._gate() if self._gate is not None else None,
                 sampler=Sampler(self.every_nth) if self.every_nth > 1 else None,
                 skew=(
@@ -356,6 +368,7 @@ class EdgeNode:
         for entry, outcome in zip(entries, outcomes, strict=False):
             if outcome.status == "rejected":
                 self.stats.rejected += 1
+                self.last_refusal = outcome.reason
                 self.spool.reject(entry, outcome.reason)
                 continue
             done.append(entry)
@@ -384,6 +397,7 @@ class EdgeNode:
                 self.drain_once()
             except LinkDown as exc:
                 self.stats.send_failures += 1
+                self.last_link_error = exc.reason
                 if self.link_up:
                     log.warning(
                         "edge: link down (%s); spooling (%d waiting)",
@@ -435,3 +449,27 @@ class EdgeNode:
                     f"{cam.skew.threshold_s:.1f} s on {cam.skew.flagged_frames} frame(s)"
                 )
         return "\n".join(lines)
+
+    def problems(self) -> list[str]:
+        """Why this run did not deliver every frame it kept (empty: all delivered).
+
+        Frames the receiver refused (set aside in the spool's rejected folder) and frames
+        still waiting in the spool; frames answered "duplicate" are named too when nothing
+        new was delivered (another edge, or a lost sequence file, used these numbers).
+        """
+        out: list[str] = []
+        s = self.stats
+        if s.rejected:
+            out.append(
+                f"{s.rejected} frame(s) refused by the receiver and set aside in "
+                f"{self.spool.directory / 'rejected'} (last reason: {self.last_refusal})"
+            )
+        if len(self.spool):
+            why = f": {self.last_link_error}" if self.last_link_error else ""
+            out.append(f"{len(self.spool)} frame(s) still spooled, not delivered{why}")
+        if s.duplicates and not s.sent:
+            out.append(
+                f"all {s.duplicates} frame(s) were answered duplicate: the receiver already has "
+                "frames with these sequence numbers (sent before, or by another edge)"
+            )
+        return out

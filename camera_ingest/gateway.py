@@ -20,6 +20,13 @@ or the HTTP Basic password). ``/metrics`` (frames taken per camera, refusals per
 counts only: open unless ``LEZ_METRICS_TOKEN`` is set, then it wants ``Authorization: Bearer
 <token>``.
 
+A recorded batch (``X-Recorded: true``, ``lez camera --recorded``, only for a camera with
+``recorded: true`` in the registry) keeps its recorded capture times: no age limit, no clock
+skew judged (a time ahead of the gateway clock is still refused). A live camera's skew is
+logged when its flag changes, and counted per frame in ``/v1/stats``. ``/healthz`` (and the
+older ``/health``) answer while the process runs; ``/readyz`` when the broker takes a
+connection.
+
 Idempotency: a (camera id, sequence number) the gateway has already delivered is answered
 200 ``duplicate`` and not produced again; a duplicate that gets through anyway (after a
 gateway restart) is harmless downstream (passage ids are ``camera:first seq``).
@@ -195,6 +202,9 @@ class Ingest:
         self.stats = GatewayStats()
         self.in_flight = 0
         self.in_flight_by_camera: dict[str, int] = {}
+        # Cameras whose clock is flagged now: the skew is logged when a camera's flag changes,
+        # not for every frame (every frame's answer still says it).
+        self.skewed: set[str] = set()
         self._producer: FrameProducer | None = None
         self._producer_lock = threading.Lock()
 
@@ -212,7 +222,20 @@ class Ingest:
                 " ms (the longest an edge spool keeps a frame)",
             )
 
-    def check_time(self, captured_at: datetime, age_ms: int) -> tuple[float, bool]:
+    def check_recorded(self, camera: Camera, recorded: bool) -> None:
+        """A recorded batch (``X-Recorded: true``) only from a camera allowed one."""
+        if recorded and not camera.recorded:
+            raise Refused(
+                403,
+                f"camera {camera.camera_id!r} may not push recorded batches (X-Recorded): "
+                "set 'recorded: true' for it in the camera registry",
+            )
+
+    def check_time(
+        self, captured_at: datetime, age_ms: int, *, recorded: bool = False
+    ) -> tuple[float, bool]:
+        """The skew of a live capture time and whether it is flagged; a recorded one (a
+        batch pushed with ``lez camera --recorded``) is only checked not to be ahead."""
         self.check_age_header(age_ms)
         now = self.clock()
         ahead = (captured_at - now).total_seconds()
@@ -222,6 +245,8 @@ class Ingest:
                 f"capture time {captured_at.isoformat()} is {ahead:.0f} s ahead of the gateway "
                 f"clock (limit {self.config.max_future_s:.0f} s): camera clock wrong?",
             )
+        if recorded:
+            return 0.0, False
         if -ahead > self.config.max_age_s:
             raise Refused(
                 422,
@@ -309,18 +334,19 @@ class Ingest:
         self.recent.add(frame.key)
         return {"partition": int(meta.partition), "offset": int(meta.offset)}
 
-    async def take(self, frame: FrameEvent, *, age_ms: int = 0) -> JSONResponse:
-        skew, flagged = self.check_time(frame.captured_at, age_ms)
+    async def take(
+        self, frame: FrameEvent, *, age_ms: int = 0, recorded: bool = False
+    ) -> JSONResponse:
+        skew, flagged = self.check_time(frame.captured_at, age_ms, recorded=recorded)
         body: dict[str, Any] = {
             "key": frame.key,
             "server_time": self.clock().isoformat(),
             "clock_skew_s": round(skew, 3),
             "clock_flagged": flagged,
         }
-        if flagged:
-            self.stats.skew_flagged += 1
-            log.warning("camera %s: clock skew %+.1f s (frame %s)", frame.camera_id, skew,
-                        frame.key)
+        if recorded:
+            body["recorded"] = True
+        self._note_skew(frame, skew, flagged)
         if frame.key in self.recent:
             self.stats.duplicates += 1
             return JSONResponse({"status": "duplicate", **body}, status_code=200)
@@ -339,6 +365,22 @@ class Ingest:
             frame.captured_at.timestamp()
         )
         return JSONResponse({"status": "accepted", **body, **where}, status_code=201)
+
+    def _note_skew(self, frame: FrameEvent, skew: float, flagged: bool) -> None:
+        """Count a flagged frame; log only when the camera's flag changes."""
+        cam = frame.camera_id
+        if flagged:
+            self.stats.skew_flagged += 1
+            if cam not in self.skewed:
+                self.skewed.add(cam)
+                log.warning(
+                    "camera %s: clock skew %+.1f s (frame %s; its next flagged frames are only "
+                    "counted, in /v1/stats; a recorded batch: lez camera --recorded)",
+                    cam, skew, frame.key,
+                )
+        elif cam in self.skewed:
+            self.skewed.discard(cam)
+            log.info("camera %s: clock skew back within %.1f s", cam, self.config.skew_threshold_s)
 
     def stats_view(self) -> dict[str, Any]:
         st = self.stats
@@ -447,12 +489,14 @@ def _add_jpeg_route(app: FastAPI, ingest: Ingest) -> None:
         x_captured_at: Annotated[str, Header()],
         x_api_key: Annotated[str | None, Header()] = None,
         x_frame_age_ms: Annotated[int, Header(ge=0, le=10**12)] = 0,
+        x_recorded: Annotated[bool, Header()] = False,
     ) -> JSONResponse:
-        """One JPEG frame of one camera."""
-        await ingest.authorise(camera_id, x_api_key, _source(request))
+        """One JPEG frame of one camera (``X-Recorded: true``: of a recorded batch)."""
+        camera = await ingest.authorise(camera_id, x_api_key, _source(request))
+        ingest.check_recorded(camera, x_recorded)
         _content_type(request, "image/jpeg")
         captured_at = _parse_time(x_captured_at)
-        ingest.check_time(captured_at, x_frame_age_ms)
+        ingest.check_time(captured_at, x_frame_age_ms, recorded=x_recorded)
         ingest.admit(camera_id)
         try:
             cfg = ingest.config
@@ -460,7 +504,7 @@ def _add_jpeg_route(app: FastAPI, ingest: Ingest) -> None:
             frame = FrameEvent(
                 camera_id=camera_id, seq=x_frame_seq, captured_at=captured_at, jpeg=jpeg
             )
-            return await ingest.take(frame, age_ms=x_frame_age_ms)
+            return await ingest.take(frame, age_ms=x_frame_age_ms, recorded=x_recorded)
         finally:
             ingest.release(camera_id)
 
@@ -475,11 +519,13 @@ def _add_json_route(app: FastAPI, ingest: Ingest) -> None:
         x_camera_id: Annotated[str | None, Header()] = None,
         x_api_key: Annotated[str | None, Header()] = None,
         x_frame_age_ms: Annotated[int, Header(ge=0, le=10**12)] = 0,
+        x_recorded: Annotated[bool, Header()] = False,
     ) -> JSONResponse:
         """One ``lez.frame/1`` JSON document (JPEG in base64) of the camera ``X-Camera-Id``."""
         if not x_camera_id:
             raise Refused(400, "missing X-Camera-Id header (the camera whose key X-Api-Key is)")
-        await ingest.authorise(x_camera_id, x_api_key, _source(request))
+        camera = await ingest.authorise(x_camera_id, x_api_key, _source(request))
+        ingest.check_recorded(camera, x_recorded)
         _content_type(request, "application/json")
         ingest.check_age_header(x_frame_age_ms)
         ingest.admit(x_camera_id)
@@ -496,7 +542,7 @@ def _add_json_route(app: FastAPI, ingest: Ingest) -> None:
             if len(frame.jpeg) > cfg.max_frame_bytes:
                 raise Refused(413, f"frame of {len(frame.jpeg)} bytes is over the limit of "
                               f"{cfg.max_frame_bytes} bytes")
-            return await ingest.take(frame, age_ms=x_frame_age_ms)
+            return await ingest.take(frame, age_ms=x_frame_age_ms, recorded=x_recorded)
         finally:
             ingest.release(x_camera_id)
 
@@ -584,8 +630,19 @@ def create_app(
     _add_refusal_handlers(app, ingest)
 
     @app.get("/health")
+    @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, Any]:
+        """Liveness: the gateway answers."""
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def ready() -> JSONResponse:
+        """Readiness: the camera registry is loaded and the broker takes connections."""
+        try:
+            ingest.producer()
+        except (KafkaError, OSError, ConfigError) as exc:
+            return JSONResponse({"status": "not ready", "broker": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready"})
 
     token = settings.metrics_token
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +43,33 @@ def iter_jpeg_dir(directory: Path, clock: CameraClock = "edge") -> Iterator[Capt
             else datetime.now(UTC)
         )
         yield CapturedFrame(path.read_bytes(), at)
+
+
+def iter_recorded(folder: Path, camera_id: str) -> Iterator[CapturedFrame]:
+    """A recorded batch: the frames of ``camera_id`` with their recorded capture times.
+
+    ``folder`` holds a ``frames.csv`` (columns ``file``, ``camera_id``, ``captured_at`` with
+    its offset; the replay format, e.g. ``fixtures/demo``) or, without one, only JPEGs whose
+    modification times are their capture times.
+    """
+    index = folder / "frames.csv"
+    if not index.is_file():
+        yield from iter_jpeg_dir(folder, "file")
+        return
+    with index.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    missing = {"file", "camera_id", "captured_at"} - set(rows[0] if rows else ())
+    if missing:
+        raise ConfigError(f"{index}: missing columns {sorted(missing)}")
+    mine = [(line, r) for line, r in enumerate(rows, start=2) if r["camera_id"] == camera_id]
+    if not mine:
+        cameras = sorted({r["camera_id"] for r in rows})
+        raise ConfigError(f"{index} has no frame of camera {camera_id!r} (it has {cameras})")
+    for line, row in mine:
+        at = datetime.fromisoformat(row["captured_at"])
+        if at.tzinfo is None:
+            raise ConfigError(f"{index}: line {line}: captured_at has no offset")
+        yield CapturedFrame((folder / row["file"]).read_bytes(), at)
 
 
 def iter_video(
@@ -93,13 +121,41 @@ def open_source(
     raise ConfigError(f"{source!r} is neither a JPEG directory, a video file nor a stream URL")
 
 
-class SequenceStore:
-    """Monotonic per-camera sequence numbers that survive a restart of the edge node."""
+EPOCH_BITS = 32
+"""A frame's sequence number is ``epoch << EPOCH_BITS | counter`` for an edge that starts
+its sequence files with an epoch (:func:`edge_epoch`)."""
+_EPOCH_ORIGIN = datetime(2024, 1, 1, tzinfo=UTC)
 
-    def __init__(self, path: Path) -> None:
+
+def edge_epoch(now: datetime | None = None) -> int:
+    """An edge's epoch (boot id): whole seconds since 2024-01-01 UTC when its sequence file
+    was made, at least 1. It is the high part of every sequence number the file hands out, so
+    an edge that lost its sequence file (a new machine, another working folder, a wiped disk)
+    starts above everything it sent before and never collides with its own past frames."""
+    at = now or datetime.now(UTC)
+    return max(1, int((at - _EPOCH_ORIGIN).total_seconds())) & ((1 << 30) - 1)
+
+
+class SequenceStore:
+    """Monotonic per-camera sequence numbers that survive a restart of the edge node.
+
+    The file holds the next number. A new file starts at ``epoch << EPOCH_BITS`` when
+    ``epoch`` is given (``lez camera``: :func:`edge_epoch`), else at 0.
+    """
+
+    def __init__(self, path: Path, epoch: Callable[[], int] | None = None) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._next = int(path.read_text().strip() or 0) if path.exists() else 0
+        if path.exists():
+            self._next = int(path.read_text().strip() or 0)
+        else:
+            self._next = epoch() << EPOCH_BITS if epoch is not None else 0
+            self.path.write_text(str(self._next))
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the numbers this store hands out (0: a store made without one)."""
+        return self._next >> EPOCH_BITS
 
     def take(self) -> int:
         seq = self._next

@@ -181,8 +181,15 @@ def _security_headers(
 
 def _own_routes(app: FastAPI) -> None:
     @app.get("/health", tags=["health"])
+    @app.get("/readyz", include_in_schema=False)
     def health(session: SessionDep) -> dict[str, str]:
+        """Readiness (and the older ``/health``): the database answers."""
         session.execute(select(1))
+        return {"status": "ok"}
+
+    @app.get("/healthz", include_in_schema=False)
+    def alive() -> dict[str, str]:
+        """Liveness: the console process answers (the database is ``/readyz``'s)."""
         return {"status": "ok"}
 
     @app.get("/api/openapi.json", tags=["api"], **guarded(VIEW))

@@ -140,6 +140,15 @@ def _add_camera_capture(cam: argparse.ArgumentParser) -> None:
         help="JPEG directory: capture time from the edge clock or file mtimes",
     )
     cam.add_argument(
+        "--recorded",
+        action="store_true",
+        help="push a recorded batch: SOURCE is a folder with frames.csv (the replay format: "
+        "this camera's rows, with their recorded capture times) or JPEGs whose mtimes are "
+        "their capture times; no motion gate; the gateway takes the times as they are (the "
+        "camera needs 'recorded: true' in cameras.yaml). With --issue-key: allow the camera "
+        "recorded batches",
+    )
+    cam.add_argument(
         "--start-time",
         type=datetime.fromisoformat,
         help="video file: capture time of its first frame (ISO 8601)",
@@ -234,6 +243,19 @@ def _add_bench_pipeline(sub: _Subparsers) -> None:
     )
 
 
+def _add_users(sub: _Subparsers) -> None:
+    users = sub.add_parser(
+        "users",
+        help="console accounts: create one (the password is asked twice on a terminal, "
+        "else read from the first line of stdin)",
+    )
+    users.add_argument("action", choices=["create"])
+    users.add_argument("username")
+    users.add_argument(
+        "--role", choices=["operator", "supervisor", "auditor"], default="operator"
+    )
+
+
 def _add_migrate(sub: _Subparsers) -> None:
     sub.add_parser("migrate", help="bring the database schema up to date")
 
@@ -266,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval_plates(sub)
     _add_chaos(sub)
     _add_migrate(sub)
+    _add_users(sub)
     _add_topics(sub)
     _add_bench_pipeline(sub)
     return parser
@@ -425,26 +448,99 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     else:
         from lez.app import compose
 
+        _refuse_placeholder_password(settings)
         app = compose.console_app(settings, metrics_token=_metrics_token(settings))
+        _refuse_console_without_account(settings)
         serve(app, host=args.host, port=args.port or settings.console_port, limits=limits)
     return 0
 
 
+def _refuse_placeholder_password(settings: Settings) -> None:
+    from lez.core.secret_policy import PLACEHOLDER_MARKS
+
+    admin = settings.console_admin_password
+    given = admin.get_secret_value().casefold() if admin is not None else ""
+    if any(m in given for m in PLACEHOLDER_MARKS):
+        raise LezError(
+            "LEZ_CONSOLE_ADMIN_PASSWORD is the example file's placeholder: put the first "
+            "account's password there (12 characters at least, not easy to guess)"
+        )
+
+
+def _refuse_console_without_account(settings: Settings) -> None:
+    """Nobody could log in to a console with no account: refuse to start, saying how."""
+    from sqlalchemy import func, select
+
+    from fines.models import ConsoleUser
+    from lez.app import compose
+
+    with compose.sessions(settings)() as session:
+        accounts = session.scalar(select(func.count()).select_from(ConsoleUser))
+    if not accounts:
+        raise LezError(
+            "the console has no account yet, so nobody could log in: set "
+            "LEZ_CONSOLE_ADMIN_PASSWORD (the first account, admin, supervisor; at least 12 "
+            "characters, not easy to guess) or create one with `lez users create NAME --role "
+            "supervisor`"
+        )
+
+
+def _read_new_password() -> str:
+    """The new account's password: asked twice on a terminal, else the first line of stdin."""
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise LezError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    """``lez users create NAME --role ROLE``: a console account (audited, like the console's)."""
+    from fines.auth import AccountError, create_user
+    from fines.db import migrate
+    from lez.app import compose
+
+    migrate(settings.sqlalchemy_url())
+    password = _read_new_password()
+    try:
+        with compose.sessions(settings).begin() as session:
+            create_user(session, args.username, password, args.role, actor="lez users create")
+    except AccountError as exc:
+        raise LezError(f"account {args.username!r} not created: {exc.reason}") from exc
+    print(f"account {args.username} ({args.role}) created")
+    return 0
+
+
 def _issue_key(args: argparse.Namespace, registry_file: Path | None) -> int:
-    """A new gateway API key for the camera: its hash goes to the registry (written 0600)."""
+    """A new gateway API key for the camera: its hash goes to the registry (written 0600).
+
+    A registry file that does not exist yet is made, and a camera not in it yet is added
+    (its place to be filled in: ``location``, ``direction``, ``inside_zone``).
+    """
     from camera_ingest.keys import hash_api_key, new_api_key
-    from lez.core.cameras import CameraRegistry
+    from lez.core.cameras import Camera, CameraRegistry
 
     if registry_file is None:
-        raise LezError("--issue-key needs --registry cameras.yaml with the camera in it")
-    registry = CameraRegistry.load(registry_file)
+        raise LezError("--issue-key needs --registry cameras.yaml (or LEZ_CAMERAS_FILE)")
+    registry = (
+        CameraRegistry.load(registry_file) if registry_file.exists() else CameraRegistry({})
+    )
     camera = registry.get(args.camera_id)
     if camera is None:
-        raise LezError(f"camera {args.camera_id!r} is not in the camera registry {registry_file}")
+        camera = Camera(camera_id=args.camera_id)
+        print(
+            f"camera {args.camera_id} added to {registry_file}"
+            f"{' (a new file)' if not registry_file.exists() else ''}: fill in its location, "
+            "direction and inside_zone (the README's camera registry format)"
+        )
     key = new_api_key()
-    registry.with_camera(camera.model_copy(update={"api_key_hash": hash_api_key(key)})).dump(
-        registry_file
-    )
+    update: dict[str, object] = {"api_key_hash": hash_api_key(key)}
+    if args.recorded:
+        update["recorded"] = True
+    registry.with_camera(camera.model_copy(update=update)).dump(registry_file)
     print(f"API key for {args.camera_id} (shown once; only its hash is stored): {key}")
     return 0
 
@@ -456,7 +552,7 @@ def _camera_sender(args: argparse.Namespace, settings: Settings) -> Sender:
         api_key = args.api_key or os.environ.get("LEZ_CAMERA_API_KEY")
         if not api_key:
             raise LezError("--gateway needs --api-key (or LEZ_CAMERA_API_KEY)")
-        return HttpSender(args.gateway, api_key)
+        return HttpSender(args.gateway, api_key, recorded=args.recorded)
     if not settings.kafka_bootstrap:
         raise LezError("LEZ_KAFKA_BOOTSTRAP is not set: which broker should the camera use?")
     return KafkaSender(settings.kafka_bootstrap, settings, proxy_url=args.kafka_proxy)
@@ -501,7 +597,7 @@ def _camera_spool(args: argparse.Namespace, settings: Settings) -> Spool:
 def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
     from camera_ingest.edge import EdgeNode
     from camera_ingest.gate import MotionGate
-    from camera_ingest.source import open_source
+    from camera_ingest.source import edge_epoch, iter_recorded, open_source
     from lez.app.observe import observe_edge
 
     registry_file: Path | None = args.registry or settings.cameras_file
@@ -511,6 +607,8 @@ def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
     sender = _camera_sender(args, settings)
     spool = _camera_spool(args, settings)
     is_video = not Path(args.source).is_dir()
+    if args.recorded and is_video:
+        raise LezError("--recorded needs a folder (frames.csv, or JPEGs with their mtimes)")
 
     def gate() -> MotionGate:
         return MotionGate(min_changed=args.motion_threshold, tail=args.motion_tail)
@@ -521,25 +619,28 @@ def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
         sender,
         settings.var_dir / "cameras",
         camera_id=args.camera_id,
-        gate=gate if args.gate == "motion" else None,
-        every_nth=1 if is_video else args.every_nth,
-        skew_threshold_s=args.skew_threshold,
+        gate=gate if args.gate == "motion" and not args.recorded else None,
+        every_nth=1 if is_video or args.recorded else args.every_nth,
+        skew_threshold_s=None if args.recorded else args.skew_threshold,
         metrics=obs.metrics if obs else None,
         health=obs.health if obs else None,
+        epoch=edge_epoch,
     ).start()
     if obs is not None:
         obs.health.checks["link"] = lambda: edge.link_up
     try:
-        edge.capture_all(
-            open_source(
+        frames = (
+            iter_recorded(Path(args.source), args.camera_id)
+            if args.recorded
+            else open_source(
                 args.source,
                 args.every_nth if is_video else 1,
                 args.quality,
                 clock=args.camera_clock,
                 start=args.start_time,
-            ),
-            fps=args.fps,
+            )
         )
+        edge.capture_all(frames, fps=args.fps)
         drained = edge.wait_empty(args.drain_timeout)
     finally:
         edge.stop()
@@ -551,7 +652,10 @@ def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
             f"camera {args.camera_id}: {len(spool)} frame(s) still spooled; "
             "they are sent on the next start"
         )
-    return 0
+    problems = edge.problems()
+    for problem in problems:
+        print(f"lez camera {args.camera_id}: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _cmd_chaos(args: argparse.Namespace, settings: Settings) -> int:
@@ -598,9 +702,9 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from plate_reader.evaluate import evaluate
-    from plate_reader.reader import build_default_reader
+    from lez.app.compose import ocr_plate_reader
 
-    report = evaluate(args.images, args.labels, build_default_reader(threads=settings.ocr_threads))
+    report = evaluate(args.images, args.labels, ocr_plate_reader(threads=settings.ocr_threads))
     args.report.write_text(json.dumps(report, indent=1) + "\n")
     print(
         f"eval-plates: {report['correct']}/{report['images']} correct "
@@ -665,6 +769,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "replay": _cmd_replay,
         "eval-plates": _cmd_eval,
         "migrate": lambda _args, s: _migrate(s),
+        "users": _cmd_users,
         "topics": _create_topics,
         "bench-pipeline": _cmd_bench_pipeline,
     }

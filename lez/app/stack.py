@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -168,6 +169,10 @@ class Stack:
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
         env = self.env(role or name)
         env.pop("LEZ_METRICS_PORT", None)
+        if (role or name) == "console":
+            # `lez serve console` refuses an empty database without a first password: a
+            # stack's console gets a random one unless one is set (lez run sets and prints it).
+            env.setdefault("LEZ_CONSOLE_ADMIN_PASSWORD", secrets.token_urlsafe(24))
         # each process its own stage instance (its transactional.id), the same on a restart
         env["LEZ_STAGE_INSTANCE"] = name
         if args[0] == "worker":

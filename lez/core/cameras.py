@@ -1,6 +1,7 @@
 """Camera registry: identity, location, direction and whether a camera is inside the zone.
 
-The registry is a YAML file (``cameras: [{camera_id, location, direction, inside_zone}]``).
+The registry is a YAML file (``cameras: [{camera_id, location, direction, inside_zone}]``;
+the README's "The camera registry" gives every field).
 An edge node that posts to the ingest gateway also has an ``api_key_hash`` there: the salted
 hash of its API key (``camera_ingest.keys``); the key itself is never stored.
 """
@@ -32,6 +33,10 @@ class Camera(BaseModel):
     # Optional position, for the console and for operators.
     latitude: float | None = None
     longitude: float | None = None
+    # The camera may push recorded batches through the gateway (``lez camera --recorded``):
+    # their capture times are taken as recorded (older than LEZ_FRAME_MAX_AGE_S allowed, no
+    # clock skew judged). Off by default: a live camera's times are checked.
+    recorded: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class CameraRegistry:
         text = yaml.safe_dump(
             {"cameras": [c.model_dump(exclude_none=True) for c in self.cameras.values()]}
         )
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         try:
             with os.fdopen(fd, "w") as fh:

@@ -1,7 +1,8 @@
 """A mock of the vehicle registry (DIV), as its own FastAPI app.
 
-``GET /health``, ``GET /v1/vehicles?plate=&country=&at=`` (200 record, 404 not found, 409
-ambiguous) and ``GET /v1/exemptions?plate=&country=`` (list) for the enforcement purpose, and
+``GET /health`` (also ``/healthz`` and ``/readyz``), ``GET /v1/vehicles?plate=&country=&at=``
+(200 record, 404 not found, 409 ambiguous) and ``GET /v1/exemptions?plate=&country=`` (list)
+for the enforcement purpose, and
 ``GET /v1/hotlist?plate=&country=&at=`` (hit and reasons) for the police purpose only.
 
 Purpose-bound on its own side: every ``/v1/`` request must be signed by an authority the
@@ -296,7 +297,10 @@ def _metrics_route(app: FastAPI, metrics: DivMetrics, token: str | None) -> None
 
 def _routes(app: FastAPI, registry: Registry) -> None:
     @app.get("/health")
+    @app.get("/healthz", include_in_schema=False)
+    @app.get("/readyz", include_in_schema=False)
     async def health() -> dict[str, Any]:
+        """Liveness and readiness alike: the registry is loaded in memory when it answers."""
         return {"status": "ok", "vehicles": len(registry)}
 
     @app.get("/v1/vehicles", response_model=VehicleRecord)
