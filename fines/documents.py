@@ -8,8 +8,9 @@ import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 from PIL import Image
@@ -43,6 +44,9 @@ EXPORT_FIELDS: tuple[str, ...] = (
 
 
 __all__ = ["NoticeEvidence", "NoticeTerms", "notice_pdf"]
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+"""Times on a notice are Brussels local time, the zone written beside them."""
 
 
 def kind_title(_: Gettext, kind: str) -> str:
@@ -141,12 +145,43 @@ def _day(d: date | None) -> str:
     return d.strftime("%d/%m/%Y") if d else "-"
 
 
+def _local(at: datetime) -> datetime:
+    """``at`` in Brussels (a time stored without its zone is UTC)."""
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(BRUSSELS)
+
+
+def local_time(_: Gettext, at: datetime) -> str:
+    """A time as the holder reads it: Brussels local time, with the zone and its offset
+    (``02/05/2023 10:10:00, Brussels time (CEST, UTC+02:00)``)."""
+    local = _local(at)
+    offset = local.strftime("%z")
+    return _("{time}, Brussels time ({zone}, UTC{offset})").format(
+        time=local.strftime("%d/%m/%Y %H:%M:%S"),
+        zone=local.tzname() or "",
+        offset=f"{offset[:3]}:{offset[3:]}",
+    )
+
+
+def status_text(_: Gettext, status: str | None) -> str:
+    """A notice status in the holder's words."""
+    words = {
+        "pending_review": _("being checked"),
+        "issued": _("issued"),
+        "paid": _("paid"),
+        "contested": _("contested (suspended)"),
+        "upheld": _("upheld (contest rejected)"),
+        "cancelled": _("cancelled"),
+        "superseded": _("superseded"),
+    }
+    return words.get(status or "", status or "-")
+
+
 def issued_on(notice: Notice, history: Sequence[NoticeHistory]) -> date:
     """The day the notice was issued (its first move to ``issued``), else the day it was made."""
     for h in history:
         if h.to_status == "issued":
-            return h.at.date()
-    return (notice.created_at or notice.offence_at).date()
+            return _local(h.at).date()
+    return _local(notice.created_at or notice.offence_at).date()
 
 
 def contest_by(notice: Notice, history: Sequence[NoticeHistory], terms: NoticeTerms) -> date:
@@ -165,13 +200,13 @@ def _notice_rows(_: Gettext, notice: Notice) -> list[tuple[str, str]]:
             _("Holder"),
             ", ".join(x for x in (v.get("holder_name"), v.get("holder_address")) if x) or "-",
         ),
-        (_("Offence at"), f"{offence.strftime('%d/%m/%Y %H:%M:%S')} UTC"),
+        (_("Offence at"), local_time(_, offence)),
         (_("Camera"), notice.camera_id),
         (_("Location"), notice.camera_location or "-"),
         (_("Rule broken"), f"{notice.rule or '-'} ({phase} {notice.phase or '-'})"),
         (_("Amount"), f"EUR {notice.amount_eur}"),
         (_("Due date"), _day(notice.due_date)),
-        (_("Status"), notice.status),
+        (_("Status"), status_text(_, notice.status)),
     ]
 
 
@@ -276,9 +311,8 @@ def _pdf_evidence(pdf: FPDF, _: Gettext, evidence: NoticeEvidence) -> None:
 def _pdf_history(pdf: FPDF, _: Gettext, history: Sequence[NoticeHistory]) -> None:
     _heading(pdf, _("History"))
     for h in history:
-        line = (
-            f"{_day(h.at.date())}  {h.from_status or '-'} -> {h.to_status}  {h.actor}: {h.reason}"
-        )
+        moved = f"{status_text(_, h.from_status)} -> {status_text(_, h.to_status)}"
+        line = f"{_day(_local(h.at).date())}  {moved}  {h.actor}: {h.reason}"
         _para(pdf, line)
 
 

@@ -101,6 +101,32 @@ def test_the_holder_can_pay_contest_and_knows_what_is_kept() -> None:
     assert "Rue de la Loi 16, Brussels" in flat
 
 
+@pytest.mark.parametrize(
+    ("language", "status", "brussels"),
+    [
+        ("nl", "verzonden", "Brusselse tijd"),
+        ("fr", "envoy", "heure de Bruxelles"),
+        ("de", "zugestellt", "Br"),
+        ("en", "issued", "Brussels time"),
+    ],
+)
+def test_status_and_times_are_the_holders(language: str, status: str, brussels: str) -> None:
+    """The status in the holder's words, the offence in Brussels local time with its zone
+    (08:10 UTC on 2 May 2023 is 10:10 CEST), not in UTC."""
+    flat = re.sub(r"\s+", " ", _pdf(_notice(language)))
+    assert status in flat
+    assert "02/05/2023 10:10:00" in flat and "CEST, UTC+02:00" in flat and brussels in flat
+    assert "08:10:00" not in flat
+    assert "issued" not in flat or language == "en"
+
+
+def test_a_winter_offence_is_in_cet() -> None:
+    notice = _notice("nl")
+    notice.offence_at = datetime(2023, 1, 10, 23, 30, tzinfo=UTC)
+    flat = re.sub(r"\s+", " ", _pdf(notice))
+    assert "11/01/2023 00:30:00, Brusselse tijd (CET, UTC+01:00)" in flat
+
+
 def test_a_warning_has_nothing_to_pay() -> None:
     flat = _pdf(_notice("en", amount=0))
     assert "nothing to pay" in flat
