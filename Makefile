@@ -69,7 +69,7 @@ bench-pipeline: install ## open-loop load through the real stack on scenario-exa
 	$(VENV)/bin/lez bench-pipeline $(SHARED)/scenario-example --rate $(BENCH_RATE) --seconds $(BENCH_SECONDS) --report var/bench-pipeline.json --find-max
 
 bench-plates: install ## plate reading accuracy and speed on ../shared/data
-	$(PY) -m plate_reader.bench $(SHARED)
+	$(PY) -m lez.app.bench_plates $(SHARED)
 
 .PHONY: chaos
 CHAOS_SCENARIO ?= ../shared/data/scenario-example

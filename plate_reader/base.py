@@ -1,15 +1,22 @@
-"""The plate reader's seams: value types and the reader protocol."""
+"""The plate reader's seams: value types, and the protocols of the reader and of its parts (the
+detector that finds regions to read, the recogniser that reads a crop), which the composition
+root chooses and hands to the reader."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from lez.core.events import CountrySource
+
+if TYPE_CHECKING:
+    from plate_reader.detect import GreyImage
+    from plate_reader.ocr import LineRead
+    from plate_reader.reader import Region
 
 Image = npt.NDArray[np.uint8]
 """A BGR image as OpenCV decodes it (H x W x 3, uint8)."""
@@ -106,3 +113,19 @@ class PlateReader(Protocol):
         ...
 
     def read_batch(self, images: Sequence[Image]) -> list[list[PlateRead]]: ...
+
+
+class Detector(Protocol):
+    def detect(
+        self, image: Image, grey: GreyImage, *, partial_lines: bool = False
+    ) -> list[Region]:
+        """Regions to read in a frame (BGR, and its plate grey), most plate-like first; with
+        ``partial_lines``, also the plate rectangles whose text line covers only part of
+        their text (a frame looked at again, its shadows lifted)."""
+        ...
+
+
+class Recognizer(Protocol):
+    def recognize(self, crops: Sequence[GreyImage]) -> list[LineRead]:
+        """Per grey crop, its characters with a probability for each allowed one."""
+        ...

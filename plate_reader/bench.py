@@ -1,4 +1,5 @@
-"""Benchmark the plate reader: ``python -m plate_reader.bench DATA_DIR [--json FILE]``.
+"""Benchmark the plate reader: ``python -m lez.app.bench_plates DATA_DIR [--json FILE]`` (the
+reader built by the composition root, ``lez.app.compose.ocr_plate_reader``).
 
 ``DATA_DIR`` holds ``openalpr-eu-dev/`` (``labels.csv``), ``scenario-example/`` and
 ``scenario-traps-example/`` (``frames.csv``: file,camera_id,captured_at,plate,country). Prints
@@ -17,15 +18,21 @@ import argparse
 import csv
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plate_reader.base import Image, PlateRead, PlateReader
 from plate_reader.evaluate import evaluate
 from plate_reader.grammar import normalize
 from plate_reader.voting import AUTO_ISSUE_THRESHOLD, vote
+
+if TYPE_CHECKING:
+    from plate_reader.reader import Engine, OcrPlateReader
+
+    ReaderBuilder = Callable[[int, Engine], OcrPlateReader]
+    """Builds the reader of ``threads`` and ``engine``."""
 
 PASSAGE_GAP_S = 2.0
 
@@ -188,8 +195,8 @@ def _bench_peer(data_dir: Path, threads: int, report: dict[str, Any]) -> None:
         print(_ratio_line(key, report[key], rep), flush=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m plate_reader.bench")
+def main(argv: Sequence[str] | None, build: ReaderBuilder) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lez.app.bench_plates")
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--threads", type=int, default=1)
     engines = ["auto", "ensemble", "easyocr", "ppocr"]
@@ -199,10 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="print misreads")
     args = parser.parse_args(argv)
 
-    from plate_reader.reader import build_default_reader
-
     t0 = time.perf_counter()
-    inner = build_default_reader(threads=args.threads, engine=args.engine)
+    inner = build(args.threads, args.engine)
     print(f"reader ({inner.engine}) loaded in {time.perf_counter() - t0:.1f} s", flush=True)
     report: dict[str, Any] = {}
     _bench_reader(args.data_dir, inner, report)
@@ -218,6 +223,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(json.dumps(report, indent=1))
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

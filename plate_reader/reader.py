@@ -15,13 +15,13 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 
 from plate_reader.band_code import band_codes, sight_band
-from plate_reader.base import CountryEvidence, Image, PlateRead
+from plate_reader.base import CountryEvidence, Detector, Image, PlateRead, Recognizer
 from plate_reader.country import (
     BAND_SEEN,
     CountryVerdict,
@@ -53,7 +53,7 @@ from plate_reader.grammar import (
     fit,
     printed,
 )
-from plate_reader.ocr import LineRead, PlateRecognizer, PpOcrRecognizer, find_ppocr_model
+from plate_reader.ocr import LineRead
 from plate_reader.separators import hyphen_evidence
 
 MAX_SIDE = 1024
@@ -278,6 +278,19 @@ def find_regions(image: Image, grey: GreyImage, *, partial_lines: bool = False) 
     return (inside + bare_rects + others)[:MAX_LINES]
 
 
+class PlateDetector:
+    """The classical detector (:class:`plate_reader.base.Detector`): character rows and bright
+    plate rectangles found with OpenCV (:func:`find_regions`), on ``threads`` OpenCV threads."""
+
+    def __init__(self, threads: int = 1) -> None:
+        cv2.setNumThreads(max(1, threads))
+
+    def detect(
+        self, image: Image, grey: GreyImage, *, partial_lines: bool = False
+    ) -> list[Region]:
+        return find_regions(image, grey, partial_lines=partial_lines)
+
+
 Engine = Literal["auto", "ensemble", "easyocr", "ppocr"]
 ENSEMBLE_WEIGHTS = {"ppocr": 0.7, "easyocr": 0.3}
 """Weight of each recogniser's vote in the ensemble (PP-OCR reads real plates far better)."""
@@ -287,10 +300,6 @@ real plates often: its disagreement lowers a confidence, never vetoes a read).""
 ENSEMBLE_REGIONS = 1
 """Regions per frame whose best crop easyocr reads too, on frames where PP-OCR's first read is
 not settled (the best reads; each costs ~40 ms)."""
-
-
-class Recognizer(Protocol):
-    def recognize(self, crops: Sequence[GreyImage]) -> list[LineRead]: ...
 
 
 def load_easyocr(threads: int, model_dir: str | None = None) -> Any:
@@ -534,60 +543,27 @@ def country_evidence(
 
 
 class OcrPlateReader:
-    """Reads plates in BGR frames. Loads easyocr once, here; never per frame."""
+    """Reads plates in BGR frames with the parts it is given (built once, by the composition
+    root: ``lez.app.compose.ocr_plate_reader``): ``detector`` finds the regions to read,
+    ``recognizer`` runs the cascade (which regions and crops to read), and ``voter``, when
+    given, reads the crop of the best reads again where the first read is not settled, and
+    votes on it (the ensemble). ``sharpness`` calibrates ``recognizer``'s confidences
+    (:data:`SHARPNESS`); ``engine`` names the combination in reports."""
 
     def __init__(
         self,
-        threads: int = 1,
+        detector: Detector,
+        recognizer: Recognizer,
         *,
-        engine: Engine = "auto",
-        model_dir: str | None = None,
+        voter: Recognizer | None = None,
+        sharpness: float,
+        engine: str,
     ) -> None:
-        """``engine``: ``ensemble`` (what ``auto`` means when PP-OCR is installed) runs PP-OCR
-        and, where its first read is not settled, easyocr too, and lets them vote; ``easyocr``
-        runs easyocr's CRNN alone; ``ppocr`` runs PP-OCRv4's recogniser alone, with
-        onnxruntime (needs ``onnxruntime`` and the model file
-        of ``rapidocr-onnxruntime``, installed without its dependencies). ``auto`` without
-        PP-OCR is ``easyocr``. Models load here, once; detection is the same for all."""
-        threads = max(1, threads)
-        cv2.setNumThreads(threads)
-        self._recognizer: Recognizer
-        self._voter: Recognizer | None = None
-        ppocr_model = find_ppocr_model() if engine != "easyocr" else None
-        if engine in ("ppocr", "ensemble") and ppocr_model is None:
-            raise ModuleNotFoundError(
-                f"engine {engine!r} needs the PP-OCR model: "
-                "pip install onnxruntime && pip install --no-deps 'rapidocr-onnxruntime==1.4.4'"
-            )
-        ppocr: PpOcrRecognizer | None = None
-        if ppocr_model is not None:
-            try:
-                ppocr = PpOcrRecognizer(ppocr_model, threads=threads)
-            except ModuleNotFoundError:
-                if engine != "auto":
-                    raise
-        if ppocr is not None and engine == "ppocr":
-            self._recognizer = ppocr
-            self.engine = "ppocr"
-            self._sharpness = SHARPNESS["ppocr"]
-            return
-        easy = PlateRecognizer(load_easyocr(threads, model_dir))
-        if ppocr is None:
-            if engine == "auto":
-                log.warning(
-                    "PP-OCR recogniser not installed (onnxruntime + rapidocr-onnxruntime model): "
-                    "reading plates with easyocr alone, which is much less accurate"
-                )
-            self._recognizer = easy
-            self.engine = "easyocr"
-            self._sharpness = SHARPNESS["easyocr"]
-            return
-        # the cascade (which regions and crops to read) runs on the faster PP-OCR; easyocr
-        # reads the crop of each best read again and votes on it
-        self._recognizer = ppocr
-        self._voter = easy
-        self.engine = "ensemble"
-        self._sharpness = SHARPNESS["ppocr"]
+        self._detector = detector
+        self._recognizer = recognizer
+        self._voter = voter
+        self._sharpness = sharpness
+        self.engine = engine
 
     def read(self, image: Image) -> list[PlateRead]:
         full = np.asarray(image, dtype=np.uint8)
@@ -598,7 +574,7 @@ class OcrPlateReader:
             small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             image = np.asarray(small, dtype=np.uint8)
         grey = plate_grey(image)
-        regions = find_regions(image, grey)
+        regions = self._detector.detect(image, grey)
         found = self._cascade(regions, image, grey).reads(scale)
         if not any(r.format_valid for r in found):
             found += self._read_lifted(image, grey, regions, scale)
@@ -631,7 +607,7 @@ class OcrPlateReader:
             return []
         regions = [
             r
-            for r in find_regions(lifted, plate_grey(lifted), partial_lines=True)
+            for r in self._detector.detect(lifted, plate_grey(lifted), partial_lines=True)
             if all(box_iou(r.bbox, t.bbox) <= 0.5 for t in tried)
         ]
         return self._cascade(regions, image, grey).reads(scale)
@@ -711,6 +687,3 @@ class OcrPlateReader:
     def read_batch(self, images: Sequence[Image]) -> list[list[PlateRead]]:
         return [self.read(image) for image in images]
 
-
-def build_default_reader(threads: int = 1, engine: Engine = "auto") -> OcrPlateReader:
-    return OcrPlateReader(threads=threads, engine=engine)

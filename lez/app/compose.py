@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from fidus_adapter.lookalikes import PlateLookup
     from fidus_adapter.worker import FidusAdapterWorker
     from lez.app.sim.div_service import DivAuditLog
+    from plate_reader.reader import Engine, OcrPlateReader
     from plate_reader.worker import FrameReader, PlateReaderWorker
 
 
@@ -371,11 +372,53 @@ class GroundTruthReader:
         return [read] if read else []
 
 
+def ocr_plate_reader(threads: int = 1, engine: Engine = "auto") -> OcrPlateReader:
+    """The plate reader and its parts: the classical detector, and the recognisers ``engine``
+    names. ``ensemble`` (what ``auto`` means when PP-OCR is installed) runs PP-OCRv4's
+    recogniser (onnxruntime, the model file of ``rapidocr-onnxruntime``, installed without its
+    dependencies) and, where its first read is not settled, easyocr's, and lets them vote;
+    ``easyocr`` and ``ppocr`` run one alone. ``auto`` without PP-OCR is ``easyocr``. Models
+    load here, once."""
+    from plate_reader.ocr import PlateRecognizer, PpOcrRecognizer, find_ppocr_model
+    from plate_reader.reader import SHARPNESS, OcrPlateReader, PlateDetector, load_easyocr
+
+    threads = max(1, threads)
+    detector = PlateDetector(threads)
+    ppocr_model = find_ppocr_model() if engine != "easyocr" else None
+    if engine in ("ppocr", "ensemble") and ppocr_model is None:
+        raise ModuleNotFoundError(
+            f"engine {engine!r} needs the PP-OCR model: "
+            "pip install onnxruntime && pip install --no-deps 'rapidocr-onnxruntime==1.4.4'"
+        )
+    ppocr: PpOcrRecognizer | None = None
+    if ppocr_model is not None:
+        try:
+            ppocr = PpOcrRecognizer(ppocr_model, threads=threads)
+        except ModuleNotFoundError:
+            if engine != "auto":
+                raise
+    if ppocr is not None and engine == "ppocr":
+        return OcrPlateReader(detector, ppocr, sharpness=SHARPNESS["ppocr"], engine="ppocr")
+    easy = PlateRecognizer(load_easyocr(threads))
+    if ppocr is None:
+        if engine == "auto":
+            log.warning(
+                "PP-OCR recogniser not installed (onnxruntime + rapidocr-onnxruntime model): "
+                "reading plates with easyocr alone, which is much less accurate"
+            )
+        return OcrPlateReader(detector, easy, sharpness=SHARPNESS["easyocr"], engine="easyocr")
+    # the cascade (which regions and crops to read) runs on the faster PP-OCR; easyocr reads
+    # the crop of each best read again and votes on it
+    return OcrPlateReader(
+        detector, ppocr, voter=easy, sharpness=SHARPNESS["ppocr"], engine="ensemble"
+    )
+
+
 def ocr_frame_reader(settings: Settings) -> Callable[[FrameEvent], list[PlateRead]]:
     """The production frame reader: decode the JPEG, detect and read plates (models load once)."""
-    from plate_reader.reader import build_default_reader, decode_jpeg
+    from plate_reader.reader import decode_jpeg
 
-    reader = build_default_reader(threads=settings.ocr_threads)
+    reader = ocr_plate_reader(threads=settings.ocr_threads)
 
     def read(frame: FrameEvent) -> list[PlateRead]:
         return reader.read(decode_jpeg(frame.jpeg))

@@ -10,10 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
+from lez.app.compose import ocr_plate_reader
 from plate_reader.base import PlateRead
 from plate_reader.grammar import fit
 from plate_reader.ocr import find_ppocr_model
-from plate_reader.reader import OcrPlateReader, build_default_reader, decode_jpeg
+from plate_reader.reader import OcrPlateReader, decode_jpeg
 
 pytestmark = pytest.mark.ocr
 
@@ -27,7 +28,7 @@ def reader_fixture(request: pytest.FixtureRequest) -> OcrPlateReader:
     engine = request.param
     if engine in ("ppocr", "ensemble") and find_ppocr_model() is None:
         pytest.skip("PP-OCR model not installed (rapidocr-onnxruntime --no-deps)")
-    reader = OcrPlateReader(threads=1, engine=engine)
+    reader = ocr_plate_reader(threads=1, engine=engine)
     assert reader.engine == engine
     return reader
 
@@ -136,8 +137,8 @@ def test_decode_jpeg_roundtrip() -> None:
 
 
 def test_default_reader_is_the_ensemble(monkeypatch: pytest.MonkeyPatch) -> None:
-    """build_default_reader() runs easyocr with PP-OCR voting beside it; easyocr's model is
-    loaded once, in the constructor, never per frame."""
+    """The composition root's reader runs easyocr with PP-OCR voting beside it; easyocr's
+    model is loaded once, when the reader is built, never per frame."""
     if find_ppocr_model() is None:
         pytest.skip("PP-OCR model not installed (rapidocr-onnxruntime --no-deps)")
     import plate_reader.reader as reader_module
@@ -150,7 +151,7 @@ def test_default_reader_is_the_ensemble(monkeypatch: pytest.MonkeyPatch) -> None
         return real_load(threads, model_dir)
 
     monkeypatch.setattr(reader_module, "load_easyocr", counting_load)
-    reader = build_default_reader(threads=1)
+    reader = ocr_plate_reader(threads=1)
     assert reader.engine == "ensemble"
     assert loads == [1]
     best = _read(reader, "be_red_large.jpg")[0]

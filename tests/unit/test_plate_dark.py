@@ -20,7 +20,14 @@ from plate_reader.detect import (
 )
 from plate_reader.grammar import ALPHABET
 from plate_reader.ocr import LineRead, Segment
-from plate_reader.reader import SHARPNESS, OcrPlateReader, Region, find_regions, plate_grey
+from plate_reader.reader import (
+    SHARPNESS,
+    OcrPlateReader,
+    PlateDetector,
+    Region,
+    find_regions,
+    plate_grey,
+)
 
 PLATE_BOX = (180, 218, 120, 24)
 """x, y, w, h of the plate drawn by :func:`dark_frame`."""
@@ -107,12 +114,8 @@ class WholePlateRecognizer:
 
 
 def _reader() -> tuple[OcrPlateReader, WholePlateRecognizer]:
-    reader = OcrPlateReader.__new__(OcrPlateReader)
     rec = WholePlateRecognizer()
-    reader._recognizer = rec
-    reader._voter = None
-    reader._sharpness = SHARPNESS["ppocr"]
-    reader.engine = "ppocr"
+    reader = OcrPlateReader(PlateDetector(), rec, sharpness=SHARPNESS["ppocr"], engine="ppocr")
     return reader, rec
 
 

@@ -19,6 +19,7 @@ from plate_reader.reader import (
     DISAGREEMENT_CAP,
     SHARPNESS,
     OcrPlateReader,
+    PlateDetector,
     Region,
     _Cascade,
     decode_jpeg,
@@ -66,13 +67,15 @@ def _reader(
 def _reader_pp(
     pp_text: str, easy_text: str | None, pp_conf: float = 0.995
 ) -> tuple[OcrPlateReader, FakeRecognizer, FakeRecognizer]:
-    reader = OcrPlateReader.__new__(OcrPlateReader)
     pp = FakeRecognizer(pp_text, pp_conf)
     easy = FakeRecognizer(easy_text or "")
-    reader._recognizer = pp
-    reader._voter = easy if easy_text is not None else None
-    reader._sharpness = SHARPNESS["ppocr"]
-    reader.engine = "ensemble" if easy_text is not None else "ppocr"
+    reader = OcrPlateReader(
+        PlateDetector(),
+        pp,
+        voter=easy if easy_text is not None else None,
+        sharpness=SHARPNESS["ppocr"],
+        engine="ensemble" if easy_text is not None else "ppocr",
+    )
     return reader, easy, pp
 
 
