@@ -17,3 +17,14 @@ class FinesMetrics(CoreMetrics):
         self.review_backlog = Gauge(
             "lez_review_backlog_items", "Passages waiting in the review queue", registry=r
         )
+        self.offences_waiting = Gauge(
+            "lez_offences_waiting",
+            "Suspected offences waiting for their day-pass window to close before settlement "
+            "(then a notice, or none when a day pass or exemption covers them)",
+            registry=r,
+        )
+        self.offences_next_settle = Gauge(
+            "lez_offences_next_settle_timestamp_seconds",
+            "When the first waiting offence may be settled (Unix seconds; 0: none waits)",
+            registry=r,
+        )

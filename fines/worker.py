@@ -19,7 +19,7 @@ from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalErr
 from sqlalchemy.orm import Session, sessionmaker
 
 from fines.metrics import FinesMetrics
-from fines.models import Passage, ReviewItem
+from fines.models import OffenceCandidate, Passage, ReviewItem
 from fines.service import (
     DayPassCheck,
     FinesPolicy,
@@ -73,6 +73,17 @@ def review_backlog(sessions: sessionmaker[Session]) -> int:
             )
             or 0
         )
+
+
+def offences_waiting(sessions: sessionmaker[Session]) -> tuple[int, datetime | None]:
+    """Suspected offences waiting for their day-pass window, and the first one's settle time."""
+    with sessions() as session:
+        count, first = session.execute(
+            select(func.count(), func.min(OffenceCandidate.settle_after)).where(
+                OffenceCandidate.state == "waiting"
+            )
+        ).one()
+    return int(count or 0), first
 
 
 def _frames_already_stored(session: Session, decision: DecisionEvent) -> bool:
@@ -251,8 +262,14 @@ class FinesWorker:
             return
         try:
             self.metrics.review_backlog.set(review_backlog(self.sessions))
+            waiting, first = offences_waiting(self.sessions)
         except SQLAlchemyError as exc:
             log.warning("review backlog not measured: %s", type(exc).__name__)
+            return
+        self.metrics.offences_waiting.set(waiting)
+        if first is not None and first.tzinfo is None:  # an aggregate read back from SQLite
+            first = first.replace(tzinfo=UTC)
+        self.metrics.offences_next_settle.set(first.timestamp() if first else 0.0)
 
     def _settle(self) -> None:
         n = self.settle_now()

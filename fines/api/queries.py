@@ -18,6 +18,7 @@ from fines.models import (
     Evidence,
     Notice,
     NoticeHistory,
+    OffenceCandidate,
     Passage,
     RegistryAudit,
     ReviewItem,
@@ -515,3 +516,28 @@ def registry_outcome(result: str) -> str:
     if base in ANSWERED:
         return "answered"
     return base if base in REGISTRY_OUTCOMES else "error"
+
+
+def waiting_offences(session: Session, *, limit: int = 500) -> list[dict[str, Any]]:
+    """Suspected offences waiting for their day-pass window, the first to settle first."""
+    rows = session.execute(
+        select(OffenceCandidate, Passage.camera_id, Passage.plate)
+        .join(Passage, Passage.passage_id == OffenceCandidate.passage_id)
+        .where(OffenceCandidate.state == "waiting")
+        .order_by(OffenceCandidate.settle_after, OffenceCandidate.passage_id)
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "passage_id": c.passage_id,
+            "plate": plate or c.plate_norm,
+            "country": c.country,
+            "kind": c.kind,
+            "amount_eur": c.amount_eur,
+            "camera_id": camera,
+            "offence_at": c.offence_at.isoformat(),
+            "settle_after": c.settle_after.isoformat(),
+            "certain": c.certain,
+        }
+        for c, camera, plate in rows
+    ]

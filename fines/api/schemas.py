@@ -180,6 +180,28 @@ class ConsoleAuditsPublic(BaseModel):
     count: int
 
 
+# ------------------------------------------------------------------------ waiting offences
+
+
+class WaitingOffencePublic(BaseModel):
+    """A suspected offence waiting for its day-pass window (``/api/waiting``)."""
+
+    passage_id: str
+    plate: str
+    country: str
+    kind: str
+    amount_eur: int
+    camera_id: str
+    offence_at: str
+    settle_after: str = Field(description="when it is settled: a notice, or none if covered")
+    certain: bool
+
+
+class WaitingOffencesPublic(BaseModel):
+    data: list[WaitingOffencePublic]
+    count: int
+
+
 # ------------------------------------------------------------------------------ dashboard
 
 

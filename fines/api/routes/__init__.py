@@ -15,6 +15,7 @@ from fines.api.routes import (
     payments,
     review,
     users,
+    waiting,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -33,5 +34,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     evidence.pages,
     payments.api,
     payments.pages,
+    waiting.api,
+    waiting.pages,
 )
 """Every router of the console, in the order they are mounted."""
