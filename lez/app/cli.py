@@ -81,8 +81,16 @@ def _add_serve(sub: _Subparsers) -> None:
     serve.add_argument("service", choices=["div", "console", "ingest"])
     serve.add_argument("--registry", type=_existing_file)
     serve.add_argument("--exemptions", type=_existing_file)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--host",
+        help="address to listen on (default LEZ_CONSOLE_HOST, LEZ_INGEST_HOST, LEZ_DIV_HOST: "
+        "127.0.0.1; 0.0.0.0 for every interface)",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        help="port (default LEZ_CONSOLE_PORT 8000, LEZ_INGEST_PORT 8200, LEZ_DIV_PORT 8100)",
+    )
     serve.add_argument("--latency", type=float, default=0.0)
     serve.add_argument("--failure-rate", type=float, default=0.0)
 
@@ -430,7 +438,10 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             failure_rate=args.failure_rate,
             metrics_token=_metrics_token(settings),
         )
-        serve(app, host=args.host, port=args.port or 8100, limits=limits)
+        serve(
+            app, host=args.host or settings.div_host, port=args.port or settings.div_port,
+            limits=limits,
+        )
     elif args.service == "ingest":
         from camera_ingest.gateway import RegistryFile
         from camera_ingest.gateway import create_app as ingest_app
@@ -441,8 +452,8 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             raise LezError("lez serve ingest needs --registry cameras.yaml (or LEZ_CAMERAS_FILE)")
         serve(
             ingest_app(settings, registry=RegistryFile(cameras_file), metrics=Metrics()),
-            host=args.host,
-            port=args.port or 8200,
+            host=args.host or settings.ingest_host,
+            port=args.port or settings.ingest_port,
             limits=limits,
         )
     else:
@@ -451,7 +462,8 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         _refuse_placeholder_password(settings)
         app = compose.console_app(settings, metrics_token=_metrics_token(settings))
         _refuse_console_without_account(settings)
-        serve(app, host=args.host, port=args.port or settings.console_port, limits=limits)
+        host = args.host or settings.console_host
+        serve(app, host=host, port=args.port or settings.console_port, limits=limits)
     return 0
 
 
@@ -549,7 +561,8 @@ def _camera_sender(args: argparse.Namespace, settings: Settings) -> Sender:
     from camera_ingest.edge import HttpSender, KafkaSender
 
     if args.gateway:
-        api_key = args.api_key or os.environ.get("LEZ_CAMERA_API_KEY")
+        key = settings.camera_api_key
+        api_key = args.api_key or (key.get_secret_value() if key is not None else None)
         if not api_key:
             raise LezError("--gateway needs --api-key (or LEZ_CAMERA_API_KEY)")
         return HttpSender(args.gateway, api_key, recorded=args.recorded)

@@ -37,6 +37,10 @@ class AppSettings(CoreSettings):
 
     # The mock DIV's own key for the plates in its own audit. No default.
     div_audit_key: SecretStr | None = None
+    # Where ``lez serve div`` (the mock DIV) listens (``--host``/``--port`` override);
+    # LEZ_DIV_URL of the other processes points at it.
+    div_host: str = "127.0.0.1"
+    div_port: int = Field(default=8100, ge=1, le=65535)
     # -- HTTP servers (issue 22) -------------------------------------------------------------
     # Every HTTP server (gateway, console, mock DIV, lez.app.serving): a request's headers
     # must arrive within the first, its body within the second after its headers; at most
