@@ -364,7 +364,7 @@ def notice_pdf(
     frame with the plate enlarged beside it, and what is done with the holder's data."""
     if not isinstance(evidence, NoticeEvidence):
         evidence = NoticeEvidence(jpegs=list(evidence))
-    terms = terms or NoticeTerms()
+    terms = terms or NoticeTerms.example()
     languages = notice_languages(str((notice.vehicle or {}).get("language") or ""))
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=12)

@@ -3,20 +3,40 @@ its data is kept (a value the fines policy carries; :mod:`fines.documents` print
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
+
+EXAMPLE_CONTACTS: dict[str, str] = {
+    "contest_address": "Brussels Fiscality, LEZ, Place Saint-Lazare 2, 1035 Brussels",
+    "contest_email": "lez-contest@example.brussels",
+    "dpo_email": "dpo@example.brussels",
+}
+"""The demo's and the tests' contacts (``example.brussels``): a deployment gives its own
+(``LEZ_NOTICE_CONTEST_ADDRESS``, ``LEZ_NOTICE_CONTEST_EMAIL``, ``LEZ_NOTICE_DPO_EMAIL``;
+:meth:`fines.settings.FinesSettings.notice_terms`)."""
 
 
 @dataclass(frozen=True)
 class NoticeTerms:
     """What a holder needs to act on a notice: whom to pay and how, where to contest, who
-    keeps the data and for how long. The defaults are the demo's; a deployment sets its own
-    (the IBAN from ``LEZ_NOTICE_IBAN``)."""
+    keeps the data and for how long. The contacts have no default: a deployment's come from
+    its settings, the demo's and the tests' from :meth:`example`."""
 
+    contest_address: str
+    contest_email: str
+    dpo_email: str
     authority: str = "Brussels Fiscality - Low Emission Zone"
     iban: str = "BE68 5390 0754 7034"
     bic: str = "GKCCBEBB"
     contest_days: int = 30
-    contest_address: str = "Brussels Fiscality, LEZ, Place Saint-Lazare 2, 1035 Brussels"
-    contest_email: str = "lez-contest@example.brussels"
-    dpo_email: str = "dpo@example.brussels"
     evidence_retention_days: int = 180
+
+    @classmethod
+    def example(cls, **changes: Any) -> NoticeTerms:
+        """The demo's terms (:data:`EXAMPLE_CONTACTS`), with ``changes``."""
+        example = cls(
+            contest_address=EXAMPLE_CONTACTS["contest_address"],
+            contest_email=EXAMPLE_CONTACTS["contest_email"],
+            dpo_email=EXAMPLE_CONTACTS["dpo_email"],
+        )
+        return replace(example, **changes)

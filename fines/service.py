@@ -84,7 +84,7 @@ class FinesPolicy:
     # Trust ground-truth reads (only in a ``--ground-truth-plates`` replay).
     replay_ground_truth: bool = False
     # What a notice tells its holder: whom to pay (IBAN), where to contest, retention.
-    notice_terms: NoticeTerms = field(default_factory=NoticeTerms, compare=False)
+    notice_terms: NoticeTerms = field(default_factory=NoticeTerms.example, compare=False)
     # The rule file every process of a deployment judges with (``LEZ_RULES_FILE``, built by
     # ``lez.app.compose``): required, so no part of the app falls back to the shipped one.
     rules: RuleBook = field(kw_only=True, repr=False, compare=False)

@@ -3,9 +3,25 @@ the entry point)."""
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+import re
+from typing import Self
 
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+
+from fines.notice_terms import EXAMPLE_CONTACTS, NoticeTerms
+from lez.core.errors import ConfigError
+from lez.core.secret_policy import PLACEHOLDER_MARKS
 from lez.core.settings import CoreSettings, checked_key
+
+NOTICE_CONTACTS: tuple[str, ...] = (
+    "notice_contest_address",
+    "notice_contest_email",
+    "notice_dpo_email",
+)
+"""Settings printed on every notice with no default: ``lez serve console`` refuses to start
+without them; ``lez run``, ``lez replay``, ``lez chaos`` and the tests make their own (the
+example contacts, :meth:`FinesSettings.with_example_notice_contacts`)."""
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class FinesSettings(CoreSettings):
@@ -20,6 +36,11 @@ class FinesSettings(CoreSettings):
     evidence_retention_days: int = Field(default=180, ge=1)
     # The authority's account printed on every notice (how to pay), checked (ISO 13616 mod 97).
     notice_iban: str = "BE68 5390 0754 7034"
+    # Where and how a holder contests a notice (postal address, e-mail) and whom they write
+    # to about their data (the data protection officer), printed on every notice. No default.
+    notice_contest_address: str | None = None
+    notice_contest_email: str | None = None
+    notice_dpo_email: str | None = None
     console_host: str = "127.0.0.1"
     console_port: int = 8000
     # Signs console session cookies; None: a random key per console process.
@@ -30,6 +51,50 @@ class FinesSettings(CoreSettings):
     console_https_only: bool = False
 
     _fines_keys = field_validator("plate_hash_key", "console_secret_key")(checked_key)
+
+    @field_validator(*NOTICE_CONTACTS)
+    @classmethod
+    def _contact(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A contact as printed: no placeholder of the deploy examples; an e-mail address
+        where one is asked for."""
+        if value is None:
+            return None
+        name = f"LEZ_{str(info.field_name).upper()}"
+        if any(mark in value.casefold() for mark in PLACEHOLDER_MARKS):
+            raise ValueError(f"{name} is a placeholder from an example file")
+        if str(info.field_name).endswith("_email") and not _EMAIL.fullmatch(value.strip()):
+            raise ValueError(f"{name} is not an e-mail address")
+        return value.strip()
+
+    def notice_terms(self, *, required: bool = True) -> NoticeTerms:
+        """What a notice tells its holder: the contacts, the IBAN and the retention of these
+        settings. ConfigError naming every contact variable that is unset, unless not
+        ``required`` (a process that prints no notice: the example contacts stand in)."""
+        missing = [n for n in NOTICE_CONTACTS if not (getattr(self, n) or "").strip()]
+        if missing and required:
+            names = ", ".join(f"LEZ_{n.upper()}" for n in missing)
+            raise ConfigError(
+                f"{names} not set: every notice tells its holder where to contest it and whom "
+                "to write to about their data (lez run, lez replay and lez chaos make their own)"
+            )
+        given = self if not missing else self.with_example_notice_contacts()
+        return NoticeTerms(
+            contest_address=str(given.notice_contest_address),
+            contest_email=str(given.notice_contest_email),
+            dpo_email=str(given.notice_dpo_email),
+            iban=self.notice_iban,
+            evidence_retention_days=self.evidence_retention_days,
+        )
+
+    def with_example_notice_contacts(self) -> Self:
+        """A copy with the example contacts (``example.brussels``) for every unset one (run,
+        replay, chaos)."""
+        update = {
+            n: EXAMPLE_CONTACTS[n.removeprefix("notice_")]
+            for n in NOTICE_CONTACTS
+            if not (getattr(self, n) or "").strip()
+        }
+        return self.model_copy(update=update) if update else self
 
     @field_validator("notice_iban")
     @classmethod

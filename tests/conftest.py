@@ -30,6 +30,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
     for name in SECRET_NAMES:
         os.environ.setdefault(f"LEZ_{name.upper()}", secrets.token_urlsafe(32))
+    # The notice contacts have no default either: the tests' own are the example ones.
+    from fines.notice_terms import EXAMPLE_CONTACTS
+    from fines.settings import NOTICE_CONTACTS
+
+    for contact in NOTICE_CONTACTS:
+        example = EXAMPLE_CONTACTS[contact.removeprefix("notice_")]
+        os.environ.setdefault(f"LEZ_{contact.upper()}", example)
     # Apache Kafka's jars (make kafka), wherever a test's working directory is
     os.environ.setdefault("LEZ_KAFKA_LIBS", str(ROOT / "var" / "kafka" / "libs"))
 

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from fidus_adapter.client import FidusAdapter
 from fidus_adapter.signing import Authority
 from fines.db import make_engine, session_factory
-from fines.notice_terms import NoticeTerms
 from fines.notices import covering_exemption
 from fines.review import Relookup
 from fines.service import DayPassCheck, FinesPolicy
@@ -250,18 +249,19 @@ def rules(settings: Settings) -> RuleBook:
     return RuleBook.load(settings.rules_file)
 
 
-def fines_policy(settings: Settings, rules_: RuleBook) -> FinesPolicy:
+def fines_policy(
+    settings: Settings, rules_: RuleBook, *, prints_notices: bool = False
+) -> FinesPolicy:
     """The fines policy every process uses (the fines worker, the console, replay and chaos
-    settlement): the settings' thresholds and keys with ``rules_``."""
+    settlement): the settings' thresholds and keys with ``rules_``. A process that
+    ``prints_notices`` (the console) needs the notice contacts (ConfigError without them)."""
     return FinesPolicy(
         auto_issue_threshold=settings.auto_issue_threshold,
         latency_months=rules_.latency_months,
         keep_compliant_plates=settings.keep_compliant_plates,
         replay_ground_truth=settings.replay_ground_truth,
         plate_hash_key=settings.secret("plate_hash_key").encode(),
-        notice_terms=NoticeTerms(
-            iban=settings.notice_iban, evidence_retention_days=settings.evidence_retention_days
-        ),
+        notice_terms=settings.notice_terms(required=prints_notices),
         rules=rules_,
     )
 
@@ -283,7 +283,7 @@ def console_app(settings: Settings, *, metrics_token: str | None = None) -> Fast
         https_only=settings.console_https_only,
         relookup=relookup(settings, sessions_) if settings.div_url else None,
         # The auditor's registry-audit search hashes the plate with the policy's key.
-        policy=fines_policy(settings, rules(settings)),
+        policy=fines_policy(settings, rules(settings), prints_notices=True),
         metrics_token=metrics_token,
         metrics=Metrics(),  # every stage's metrics, as every lez process exposes them
     )

@@ -83,13 +83,15 @@ class Settings(
         return (init_settings, env_settings, dotenv_settings, file_secret_settings)
 
     def with_own_secrets(self) -> Settings:
-        """A copy with a fresh random value for every unset secret (run, replay, chaos)."""
+        """A copy with a fresh random value for every unset secret, and the example notice
+        contacts for every unset one (run, replay, chaos)."""
         update: dict[str, object] = {
             name: SecretStr(secrets.token_urlsafe(32))
             for name in SECRET_NAMES
             if getattr(self, name) is None
         }
-        return self.model_copy(update=update) if update else self
+        own = self.model_copy(update=update) if update else self
+        return own.with_example_notice_contacts()
 
 
 def slices() -> tuple[type[CoreSettings], ...]:

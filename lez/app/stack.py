@@ -24,6 +24,7 @@ import httpx
 from pydantic import SecretStr
 
 from fines.db import migrate
+from fines.settings import NOTICE_CONTACTS
 from lez.app.broker import EmbeddedBroker, free_port, ready_file
 from lez.app.settings import SECRET_NAMES, SecretName, Settings
 from lez.core.bus import ensure_topics
@@ -158,6 +159,10 @@ class Stack:
         )
         env["LEZ_EVIDENCE_INLINE"] = "true" if self.settings.evidence_inline else "false"
         env["LEZ_KAFKA_TRANSACTIONS"] = "true" if self.settings.kafka_transactions else "false"
+        for contact in NOTICE_CONTACTS:  # what the notices print (the run's own when unset)
+            value = getattr(self.settings, contact)
+            if value:
+                env[f"LEZ_{contact.upper()}"] = str(value)
         for own in _OWN_SECRETS.get(role, ()):
             secret: SecretStr | None = getattr(self.settings, own)
             if secret is not None:

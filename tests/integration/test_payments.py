@@ -133,7 +133,7 @@ def test_the_notice_pdf_carries_the_deployments_iban_and_the_reference(
     with sessions() as s:
         ref = format_reference(reference_of(s, ids[0]) or "")
     policy = FinesPolicy(
-        rules=packaged_rules(), notice_terms=NoticeTerms(iban="BE71 0961 2345 6769")
+        rules=packaged_rules(), notice_terms=NoticeTerms.example(iban="BE71 0961 2345 6769")
     )
     with TestClient(create_app(sessions, secret_key="test-payments", policy=policy)) as client:
         login(client, "olga")

@@ -18,7 +18,9 @@ from fines.models import Notice, NoticeHistory
 from fines.plate_crop import plate_crop
 
 ISSUED = datetime(2023, 5, 20, 9, 0, tzinfo=UTC)
-TERMS = NoticeTerms(iban="BE71 0961 2345 6769", contest_days=30, evidence_retention_days=180)
+TERMS = NoticeTerms.example(
+    iban="BE71 0961 2345 6769", contest_days=30, evidence_retention_days=180
+)
 
 
 def _notice(language: str = "", amount: int = 350) -> Notice:
