@@ -598,6 +598,32 @@ def _add_refusal_handlers(app: FastAPI, ingest: Ingest) -> None:
         return await request_validation_exception_handler(request, exc)
 
 
+def _add_probe_routes(app: FastAPI, ingest: Ingest, metrics_token: str | None) -> None:
+    """``/health`` and ``/healthz`` (liveness), ``/readyz`` (readiness), ``/metrics``."""
+
+    @app.get("/health")
+    @app.get("/healthz", include_in_schema=False)
+    def health() -> dict[str, Any]:
+        """Liveness: the gateway answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def ready() -> JSONResponse:
+        """Readiness: the camera registry is loaded and the broker takes connections."""
+        try:
+            ingest.producer()
+        except (KafkaError, OSError, ConfigError) as exc:
+            return JSONResponse({"status": "not ready", "broker": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_endpoint(request: Request) -> Response:
+        status, body, ctype = metrics_answer(
+            ingest.metrics, request.headers.get("authorization"), metrics_token
+        )
+        return Response(body, status_code=status, media_type=ctype)
+
+
 def create_app(
     settings: CameraIngestSettings,
     *,
@@ -628,33 +654,8 @@ def create_app(
                   openapi_url=None, docs_url=None, redoc_url=None)
     app.state.ingest = ingest
     _add_refusal_handlers(app, ingest)
-
-    @app.get("/health")
-    @app.get("/healthz", include_in_schema=False)
-    def health() -> dict[str, Any]:
-        """Liveness: the gateway answers."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", include_in_schema=False)
-    def ready() -> JSONResponse:
-        """Readiness: the camera registry is loaded and the broker takes connections."""
-        try:
-            ingest.producer()
-        except (KafkaError, OSError, ConfigError) as exc:
-            return JSONResponse({"status": "not ready", "broker": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ready"})
-
     token = settings.metrics_token
-
-    @app.get("/metrics", include_in_schema=False)
-    def metrics_endpoint(request: Request) -> Response:
-        status, body, ctype = metrics_answer(
-            ingest.metrics,
-            request.headers.get("authorization"),
-            token.get_secret_value() if token is not None else None,
-        )
-        return Response(body, status_code=status, media_type=ctype)
-
+    _add_probe_routes(app, ingest, token.get_secret_value() if token is not None else None)
     _add_jpeg_route(app, ingest)
     _add_json_route(app, ingest)
     key = settings.ingest_admin_key

@@ -81,7 +81,30 @@ def decide(
     now = datetime.now(UTC)
     camera = cameras.get(passage.camera_id) if cameras is not None else None
     location = camera.location if camera is not None else ""
-    if camera is not None and not camera.inside_zone:
+    outside = camera is not None and not camera.inside_zone
+    early = _before_the_registry(passage, outside=outside, location=location, now=now)
+    if early is not None:
+        return early
+    assert passage.plate and passage.country  # else decided before the registry
+    adapter = _OncePerPassage(adapter)
+    result = adapter.lookup(passage.plate, passage.country, passage.captured_at, PURPOSE)
+    if not passage.country_established and not passage.ground_truth:
+        passage, result = _likeliest_candidate(passage, adapter, rules, result)
+    doubts = review_reasons(passage, threshold, ground_truth_honoured=ground_truth_honoured)
+    verdict = _verdict(
+        passage, adapter, rules, result, doubts,
+        threshold=threshold, ground_truth_honoured=ground_truth_honoured,
+    )  # fmt: skip
+    return _decision_event(passage, verdict, result, doubts, rules, now=now, location=location)
+
+
+def _before_the_registry(
+    passage: PassageEvent, *, outside: bool, location: str, now: datetime
+) -> DecisionEvent | None:
+    """The decisions taken without asking the registry: a camera outside the zone, no plate
+    read, a plate in no known country's format (never dropped, never judged on the read).
+    None: the registry is asked."""
+    if outside:
         return DecisionEvent(
             passage=passage.model_copy(update={"evidence": ()}),
             decision="compliant",
@@ -100,7 +123,6 @@ def decide(
             decided_at=now,
         )
     if not passage.country:
-        # a plate in no known country's format: never dropped, never judged on the read
         why = f"plate {passage.plate} is in no known country's format: identify it by hand"
         return DecisionEvent(
             passage=passage,
@@ -111,29 +133,38 @@ def decide(
             camera_location=location,
             decided_at=now,
         )
-    adapter = _OncePerPassage(adapter)
-    result = adapter.lookup(passage.plate, passage.country, passage.captured_at, PURPOSE)
-    if not passage.country_established and not passage.ground_truth:
-        passage, result = _likeliest_candidate(passage, adapter, rules, result)
+    return None
+
+
+def _verdict(
+    passage: PassageEvent,
+    adapter: PlateLookup,
+    rules: RuleBook,
+    result: LookupResult,
+    doubts: list[str],
+    *,
+    threshold: float,
+    ground_truth_honoured: bool,
+) -> Verdict:
+    """The rules' verdict on the registry's answer (review when it names several vehicles),
+    with a second look at a certain violation; adds to ``doubts`` what sends it to review."""
     assert passage.plate and passage.country
-    doubts = review_reasons(passage, threshold, ground_truth_honoured=ground_truth_honoured)
     if result.ambiguous:
         doubts.append("registry returned more than one vehicle")
-        verdict = Verdict("review", "registry.ambiguous", "the registry returned several vehicles")
-    else:
-        verdict = judge(
-            rules,
-            plate=passage.plate,
-            country=passage.country,
-            vehicle=result.vehicle,
-            exemptions=result.exemptions,
-            at=passage.captured_at,
-        )
-        if verdict.decision == "review":
-            doubts.insert(0, verdict.explanation)
-        elif not (passage.ground_truth and ground_truth_honoured):
-            verdict = _second_looks(passage, adapter, rules, verdict, doubts, threshold)
-    return _decision_event(passage, verdict, result, doubts, rules, now=now, location=location)
+        return Verdict("review", "registry.ambiguous", "the registry returned several vehicles")
+    verdict = judge(
+        rules,
+        plate=passage.plate,
+        country=passage.country,
+        vehicle=result.vehicle,
+        exemptions=result.exemptions,
+        at=passage.captured_at,
+    )
+    if verdict.decision == "review":
+        doubts.insert(0, verdict.explanation)
+    elif not (passage.ground_truth and ground_truth_honoured):
+        verdict = _second_looks(passage, adapter, rules, verdict, doubts, threshold)
+    return verdict
 
 
 class _OncePerPassage:

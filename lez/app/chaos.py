@@ -640,6 +640,20 @@ def _chaos_stack(
         return chaos, counts, chaos.edge.spool.stats.dropped, chaos.edge.report()
 
 
+def _clean_run(
+    scenario_dir: Path, base: Path, settings: Settings, ground_truth_plates: bool, timeout_s: float
+) -> dict[str, Any]:
+    """The reference run's report: on the embedded broker, without Kafka transactions (tansu
+    has none); the chaos run keeps them, on Apache Kafka (--apache-kafka)."""
+    return run_replay(
+        scenario_dir,
+        base / "clean.json",
+        settings.model_copy(update={"var_dir": base / "clean", "kafka_transactions": False}),
+        ground_truth_plates=ground_truth_plates,
+        timeout_s=timeout_s,
+    )
+
+
 def run_chaos(
     scenario_dir: Path,
     settings: Settings,
@@ -658,15 +672,7 @@ def run_chaos(
     base.mkdir(parents=True)
     # Both runs on their own embedded broker (the proxy only reaches loopback).
     settings = settings.model_copy(update={"kafka_bootstrap": None, "div_url": None})
-    # the clean run is the reference: on the embedded broker, without Kafka transactions
-    # (tansu has none); the chaos run keeps them, on Apache Kafka (--apache-kafka)
-    clean = run_replay(
-        scenario_dir,
-        base / "clean.json",
-        settings.model_copy(update={"var_dir": base / "clean", "kafka_transactions": False}),
-        ground_truth_plates=ground_truth_plates,
-        timeout_s=timeout_s,
-    )
+    clean = _clean_run(scenario_dir, base, settings, ground_truth_plates, timeout_s)
     if on_clean is not None:
         on_clean(clean)
     run_dir = base / "chaos"
