@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
@@ -19,6 +19,7 @@ from lez.core.logs import configure_logging
 
 if TYPE_CHECKING:
     from camera_ingest.edge import Sender
+    from camera_ingest.source import CapturedFrame
     from camera_ingest.spool import Spool
     from lez.core.stage import StopFlag
 
@@ -607,10 +608,26 @@ def _camera_spool(args: argparse.Namespace, settings: Settings) -> Spool:
     return spool
 
 
+def _camera_frames(args: argparse.Namespace, is_video: bool) -> Iterator[CapturedFrame]:
+    """What ``lez camera`` pushes: a recorded batch with its capture times, or its source's
+    frames (a video or stream read every Nth frame, a folder of JPEGs)."""
+    from camera_ingest.source import iter_recorded, open_source
+
+    if args.recorded:
+        return iter_recorded(Path(args.source), args.camera_id)
+    return open_source(
+        args.source,
+        args.every_nth if is_video else 1,
+        args.quality,
+        clock=args.camera_clock,
+        start=args.start_time,
+    )
+
+
 def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
     from camera_ingest.edge import EdgeNode
     from camera_ingest.gate import MotionGate
-    from camera_ingest.source import edge_epoch, iter_recorded, open_source
+    from camera_ingest.source import edge_epoch
     from lez.app.observe import observe_edge
 
     registry_file: Path | None = args.registry or settings.cameras_file
@@ -642,18 +659,7 @@ def _cmd_camera(args: argparse.Namespace, settings: Settings) -> int:
     if obs is not None:
         obs.health.checks["link"] = lambda: edge.link_up
     try:
-        frames = (
-            iter_recorded(Path(args.source), args.camera_id)
-            if args.recorded
-            else open_source(
-                args.source,
-                args.every_nth if is_video else 1,
-                args.quality,
-                clock=args.camera_clock,
-                start=args.start_time,
-            )
-        )
-        edge.capture_all(frames, fps=args.fps)
+        edge.capture_all(_camera_frames(args, is_video), fps=args.fps)
         drained = edge.wait_empty(args.drain_timeout)
     finally:
         edge.stop()
@@ -714,8 +720,8 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from plate_reader.evaluate import evaluate
     from lez.app.compose import ocr_plate_reader
+    from plate_reader.evaluate import evaluate
 
     report = evaluate(args.images, args.labels, ocr_plate_reader(threads=settings.ocr_threads))
     args.report.write_text(json.dumps(report, indent=1) + "\n")
