@@ -21,11 +21,12 @@ then substitutions left to right) are kept.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Protocol
 
-from lez.core.events import PassageEvent
+from lez.core.events import CandidateSource, CandidateVehicle, PassageEvent
 from lez.core.plates import normalize_plate
 from lez.core.registry import LookupResult
 from lez.core.rules import RuleBook, Verdict, judge
@@ -126,6 +127,46 @@ def ruled_out_by_reads(passage: PassageEvent, other: str, threshold: float) -> b
     return strong >= MIN_STRONG_FRAMES
 
 
+class CandidateReason(str):
+    """A review reason that names a candidate vehicle, the vehicle with it as data: the text
+    is what the review reasons (and the audit) keep, :attr:`candidate` goes on the decision
+    event (:func:`candidates_of`) for the review queue's rows."""
+
+    candidate: CandidateVehicle
+
+    def __new__(cls, text: str, candidate: CandidateVehicle) -> CandidateReason:
+        reason = super().__new__(cls, text)
+        reason.candidate = candidate
+        return reason
+
+
+def candidates_of(reasons: Iterable[str]) -> tuple[CandidateVehicle, ...]:
+    """The candidate vehicles that ``reasons`` name, in their order."""
+    return tuple(r.candidate for r in reasons if isinstance(r, CandidateReason))
+
+
+def _candidate(
+    plate: str,
+    country: str,
+    result: LookupResult,
+    verdict: Verdict | None,
+    source: CandidateSource,
+    detail: str,
+) -> CandidateVehicle:
+    v = result.vehicle if not result.ambiguous and verdict is not None else None
+    return CandidateVehicle(
+        plate=plate,
+        country=country,
+        source=source,
+        detail=detail,
+        make=v.make if v is not None else "",
+        model=v.model if v is not None else "",
+        fuel=v.fuel if v is not None else None,
+        euro_norm=v.euro_norm if v is not None else None,
+        outcome=verdict.decision if v is not None and verdict is not None else "ambiguous",
+    )
+
+
 def _describe(plate: str, country: str, result: LookupResult, verdict: Verdict | None) -> str:
     if result.ambiguous or result.vehicle is None or verdict is None:
         return f"{plate} ({country}): several vehicles in the registry"
@@ -135,20 +176,31 @@ def _describe(plate: str, country: str, result: LookupResult, verdict: Verdict |
 
 
 def _registered(
-    registry: PlateLookup, rules: RuleBook, plate: str, country: str, at: datetime, purpose: str
-) -> str | None:
+    registry: PlateLookup,
+    rules: RuleBook,
+    plate: str,
+    country: str,
+    at: datetime,
+    purpose: str,
+    *,
+    source: CandidateSource,
+    detail: str = "",
+) -> CandidateReason | None:
     """The registry's vehicle for ``plate`` under ``country`` and what it would be judged,
     described for the review queue; ``None`` when no vehicle is registered so."""
     result = registry.lookup(plate, country, at, purpose)
-    if result.ambiguous:
-        return _describe(plate, country, result, None)
-    if result.vehicle is None:
+    other: Verdict | None = None
+    if result.vehicle is None and not result.ambiguous:
         return None
-    other = judge(
-        rules, plate=plate, country=country, vehicle=result.vehicle,
-        exemptions=result.exemptions, at=at,
-    )  # fmt: skip
-    return _describe(plate, country, result, other)
+    if not result.ambiguous and result.vehicle is not None:
+        other = judge(
+            rules, plate=plate, country=country, vehicle=result.vehicle,
+            exemptions=result.exemptions, at=at,
+        )  # fmt: skip
+    return CandidateReason(
+        _describe(plate, country, result, other),
+        _candidate(plate, country, result, other, source, detail),
+    )
 
 
 def lookalike_doubts(
@@ -169,9 +221,13 @@ def lookalike_doubts(
     for la in every[:MAX_LOOKALIKES]:
         if ruled_out_by_reads(passage, la.plate, threshold):
             continue
-        found = _registered(registry, rules, la.plate, la.country, passage.captured_at, purpose)
+        found = _registered(
+            registry, rules, la.plate, la.country, passage.captured_at, purpose,
+            source="lookalike", detail=la.why.removesuffix(" confusion"),
+        )  # fmt: skip
         if found is not None:
-            doubts.append(f"registered look-alike ({la.why}): {found}")
+            text = f"registered look-alike ({la.why}): {found}"
+            doubts.append(CandidateReason(text, found.candidate))
     if len(every) > MAX_LOOKALIKES:
         doubts.append(
             f"{len(every) - MAX_LOOKALIKES} look-alikes past the bound of {MAX_LOOKALIKES} "
@@ -203,9 +259,13 @@ def registered_elsewhere(
     found: list[str] = []
     others = other_countries(passage)
     for ctry in others[:MAX_CANDIDATE_COUNTRIES]:
-        hit = _registered(registry, rules, passage.plate, ctry, passage.captured_at, purpose)
+        hit = _registered(
+            registry, rules, passage.plate, ctry, passage.captured_at, purpose,
+            source="other_country",
+        )  # fmt: skip
         if hit is not None:
-            found.append(f"registered under another country the read fits: {hit}")
+            text = f"registered under another country the read fits: {hit}"
+            found.append(CandidateReason(text, hit.candidate))
     if len(others) > MAX_CANDIDATE_COUNTRIES:
         found.append(
             f"the read fits {len(others) - MAX_CANDIDATE_COUNTRIES} more countries than the "

@@ -14,6 +14,7 @@ from fidus_adapter.evidence import FrameFetcher, attach_evidence
 from fidus_adapter.lookalikes import (
     MAX_CANDIDATE_COUNTRIES,
     PlateLookup,
+    candidates_of,
     lookalike_doubts,
     other_countries,
     registered_elsewhere,
@@ -281,6 +282,7 @@ def _decision_event(
         euro_norm_derived=verdict.euro_norm_derived,
         phase=verdict.phase,
         review_reasons=tuple(doubts),
+        candidates=candidates_of(doubts),
         notice_kind=verdict.notice_kind,
         amount_eur=verdict.amount_eur,
         settle_after=(

@@ -198,6 +198,29 @@ class Exemption(_Event):
     valid_to: date
 
 
+CandidateSource = Literal["lookalike", "other_country"]
+
+
+class CandidateVehicle(_Event):
+    """A registered vehicle the read could also be, found before an automatic notice: the
+    same text under another country its format fits, or a look-alike plate (a confusable
+    character changed, a leading digit added or dropped). The passage goes to review with
+    each shown side by side; an operator may choose one."""
+
+    plate: str
+    country: str
+    source: CandidateSource
+    # For a look-alike, the characters confused (``1/7``; ``leading digit``).
+    detail: str = ""
+    make: str = ""
+    model: str = ""
+    fuel: Fuel | None = None
+    euro_norm: int | None = None
+    # What this vehicle would be judged; ``ambiguous``: the registry holds several vehicles
+    # under this plate and country (make, fuel and norm are then unknown).
+    outcome: Decision | Literal["ambiguous"]
+
+
 class DecisionEvent(_Event):
     schema_: Literal["lez.decision/1"] = Field(default=DECISION_SCHEMA, alias="schema")
     passage: PassageEvent
@@ -209,6 +232,8 @@ class DecisionEvent(_Event):
     euro_norm_derived: bool = False
     phase: str | None = None
     review_reasons: tuple[str, ...] = ()
+    # The candidate vehicles the review reasons name (empty on older events).
+    candidates: tuple[CandidateVehicle, ...] = ()
     notice_kind: NoticeKind | None = None
     amount_eur: int = 0
     # A suspected offence becomes a notice only after this moment (day-pass purchase window).

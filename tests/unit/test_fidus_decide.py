@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from fidus_adapter.worker import decide
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.errors import EventError, RegistryUnavailable
-from lez.core.events import CountrySource, FrameRead, FrameRef, PassageEvent, VehicleRecord
+from lez.core.events import (
+    CountrySource,
+    DecisionEvent,
+    FrameRead,
+    FrameRef,
+    PassageEvent,
+    VehicleRecord,
+)
 from lez.core.rules import RuleBook
 from tests.fakes import FakeCountryRegistry, FakeRegistry
 
@@ -203,6 +210,42 @@ def test_registered_digit_lookalike_with_another_outcome_goes_to_review(
     d = decide(passage("1-ABC-123"), reg, rules, threshold=0.9)
     assert d.decision == "violation"
     assert any("1ABC723" in r and "1/7" in r for r in d.review_reasons)
+
+
+def test_the_candidates_go_on_the_decision_as_data(rules: RuleBook) -> None:
+    """Each candidate vehicle a review reason names is on the decision event too, typed
+    (issue 21): the review queue's rows come from them, not from the reasons' text; the event
+    goes through JSON and back (the lez.decisions topic)."""
+    reg = FakeRegistry(
+        vehicles={"1ABC123": diesel("1-ABC-123", 3), "1ABC723": diesel("1-ABC-723", 6)}
+    )
+    d = decide(passage("1-ABC-123"), reg, rules, threshold=0.9)
+    (cand,) = d.candidates
+    assert (cand.plate, cand.country, cand.source, cand.detail) == (
+        "1ABC723",
+        "BE",
+        "lookalike",
+        "1/7",
+    )
+    assert (cand.fuel, cand.euro_norm, cand.outcome) == ("diesel", 6, "compliant")
+    again = DecisionEvent.model_validate_json(d.model_dump_json(by_alias=True))
+    assert again.candidates == d.candidates
+    other = decide(
+        passage("BB-794-CF", "FR", country_candidates=("SK",)),
+        FakeCountryRegistry.of(diesel("BB-794CF", 6, "SK")),
+        rules,
+        threshold=0.9,
+    )
+    assert [(c.country, c.source, c.outcome) for c in other.candidates] == [
+        ("SK", "other_country", "compliant")
+    ]
+
+
+def test_a_decision_of_an_older_adapter_has_no_candidates(rules: RuleBook) -> None:
+    d = decide(passage("1-ABC-123"), FakeRegistry(vehicles={}), rules, threshold=0.9)
+    data = d.model_dump(mode="json", by_alias=True)
+    del data["candidates"]
+    assert DecisionEvent.model_validate(data).candidates == ()
 
 
 def test_current_plate_whose_short_form_is_registered_goes_to_review(rules: RuleBook) -> None:
