@@ -154,6 +154,11 @@ class RegistryFile:
     def __init__(self, path: Path | None, registry: CameraRegistry | None = None) -> None:
         if path is None and registry is None:
             raise ConfigError("the ingest gateway needs a camera registry (LEZ_CAMERAS_FILE)")
+        if registry is None and path is not None and not path.exists():
+            raise ConfigError(
+                f"camera registry {path} does not exist: make it with `lez camera --camera-id "
+                f"ID --registry {path} --issue-key` (a key per camera)"
+            )
         self.path = path
         self._registry = registry if registry is not None else CameraRegistry.load(path)  # type: ignore[arg-type]
         self._mtime = path.stat().st_mtime_ns if path is not None else 0
