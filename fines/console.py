@@ -37,6 +37,7 @@ from fines.api import routes
 from fines.api.deps import ConsoleContext, NotAuthenticated, SessionDep, csrf_token, guarded
 from fines.api.queries import notice_json, review_json, summary
 from fines.api.render import console_template_globals, language
+from fines.api.schemas import StatusOut
 from fines.auth import VIEW, AccountError, LoginThrottled, bootstrap_admin
 from fines.console_service import CorrectionUnavailable
 from fines.console_text import error_text, http_error_text, kind_status_filter, label_filter
@@ -182,17 +183,18 @@ def _security_headers(
 def _own_routes(app: FastAPI) -> None:
     @app.get("/health", tags=["health"])
     @app.get("/readyz", include_in_schema=False)
-    def health(session: SessionDep) -> dict[str, str]:
+    def health(session: SessionDep) -> StatusOut:
         """Readiness (and the older ``/health``): the database answers."""
         session.execute(select(1))
-        return {"status": "ok"}
+        return StatusOut(status="ok")
 
     @app.get("/healthz", include_in_schema=False)
-    def alive() -> dict[str, str]:
+    def alive() -> StatusOut:
         """Liveness: the console process answers (the database is ``/readyz``'s)."""
-        return {"status": "ok"}
+        return StatusOut(status="ok")
 
-    @app.get("/api/openapi.json", tags=["api"], **guarded(VIEW))
+    # the schema itself, not a route it describes
+    @app.get("/api/openapi.json", include_in_schema=False, **guarded(VIEW))
     def openapi_schema() -> dict[str, Any]:
         return app.openapi()
 

@@ -178,17 +178,10 @@ def notice_action(
     return n
 
 
-@dataclass(frozen=True)
-class Export:
-    content: str
-    media_type: str
-    count: int
-
-
-def export_notices(
+def notices_to_export(
     session: Session, *, fmt: Literal["csv", "json"], statuses: Sequence[str] | None, actor: str
-) -> Export:
-    """The notices for the collection system (audited)."""
+) -> list[Notice]:
+    """The notices for the collection system, by offence time (the export is audited)."""
     wanted = list(statuses or EXPORT_STATUSES_DEFAULT)
     q = select(Notice).where(Notice.status.in_(wanted)).order_by(Notice.offence_at)
     rows = list(session.scalars(q))
@@ -196,9 +189,7 @@ def export_notices(
         session, actor=actor, action="notices.export", target=fmt, detail=f"{len(rows)} notices"
     )
     session.commit()
-    if fmt == "csv":
-        return Export(documents.export_csv(rows), "text/csv", len(rows))
-    return Export(documents.export_json(rows), "application/json", len(rows))
+    return rows
 
 
 def notice_document(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -109,11 +108,6 @@ def export_csv(notices: Iterable[Notice]) -> str:
     for n in notices:
         writer.writerow({k: csv_cell(v) for k, v in export_row(n).items()})
     return out.getvalue()
-
-
-def export_json(notices: Iterable[Notice]) -> str:
-    data = [export_row(n) for n in notices]
-    return json.dumps({"data": data, "count": len(data)}, indent=1)
 
 
 def _latin1(text: object) -> str:

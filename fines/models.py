@@ -85,6 +85,9 @@ class Passage(Base):
     explanation: Mapped[str] = mapped_column(Text, default="")
     vehicle: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     review_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The candidate vehicles the review reasons name (lez.core.events.CandidateVehicle as
+    # JSON); NULL on passages recorded before they were typed (migration 0010).
+    candidates: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=list)
     first_broker_ts_ms: Mapped[int] = mapped_column(BigInteger)
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -16,7 +16,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fines.models import OffenceCandidate, ReviewItem
+from fines.models import OffenceCandidate, Passage, ReviewItem
 from fines.plate_crop import bbox_of, read_for_frame
 from lez.core.rules import RuleBook, day_pass_window_closes
 
@@ -92,7 +92,38 @@ class Candidate:
     """For a look-alike, the characters confused (``1/7``)."""
 
 
+def recorded_candidates(recorded: Iterable[Mapping[str, Any]]) -> list[Candidate]:
+    """The candidates the adapter recorded as data (``lez.core.events.CandidateVehicle``)."""
+    out = []
+    for c in recorded:
+        euro = c.get("euro_norm")
+        out.append(
+            Candidate(
+                plate=str(c.get("plate", "")),
+                country=str(c.get("country", "")),
+                vehicle=" ".join(str(x) for x in (c.get("make"), c.get("model")) if x),
+                fuel=str(c.get("fuel") or ""),
+                euro="" if euro is None else str(euro),
+                outcome=str(c.get("outcome", "")),
+                source=str(c.get("source", "")),
+                detail=str(c.get("detail", "")),
+            )
+        )
+    return out
+
+
+def item_candidates(
+    recorded: Sequence[Mapping[str, Any]] | None, reasons: Iterable[str]
+) -> list[Candidate]:
+    """A review item's candidate vehicles: the ones recorded as data with its passage, else
+    (an item from before they were, or from an older adapter) read from its reasons' text."""
+    if recorded:
+        return recorded_candidates(recorded)
+    return candidates(reasons)
+
+
 def candidates(reasons: Iterable[str]) -> list[Candidate]:
+    """The candidates named in review reasons' text (as fidus_adapter.lookalikes words them)."""
     out = []
     for reason in reasons:
         m = _CANDIDATE.match(reason)
@@ -150,6 +181,13 @@ def enrich(session: Session, items: list[dict[str, Any]], rules: RuleBook) -> li
             )
         ).all()
     )
+    recorded: dict[str, list[dict[str, Any]] | None] = dict(
+        session.execute(
+            select(Passage.passage_id, Passage.candidates).where(
+                Passage.passage_id.in_([i["passage_id"] for i in items])
+            )
+        ).all()
+    )
     out = []
     for i in items:
         at = datetime.fromisoformat(i["captured_at"])
@@ -158,7 +196,10 @@ def enrich(session: Session, items: list[dict[str, Any]], rules: RuleBook) -> li
             {
                 **i,
                 "deadline": due.isoformat(),
-                "candidates": [c.__dict__ for c in candidates(i.get("reasons") or [])],
+                "candidates": [
+                    c.__dict__
+                    for c in item_candidates(recorded.get(i["passage_id"]), i.get("reasons") or [])
+                ],
                 "frames": frames(i),
             }
         )

@@ -122,6 +122,7 @@ def _strip_passage(passage: Passage, plate: str | None, country: str | None, key
     passage.plate_norm = plate_hash(key, plate, country) if plate else None
     passage.reads = []
     passage.vehicle = minimal_vehicle(passage.vehicle)
+    passage.candidates = []  # other vehicles' plates
 
 
 def minimise_passage(
@@ -158,6 +159,7 @@ def _passage_row(decision: DecisionEvent) -> Passage:
         explanation=decision.explanation,
         vehicle=decision.vehicle.model_dump(mode="json") if decision.vehicle else None,
         review_reasons=list(decision.review_reasons),
+        candidates=[c.model_dump(mode="json") for c in decision.candidates],
         first_broker_ts_ms=first_ts,
         decided_at=decision.decided_at,
         latency_ms=max(0, latency),

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fines.api.schemas import NoticePublic
+from fines.api.schemas import HistoryPublic, NoticeDetailPublic, NoticePublic, ReviewItemPublic
 from fines.models import (
     ConsoleAudit,
     DeadLetterRecord,
@@ -32,16 +32,6 @@ def notice_json(n: Notice) -> dict[str, Any]:
     return NoticePublic.of(n).model_dump()
 
 
-def history_json(h: NoticeHistory) -> dict[str, Any]:
-    return {
-        "at": h.at.isoformat(),
-        "actor": h.actor,
-        "from_status": h.from_status,
-        "to_status": h.to_status,
-        "reason": h.reason,
-    }
-
-
 def evidence_indices(session: Session, passage_id: str) -> list[int]:
     return list(
         session.scalars(
@@ -50,19 +40,20 @@ def evidence_indices(session: Session, passage_id: str) -> list[int]:
     )
 
 
-def notice_detail(session: Session, n: Notice) -> dict[str, Any]:
+def notice_detail(session: Session, n: Notice) -> NoticeDetailPublic:
+    """The notice with its lifecycle and the links to its evidence images."""
     history = session.scalars(
         select(NoticeHistory)
         .where(NoticeHistory.notice_id == n.notice_id)
         .order_by(NoticeHistory.at, NoticeHistory.id)
     ).all()
-    return {
-        **notice_json(n),
-        "history": [history_json(h) for h in history],
-        "evidence": [
+    return NoticeDetailPublic(
+        **NoticePublic.of(n).model_dump(),
+        history=[HistoryPublic.of(h) for h in history],
+        evidence=[
             f"/evidence/{n.passage_id}/{i}" for i in evidence_indices(session, n.passage_id)
         ],
-    }
+    )
 
 
 def search_notices(
@@ -99,43 +90,11 @@ def cameras(session: Session) -> list[str]:
     return list(session.scalars(select(Passage.camera_id).distinct().order_by(Passage.camera_id)))
 
 
-def _chars(norm: str, confidences: list[float]) -> list[dict[str, Any]]:
-    """Each character of the normalised read with its confidence (None when unknown)."""
-    confs: list[float | None] = list(confidences) if len(confidences) == len(norm) else []
-    confs += [None] * (len(norm) - len(confs))
-    return [{"char": ch, "confidence": c} for ch, c in zip(norm, confs, strict=True)]
-
-
 def review_json(
     item: ReviewItem, p: Passage, notice: Notice | None, evidence: list[int]
 ) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "passage_id": p.passage_id,
-        "camera_id": p.camera_id,
-        "captured_at": p.captured_at.isoformat(),
-        "plate": p.plate,
-        "country": p.country,
-        "confidence": p.confidence,
-        "char_confidences": p.char_confidences,
-        "plate_norm": p.plate_norm,
-        "chars": _chars(p.plate_norm or "", p.char_confidences),
-        "reads": p.reads,
-        "decision": p.decision,
-        "rule": p.rule,
-        "explanation": p.explanation,
-        "reasons": item.reasons,
-        "vehicle": p.vehicle,
-        "status": item.status,
-        "resolved_by": item.resolved_by,
-        "resolution": item.resolution,
-        "notice_id": notice.notice_id if notice else None,
-        "notice_status": notice.status if notice else None,
-        "notice_kind": notice.kind if notice else None,
-        "amount_eur": notice.amount_eur if notice else None,
-        "evidence": [f"/evidence/{p.passage_id}/{i}" for i in evidence],
-        "can_confirm": notice is not None and notice.status == "pending_review",
-    }
+    """The review item as the API and the pages show it (:class:`ReviewItemPublic`)."""
+    return ReviewItemPublic.of(item, p, notice, evidence).model_dump()
 
 
 def review_items(

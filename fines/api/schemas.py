@@ -7,8 +7,21 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from fines import auth
-from fines.models import ConsoleUser, Notice
+from fines.models import ConsoleUser, Notice, NoticeHistory, Passage, ReviewItem
 from fines.review import Correction
+from fines.review_view import Candidate
+
+CSV = "text/csv"
+PDF = "application/pdf"
+JPEG = "image/jpeg"
+PNG = "image/png"
+
+
+def media(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answer of a route whose body is not JSON: its media type, a binary or
+    text string (the route's ``responses``, with ``response_class=Response``)."""
+    string = {"type": "string"} if media_type == CSV else {"type": "string", "format": "binary"}
+    return {200: {"description": description, "content": {media_type: {"schema": string}}}}
 
 
 class LoginIn(BaseModel):
@@ -24,6 +37,12 @@ class PasswordChangeIn(BaseModel):
 class MeOut(BaseModel):
     username: str
     role: str
+
+
+class StatusOut(BaseModel):
+    """What a route that only acts answers (``/api/logout``, ``/health``)."""
+
+    status: str
 
 
 class ReasonIn(BaseModel):
@@ -96,6 +115,7 @@ class NoticePublic(BaseModel):
     amount_eur: int
     offence_at: str
     camera_id: str
+    camera_location: str
     status: str
     rule: str | None
     phase: str | None
@@ -115,6 +135,7 @@ class NoticePublic(BaseModel):
             amount_eur=n.amount_eur,
             offence_at=n.offence_at.isoformat(),
             camera_id=n.camera_id,
+            camera_location=n.camera_location,
             status=n.status,
             rule=n.rule,
             phase=n.phase,
@@ -126,8 +147,14 @@ class NoticePublic(BaseModel):
 
 
 class NoticesPublic(BaseModel):
+    """Notices (the search, and the JSON export for the collection system)."""
+
     data: list[NoticePublic]
     count: int
+
+    @classmethod
+    def of(cls, notices: list[Notice]) -> NoticesPublic:
+        return cls(data=[NoticePublic.of(n) for n in notices], count=len(notices))
 
 
 class HistoryPublic(BaseModel):
@@ -137,12 +164,119 @@ class HistoryPublic(BaseModel):
     to_status: str
     reason: str
 
+    @classmethod
+    def of(cls, h: NoticeHistory) -> HistoryPublic:
+        return cls(
+            at=h.at.isoformat(),
+            actor=h.actor,
+            from_status=h.from_status,
+            to_status=h.to_status,
+            reason=h.reason,
+        )
+
 
 class NoticeDetailPublic(NoticePublic):
     """A notice with its lifecycle and the links to its evidence images."""
 
     history: list[HistoryPublic]
     evidence: list[str]
+
+
+# ------------------------------------------------------------------------------ review
+
+
+class CharPublic(BaseModel):
+    char: str
+    confidence: float | None = Field(description="None when the read has no per-character one")
+
+
+class ReviewItemPublic(BaseModel):
+    """A review item with its passage and notice (the one review item serialiser of the API
+    and the pages: :func:`fines.api.queries.review_json` is its dump)."""
+
+    id: int
+    passage_id: str
+    camera_id: str
+    captured_at: str
+    plate: str | None
+    country: str | None
+    confidence: float
+    char_confidences: list[float]
+    plate_norm: str | None
+    chars: list[CharPublic]
+    reads: list[dict[str, Any]] = Field(description="the read of each frame")
+    decision: str
+    rule: str | None
+    explanation: str
+    reasons: list[str]
+    vehicle: dict[str, Any] | None
+    status: str
+    resolved_by: str | None
+    resolution: str
+    notice_id: str | None
+    notice_status: str | None
+    notice_kind: str | None
+    amount_eur: int | None
+    evidence: list[str]
+    can_confirm: bool
+
+    @classmethod
+    def of(
+        cls, item: ReviewItem, p: Passage, notice: Notice | None, evidence: list[int]
+    ) -> ReviewItemPublic:
+        norm = p.plate_norm or ""
+        confs = list(p.char_confidences) if len(p.char_confidences) == len(norm) else []
+        chars = [
+            CharPublic(char=ch, confidence=confs[i] if confs else None)
+            for i, ch in enumerate(norm)
+        ]
+        return cls(
+            id=item.id,
+            passage_id=p.passage_id,
+            camera_id=p.camera_id,
+            captured_at=p.captured_at.isoformat(),
+            plate=p.plate,
+            country=p.country,
+            confidence=p.confidence,
+            char_confidences=p.char_confidences,
+            plate_norm=p.plate_norm,
+            chars=chars,
+            reads=p.reads,
+            decision=p.decision,
+            rule=p.rule,
+            explanation=p.explanation,
+            reasons=item.reasons,
+            vehicle=p.vehicle,
+            status=item.status,
+            resolved_by=item.resolved_by,
+            resolution=item.resolution,
+            notice_id=notice.notice_id if notice else None,
+            notice_status=notice.status if notice else None,
+            notice_kind=notice.kind if notice else None,
+            amount_eur=notice.amount_eur if notice else None,
+            evidence=[f"/evidence/{p.passage_id}/{i}" for i in evidence],
+            can_confirm=notice is not None and notice.status == "pending_review",
+        )
+
+
+class FramePublic(BaseModel):
+    idx: int
+    src: str
+    crop: str | None = Field(description="the plate crop's address (None: no region kept)")
+
+
+class ReviewItemDetailPublic(ReviewItemPublic):
+    """A review item as the queue shows it: its deadline (the day-pass window), the candidate
+    vehicles the FIDUS adapter found, each frame with its plate crop."""
+
+    deadline: str
+    candidates: list[Candidate]
+    frames: list[FramePublic]
+
+
+class ReviewItemsPublic(BaseModel):
+    data: list[ReviewItemDetailPublic]
+    count: int
 
 
 # ------------------------------------------------------------------------------ audit

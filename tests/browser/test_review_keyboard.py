@@ -26,6 +26,22 @@ KINDS = ("confirm", "choose", "reject")
 ITEMS = 21
 
 
+def _candidates() -> tuple[Any, ...]:
+    """The candidates of ``_candidate_reasons`` as the adapter records them (typed)."""
+    from lez.core.events import CandidateVehicle
+
+    return (
+        CandidateVehicle(
+            plate="2-KLM-456", country="BE", source="lookalike", detail="1/7", make="Toyota",
+            model="Yaris", fuel="petrol", euro_norm=6, outcome="compliant",
+        ),
+        CandidateVehicle(
+            plate="TN-249KD", country="SK", source="other_country", fuel="diesel", euro_norm=4,
+            outcome="violation",
+        ),
+    )  # fmt: skip
+
+
 def _candidate_reasons() -> tuple[str, ...]:
     return (
         "registered look-alike (1/7 confusion): 2-KLM-456 (BE): Toyota Yaris, petrol Euro 6, "
@@ -74,6 +90,8 @@ def queue_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCons
             update: dict[str, Any] = {"passage": passage}
             if kind == "choose":
                 update["review_reasons"] = _candidate_reasons()
+                if n % 2:  # half of them as an older adapter recorded them: reasons only
+                    update["candidates"] = _candidates()
             record_decision(s, d.model_copy(update=update), policy)
     with serve_with_div(sessions, "browser-queue", db_path) as console:
         yield console

@@ -75,7 +75,7 @@ def test_csv_export_neutralises_formula_cells(client: TestClient) -> None:
     assert row["vehicle_make"] == "'+1+1" and row["vehicle_model"] == "'-2+3"
     assert row["plate"] == "1-ABC-123"  # ordinary cells are untouched
     data = client.get("/api/notices/export.json").json()["data"]
-    assert data[0]["holder_name"] == FORMULAS["holder_name"]  # JSON is not a spreadsheet
+    assert data[0]["vehicle"]["holder_name"] == FORMULAS["holder_name"]  # JSON: no spreadsheet
 
 
 @pytest.mark.parametrize(

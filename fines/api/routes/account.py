@@ -22,7 +22,7 @@ from fines.api.deps import (
     session_token,
 )
 from fines.api.render import FormStr, back, language, render, safe_next
-from fines.api.schemas import LoginIn, MeOut, PasswordChangeIn, UserPublic
+from fines.api.schemas import LoginIn, MeOut, PasswordChangeIn, StatusOut, UserPublic
 from fines.auth import MIN_PASSWORD_LENGTH, VIEW, AccountError, LoginThrottled, StartedSession
 from fines.console_text import error_text, reason_text
 from fines.i18n import gettext
@@ -61,10 +61,10 @@ def api_login(
 
 
 @api.post("/logout")
-def api_logout(request: Request, session: SessionDep, c: CtxDep) -> dict[str, str]:
+def api_logout(request: Request, session: SessionDep, c: CtxDep) -> StatusOut:
     console_service.logout(session, session_token(request), now=c.clock())
     request.session.clear()
-    return {"status": "logged out"}
+    return StatusOut(status="logged out")
 
 
 @api.get("/me", **guarded(VIEW))

@@ -23,9 +23,10 @@ from fines.api.deps import (
     plausible_day,
 )
 from fines.api.render import FormStr, back, language, render
-from fines.api.schemas import NoticeDetailPublic, NoticePublic, NoticesPublic, ReasonIn
+from fines.api.schemas import CSV, PDF, NoticeDetailPublic, NoticesPublic, ReasonIn, media
 from fines.auth import NOTICE_ACTIONS, SUPERVISE, VIEW
 from fines.console_text import N_, error_text, label
+from fines.documents import export_csv
 from fines.i18n import gettext
 from fines.review import STATUSES, NotFound
 from lez.core.errors import LezError
@@ -72,32 +73,41 @@ def api_notices(
         date_to=date_to,
         limit=limit,
     )
-    return NoticesPublic(data=[NoticePublic.of(n) for n in rows], count=len(rows))
+    return NoticesPublic.of(rows)
 
 
-@api.get("/export.csv", **guarded(SUPERVISE))
+@api.get(
+    "/export.csv", response_class=Response, responses=media(CSV, "the notices, one a row"),
+    **guarded(SUPERVISE),
+)  # fmt: skip
 def api_export_csv(session: SessionDep, user: UserDep, status: StatusesQ = None) -> Response:
-    out = console_service.export_notices(session, fmt="csv", statuses=status, actor=user.username)
+    actor = user.username
+    rows = console_service.notices_to_export(session, fmt="csv", statuses=status, actor=actor)
     return Response(
-        out.content,
-        media_type=out.media_type,
+        export_csv(rows),
+        media_type=CSV,
         headers={"Content-Disposition": 'attachment; filename="notices.csv"'},
     )
 
 
 @api.get("/export.json", **guarded(SUPERVISE))
-def api_export_json(session: SessionDep, user: UserDep, status: StatusesQ = None) -> Response:
-    out = console_service.export_notices(session, fmt="json", statuses=status, actor=user.username)
-    return Response(out.content, media_type=out.media_type)
+def api_export_json(session: SessionDep, user: UserDep, status: StatusesQ = None) -> NoticesPublic:
+    """The notices for the collection system, as the API shows them."""
+    actor = user.username
+    rows = console_service.notices_to_export(session, fmt="json", statuses=status, actor=actor)
+    return NoticesPublic.of(rows)
 
 
 @api.get("/{notice_id}", **guarded(VIEW))
 def api_notice(notice_id: str, session: SessionDep) -> NoticeDetailPublic:
     n = console_service.get_notice(session, notice_id)
-    return NoticeDetailPublic.model_validate(queries.notice_detail(session, n))
+    return queries.notice_detail(session, n)
 
 
-@api.get("/{notice_id}/pdf", **guarded(VIEW))
+@api.get(
+    "/{notice_id}/pdf", response_class=Response, responses=media(PDF, "the notice's PDF"),
+    **guarded(VIEW),
+)  # fmt: skip
 def api_notice_pdf(notice_id: str, session: SessionDep, user: UserDep, c: CtxDep) -> Response:
     return _pdf(session, c, notice_id, user.username)
 
@@ -116,7 +126,7 @@ def _register_api_action(name: str, roles: frozenset[str]) -> None:
             policy=c.policy,
             now=c.now(),
         )
-        return NoticeDetailPublic.model_validate(queries.notice_detail(session, n))
+        return queries.notice_detail(session, n)
 
 
 # ------------------------------------------------------------------------------ pages
@@ -171,7 +181,7 @@ def notice_page(
         (name, to, ACTION_LABELS[name])
         for name, to in console_service.actions_open_to(user.role, n.status)
     ]
-    detail = queries.notice_detail(session, n)
+    detail = queries.notice_detail(session, n).model_dump()
     return render(request, c, "notice.html", "notices", n=detail, actions=actions)
 
 

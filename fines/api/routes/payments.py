@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -14,6 +14,7 @@ from fines import payments
 from fines.api import queries
 from fines.api.deps import CtxDep, SessionDep, UserDep, form_guarded, guarded
 from fines.api.render import back, language, render
+from fines.api.schemas import NoticeDetailPublic
 from fines.auth import SUPERVISE
 from fines.console_text import reason_text
 from fines.i18n import gettext
@@ -46,7 +47,7 @@ def _record(
 @api.post("", **guarded(SUPERVISE))
 def api_record_payment(
     body: PaymentIn, user: UserDep, session: SessionDep, c: CtxDep
-) -> dict[str, Any]:
+) -> NoticeDetailPublic:
     """Close the notice the reference names; 409 with the reason when the payment does not
     fit (unknown reference, wrong amount, notice not payable)."""
     try:

@@ -26,7 +26,14 @@ from fines.api.deps import (
     guarded,
 )
 from fines.api.render import FormStr, back, language, render
-from fines.api.schemas import CorrectionIn, CorrectionOut, ReasonIn
+from fines.api.schemas import (
+    CorrectionIn,
+    CorrectionOut,
+    ReasonIn,
+    ReviewItemDetailPublic,
+    ReviewItemPublic,
+    ReviewItemsPublic,
+)
 from fines.auth import REVIEW, VIEW
 from fines.console_text import error_text
 from fines.i18n import gettext
@@ -78,34 +85,34 @@ def _items(
 
 
 @api.get("", **guarded(VIEW))
-def api_review(session: SessionDep, c: CtxDep, status: str = "open") -> dict[str, Any]:
+def api_review(session: SessionDep, c: CtxDep, status: str = "open") -> ReviewItemsPublic:
     """The items, the earliest deadline first, each with its candidates and frames."""
-    data = _items(session, c, status=status)
-    return {"data": data, "count": len(data)}
+    data = [ReviewItemDetailPublic.model_validate(i) for i in _items(session, c, status=status)]
+    return ReviewItemsPublic(data=data, count=len(data))
 
 
 @api.get("/{item_id}", **guarded(VIEW))
-def api_review_item(item_id: RowId, session: SessionDep, c: CtxDep) -> dict[str, Any]:
+def api_review_item(item_id: RowId, session: SessionDep, c: CtxDep) -> ReviewItemDetailPublic:
     data = _items(session, c, item_id=item_id)
     if not data:
         raise HTTPException(404, f"no review item {item_id}")
-    return data[0]
+    return ReviewItemDetailPublic.model_validate(data[0])
 
 
 @api.post("/{item_id}/confirm", **guarded(REVIEW))
 def api_review_confirm(
     item_id: RowId, body: ReasonIn, user: UserDep, session: SessionDep, c: CtxDep
-) -> dict[str, Any]:
+) -> ReviewItemPublic:
     _decide(c, session, "confirm", item_id, user.username, body.reason)
-    return queries.review_items(session, item_id=item_id)[0]
+    return ReviewItemPublic.model_validate(queries.review_items(session, item_id=item_id)[0])
 
 
 @api.post("/{item_id}/reject", **guarded(REVIEW))
 def api_review_reject(
     item_id: RowId, body: ReasonIn, user: UserDep, session: SessionDep, c: CtxDep
-) -> dict[str, Any]:
+) -> ReviewItemPublic:
     _decide(c, session, "reject", item_id, user.username, body.reason)
-    return queries.review_items(session, item_id=item_id)[0]
+    return ReviewItemPublic.model_validate(queries.review_items(session, item_id=item_id)[0])
 
 
 @api.post("/{item_id}/correct", **guarded(REVIEW))
