@@ -13,8 +13,9 @@ from fines.db import make_engine, session_factory
 
 
 @pytest.fixture(name="schema", scope="module")
-def schema_fixture() -> dict[str, Any]:
-    return create_app(session_factory(make_engine("sqlite://"))).openapi()
+def schema_fixture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    db = tmp_path_factory.mktemp("openapi") / "console.db"
+    return create_app(session_factory(make_engine(f"sqlite:///{db}"))).openapi()
 
 
 def _untyped(schema: dict[str, Any], components: dict[str, Any]) -> bool:
