@@ -596,6 +596,13 @@ def _camera_spool(args: argparse.Namespace, settings: Settings) -> Spool:
     """The edge node's on-disk spool (VAR/cameras/ID/spool unless --spool-dir)."""
     from camera_ingest.spool import Spool
 
+    if not settings.var_dir.is_absolute():
+        log.warning(
+            "LEZ_VAR_DIR is %s, relative to this folder: camera %s's frame sequence file and "
+            "spool are under %s; run from another folder, it starts a new edge epoch (set "
+            "LEZ_VAR_DIR to an absolute folder, as the units do: /var/lib/lez)",
+            settings.var_dir, args.camera_id, (settings.var_dir / "cameras").resolve(),
+        )
     spool = Spool(
         args.spool_dir or settings.var_dir / "cameras" / args.camera_id / "spool",
         max_frames=args.spool_max_frames,
