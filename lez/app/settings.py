@@ -105,8 +105,3 @@ def slices() -> tuple[type[CoreSettings], ...]:
         FinesSettings,
         AppSettings,
     )
-
-
-def load_settings() -> Settings:
-    """The settings of this process, from its environment (once, in the entry point)."""
-    return Settings()
