@@ -40,7 +40,13 @@ from fines.api.render import console_template_globals, language
 from fines.api.schemas import StatusOut
 from fines.auth import VIEW, AccountError, LoginThrottled, bootstrap_admin
 from fines.console_service import CorrectionUnavailable
-from fines.console_text import error_text, http_error_text, kind_status_filter, label_filter
+from fines.console_text import (
+    error_text,
+    http_error_text,
+    kind_status_filter,
+    label_filter,
+    review_reason_filter,
+)
 from fines.i18n import gettext
 from fines.login_throttle import LoginThrottle, ThrottlePolicy
 from fines.metrics import FinesMetrics
@@ -139,6 +145,7 @@ def _templates() -> Jinja2Templates:
     templates.env.filters["local"] = local_time
     templates.env.filters["label"] = label_filter
     templates.env.filters["kind_status"] = kind_status_filter
+    templates.env.filters["review_reason"] = review_reason_filter
     templates.env.globals.update(console_template_globals())
     return templates
 

@@ -45,6 +45,14 @@ VALUE_LABELS: Mapping[str, str] = {
     # candidate vehicles of a review item
     "lookalike": N_("look-alike"),
     "other_country": N_("other country"),
+    # where a read's country came from, and look-alikes
+    "band": N_("EU band"),
+    "colour": N_("colours"),
+    "layout": N_("layout"),
+    "format": N_("format"),
+    "none": N_("nothing"),
+    "leading digit added": N_("leading digit added"),
+    "leading digit dropped": N_("leading digit dropped"),
     # review items
     "open": N_("open"),
     "confirmed": N_("confirmed"),
@@ -165,7 +173,8 @@ _REASONS: tuple[tuple[str, str], ...] = (
     (r"12 digits expected", N_("12 digits expected")),
     (r"check digits do not match", N_("check digits do not match")),
 )
-_STATUS_FIELDS = frozenset({"status"})
+_LABELLED_FIELDS = frozenset({"status", "source", "why"})
+"""Fields of a matched message that are values the console words (:func:`label`)."""
 
 _FIXED: Mapping[str, str] = {
     # Starlette's and the routes' own HTTP errors
@@ -185,6 +194,62 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
+_REVIEW_REASONS: tuple[tuple[str, str], ...] = (
+    # fines.service and lez.core.certainty (why a read is not certain)
+    (r"low confidence read", N_("low confidence read")),
+    (
+        r"low confidence read \((?P<conf>[\d.]+), not above (?P<threshold>[\d.]+)\)",
+        N_("low confidence read ({conf}, not above {threshold})"),
+    ),
+    (r"doubt", N_("doubt")),
+    (r"stands again", N_("stands again (the notice that held it back is gone)")),
+    (r"no plate or no country read", N_("no plate or no country read")),
+    (r"single-frame passage \((?P<n>\d+) frame\)", N_("single-frame passage ({n} frame)")),
+    (
+        r"frames disagree \((?P<agree>\d+)/(?P<n>\d+) agree\)",
+        N_("frames disagree ({agree} of {n} agree)"),
+    ),
+    (r"plate format not valid for (?P<country>\w+)", N_("plate format not valid for {country}")),
+    (
+        r"no plate system known for the country \((?P<country>\w+)\): plausible only, never "
+        r"fined on the read",
+        N_("no plate system known for {country}: plausible only, never fined on the read"),
+    ),
+    (
+        r"not a valid format of the country \((?P<country>\w+)\): plausible only, never fined "
+        r"on the read",
+        N_("not a valid format of {country}: plausible only, never fined on the read"),
+    ),
+    (
+        r"country (?P<country>\w+) not established from the plate \(from (?P<source>\w+)\)",
+        N_("country {country} not established from the plate (from its {source})"),
+    ),
+    # fidus_adapter (the candidate vehicles are shown in their own rows)
+    (
+        r"registered look-alike \((?P<why>[^)]*)\): (?P<rest>.*)",
+        N_("registered look-alike ({why}): {rest}"),
+    ),
+    (
+        r"registered under another country the read fits: (?P<rest>.*)",
+        N_("registered under another country the read fits: {rest}"),
+    ),
+)
+
+
+def review_reason(_: Gettext, reason: str) -> tuple[str, bool]:
+    """Why an item is in review, in the language of ``_``, and whether it was worded so (a
+    reason the console does not know is shown as the pipeline wrote it, in English)."""
+    worded = _match(_, reason, _REVIEW_REASONS)
+    return (worded, True) if worded is not None else (reason, False)
+
+
+@pass_context
+def review_reason_filter(context: Context, reason: object) -> tuple[str, bool]:
+    """``{% set text, ours = r|review_reason %}``: :func:`review_reason` with the page's ``_``."""
+    gettext: Gettext = context.get("_") or (lambda s: s)
+    return review_reason(gettext, str(reason))
+
+
 def reason_text(_: Gettext, reason: str) -> str:
     """A reason the domain gave (``ReviewError.reason``, ``AccountError.reason``,
     ``PaymentRefused.problem``) in the language of ``_``; one it does not know: as it is."""
@@ -196,10 +261,18 @@ def _match(_: Gettext, text: str, patterns: tuple[tuple[str, str], ...]) -> str 
         found = re.fullmatch(pattern, text)
         if found is not None:
             fields = {
-                k: label(_, v) if k in _STATUS_FIELDS else v for k, v in found.groupdict().items()
+                k: _field(_, v) if k in _LABELLED_FIELDS else v
+                for k, v in found.groupdict().items()
             }
             return _(msgid).format(**fields)
     return None
+
+
+def _field(_: Gettext, value: str) -> str:
+    confused = re.fullmatch(r"(?P<pair>\w/\w) confusion", value)
+    if confused is not None:
+        return _("{pair} confusion").format(pair=confused["pair"])
+    return label(_, value)
 
 
 def _not_found(_: Gettext, exc: Any) -> str:

@@ -8,7 +8,9 @@ explanations and review reasons, recorded as they were given), what is marked no
 translated (``translate="no"``: reasons typed by operators, audit details) and identifiers
 (``<code>``: rule ids, audit action codes). English left is any English message of the
 console catalog whose translation differs from it, or one of a few English words no Dutch or
-French sentence uses."""
+French sentence uses. Screenshots of the dashboard, a review item and a notice in each
+language go to ``test-artifacts/`` (the notice document itself: tests/unit/
+test_notice_document.py, ``notice-nl.png`` and ``notice-fr.png``)."""
 
 from __future__ import annotations
 
@@ -78,7 +80,15 @@ def log_in(page: Any, console: LiveConsole, username: str, language: str) -> Non
 
 
 SAMPLE = {
-    "olga": ["/", "/review", "/notices", "NOTICE", "/account/password", "/no-such-page"],
+    "olga": [
+        "/",
+        "/review",
+        "/waiting",
+        "/notices",
+        "NOTICE",
+        "/account/password",
+        "/no-such-page",
+    ],
     "sam": ["/users", "/payments"],
     "ada": ["/audit"],
 }
@@ -115,6 +125,13 @@ def test_a_sample_of_pages_shows_no_english(
     log_in(page, live_console, "olga", language)
     page.goto(live_console.url + "/")
     page.screenshot(path=str(artifacts / f"dashboard-{language}.png"), full_page=True)
+    page.goto(live_console.url + "/review")
+    item = page.locator(".review-item.current")
+    item.screenshot(path=str(artifacts / f"review-item-{language}.png"))
+    page.goto(live_console.url + "/notices")
+    page.locator("#notices a[href^='/notices/']").first.click()
+    page.wait_for_load_state()
+    page.screenshot(path=str(artifacts / f"notice-page-{language}.png"), full_page=True)
 
 
 def test_english_left_is_found() -> None:
