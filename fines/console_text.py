@@ -224,14 +224,18 @@ _REVIEW_REASONS: tuple[tuple[str, str], ...] = (
         r"country (?P<country>\w+) not established from the plate \(from (?P<source>\w+)\)",
         N_("country {country} not established from the plate (from its {source})"),
     ),
-    # fidus_adapter (the candidate vehicles are shown in their own rows)
+    # fidus_adapter: the candidate vehicles themselves are in the item's candidate rows
     (
-        r"registered look-alike \((?P<why>[^)]*)\): (?P<rest>.*)",
-        N_("registered look-alike ({why}): {rest}"),
+        r"registered look-alike \((?P<why>[^)]*)\): (?P<plate>\S+) \((?P<country>\w+)\): .*",
+        N_("registered look-alike ({why}): {plate} ({country}), see the candidate vehicles"),
     ),
     (
-        r"registered under another country the read fits: (?P<rest>.*)",
-        N_("registered under another country the read fits: {rest}"),
+        r"registered under another country the read fits: (?P<plate>\S+) "
+        r"\((?P<country>\w+)\): .*",
+        N_(
+            "registered under another country the read fits: {plate} ({country}), see the "
+            "candidate vehicles"
+        ),
     ),
 )
 

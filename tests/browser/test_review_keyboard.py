@@ -145,6 +145,23 @@ def test_the_queue_is_ordered_by_deadline_and_shows_it(
     assert page.locator("#shortcuts").is_visible()
 
 
+@pytest.mark.parametrize("language", ["nl", "fr"])
+def test_a_review_item_with_candidates_in_dutch_and_french(
+    page: Any, queue_console: LiveConsole, artifacts: Path, language: str
+) -> None:
+    """Screenshots of an item with candidate vehicles, in NL and FR (before the keyboard
+    test below reviews them)."""
+    log_in(page, queue_console, "olga")
+    page.goto(f"{queue_console.url}/review?lang={language}")
+    item = page.locator(".review-item:has(table.candidates)").first
+    item.scroll_into_view_if_needed()
+    rows = item.locator("tr.candidate")
+    assert rows.count() == 2
+    words = {"nl": ("benzine", "in orde"), "fr": ("essence", "conforme")}[language]
+    assert all(w in rows.nth(0).inner_text() for w in words)
+    item.screenshot(path=str(artifacts / f"review-item-candidates-{language}.png"))
+
+
 def test_twenty_items_reviewed_by_keyboard_alone(
     page: Any, queue_console: LiveConsole, artifacts: Path
 ) -> None:

@@ -49,7 +49,11 @@ def test_review_reasons_are_worded_or_marked_english() -> None:
         True,
     )
     text, ours = review_reason(NL, "registered look-alike (1/7 confusion): 1-ABC-723 (BE): x")
-    assert ours and text == "geregistreerd gelijkend kenteken (verwarring 1/7): 1-ABC-723 (BE): x"
+    assert ours
+    assert text == (
+        "geregistreerd gelijkend kenteken (verwarring 1/7): 1-ABC-723 (BE), zie de "
+        "kandidaat-voertuigen"
+    )
     assert review_reason(NL, "evidence missing: 2 of 2 frames") == (
         "evidence missing: 2 of 2 frames",
         False,
