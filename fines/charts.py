@@ -5,7 +5,9 @@ neither inline styles nor foreign scripts, so every chart is inline SVG with pre
 attributes (``fill``, ``stroke``) and classes styled by ``static/console.css``. Each chart is an
 image with a title and a description for screen readers (``role="img"``,
 ``aria-labelledby``), and each bar or point carries a ``<title>`` that browsers show on hover.
-All text is escaped; colours are checked to be ``#rgb``/``#rrggbb``.
+All text is escaped; colours are checked to be ``#rgb``/``#rrggbb``. The words a chart writes
+itself (its description, "No data.") go through ``_`` (the console's catalog; English when
+none is given).
 
 Labels may have two lines separated by ``\\n`` (e.g. ``"08:00\\n02/05"``): the first line is
 always shown, the second only where it changes, so a date appears once per day.
@@ -19,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
+from fines.i18n import Gettext
+
 __all__ = ["Segment", "Series", "bar_chart", "line_chart", "share_bar", "sparkline", "stacked_bars"]
 
 _COLOUR = re.compile(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?")
@@ -27,6 +31,10 @@ GRID = "#dde3ea"
 AXIS = "#5b6775"
 LABEL_PX = 46
 """Horizontal room one x label needs; denser axes show every n-th label."""
+
+
+def _same(text: str) -> str:
+    return text
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,7 @@ def stacked_bars(
     height: int = 240,
     breaks: Sequence[int] = (),
     unit: str = "",
+    _: Gettext = _same,
 ) -> str:
     """Vertical bars, one per label, each stacked from the series in order (bottom first).
 
@@ -191,7 +200,7 @@ def stacked_bars(
     p = _Plot(width, height)
     slot = p.w / max(1, len(labels))
     bar_w = max(2.0, min(slot * 0.7, 48.0))
-    desc = _bars_desc(labels, totals, unit)
+    desc = _bars_desc(labels, totals, unit, _)
     parts = [_open(chart_id, title, desc, width, height, "bars"), *_y_axis(p, ceiling)]
     parts += _legend(p, [(f"{s.name} ({fmt(sum(s.values))})", s.colour) for s in series])
     for i, label in enumerate(labels):
@@ -209,27 +218,31 @@ def stacked_bars(
                 f"<title>{escape(tip)}</title></rect>"
             )
             base += v
+    gap = escape(_("hours without data left out"))
     for i in breaks:
         if 0 < i < len(labels):
             x = p.left + slot * i
             parts.append(
                 f'<line class="gap" x1="{x:.1f}" x2="{x:.1f}" y1="{p.top}" '
                 f'y2="{p.top + p.h:.1f}" stroke="{AXIS}" stroke-dasharray="3 3">'
-                "<title>hours without data left out</title></line>"
+                f"<title>{gap}</title></line>"
             )
     parts += _x_labels(p, labels, slot)
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _bars_desc(labels: Sequence[str], totals: Sequence[float], unit: str) -> str:
+def _bars_desc(labels: Sequence[str], totals: Sequence[float], unit: str, _: Gettext) -> str:
     if not labels or not any(totals):
-        return "No data."
+        return _("No data.")
     peak = max(range(len(totals)), key=lambda i: totals[i])
-    first, last = labels[0].replace("\n", " "), labels[-1].replace("\n", " ")
-    return (
-        f"{len(labels)} bars from {first} to {last}; total {fmt(sum(totals))}{unit}; "
-        f"highest {fmt(totals[peak])}{unit} at {labels[peak].replace(chr(10), ' ')}."
+    return _("{n} bars from {first} to {last}; total {total}; highest {peak} at {at}.").format(
+        n=len(labels),
+        first=labels[0].replace("\n", " "),
+        last=labels[-1].replace("\n", " "),
+        total=f"{fmt(sum(totals))}{unit}",
+        peak=f"{fmt(totals[peak])}{unit}",
+        at=labels[peak].replace("\n", " "),
     )
 
 
@@ -243,6 +256,7 @@ def bar_chart(
     name: str = "count",
     width: int = 360,
     height: int = 200,
+    _: Gettext = _same,
 ) -> str:
     """Plain vertical bars: :func:`stacked_bars` with one series."""
     return stacked_bars(
@@ -252,6 +266,7 @@ def bar_chart(
         series=[Series(name, tuple(float(v) for v in values), colour)],
         width=width,
         height=height,
+        _=_,
     )
 
 
@@ -265,6 +280,7 @@ def line_chart(
     width: int = 720,
     height: int = 220,
     step: bool = True,
+    _: Gettext = _same,
 ) -> str:
     """A line through one value per label (a step line when ``step``: the value holds until
     the next point), with the area below lightly filled and a dot per point."""
@@ -276,10 +292,17 @@ def line_chart(
     slot = p.w / max(1, len(labels))
     pts = [(p.left + slot * (i + 0.5), p.y(v, ceiling)) for i, v in enumerate(values)]
     desc = (
-        f"{len(values)} points from {labels[0]} to {labels[-1]}; now {fmt(values[-1])}, "
-        f"highest {fmt(max(values))}.".replace("\n", " ")
+        _("{n} points from {first} to {last}; now {now}, highest {peak}.")
+        .format(
+            n=len(values),
+            first=labels[0],
+            last=labels[-1],
+            now=fmt(values[-1]),
+            peak=fmt(max(values)),
+        )
+        .replace("\n", " ")
         if values
-        else "No data."
+        else _("No data.")
     )
     parts = [_open(chart_id, title, desc, width, height, "line"), *_y_axis(p, ceiling)]
     if pts:
@@ -320,14 +343,17 @@ def sparkline(
     colour: str = "#3f6fa8",
     width: int = 140,
     height: int = 30,
+    _: Gettext = _same,
 ) -> str:
     """A tiny bar strip (one bar per value, no axes) for a table cell; the title says what
     it shows, the description gives the total and the highest value."""
     _check_colour(colour)
     desc = (
-        f"{len(values)} values, total {fmt(sum(values))}, highest {fmt(max(values))}."
+        _("{n} values, total {total}, highest {peak}.").format(
+            n=len(values), total=fmt(sum(values)), peak=fmt(max(values))
+        )
         if values
-        else "No data."
+        else _("No data.")
     )
     parts = [_open(chart_id, title, desc, width, height, "spark")]
     parts.append(
@@ -349,13 +375,19 @@ def sparkline(
 
 
 def share_bar(
-    *, chart_id: str, title: str, segments: Sequence[Segment], width: int = 360, height: int = 44
+    *,
+    chart_id: str,
+    title: str,
+    segments: Sequence[Segment],
+    width: int = 360,
+    height: int = 44,
+    _: Gettext = _same,
 ) -> str:
     """One horizontal 100 % bar split into the segments' shares, a legend with percentages
     below (segments of zero are left out of the bar but kept in the legend)."""
     total = sum(max(0.0, s.value) for s in segments)
     shares = [(s, (max(0.0, s.value) / total) if total else 0.0) for s in segments]
-    desc = "; ".join(f"{s.name} {share:.0%}" for s, share in shares) if total else "No data."
+    desc = "; ".join(f"{s.name} {share:.0%}" for s, share in shares) if total else _("No data.")
     parts = [_open(chart_id, title, desc, width, height, "share")]
     bar_h = 14
     if not total:

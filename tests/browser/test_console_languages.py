@@ -1,16 +1,17 @@
 """The console in Dutch and French (issue 21): a sample of pages, each opened in NL, shows no
 English left, and each in FR none either.
 
-What a page shows is its visible text and the text of its controls (placeholders, labels for
-screen readers, image descriptions) and its title. Left out, because they are not the
-console's words: what is marked as written in English (``lang="en"``: the pipeline's
-explanations and review reasons, recorded as they were given), what is marked not to be
-translated (``translate="no"``: reasons typed by operators, audit details) and identifiers
-(``<code>``: rule ids, audit action codes). English left is any English message of the
-console catalog whose translation differs from it, or one of a few English words no Dutch or
-French sentence uses. Screenshots of the dashboard, a review item and a notice in each
-language go to ``test-artifacts/`` (the notice document itself: tests/unit/
-test_notice_document.py, ``notice-nl.png`` and ``notice-fr.png``)."""
+What a page shows is its visible text, the text of its controls (placeholders, labels for
+screen readers, image descriptions), what its charts tell a screen reader and their tooltips,
+and its title. Left out, because they are not the console's words: what is marked as written
+in English (``lang="en"``: the pipeline's explanations and the review reasons the console does
+not word, recorded as they were given), what is marked not to be translated
+(``translate="no"``: reasons typed by operators, audit details) and identifiers (``<code>``:
+rule ids, audit action codes). English left is any English message of the console catalog
+whose translation differs from it, or one of a few English words no Dutch or French sentence
+uses. Screenshots of the dashboard, a review item and a notice in each language go to
+``test-artifacts/`` (the notice document itself: tests/unit/test_notice_document.py,
+``notice-nl.png`` and ``notice-fr.png``)."""
 
 from __future__ import annotations
 
@@ -31,10 +32,12 @@ ENGLISH_WORDS = ("the", "and", "with", "your", "this", "not", "yet", "from", "fo
 
 PAGE_TEXT = """() => {
     const root = document.body.cloneNode(true);
-    root.querySelectorAll('[lang="en"], [translate="no"], code, svg, .langs, script, style')
+    root.querySelectorAll('[lang="en"], [translate="no"], code, .langs, script, style')
         .forEach(e => e.remove());
     const attrs = [...root.querySelectorAll('[placeholder], [aria-label], [alt]')]
         .flatMap(e => ['placeholder', 'aria-label', 'alt'].map(a => e.getAttribute(a) || ''));
+    // what a chart tells a screen reader, and its tooltips
+    attrs.push(...[...root.querySelectorAll('svg title, svg desc')].map(e => e.textContent));
     const shown = document.createElement('div');
     shown.style.position = 'absolute';
     shown.appendChild(root);
@@ -62,7 +65,8 @@ def english_left(text: str, language: str) -> list[str]:
         if len("".join(literal).strip()) < 4:  # "of {n}": "of" is a Dutch word too
             continue
         parts = [re.escape(p) for p in literal]
-        pattern = r"(?<!\w)" + r".+?".join(parts) + r"(?!\w)"
+        # a word joined by a hyphen is part of a name (the stage plate-reader), not a message
+        pattern = r"(?<![\w-])" + r".+?".join(parts) + r"(?![\w-])"
         if re.search(pattern, text):
             found.append(msgid)
     for word in ENGLISH_WORDS:

@@ -17,6 +17,7 @@ SOURCES: dict[Domain, list[tuple[str, Path]]] = {
     "notice": [("python", FINES / "documents.py")],
     "console": [
         ("python", FINES / "console_text.py"),
+        ("python", FINES / "charts.py"),
         *(("python", p) for p in sorted((FINES / "api" / "routes").glob("*.py"))),
         *(("jinja2", p) for p in sorted((FINES / "templates").glob("*.html"))),
     ],

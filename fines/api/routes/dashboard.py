@@ -115,6 +115,7 @@ def passages_chart(hourly: queries.HourlyDecisions, _: Gettext = _same) -> str:
         breaks=hourly.axis.gaps,
         width=1280,
         height=280,
+        _=_,
     )
 
 
@@ -126,6 +127,7 @@ def backlog_chart(backlog: queries.BacklogSeries, _: Gettext = _same) -> str:
         values=[float(v) for v in backlog.open_items],
         width=1280,
         height=220,
+        _=_,
     )
 
 
@@ -142,6 +144,7 @@ def camera_rows(cameras: list[queries.CameraActivity], _: Gettext = _same) -> li
                     [float(v) for v in c.frames_per_hour],
                     chart_id=f"spark-{c.camera_id}",
                     title=_("Frames per hour of camera {camera}").format(camera=c.camera_id),
+                    _=_,
                 )
             ),
         }
@@ -167,6 +170,7 @@ def pipeline_panel(
                 name=_("dead letters, 24 h"),
                 width=420,
                 height=180,
+                _=_,
             )
         ),
         "deadletters_24h": sum(dead.last_24h.values()),
@@ -181,6 +185,7 @@ def pipeline_panel(
                     for k, v in registry.outcomes.items()
                 ],
                 width=420,
+                _=_,
             )
         ),
         "lag": lag,
