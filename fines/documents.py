@@ -124,12 +124,27 @@ def _usable_jpeg(jpeg: bytes) -> bool:
         return False
 
 
+def fuel_text(_: Gettext, fuel: str) -> str:
+    """A fuel as the registry gives it, in the holder's words."""
+    words = {
+        "petrol": _("petrol"),
+        "diesel": _("diesel"),
+        "lpg": _("LPG"),
+        "cng": _("CNG"),
+        "electric": _("electric"),
+        "hydrogen": _("hydrogen"),
+        "petrol_hybrid": _("petrol hybrid"),
+        "diesel_hybrid": _("diesel hybrid"),
+    }
+    return words.get(fuel, fuel)
+
+
 def _vehicle_line(_: Gettext, v: Mapping[str, Any]) -> str:
     parts = (
         str(v.get("make", "")),
         str(v.get("model", "")),
         _("category {category}").format(category=v["category"]) if v.get("category") else "",
-        _("fuel {fuel}").format(fuel=v["fuel"]) if v.get("fuel") else "",
+        _("fuel {fuel}").format(fuel=fuel_text(_, str(v["fuel"]))) if v.get("fuel") else "",
         f"Euro {v['euro_norm']}" if v.get("euro_norm") is not None else "",
     )
     return " ".join(x for x in parts if x) or "-"
@@ -306,7 +321,8 @@ def _pdf_history(pdf: FPDF, _: Gettext, history: Sequence[NoticeHistory]) -> Non
     _heading(pdf, _("History"))
     for h in history:
         moved = f"{status_text(_, h.from_status)} -> {status_text(_, h.to_status)}"
-        line = f"{_day(_local(h.at).date())}  {moved}  {h.actor}: {h.reason}"
+        why = f"  {h.actor}: {h.reason}" if h.reason else f"  {h.actor}"
+        line = f"{_day(_local(h.at).date())}  {moved}{why}"
         _para(pdf, line)
 
 

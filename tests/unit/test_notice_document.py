@@ -122,6 +122,14 @@ def test_status_and_times_are_the_holders(language: str, status: str, brussels: 
     assert "issued" not in flat or language == "en"
 
 
+def test_the_fuel_is_in_the_holders_words() -> None:
+    notice = _notice("nl")
+    notice.vehicle = {**(notice.vehicle or {}), "fuel": "petrol_hybrid"}
+    flat = re.sub(r"\s+", " ", _pdf(notice))
+    assert "brandstof benzine-hybride" in flat and "petrol" not in flat
+    assert "None" not in flat  # a history move without a reason
+
+
 def test_a_winter_offence_is_in_cet() -> None:
     notice = _notice("nl")
     notice.offence_at = datetime(2023, 1, 10, 23, 30, tzinfo=UTC)
