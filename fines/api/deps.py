@@ -29,6 +29,8 @@ from lez.core.rules import RuleBook
 PUBLIC_PATHS = frozenset(
     {
         "/health",
+        "/healthz",
+        "/readyz",
         "/metrics",
         "/login",
         "/logout",
