@@ -49,6 +49,14 @@ class CountryEvidence:
     band_excluded: frozenset[str] = frozenset()
     """Band codes the band clearly does not show (:class:`plate_reader.band_code.BandSight`),
     whether or not it shows one code clearly."""
+    ocr_hyphen: float | None = None
+    """How surely the recogniser saw a hyphen anywhere on the text line it read the plate
+    from (the most probable ``-`` over the line); ``None`` where it does not tell."""
+    ocr_hyphens: tuple[float, ...] = ()
+    """Per character of the read: how surely the recogniser saw a hyphen just before it (empty
+    where its segments are not the read's characters one for one)."""
+    chars: int = 0
+    """Characters of the frame's read (a hyphen not seen on a read cut short proves nothing)."""
 
 
 NO_EVIDENCE = CountryEvidence()

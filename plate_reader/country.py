@@ -494,11 +494,58 @@ def _hyphen_sets(system: PlateSystem, normalized: str) -> list[frozenset[int]]:
     return [f.hyphens for f in system.formats if f.matches(normalized)]
 
 
-def hyphens_seen(evidence: Sequence[CountryEvidence]) -> Counter[int]:
-    """Per position, the frames that saw a hyphen printed before that character."""
+OCR_HYPHEN_SEEN = 0.5
+"""Least probability of the recogniser's ``-`` in a gap (or anywhere on the line) for a hyphen
+to count as seen there. Measured on the example scenarios' frames (plates 12-39 px high): every
+whole read of a plate that prints a hyphen was above 0.55, every plate that prints none below
+0.06."""
+OCR_HYPHEN_ABSENT = 0.15
+"""Most probability of the recogniser's ``-`` in a gap of a whole read (as many characters as
+the passage's text) for a hyphen to count as not printed there (see :data:`OCR_HYPHEN_SEEN`)."""
+
+
+def _ocr_positions(ev: CountryEvidence, length: int) -> tuple[float, ...]:
+    """The recogniser's hyphen probability before each character, where its read is whole."""
+    return ev.ocr_hyphens if len(ev.ocr_hyphens) == length == ev.chars else ()
+
+
+def _seen_at(ev: CountryEvidence, length: int) -> frozenset[int]:
+    """Positions (index of the character it precedes) where the frame shows a hyphen: a flat
+    bar in a counted gap, or the recogniser's ``-`` in a gap of a whole read."""
+    ocr = _ocr_positions(ev, length)
+    return frozenset(ev.hyphens or ()) | {i for i, p in enumerate(ocr) if p >= OCR_HYPHEN_SEEN}
+
+
+def _seen_somewhere(ev: CountryEvidence) -> bool:
+    """The frame shows a hyphen, wherever it is (counted or not)."""
+    return bool(ev.hyphens or ev.hyphens_seen) or (
+        ev.ocr_hyphen is not None and ev.ocr_hyphen >= OCR_HYPHEN_SEEN
+    )
+
+
+def _missing_at(ev: CountryEvidence, length: int) -> frozenset[int]:
+    """Positions where the frame shows that no hyphen is printed: every gap where its
+    characters were counted with none between them, or a whole read whose line the recogniser
+    saw no ``-`` on; the gaps of a whole read where it saw none."""
+    every = frozenset(range(1, length))
+    if ev.hyphens == ():
+        return every
+    if ev.chars != length or ev.ocr_hyphen is None:
+        return frozenset()
+    if ev.ocr_hyphen < OCR_HYPHEN_ABSENT:
+        return every
+    ocr = _ocr_positions(ev, length)
+    return frozenset(i for i, p in enumerate(ocr) if i >= 1 and p < OCR_HYPHEN_ABSENT)
+
+
+def hyphens_seen(
+    evidence: Sequence[CountryEvidence], length: int | None = None
+) -> Counter[int]:
+    """Per position, the frames that saw a hyphen printed before that character (with
+    ``length``, the passage's text length, the recogniser's hyphens of whole reads too)."""
     seen: Counter[int] = Counter()
     for ev in evidence:
-        seen.update(ev.hyphens or ())
+        seen.update(_seen_at(ev, length) if length is not None else (ev.hyphens or ()))
     return seen
 
 
@@ -507,34 +554,43 @@ def hyphens_rule_out(
     normalized: str,
     evidence: Sequence[CountryEvidence],
     frames: int = HYPHEN_SIGHTINGS,
+    *,
+    emblems_too: bool = False,
 ) -> bool:
-    """Whether hyphens seen where none of the country's formats (that the text fits) prints
-    one rule the country out: ``AB-123-CD`` is no Italian ``AB 123 CD``. A position counts
-    when ``frames`` frames (``HYPHEN_SIGHTINGS`` on a passage) saw a hyphen there; where the
-    country prints no hyphen at all, when that many frames saw one anywhere (even where the
-    characters could not be counted). Where every format of the country prints a hyphen in
-    this text, ``frames`` frames whose characters were counted without one between them (on a
-    text line tall enough for a hyphen to show, :data:`separators.MIN_ABSENCE_HEIGHT`), and no
-    hyphen seen on any frame, rule it out too: ``AB 123 CD`` is no French ``AB-123-CD``. A
-    hyphen not seen where the characters were not counted rules nothing out (blur, dirt)."""
+    """Whether the hyphens the frames show rule the country out (its formats that the text
+    fits say where it prints them). Where it prints none in this text (or never prints any:
+    ``hyphen_free``), ``frames`` frames that saw a hyphen anywhere (counted or not); where it
+    prints them elsewhere, a position where ``frames`` frames saw one and none of its formats
+    prints one: ``AB-123-CD`` is no Italian ``AB 123 CD``, ``TT-642-HN`` no Slovak
+    ``TT-642HN``. And where every format prints a hyphen at a position where ``frames`` frames
+    show that none is printed (counted characters with no hyphen between them, or a whole read
+    with no ``-`` in that gap) and no frame saw one there: ``AB 123 CD`` is no French
+    ``AB-123-CD``. Not where an emblem may stand for the hyphen (``hyphens_printed: false``),
+    unless ``emblems_too`` (for a guess: such plates mostly print the hyphen). A hyphen not
+    seen on a frame that shows neither rules nothing out (blur, dirt)."""
     if not normalized:
         return False
     sets = _hyphen_sets(system, normalized)
     if not sets:
         return False
-    if not any(sets):  # the country prints no hyphen in this text: a hyphen seen anywhere
-        return sum(1 for ev in evidence if ev.hyphens or ev.hyphens_seen) >= frames
-    if (
-        system.hyphens_printed
-        and all(sets)
-        and not any(ev.hyphens or ev.hyphens_seen for ev in evidence)
-    ):
-        # every layout of the country prints a hyphen in this text: counted characters with
-        # none between them, on as many frames, and none seen on any frame
-        return sum(1 for ev in evidence if ev.hyphens == ()) >= frames
-    seen = hyphens_seen(evidence)
-    confirmed = {pos for pos, n in seen.items() if n >= frames}
-    return bool(confirmed) and not any(confirmed <= s for s in sets)
+    if system.hyphen_free or not any(sets):
+        return sum(1 for ev in evidence if _seen_somewhere(ev)) >= frames
+    n = len(normalized)
+    seen = hyphens_seen(evidence, n)
+    confirmed = {pos for pos, k in seen.items() if k >= frames}
+    if confirmed and not any(confirmed <= s for s in sets):
+        return True
+    if not system.hyphens_printed and not emblems_too:
+        return False
+    # a frame that saw a hyphen it could not place could have seen it anywhere
+    unplaced = any(_seen_somewhere(ev) and not _seen_at(ev, n) for ev in evidence)
+    if unplaced:
+        return False
+    missing: Counter[int] = Counter()
+    for ev in evidence:
+        missing.update(_missing_at(ev, n))
+    gone = {pos for pos, k in missing.items() if k >= frames and pos not in seen}
+    return all(s & gone for s in sets)
 
 
 def compatible(system: PlateSystem, ev: CountryEvidence) -> bool:
@@ -650,19 +706,16 @@ def likely(system: PlateSystem, ev: CountryEvidence, normalized: str = "") -> bo
     """Whether what the frame shows is what ``system``'s plates usually show, counting the
     observations too weak to rule a country out: no band at the right end where the EU band
     was found (a regional band can be missed), black characters on a white ground (dark red
-    ones can look black), no hyphen between characters that were counted where every format
-    of the country prints one, a hyphen (on one frame) where none of them prints one."""
+    ones can look black), no hyphen where every format of the country prints one (characters
+    counted, or a whole read: an emblem country's too), a hyphen (on one frame) where none of
+    them prints one (:func:`hyphens_rule_out` on one frame)."""
     if ev.right_band == "none" and system.right_band not in ("none", ""):
         return False
     if ev.ink == "black" and system.characters == "red":
         return False
-    if ev.hyphens is not None and normalized:
-        sets = _hyphen_sets(system, normalized)
-        if ev.hyphens == () and sets and all(sets):
-            return False
-        if ev.hyphens and sets and not any(set(ev.hyphens) <= s for s in sets):
-            return False
-    return True
+    return not (
+        normalized and hyphens_rule_out(system, normalized, [ev], frames=1, emblems_too=True)
+    )
 
 
 def _guess_country(

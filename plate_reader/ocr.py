@@ -51,6 +51,12 @@ class LineRead:
     """Mean probability of characters outside the allowlist where a character was decoded."""
     separators: tuple[float, ...] = ()
     """Per segment: how surely a separator (hyphen, space, emblem) comes just before it."""
+    hyphen: float | None = None
+    """How surely a hyphen is printed anywhere on the line (the most probable ``-`` of any
+    step); ``None`` for a recogniser without a hyphen class."""
+    hyphens: tuple[float, ...] = ()
+    """Per segment: how surely a hyphen (not a space or an emblem) comes just before it (empty
+    for a recogniser without a hyphen class)."""
 
     @property
     def text(self) -> str:
@@ -73,12 +79,14 @@ def decode_ctc(
     indices: Sequence[int],
     fold: Sequence[tuple[int, int]],
     separators: Sequence[int],
+    hyphen: int | None = None,
 ) -> LineRead:
     """Greedy CTC decoding restricted to ``ALPHABET``, keeping per-position distributions.
 
     ``probs``: T x classes softmax output, class 0 the CTC blank. ``indices``: the class of each
     ``ALPHABET`` character; ``fold``: (class, ALPHABET index) pairs whose probability is added to
-    that character (lower case); ``separators``: classes that count as blank (hyphens, spaces).
+    that character (lower case); ``separators``: classes that count as blank (hyphens, spaces);
+    ``hyphen``: the hyphen's class, whose probability is kept per gap and for the line.
     """
     allowed = probs[:, indices].copy()
     for src, dst in fold:
@@ -96,6 +104,7 @@ def decode_ctc(
     segments: list[Segment] = []
     other_scores: list[float] = []
     seps: list[float] = []
+    hyphens: list[float] = []
     last_end = -1
     t = 0
     n = probs.shape[0]
@@ -113,10 +122,16 @@ def decode_ctc(
         other_scores.append(float(other[start : t + 1].mean()))
         between = sep_prob[last_end + 1 : start]
         seps.append(float(between.max()) if last_end >= 0 and between.size else 0.0)
+        if hyphen is not None:
+            gap = probs[last_end + 1 : start, hyphen]
+            hyphens.append(float(gap.max()) if last_end >= 0 and gap.size else 0.0)
         last_end = t
         t += 1
     other_score = float(np.mean(other_scores)) if other_scores else 1.0
-    return LineRead(tuple(segments), other_score, tuple(seps))
+    if hyphen is None:
+        return LineRead(tuple(segments), other_score, tuple(seps))
+    line_hyphen = float(probs[:, hyphen].max()) if n else 0.0
+    return LineRead(tuple(segments), other_score, tuple(seps), line_hyphen, tuple(hyphens))
 
 
 class PlateRecognizer:
@@ -223,6 +238,7 @@ class PpOcrRecognizer:
         self._fold = [(index[lo], ALPHABET.index(up)) for lo, up in fold.items() if lo in index]
         seps = "-.:|/_~·—–"
         self._separators = [index[c] for c in seps if c in index] + [index[" "]]
+        self._hyphen = index.get("-")
 
     def _prepare(self, crop: GreyImage, width: int) -> FloatArray:
         h, w = crop.shape[:2]
@@ -246,4 +262,4 @@ class PpOcrRecognizer:
         batch = self._prepare(crop, width)[None]
         (probs,) = self._session.run(None, {self._input: batch})
         return decode_ctc(np.asarray(probs[0], dtype=np.float32), self._indices, self._fold,
-                          self._separators)  # fmt: skip
+                          self._separators, self._hyphen)  # fmt: skip

@@ -176,6 +176,13 @@ margins of ``WIDE_CROP`` around the text line, or the whole plate rectangle."""
 WIDE_CROP = (1.2, 0.15)
 """(horizontal, vertical) margins of the wide crop, in character heights: a leading digit and
 its hyphen (``1-``) take about one."""
+LONG_VARIANT = -2
+"""The crop a frame's text line is read from again when no crop of the frame read a plate:
+margins of ``LONG_CROP``, wide enough for a group of characters the line detection left off
+(the ``-130`` of a blurred ``2-GAL-130`` whose hyphen split the line)."""
+LONG_CROP = (3.0, 0.15)
+LONG_READS = 2
+"""Text lines per frame read from the long crop (the likeliest ones)."""
 """This crop variant is also sharpened (unsharp mask), for blurred plates."""
 """(horizontal, vertical) margins around a text line, in character heights."""
 RECT_VARIANTS: tuple[tuple[float, float, float], ...] = ((0.03, 0.1, 0.03), (0.0, 0.0, 0.0))
@@ -207,7 +214,13 @@ class Region:
 
     def crop(self, grey: GreyImage, variant: int) -> GreyImage:
         if self.line is not None:
-            pad_x, pad_y = WIDE_CROP if variant == WIDE_VARIANT else CROP_VARIANTS[variant]
+            pad_x, pad_y = (
+                WIDE_CROP
+                if variant == WIDE_VARIANT
+                else LONG_CROP
+                if variant == LONG_VARIANT
+                else CROP_VARIANTS[variant]
+            )
             crop = crop_line(grey, self.line, pad_x, pad_y)
             if variant == SHARPENED_VARIANT:
                 blur = cv2.GaussianBlur(crop, (0, 0), 1.5)
@@ -215,7 +228,7 @@ class Region:
             return crop
         assert self.rect is not None
         r = self.rect
-        if variant == WIDE_VARIANT:
+        if variant in (WIDE_VARIANT, LONG_VARIANT):
             variant = len(RECT_VARIANTS) - 1  # the whole rectangle
         left, vert, right = RECT_VARIANTS[variant]
         x0 = r.text_x + int(round(left * r.w)) if variant == 0 else r.x
@@ -345,7 +358,9 @@ class _Cascade:
         self.disputed: set[int] = set()
         """Regions whose read another crop reads (plausibly) otherwise."""
 
-    def run(self, jobs: list[tuple[int, int]]) -> None:
+    def run(self, jobs: list[tuple[int, int]], *, replace_invalid: bool = False) -> None:
+        """Read the crops ``jobs`` (region, variant); a region's best read is the one of the
+        highest score (with ``replace_invalid``: any valid read over an invalid one)."""
         crops: list[GreyImage] = []
         owners: list[int] = []
         for i, variant in jobs:
@@ -361,11 +376,17 @@ class _Cascade:
                 continue
             self.tried.setdefault(owner, []).append(cand)
             if owner not in self.best or self.best[owner][1].score < cand.score:
-                conf = calibrate(cand, self.reader._sharpness)
-                if not self.regions[owner].dark_text:
-                    conf = min(conf, LIGHT_TEXT_CAP)
-                self.best[owner] = (conf, cand)
-                self.source[owner] = (crop, lr)
+                self._take(owner, cand, crop, lr)
+            elif replace_invalid and cand.format_valid and not self.best[owner][1].format_valid:
+                self._take(owner, cand, crop, lr)
+
+    def _take(self, owner: int, cand: Candidate, crop: GreyImage, lr: LineRead) -> None:
+        """``cand``, read from ``crop`` as ``lr``, becomes region ``owner``'s best read."""
+        conf = calibrate(cand, self.reader._sharpness)
+        if not self.regions[owner].dark_text:
+            conf = min(conf, LIGHT_TEXT_CAP)
+        self.best[owner] = (conf, cand)
+        self.source[owner] = (crop, lr)
 
     def settled(self, i: int) -> bool:
         return (
@@ -425,6 +446,19 @@ class _Cascade:
             if not jobs:
                 break
             self.run(jobs)
+
+    def extend(self) -> None:
+        """When no crop read a plate (a valid format), the likeliest text lines that read as
+        part of one are read again from a crop wide enough for the groups of characters their
+        detection left off; a valid read there is the region's read."""
+        if any(cand.format_valid for _, cand in self.best.values()):
+            return
+        lines = sorted(
+            (i for i, (_, cand) in self.best.items()
+             if self.regions[i].line is not None and len(cand.normalized) >= 3),
+            key=lambda i: self.best[i][0], reverse=True,
+        )[:LONG_READS]  # fmt: skip
+        self.run([(i, LONG_VARIANT) for i in lines], replace_invalid=True)
 
     def confirm(self) -> None:
         """A read sure enough to be fined on, and that could be a plate cut short (1-ABC-123
@@ -498,9 +532,20 @@ class _Cascade:
                     format_valid=cand.format_valid,
                     country_source="format" if cand.country is not None else "none",
                     cap=self.cap(owner),
+                    evidence=_ocr_evidence(self.source[owner][1], cand),
                 )
             )
         return reads
+
+
+def _ocr_evidence(lr: LineRead, cand: Candidate) -> CountryEvidence:
+    """What the recogniser's own read of the line shows of hyphens (``lr`` read as ``cand``)."""
+    whole = len(lr.hyphens) == len(lr.segments) == len(cand.normalized)
+    return CountryEvidence(
+        ocr_hyphen=lr.hyphen,
+        ocr_hyphens=lr.hyphens if whole else (),
+        chars=len(cand.normalized),
+    )
 
 
 def country_evidence(
@@ -592,6 +637,7 @@ class OcrPlateReader:
             state.run_all()
             if self._voter is not None and state.best:
                 self._vote(state.best, state.source, regions)
+            state.extend()
         state.confirm()
         return state
 
@@ -620,7 +666,12 @@ class OcrPlateReader:
         if read.bbox is None or not read.format_valid:
             return read
         fits = countries_for(read.normalized)
-        evidence = country_evidence(image, read.bbox, fits, read.normalized)
+        evidence = replace(
+            country_evidence(image, read.bbox, fits, read.normalized),
+            ocr_hyphen=read.evidence.ocr_hyphen,
+            ocr_hyphens=read.evidence.ocr_hyphens,
+            chars=read.evidence.chars,
+        )
         verdict = settle_country(
             fits, read.country, [evidence], band_frames=1, normalized=read.normalized
         )

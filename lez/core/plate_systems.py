@@ -41,7 +41,7 @@ _COUNTRY_REQUIRED = frozenset(
     {"name", "band_codes", "eu_band", "national_band", "right_band", "ground", "characters"}
     | {"prior", "formats"}
 )
-_COUNTRY_OPTIONAL = frozenset({"ground_rear", "hyphens_printed", "notes"})
+_COUNTRY_OPTIONAL = frozenset({"ground_rear", "hyphens_printed", "hyphen_free", "notes"})
 _FORMAT_REQUIRED = frozenset({"template", "status", "samples"})
 _FORMAT_OPTIONAL = frozenset({"letters", "first_digits", "prior", "notes"})
 _COUNTRY_CODE = re.compile(r"[A-Z]{2}")
@@ -127,6 +127,9 @@ class PlateSystem:
     """The ``-`` of the formats' templates is printed on the plate as a hyphen; ``False`` where
     plates may carry an emblem in that gap instead (the seals of DE plates, the coat of arms of
     SK ones): no hyphen seen there then rules nothing out."""
+    hyphen_free: bool = False
+    """No hyphen is ever printed on the country's plates (the templates' ``-`` is only the
+    written form's: DE's registration seals sit there): a hyphen seen rules the country out."""
 
     @property
     def grounds(self) -> frozenset[str]:
@@ -346,6 +349,9 @@ def _country(code: str, value: object, where: str) -> PlateSystem:
             _flag(raw["hyphens_printed"], f"{where}: hyphens_printed")
             if "hyphens_printed" in raw
             else True
+        ),
+        hyphen_free=(
+            _flag(raw["hyphen_free"], f"{where}: hyphen_free") if "hyphen_free" in raw else False
         ),
     )
 
