@@ -351,6 +351,57 @@ class TestSettleCountry:
         verdict = settle_country(fits, "DE", [hyphen, hyphen], normalized="LPH551")
         assert "DE" in verdict.ruled_out
 
+    def test_the_recognisers_hyphens_of_whole_reads_rule_layouts_out(self) -> None:
+        """PP-OCR's ``-`` per gap of a whole read: none in any gap of AB 123 CD on two frames is
+        no French AB-123-CD; one before the 5th character of TT-642-HN on two frames is no
+        Slovak TT-642HN; a read cut short, or one frame, proves nothing."""
+        fits = countries_for("DW517CW")
+        white = _ev(ground="white", right="blue")
+        spaces = replace(white, ocr_hyphen=0.01, ocr_hyphens=(0.0,) * 7, chars=7)
+        twice = settle_country(fits, "FR", [spaces, spaces], normalized="DW517CW")
+        assert "FR" in twice.ruled_out and twice.country == "IT"
+        assert twice.source == "format"  # AL prints the same layout: not established
+        once = settle_country(fits, "FR", [spaces, white], normalized="DW517CW")
+        assert "FR" not in once.ruled_out and "FR" in once.unlikely
+        cut = replace(spaces, chars=6, ocr_hyphens=())  # a read of 6 of the 7 characters
+        assert "FR" not in settle_country(
+            fits, "FR", [cut, cut], normalized="DW517CW"
+        ).ruled_out
+        # the line's hyphen seen on one frame: the frames disagree, no absence counts
+        hyphen = replace(white, ocr_hyphen=0.9, ocr_hyphens=(), chars=7)
+        assert "FR" not in settle_country(
+            fits, "FR", [spaces, spaces, hyphen], normalized="DW517CW"
+        ).ruled_out
+        # one hyphen, before the 3rd character: the second of FR's is missing, SK's is there
+        sk = [0.0, 0.0, 0.95, 0.0, 0.0, 0.0, 0.0]
+        one = replace(_ev(ground="white"), ocr_hyphen=0.95, ocr_hyphens=tuple(sk), chars=7)
+        verdict = settle_country(fits, "SK", [one, one], normalized="TT642HN")
+        assert "FR" in verdict.ruled_out and "IT" in verdict.ruled_out
+        assert "SK" not in verdict.ruled_out
+        # both of FR's hyphens: SK (one, before the 3rd) is ruled out, FR stays
+        fr = tuple(0.95 if i in (2, 5) else 0.0 for i in range(7))
+        two = replace(white, ocr_hyphen=0.95, ocr_hyphens=fr, chars=7)
+        verdict = settle_country(fits, "FR", [two, two], normalized="TT642HN")
+        assert "SK" in verdict.ruled_out and "FR" not in verdict.ruled_out
+
+    def test_germany_prints_no_hyphen_and_an_emblem_country_is_only_unlikely(self) -> None:
+        systems = load_plate_systems().countries
+        assert systems["DE"].hyphen_free and not systems["SK"].hyphen_free
+        assert not systems["FR"].hyphen_free
+        # HCJ-206 with the recogniser's hyphen on two frames: no German H-CJ 206
+        fits = countries_for("HCJ206")
+        assert {"DE", "HU"} <= set(fits)
+        seen = CountryEvidence(ground="white", ocr_hyphen=0.99, chars=6)
+        verdict = settle_country(fits, "DE", [seen, seen], normalized="HCJ206")
+        assert "DE" in verdict.ruled_out and "HU" not in verdict.ruled_out
+        # no hyphen on a Slovak-fitting text rules SK out nowhere (its coat of arms), but
+        # makes it unlikely for the guess
+        fits = countries_for("GV426SH")
+        none = replace(_ev(ground="white"), ocr_hyphen=0.0, ocr_hyphens=(0.0,) * 7, chars=7)
+        verdict = settle_country(fits, "SK", [none, none], normalized="GV426SH")
+        assert "SK" not in verdict.ruled_out and "SK" in verdict.unlikely
+        assert verdict.country != "SK"
+
     def test_a_band_that_shows_none_of_a_countrys_codes_on_two_frames_rules_it_out(
         self,
     ) -> None:
