@@ -14,11 +14,13 @@ from lez.core.secret_policy import PLACEHOLDER_MARKS
 from lez.core.settings import CoreSettings, checked_key
 
 NOTICE_CONTACTS: tuple[str, ...] = (
+    "notice_iban",
     "notice_contest_address",
     "notice_contest_email",
     "notice_dpo_email",
 )
-"""Settings printed on every notice with no default: ``lez serve console`` refuses to start
+"""Settings printed on every notice (whom to pay, where to contest, whom to write to about
+one's data) with no default: ``lez serve console`` refuses to start
 without them; ``lez run``, ``lez replay``, ``lez chaos`` and the tests make their own (the
 example contacts, :meth:`FinesSettings.with_example_notice_contacts`)."""
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -35,7 +37,8 @@ class FinesSettings(CoreSettings):
     # notice are purged this many days after it closed (fines.service.purge_closed_evidence).
     evidence_retention_days: int = Field(default=180, ge=1)
     # The authority's account printed on every notice (how to pay), checked (ISO 13616 mod 97).
-    notice_iban: str = "BE68 5390 0754 7034"
+    # No default: a notice must never send a payment to an example account.
+    notice_iban: str | None = None
     # Where and how a holder contests a notice (postal address, e-mail) and whom they write
     # to about their data (the data protection officer), printed on every notice. No default.
     notice_contest_address: str | None = None
@@ -74,15 +77,16 @@ class FinesSettings(CoreSettings):
         if missing and required:
             names = ", ".join(f"LEZ_{n.upper()}" for n in missing)
             raise ConfigError(
-                f"{names} not set: every notice tells its holder where to contest it and whom "
-                "to write to about their data (lez run, lez replay and lez chaos make their own)"
+                f"{names} not set: every notice tells its holder how to pay, where to contest it "
+                "and whom to write to about their data (lez run, lez replay and lez chaos make "
+                "their own)"
             )
         given = self if not missing else self.with_example_notice_contacts()
         return NoticeTerms(
             contest_address=str(given.notice_contest_address),
             contest_email=str(given.notice_contest_email),
             dpo_email=str(given.notice_dpo_email),
-            iban=self.notice_iban,
+            iban=str(given.notice_iban),
             evidence_retention_days=self.evidence_retention_days,
         )
 
@@ -98,7 +102,9 @@ class FinesSettings(CoreSettings):
 
     @field_validator("notice_iban")
     @classmethod
-    def _iban(cls, value: str) -> str:
+    def _iban(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         compact = value.replace(" ", "").upper()
         moved = compact[4:] + compact[:4]
         digits = "".join(str(int(ch, 36)) for ch in moved) if moved.isalnum() else ""

@@ -1,6 +1,7 @@
-"""The contacts a notice prints (where to contest it, by post and e-mail, and whom to write
-to about one's data) come from the deployment's settings (``LEZ_NOTICE_CONTEST_ADDRESS``,
-``LEZ_NOTICE_CONTEST_EMAIL``, ``LEZ_NOTICE_DPO_EMAIL``): no default, the console refuses to
+"""The account and contacts a notice prints (whom to pay, where to contest it, by post and
+e-mail, and whom to write to about one's data) come from the deployment's settings
+(``LEZ_NOTICE_IBAN``, ``LEZ_NOTICE_CONTEST_ADDRESS``, ``LEZ_NOTICE_CONTEST_EMAIL``,
+``LEZ_NOTICE_DPO_EMAIL``): no default, the console refuses to
 start without them; ``lez run``, ``lez replay``, ``lez chaos`` and the tests make their own
 (the example contacts)."""
 
@@ -23,6 +24,7 @@ from lez.core.errors import ConfigError
 from tests.unit.test_notice_document import _text
 
 OWN = {
+    "LEZ_NOTICE_IBAN": "BE71 0961 2345 6769",
     "LEZ_NOTICE_CONTEST_ADDRESS": "Ville de Bruxelles, Service LEZ, Boulevard Anspach 6, 1000",
     "LEZ_NOTICE_CONTEST_EMAIL": "contest@lez.brussels",
     "LEZ_NOTICE_DPO_EMAIL": "privacy@lez.brussels",
