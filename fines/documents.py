@@ -16,7 +16,7 @@ from PIL import Image
 
 from fines.i18n import Gettext, gettext, notice_languages
 from fines.models import Notice, NoticeHistory
-from fines.notice_terms import NoticeTerms
+from fines.notice_terms import SHIPPED_AUTHORITY, NoticeTerms
 from fines.plate_crop import bbox_of, plate_crop, read_for_frame
 from fines.structured_ref import format_reference
 
@@ -122,6 +122,14 @@ def _usable_jpeg(jpeg: bytes) -> bool:
         return True
     except (OSError, SyntaxError, ValueError):
         return False
+
+
+def authority_text(_: Gettext, authority: str) -> str:
+    """The authority's name in the holder's language when it is the shipped one (a
+    deployment's own name is printed as it is given)."""
+    if authority == SHIPPED_AUTHORITY:
+        return _("Brussels Fiscality - Low Emission Zone")
+    return authority
 
 
 def fuel_text(_: Gettext, fuel: str) -> str:
@@ -240,7 +248,7 @@ def payment_text(_: Gettext, notice: Notice, terms: NoticeTerms, reference: str 
     ).format(
         amount=notice.amount_eur,
         due=_day(notice.due_date),
-        authority=terms.authority,
+        authority=authority_text(_, terms.authority),
         iban=terms.iban,
         bic=terms.bic,
         reference=format_reference(reference) if reference else "-",
@@ -269,7 +277,11 @@ def privacy_text(_: Gettext, terms: NoticeTerms) -> str:
         "closed, then deleted. You have the right to access your data, to have it corrected and "
         "to object; write to {dpo}. You may also complain to the Data Protection Authority "
         "(www.dataprotectionauthority.be)."
-    ).format(authority=terms.authority, days=terms.evidence_retention_days, dpo=terms.dpo_email)
+    ).format(
+        authority=authority_text(_, terms.authority),
+        days=terms.evidence_retention_days,
+        dpo=terms.dpo_email,
+    )
 
 
 def _aspect(image: bytes) -> float:

@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+SHIPPED_AUTHORITY = "Brussels Fiscality - Low Emission Zone"
+"""The authority named on notices unless a deployment names its own (worded in each language
+of the notices, :func:`fines.documents.authority_text`)."""
 EXAMPLE_CONTACTS: dict[str, str] = {
     "iban": "BE68 5390 0754 7034",
     "contest_address": "Brussels Fiscality, LEZ, Place Saint-Lazare 2, 1035 Brussels",
@@ -28,7 +31,7 @@ class NoticeTerms:
     contest_address: str
     contest_email: str
     dpo_email: str
-    authority: str = "Brussels Fiscality - Low Emission Zone"
+    authority: str = SHIPPED_AUTHORITY
     bic: str = "GKCCBEBB"
     contest_days: int = 30
     evidence_retention_days: int = 180

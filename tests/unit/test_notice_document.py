@@ -130,6 +130,12 @@ def test_the_fuel_is_in_the_holders_words() -> None:
     assert "None" not in flat  # a history move without a reason
 
 
+def test_the_shipped_authority_is_named_in_the_holders_language() -> None:
+    assert "Brussel Fiscaliteit - Lage-emissiezone" in _pdf(_notice("nl"))
+    own = NoticeTerms.example(authority="Stad Brussel")
+    assert "Stad Brussel" in _pdf(_notice("fr"), terms=own)
+
+
 def test_a_winter_offence_is_in_cet() -> None:
     notice = _notice("nl")
     notice.offence_at = datetime(2023, 1, 10, 23, 30, tzinfo=UTC)
