@@ -29,6 +29,7 @@ from plate_reader.reader import (
     plate_grey,
 )
 
+
 @pytest.fixture(autouse=True)
 def _no_long_crop(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fake recognisers read the plate from any crop wide enough: the long crop of a line
