@@ -64,8 +64,11 @@ from fines.service import (
     MINIMISED_DECISIONS,
     FinesPolicy,
     add_notice,
+    forget_plates,
+    forget_trail,
     minimal_vehicle,
     minimise_passage,
+    plates_of,
     prior_notices,
     release_held,
     settle_vehicle,
@@ -614,7 +617,10 @@ def _apply_correction(
     _update_passage(passage, read, outcome)
     _correct_candidate(session, passage, read, outcome, notice_policy)
     minimise = read.minimised and not policy.keep_compliant_plates
+    forgotten = plates_of(passage) | {read.plate, old_plate or ""}
     if minimise:
+        # Minimised: no plate in what is written, the operator's words included.
+        reason = forget_plates(reason, forgotten)
         why = f"plate corrected ({read.country}), vehicle {read.verdict.decision}: {reason}"
         _minimise_correction(session, passage, notice, read, policy.plate_hash_key)
     else:
@@ -640,6 +646,8 @@ def _apply_correction(
     if outcome.kind is not None and not minimise:
         settle_vehicle(session, key, [], notice_policy, now=now)
     _resolve(item, "corrected", actor, f"{why} -> {read.verdict.decision}", now)
+    if minimise:
+        forget_trail(session, passage.passage_id, forgotten)
     return _correction(item.id, passage.passage_id, old_plate, read, outcome, notice)
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fines.auth import record_action
 from fines.models import (
+    ConsoleAudit,
     DeadLetterRecord,
     Evidence,
     Notice,
@@ -117,19 +119,83 @@ def minimal_vehicle(vehicle: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {k: vehicle.get(k) for k in ("category", "fuel", "euro_norm")}
 
 
+PLATE_REMOVED = "[plate removed]"
+"""What a minimised passage's texts say where they named a plate."""
+_PLATE_SEPARATORS = r"[\s\-.·]*"
+# A plate as the FIDUS adapter names a candidate vehicle in a review reason ("...: 1-ABC-723
+# (BE): Toyota Yaris, ..."): removed even when the passage's typed candidates do not list it.
+_NAMED_PLATE = re.compile(r"(?<=: )[^ ]+(?= \([A-Z]{1,3}\)(?::|$))")
+
+
+def plates_of(passage: Passage) -> set[str]:
+    """Every plate a passage's row names: its read, each frame's read, each candidate's."""
+    plates = {passage.plate or ""}
+    plates.update(str(r.get("text") or "") for r in passage.reads or [])
+    plates.update(str(c.get("plate") or "") for c in passage.candidates or [])
+    plates.discard("")
+    return plates
+
+
+def forget_plates(text: str, plates: Iterable[str]) -> str:
+    """``text`` with each of ``plates`` (however it is spaced, hyphenated or cased) and each
+    candidate plate it names replaced by :data:`PLATE_REMOVED`."""
+    norms = sorted({n for n in map(normalize_plate, plates) if len(n) >= 3}, key=len, reverse=True)
+    if norms:
+        spelled = (_PLATE_SEPARATORS.join(map(re.escape, n)) for n in norms)
+        pattern = re.compile("|".join(f"(?<![A-Z0-9]){p}(?![A-Z0-9])" for p in spelled), re.I)
+        text = pattern.sub(PLATE_REMOVED, text)
+    return _NAMED_PLATE.sub(PLATE_REMOVED, text)
+
+
 def _strip_passage(passage: Passage, plate: str | None, country: str | None, key: bytes) -> None:
+    """The passage's row as minimised: a keyed hash of the plate, the vehicle's category,
+    fuel and norm; no clear plate (its own, its reads', its candidates', in its texts too),
+    reads (each frame's text and plate region) or holder."""
+    plates = plates_of(passage) | ({plate} if plate else set())
     passage.plate = None
     passage.plate_norm = plate_hash(key, plate, country) if plate else None
     passage.reads = []
     passage.vehicle = minimal_vehicle(passage.vehicle)
     passage.candidates = []  # other vehicles' plates
+    passage.review_reasons = [forget_plates(r, plates) for r in passage.review_reasons or []]
+    passage.explanation = forget_plates(passage.explanation or "", plates)
+
+
+def forget_trail(session: Session, passage_id: str, plates: Iterable[str]) -> None:
+    """Remove ``plates`` from what the passage's review item, offence, notice and the console
+    audit of them wrote (reasons, resolutions, history, the operators' own words)."""
+    plates = set(plates)
+    session.flush()
+    item = session.scalar(select(ReviewItem).where(ReviewItem.passage_id == passage_id))
+    if item is not None:
+        item.reasons = [forget_plates(r, plates) for r in item.reasons or []]
+        item.resolution = forget_plates(item.resolution or "", plates)
+    cand = session.get(OffenceCandidate, passage_id)
+    if cand is not None:
+        cand.outcome = forget_plates(cand.outcome or "", plates)
+    targets = [f"passage:{passage_id}"]
+    notice = session.scalar(select(Notice).where(Notice.passage_id == passage_id))
+    if notice is not None:
+        notice.explanation = forget_plates(notice.explanation or "", plates)
+        targets.append(f"notice:{notice.notice_id}")
+        history = select(NoticeHistory).where(NoticeHistory.notice_id == notice.notice_id)
+        for row in session.scalars(history):
+            row.reason = forget_plates(row.reason or "", plates)
+    audit = select(ConsoleAudit).where(
+        ConsoleAudit.target.in_(targets) | ConsoleAudit.target.startswith(f"{passage_id}/")
+    )
+    for entry in session.scalars(audit):
+        entry.reason = forget_plates(entry.reason or "", plates)
+        entry.detail = forget_plates(entry.detail or "", plates)
+    session.flush()
 
 
 def minimise_passage(
     session: Session, passage: Passage, *, plate: str | None, country: str | None, key: bytes
 ) -> None:
     """Keep of a compliant or exempt passage only what statistics need: a keyed hash of the
-    plate, the vehicle's category, fuel and norm; no clear plate, reads or images."""
+    plate, the vehicle's category, fuel and norm; no clear plate, reads or images. The caller
+    removes the plates from the passage's trail (:func:`forget_trail`) once it is written."""
     _strip_passage(passage, plate, country, key)
     session.execute(delete(Evidence).where(Evidence.passage_id == passage.passage_id))
 
@@ -581,12 +647,56 @@ def settle(
 # --------------------------------------------------------------------------- retention
 
 
+def _minimise_rejected(session: Session, cutoff: datetime, key: bytes) -> int:
+    """Reviews rejected (no offence) before ``cutoff`` whose passage still holds a plate:
+    minimised like a compliant passage (a keyed hash of the plate, no reads, candidates or
+    holder, no plate in their trail), their cancelled notice too. Returns how many."""
+    rejected = select(Passage).join(ReviewItem, ReviewItem.passage_id == Passage.passage_id)
+    rejected = rejected.where(
+        ReviewItem.status == "rejected",
+        ReviewItem.resolved_at <= cutoff,
+        Passage.plate.is_not(None),
+    )
+    passages = session.scalars(rejected).all()
+    for passage in passages:
+        plates = plates_of(passage)
+        hashed = plate_hash(key, passage.plate or "", passage.country)
+        notice = session.scalar(select(Notice).where(Notice.passage_id == passage.passage_id))
+        if notice is not None and notice.status == "cancelled":
+            plates.add(notice.plate)
+            notice.plate = notice.plate_norm = notice.vehicle_key = hashed
+            notice.vehicle = minimal_vehicle(notice.vehicle)
+        cand = session.get(OffenceCandidate, passage.passage_id)
+        if cand is not None and cand.state != "held":
+            cand.plate_norm = cand.vehicle_key = hashed
+        minimise_passage(session, passage, plate=passage.plate, country=passage.country, key=key)
+        forget_trail(session, passage.passage_id, plates)
+    return len(passages)
+
+
 def purge_closed_evidence(
-    session: Session, *, now: datetime, retention: timedelta, actor: str = SYSTEM
+    session: Session,
+    *,
+    now: datetime,
+    retention: timedelta,
+    plate_hash_key: bytes,
+    actor: str = SYSTEM,
 ) -> int:
     """Delete the evidence images of notices closed (paid, cancelled) and of reviews closed
-    without a notice more than ``retention`` ago. Audited; returns how many images went."""
+    without a notice more than ``retention`` ago, and minimise the passages of reviews
+    rejected that long ago (no offence: :func:`_minimise_rejected`). Audited; returns how
+    many images went."""
     cutoff = now - retention
+    minimised = _minimise_rejected(session, cutoff, plate_hash_key)
+    if minimised:
+        record_action(
+            session,
+            actor=actor,
+            action="passage.minimise",
+            target="passages",
+            reason=f"retention {retention.days} days after a review rejected it",
+            detail=f"{minimised} passage(s) rejected before {cutoff.isoformat()}",
+        )
     closed_notices = select(Notice.passage_id).where(
         Notice.closed_at.is_not(None), Notice.closed_at <= cutoff
     )

@@ -156,7 +156,12 @@ class FinesWorker:
         retention = timedelta(days=self.settings.evidence_retention_days)
         try:
             with self.sessions.begin() as session:
-                purge_closed_evidence(session, now=self.clock(), retention=retention)
+                purge_closed_evidence(
+                    session,
+                    now=self.clock(),
+                    retention=retention,
+                    plate_hash_key=self.policy.plate_hash_key,
+                )
         except SQLAlchemyError as exc:
             if not database_down(exc):
                 raise

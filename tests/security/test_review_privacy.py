@@ -151,11 +151,11 @@ def test_evidence_of_closed_notices_is_purged_after_the_retention(
     _close(sessions, long_ago.notice_id, NOW - retention - timedelta(days=1))
     _close(sessions, recently.notice_id, NOW - retention + timedelta(days=1))
     with sessions.begin() as s:
-        assert purge_closed_evidence(s, now=NOW, retention=retention) == 2
+        assert purge_closed_evidence(s, now=NOW, retention=retention, plate_hash_key=KEY) == 2
     with sessions() as s:
         left = sorted(set(s.scalars(select(Evidence.passage_id)).all()))
         audit = s.scalars(select(ConsoleAudit).where(ConsoleAudit.action == "evidence.purge")).one()
     assert left == sorted([recently.passage_id, still_open.passage_id])
     assert audit.actor == "system" and "2 image(s)" in audit.detail
     with sessions.begin() as s:  # nothing left to purge: nothing done, nothing audited
-        assert purge_closed_evidence(s, now=NOW, retention=retention) == 0
+        assert purge_closed_evidence(s, now=NOW, retention=retention, plate_hash_key=KEY) == 0
