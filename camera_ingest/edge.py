@@ -24,27 +24,18 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
 from camera_ingest.clock import SkewMonitor
+from camera_ingest.errors import LinkDown
 from camera_ingest.gate import InvalidJpeg, MotionGate, Sampler
 from camera_ingest.metrics import CameraIngestMetrics
 from camera_ingest.settings import CameraIngestSettings
 from camera_ingest.source import CapturedFrame, SequenceStore
 from camera_ingest.spool import Spool, SpoolEntry
 from lez.core.bus import make_producer
-from lez.core.errors import LezError
 from lez.core.events import FrameEvent
 from lez.core.metrics import Health
 from lez.core.names import FRAMES
 
 log = logging.getLogger(__name__)
-
-
-class LinkDown(LezError):
-    """The receiver cannot take frames now; retry after ``retry_after`` seconds."""
-
-    def __init__(self, reason: str, retry_after: float = 1.0) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

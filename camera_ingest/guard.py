@@ -35,22 +35,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from camera_ingest.errors import Refused
 from camera_ingest.keys import KeyChecker, hash_api_key, verify_api_key
 from lez.core.cameras import Camera
-from lez.core.errors import ConfigError, LezError
+from lez.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 DENIED = "unknown camera or bad API key"
-
-
-class Refused(LezError):
-    """A request the gateway does not take: HTTP status, reason, extra headers."""
-
-    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.headers = headers or {}
 
 
 def denied() -> Refused:

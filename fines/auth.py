@@ -21,8 +21,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
+from fines.errors import AccountError, WrongPassword
 from fines.models import ConsoleAudit, ConsoleSession, ConsoleUser
-from lez.core.errors import LezError
 
 Role = Literal["operator", "supervisor", "auditor"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -52,28 +52,6 @@ MAX_PASSWORD_LENGTH = 256
 MIN_PASSWORD_SCORE = 2
 """zxcvbn's score (0-4) a password needs: 2 is at least a million guesses; online guessing
 is throttled per address."""
-
-
-class AccountError(LezError):
-    """A console account cannot be created or changed (duplicate name, weak password...)."""
-
-    def __init__(self, username: str, reason: str) -> None:
-        super().__init__(f"account {username!r}: {reason}")
-        self.username = username
-        self.reason = reason
-
-
-class WrongPassword(AccountError):
-    """The current password given to change it is wrong (counted like a failed login)."""
-
-
-class LoginThrottled(LezError):
-    """Too many failed logins for this account or from this address: try again later."""
-
-    def __init__(self, scope: Literal["account", "address"], retry_after_s: int) -> None:
-        super().__init__(f"too many failed logins for this {scope}; try again in {retry_after_s} s")
-        self.scope = scope
-        self.retry_after_s = retry_after_s
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:

@@ -38,8 +38,7 @@ from fines.api.deps import ConsoleContext, NotAuthenticated, SessionDep, csrf_to
 from fines.api.queries import notice_json, review_json, summary
 from fines.api.render import console_template_globals, language
 from fines.api.schemas import StatusOut
-from fines.auth import VIEW, AccountError, LoginThrottled, bootstrap_admin
-from fines.console_service import CorrectionUnavailable
+from fines.auth import VIEW, bootstrap_admin
 from fines.console_text import (
     error_text,
     http_error_text,
@@ -47,16 +46,19 @@ from fines.console_text import (
     label_filter,
     review_reason_filter,
 )
-from fines.i18n import gettext
-from fines.login_throttle import LoginThrottle, ThrottlePolicy
-from fines.metrics import FinesMetrics
-from fines.review import (
+from fines.errors import (
+    AccountError,
+    CorrectionUnavailable,
+    LoginThrottled,
     MissingReason,
     NotFound,
     NoticeTransitionError,
-    Relookup,
     ReviewError,
 )
+from fines.i18n import gettext
+from fines.login_throttle import LoginThrottle, ThrottlePolicy
+from fines.metrics import FinesMetrics
+from fines.review import Relookup
 from fines.service import BRUSSELS, FinesPolicy, packaged_rules
 from lez.core.errors import PurposeRefused, RegistryError, RegistryUnavailable
 from lez.core.metrics import metrics_answer

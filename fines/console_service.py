@@ -14,22 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fines import auth, documents, payments, review
+from fines.errors import CorrectionUnavailable, NotFound, WrongPassword
 from fines.login_throttle import LoginThrottle
 from fines.models import ConsoleUser, Evidence, Notice, NoticeHistory, Passage
-from fines.review import TRANSITIONS, NotFound, Relookup
+from fines.review import TRANSITIONS, Relookup
 from fines.service import FinesPolicy
-from lez.core.errors import LezError
 from lez.core.rules import RuleBook
 
 EXPORT_STATUSES_DEFAULT: tuple[str, ...] = ("issued", "upheld")
 """What the collection system gets unless asked otherwise: notices that stand and are due."""
-
-
-class CorrectionUnavailable(LezError):
-    """Plate correction needs the registry, and this console has no relookup configured."""
-
-    def __init__(self) -> None:
-        super().__init__("plate correction needs the registry: no relookup configured")
 
 
 # ------------------------------------------------------------------------------ accounts
@@ -110,7 +103,7 @@ def change_password(
     throttle.check(username, address)
     try:
         user = auth.change_password(session, user_id, current, new, now=now)
-    except auth.WrongPassword:
+    except WrongPassword:
         session.rollback()
         _failed(session, throttle, username, address, "password.failed")
         raise

@@ -24,7 +24,7 @@ from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from fines.auth import LoginThrottled
+from fines.errors import LoginThrottled
 
 Scope = Literal["account", "address"]
 

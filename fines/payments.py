@@ -24,6 +24,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fines.errors import PaymentRefused
 from fines.models import Notice, PaymentReference
 from fines.review import transition
 from fines.service import FinesPolicy
@@ -36,7 +37,6 @@ from fines.structured_ref import (
     parse_reference,
     reference_digits,
 )
-from lez.core.errors import NoticeError
 
 __all__ = [
     "MAX_NUMBER",
@@ -138,16 +138,6 @@ def match_payments(session: Session, payments: Sequence[Payment]) -> list[Match]
             problem = f"paid EUR {p.amount_eur}, due EUR {notice.amount_eur}"
         out.append(Match(p, notice.notice_id, notice.status, problem))
     return out
-
-
-class PaymentRefused(NoticeError):
-    """A payment that cannot close a notice (unknown or invalid reference, wrong amount, a
-    notice not payable)."""
-
-    def __init__(self, reference: str, problem: str) -> None:
-        super().__init__(f"payment {reference}: {problem}")
-        self.reference = reference
-        self.problem = problem
 
 
 def record_payment(

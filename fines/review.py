@@ -47,6 +47,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fines.auth import record_action
+from fines.errors import MissingReason, NotFound, NoticeTransitionError, ReviewError
 from fines.models import Notice, NoticeHistory, OffenceCandidate, Passage, ReviewItem
 from fines.notices import (
     CLOSED_STATUSES,
@@ -73,7 +74,6 @@ from fines.service import (
     release_held,
     settle_vehicle,
 )
-from lez.core.errors import NoticeError
 from lez.core.names import PURPOSE_LEZ
 from lez.core.plates import normalize_plate
 from lez.core.registry import LookupResult
@@ -102,40 +102,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     SUPERSEDED: frozenset({"cancelled"}),
 }
 PURPOSE = PURPOSE_LEZ
-
-
-class NoticeTransitionError(NoticeError):
-    """A notice cannot go from its status to the one asked for."""
-
-    def __init__(self, notice_id: str, from_status: str, to_status: str) -> None:
-        allowed = ", ".join(sorted(TRANSITIONS.get(from_status, ()))) or "none"
-        super().__init__(
-            f"notice {notice_id}: {from_status} -> {to_status} is not allowed (allowed: {allowed})"
-        )
-        self.notice_id = notice_id
-        self.from_status = from_status
-        self.to_status = to_status
-
-
-class ReviewError(NoticeError):
-    """A review action that cannot be applied (item closed, nothing to confirm, doubt left)."""
-
-    def __init__(self, item_id: int, reason: str) -> None:
-        super().__init__(f"review item {item_id}: {reason}")
-        self.item_id = item_id
-        self.reason = reason
-
-
-class NotFound(NoticeError):
-    def __init__(self, what: str, key: object) -> None:
-        super().__init__(f"no {what} {key}")
-        self.what = what
-        self.key = key
-
-
-class MissingReason(NoticeError):
-    def __init__(self) -> None:
-        super().__init__("a reason is required for every action")
 
 
 class Relookup(Protocol):
@@ -168,7 +134,9 @@ def transition(
     next settlement judges them again in time order."""
     reason = _reason(reason)
     if to not in TRANSITIONS.get(notice.status, frozenset()):
-        raise NoticeTransitionError(notice.notice_id, notice.status, to)
+        raise NoticeTransitionError(
+            notice.notice_id, notice.status, to, TRANSITIONS.get(notice.status, ())
+        )
     before = notice.status
     notice.status = to
     notice_policy = policy.notices()
@@ -258,7 +226,9 @@ def confirm(
     if notice is None:
         raise ReviewError(item_id, "no notice to confirm: correct the plate or reject")
     if notice.status != "pending_review":
-        raise NoticeTransitionError(notice.notice_id, notice.status, "issued")
+        raise NoticeTransitionError(
+            notice.notice_id, notice.status, "issued", TRANSITIONS.get(notice.status, ())
+        )
     transition(
         session,
         notice,
@@ -544,7 +514,9 @@ def _issue_corrected(
     if notice is None:
         notice = add_notice(session, draft, actor=actor, reason=why, at=now)
     elif notice.status != "pending_review":
-        raise NoticeTransitionError(notice.notice_id, notice.status, "issued")
+        raise NoticeTransitionError(
+            notice.notice_id, notice.status, "issued", TRANSITIONS.get(notice.status, ())
+        )
     for name in (
         "plate",
         "plate_norm",

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from fines.errors import DatabaseUnavailable
 from fines.metrics import FinesMetrics
 from fines.models import OffenceCandidate, Passage, ReviewItem
 from fines.service import (
@@ -30,7 +31,7 @@ from fines.service import (
 )
 from fines.settings import FinesSettings
 from lez.core.bus import Record
-from lez.core.errors import EventError, RegistryUnavailable, Unavailable
+from lez.core.errors import EventError, RegistryUnavailable
 from lez.core.events import DeadLetter, DecisionEvent, parse_event
 from lez.core.metrics import Health
 from lez.core.names import DEADLETTER, DECISIONS, FINES, GROUPS
@@ -48,11 +49,6 @@ DB_RETRY_FIRST_S = 0.25
 DB_RETRY_MAX_S = 5.0
 """The wait before a record is stored again after the database did not answer: doubling from
 the first to the longest."""
-
-
-class DatabaseUnavailable(Unavailable):
-    """The database did not answer (connection refused or lost): nothing of the record was
-    stored; the stage runner reads it again after ``retry_after`` seconds."""
 
 
 def database_down(exc: BaseException) -> bool:

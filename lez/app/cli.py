@@ -512,8 +512,9 @@ def _read_new_password() -> str:
 
 def _cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     """``lez users create NAME --role ROLE``: a console account (audited, like the console's)."""
-    from fines.auth import AccountError, create_user
+    from fines.auth import create_user
     from fines.db import migrate
+    from fines.errors import AccountError
     from lez.app import compose
 
     migrate(settings.sqlalchemy_url())

@@ -1,4 +1,9 @@
-"""One exception tree for the whole project. Exceptions carry data, not only text."""
+"""One exception tree for the whole project. Exceptions carry data, not only text.
+
+Here: the root (:class:`LezError`) and the errors more than one stage, or the app, raises or
+catches (configuration, records, the broker, the stage runner's :class:`Unavailable` and
+:class:`PoisonRecord`, the registry seam's, the rules'). A stage's own errors subclass them in
+its ``errors`` module (``plate_reader.errors``, ``camera_ingest.errors``, ``fines.errors``)."""
 
 from __future__ import annotations
 
@@ -58,10 +63,6 @@ class PurposeRefused(RegistryError):
 
 
 class RulesError(LezError):
-    pass
-
-
-class NoticeError(LezError):
     pass
 
 

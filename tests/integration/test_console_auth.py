@@ -10,9 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fines.auth import AccountError, authenticate, create_user, hash_password, verify_password
+from fines.auth import authenticate, create_user, hash_password, verify_password
 from fines.console import create_app
 from fines.db import make_engine, session_factory
+from fines.errors import AccountError
 from fines.models import ConsoleAudit, ConsoleUser
 from tests.integration.test_console import login, seed_users
 

@@ -14,7 +14,8 @@ import pytest
 import uvicorn
 from kafka import KafkaConsumer, TopicPartition
 
-from camera_ingest.edge import EdgeNode, HttpSender, KafkaSender, LinkDown
+from camera_ingest.edge import EdgeNode, HttpSender, KafkaSender
+from camera_ingest.errors import LinkDown
 from camera_ingest.gateway import RegistryFile, create_app
 from camera_ingest.keys import hash_api_key
 from camera_ingest.source import CapturedFrame

@@ -17,12 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fines.console import create_app
 from fines.db import make_engine, session_factory
+from fines.errors import NoticeTransitionError
 from fines.models import ConsoleAudit, Notice, NoticeHistory, RegistryAudit, ReviewItem
 from fines.registry_audit import audit_plate_hash
-from fines.review import (
-    NoticeTransitionError,
-    transition,
-)
+from fines.review import transition
 from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
 from lez.app.compose import relookup as fidus_relookup
 from lez.app.settings import Settings

@@ -15,9 +15,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fines.auth import AccountError, create_user
+from fines.auth import create_user
 from fines.console import create_app
 from fines.db import make_engine, session_factory
+from fines.errors import AccountError
 from fines.models import ConsoleAudit
 from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
 from lez.app.settings import Settings

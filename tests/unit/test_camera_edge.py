@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from camera_ingest.clock import SkewMonitor, skew_s
-from camera_ingest.edge import EdgeNode, LinkDown, Outcome
+from camera_ingest.edge import EdgeNode, Outcome
+from camera_ingest.errors import LinkDown
 from camera_ingest.gate import InvalidJpeg, MotionGate, Sampler, validate_jpeg
 from camera_ingest.keys import KeyChecker, hash_api_key, new_api_key, verify_api_key
 from camera_ingest.source import CapturedFrame, iter_jpeg_dir

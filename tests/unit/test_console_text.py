@@ -3,11 +3,16 @@ operator's language, the fields of a refusal kept, anything unknown shown as it 
 
 from __future__ import annotations
 
-from fines.auth import AccountError, LoginThrottled
 from fines.console_text import error_text, http_error_text, label, review_reason
+from fines.errors import (
+    AccountError,
+    LoginThrottled,
+    NotFound,
+    NoticeTransitionError,
+    PaymentRefused,
+    ReviewError,
+)
 from fines.i18n import gettext
-from fines.payments import PaymentRefused
-from fines.review import NotFound, NoticeTransitionError, ReviewError
 
 NL = gettext("nl", "console")
 FR = gettext("fr", "console")

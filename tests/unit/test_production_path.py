@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from camera_ingest.edge import EdgeNode, LinkDown, Outcome
+from camera_ingest.edge import EdgeNode, Outcome
+from camera_ingest.errors import LinkDown
 from camera_ingest.gateway import GatewayConfig, RegistryFile, create_app
 from camera_ingest.keys import hash_api_key, verify_api_key
 from camera_ingest.source import EPOCH_BITS, SequenceStore, edge_epoch, iter_recorded

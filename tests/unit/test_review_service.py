@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from fines.errors import ReviewError
 from fines.notices import NoticePolicy, PriorNotice
 from fines.review import (
     TRANSITIONS,
     CorrectedRead,
-    ReviewError,
     correction_outcome,
     judge_correction,
 )

@@ -23,8 +23,9 @@ from fines.api.deps import (
 )
 from fines.api.render import FormStr, back, language, render, safe_next
 from fines.api.schemas import LoginIn, MeOut, PasswordChangeIn, StatusOut, UserPublic
-from fines.auth import MIN_PASSWORD_LENGTH, VIEW, AccountError, LoginThrottled, StartedSession
+from fines.auth import MIN_PASSWORD_LENGTH, VIEW, StartedSession
 from fines.console_text import error_text, reason_text
+from fines.errors import AccountError, LoginThrottled
 from fines.i18n import gettext
 
 api = APIRouter(prefix="/api", tags=["account"])

@@ -27,8 +27,9 @@ from fines.api.schemas import CSV, PDF, NoticeDetailPublic, NoticesPublic, Reaso
 from fines.auth import NOTICE_ACTIONS, SUPERVISE, VIEW
 from fines.console_text import N_, error_text, label
 from fines.documents import export_csv
+from fines.errors import NotFound
 from fines.i18n import gettext
-from fines.review import STATUSES, NotFound
+from fines.review import STATUSES
 from lez.core.errors import LezError
 
 api = APIRouter(prefix="/api/notices", tags=["notices"])

@@ -17,6 +17,7 @@ from fines.api.render import back, language, render
 from fines.api.schemas import NoticeDetailPublic
 from fines.auth import SUPERVISE
 from fines.console_text import reason_text
+from fines.errors import PaymentRefused
 from fines.i18n import gettext
 from fines.models import Notice
 
@@ -37,7 +38,7 @@ def _record(
         n = payments.record_payment(
             session, reference, amount, actor=actor, policy=c.policy, now=c.now()
         )
-    except payments.PaymentRefused:
+    except PaymentRefused:
         session.rollback()
         raise
     session.commit()
@@ -52,7 +53,7 @@ def api_record_payment(
     fit (unknown reference, wrong amount, notice not payable)."""
     try:
         n = _record(session, c, body.reference, body.amount_eur, actor=user.username)
-    except payments.PaymentRefused as exc:
+    except PaymentRefused as exc:
         raise HTTPException(409, exc.problem) from exc
     return queries.notice_detail(session, n)
 
@@ -78,7 +79,7 @@ def payments_record(
         return back(request, "/payments", _("The amount is not a number."), ok=False)
     try:
         n = _record(session, c, reference, amount, actor=user.username)
-    except payments.PaymentRefused as exc:
+    except PaymentRefused as exc:
         return back(request, "/payments", reason_text(_, exc.problem), ok=False)
     done = _("Payment recorded: notice {notice} is paid.").format(notice=n.notice_id[:8])
     return back(request, "/payments", done)

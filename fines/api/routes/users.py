@@ -9,8 +9,9 @@ from fines import console_service
 from fines.api.deps import CtxDep, SessionDep, UserDep, form_guarded, guarded
 from fines.api.render import FormStr, back, language, render
 from fines.api.schemas import UserActiveIn, UserCreateIn, UserPublic
-from fines.auth import MIN_PASSWORD_LENGTH, ROLES, SUPERVISE, AccountError
+from fines.auth import MIN_PASSWORD_LENGTH, ROLES, SUPERVISE
 from fines.console_text import error_text, label
+from fines.errors import AccountError
 from fines.i18n import gettext
 
 api = APIRouter(prefix="/api/users", tags=["users"])
