@@ -173,19 +173,35 @@ def _glyphs(code: str, font: int) -> npt.NDArray[np.uint8]:
     return _ink_crop(canvas)
 
 
+GLYPH_CACHE = 16384
+"""Codes scaled to a letter height and a width (1-5 KB each): every code in every font at the
+five letter heights, at its own width and condensed to the few band widths it is squeezed to
+(at most about 50 MB; a band geometry's templates are built from these, blurred)."""
+
+
+@lru_cache(maxsize=GLYPH_CACHE)
+def _scaled_glyphs(code: str, font: int, glyph_h: int, w: int) -> FloatImage:
+    """``code`` in ``font`` scaled to ``w`` x ``glyph_h`` px, 0..1 (the same for every band
+    geometry whose template has that letter height and code width)."""
+    scaled = cv2.resize(_glyphs(code, font), (w, glyph_h), interpolation=cv2.INTER_AREA)
+    return np.asarray(scaled.astype(np.float32) / 255.0, dtype=np.float32)
+
+
+@cache
+def _glyph_width(code: str, font: int, glyph_h: int) -> int:
+    gh, gw = _glyphs(code, font).shape
+    return max(1, int(round(gw * glyph_h / gh)))
+
+
 @lru_cache(maxsize=TEMPLATE_CACHE)
 def _template(code: str, font: int, glyph_h: int, width: int, blur: float) -> FloatImage:
     """``code`` in ``font``, ``glyph_h`` px high, centred on a dark ground ``width`` px wide and
     half a letter taller than the code above and below, blurred by ``blur`` (px)."""
-    glyphs = _glyphs(code, font)
-    gh, gw = glyphs.shape
-    w = max(1, int(round(gw * glyph_h / gh)))
-    w = min(w, max(1, int(round(CODE_WIDTH * width))))
-    scaled = cv2.resize(glyphs, (w, glyph_h), interpolation=cv2.INTER_AREA)
+    w = min(_glyph_width(code, font, glyph_h), max(1, int(round(CODE_WIDTH * width))))
     pad_y = max(2, glyph_h // 2)
     out = np.zeros((glyph_h + 2 * pad_y, width), np.float32)
     x0 = (width - w) // 2
-    out[pad_y : pad_y + glyph_h, x0 : x0 + w] = scaled.astype(np.float32) / 255.0
+    out[pad_y : pad_y + glyph_h, x0 : x0 + w] = _scaled_glyphs(code, font, glyph_h, w)
     if blur > 0:
         return np.asarray(cv2.GaussianBlur(out, (0, 0), blur), dtype=np.float32)
     return out
@@ -261,19 +277,25 @@ def correlations(
         cv2.copyMakeBorder(area, 0, 0, shift, shift, cv2.BORDER_CONSTANT, value=ground),
         dtype=np.float32,
     )
+    # the letter heights whose templates fit the area (a template is the letters and half a
+    # letter above and below), and the blurs at the band's scale: the same for every code
+    sizes = [
+        (glyph_h, sigma)
+        for glyph_h in (int(round(share * WORK_HEIGHT)) for share in GLYPH_HEIGHTS)
+        if glyph_h + 2 * max(2, glyph_h // 2) <= rows
+        for sigma in (round(4 * blur * f) / 4 for blur in BLURS)
+    ]
+    fonts = _font_ids()
+    match = cv2.matchTemplate
     best: dict[str, float] = {}
     for code in dict.fromkeys(codes):
         top = -1.0
-        for font in _font_ids():
-            for share in GLYPH_HEIGHTS:
-                glyph_h = int(round(share * WORK_HEIGHT))
-                for blur in BLURS:
-                    sigma = round(4 * blur * f) / 4
-                    tpl = _template(code, font, glyph_h, width, sigma)
-                    if tpl.shape[0] > rows:
-                        continue
-                    res = cv2.matchTemplate(padded, tpl, cv2.TM_CCOEFF_NORMED)
-                    top = max(top, float(res.max()))
+        for font in fonts:
+            for glyph_h, sigma in sizes:
+                res = match(
+                    padded, _template(code, font, glyph_h, width, sigma), cv2.TM_CCOEFF_NORMED
+                )
+                top = max(top, float(res.max()))
         best[code] = top
     return best
 
