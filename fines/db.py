@@ -50,14 +50,24 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def alembic_config(url: str) -> Config:
+PLATE_HASH_KEY = "plate_hash_key"
+"""The Alembic config attribute that hands the migrations the plate hash key (bytes, or None
+when the entry point has none): a migration reads no environment."""
+
+
+def alembic_config(url: str, *, plate_hash_key: bytes | None = None) -> Config:
+    """The Alembic config of the fines database at ``url``, with what the migrations are handed
+    by the entry point that runs them (``plate_hash_key``: 0005 hashes the plates of the registry
+    audit rows written before it)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes[PLATE_HASH_KEY] = plate_hash_key
     return cfg
 
 
-def migrate(url: str) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
+def migrate(url: str, *, plate_hash_key: bytes | None = None) -> None:
+    """Bring the schema to the newest migration (idempotent); ``plate_hash_key``: see
+    :func:`alembic_config`."""
     private_sqlite_file(url)
-    command.upgrade(alembic_config(url), "head")
+    command.upgrade(alembic_config(url, plate_hash_key=plate_hash_key), "head")

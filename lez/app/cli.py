@@ -385,12 +385,11 @@ def _run_police_hotlist(
 def _run_fines(
     args: argparse.Namespace, settings: Settings, bootstrap: str, stop: StopFlag
 ) -> None:
-    from fines.db import migrate
     from fines.worker import GROUP, INPUTS, FinesWorker
     from lez.app import compose
     from lez.app.observe import observe_worker
 
-    migrate(settings.sqlalchemy_url())
+    compose.migrate(settings)
     sessions = compose.sessions(settings)
     rules = compose.rules(settings)
     adapter = compose.adapter(settings, sessions, actor="fines-worker")
@@ -513,11 +512,10 @@ def _read_new_password() -> str:
 def _cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     """``lez users create NAME --role ROLE``: a console account (audited, like the console's)."""
     from fines.auth import create_user
-    from fines.db import migrate
     from fines.errors import AccountError
     from lez.app import compose
 
-    migrate(settings.sqlalchemy_url())
+    compose.migrate(settings)
     password = _read_new_password()
     try:
         with compose.sessions(settings).begin() as session:
@@ -839,9 +837,9 @@ def _create_topics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(settings: Settings) -> int:
-    from fines.db import migrate
+    from lez.app import compose
 
-    migrate(settings.sqlalchemy_url())
+    compose.migrate(settings)
     print(f"database at head: {settings.sqlalchemy_url().split('@')[-1]}")
     return 0
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fidus_adapter.client import FidusAdapter
 from fidus_adapter.signing import Authority
 from fines.db import make_engine, session_factory
+from fines.db import migrate as migrate_database
 from fines.notices import covering_exemption
 from fines.review import Relookup
 from fines.service import DayPassCheck, FinesPolicy
@@ -232,6 +233,16 @@ def registry_audit_sink(settings: Settings, sessions_: sessionmaker[Session]) ->
         sessions_,
         settings.secret("plate_hash_key").encode(),
         retention=timedelta(days=settings.registry_audit_retention_days),
+    )
+
+
+def migrate(settings: Settings) -> None:
+    """Bring the fines database to the newest migration, handing the migrations what they need
+    of the settings: the plate hash key when it is set (a migration reads no environment)."""
+    key = settings.plate_hash_key
+    migrate_database(
+        settings.sqlalchemy_url(),
+        plate_hash_key=key.get_secret_value().encode() if key is not None else None,
     )
 
 

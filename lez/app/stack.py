@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from fines.db import migrate
 from fines.settings import NOTICE_CONTACTS
+from lez.app import compose
 from lez.app.broker import EmbeddedBroker, free_port, ready_file
 from lez.app.settings import SECRET_NAMES, SecretName, Settings
 from lez.core.bus import ensure_topics
@@ -227,7 +227,7 @@ class Stack:
             )
             self.settings = self.settings.model_copy(update={"topic_partitions": readers})
         ensure_topics(self.settings, self.bootstrap)
-        migrate(self.settings.sqlalchemy_url())
+        compose.migrate(self.settings)
         if self.settings.div_url:
             self.div_url = self.settings.div_url
         else:

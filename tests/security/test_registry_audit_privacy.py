@@ -120,9 +120,7 @@ def test_the_writer_enforces_the_retention(sessions: sessionmaker[Session]) -> N
     assert results == ["found", "purged"] and hashed == 1
 
 
-def test_the_migration_minimises_the_rows_written_before_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_migration_minimises_the_rows_written_before_it(tmp_path: Path) -> None:
     from alembic import command
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
@@ -136,8 +134,7 @@ def test_the_migration_minimises_the_rows_written_before_it(
                 "'BE', 'lez_enforcement', 'found', 'at=x vin=VIN-77 exemptions=0')"
             )
         )
-    monkeypatch.setenv("LEZ_PLATE_HASH_KEY", KEY.decode())
-    command.upgrade(alembic_config(url), "head")
+    command.upgrade(alembic_config(url, plate_hash_key=KEY), "head")
     with engine.connect() as conn:
         (plate_hash, detail), = conn.execute(text("SELECT plate_hash, detail FROM registry_audit"))
     engine.dispose()

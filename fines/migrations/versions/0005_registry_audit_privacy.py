@@ -2,9 +2,11 @@
 
 The clear ``plate`` column goes; ``plate_hash`` (keyed hash, see
 ``fines.registry_audit.audit_plate_hash``) replaces it. Rows written before this migration are
-hashed when ``LEZ_PLATE_HASH_KEY`` is set while migrating, otherwise their plate is dropped
-(``plate_hash`` NULL); their ``vin=`` detail is removed either way. The append-only triggers
-of 0003 are replaced by triggers that still refuse every UPDATE and every DELETE, except a
+hashed with the plate hash key (``LEZ_PLATE_HASH_KEY``) that the entry point running the
+migrations hands in (``lez migrate``: ``fines.db.alembic_config(url, plate_hash_key=...)``);
+without it, a database with such rows is left as it was (ConfigError saying so, before any
+change: their plates would be lost); a database without any needs no key. Their ``vin=``
+detail is removed. The append-only triggers of 0003 are replaced by triggers that still refuse every UPDATE and every DELETE, except a
 DELETE of a row older than the ``before`` of a row in ``registry_audit_purge`` (the controlled
 purge path, ``fines.registry_audit.purge_expired``, which holds such a row only inside its own
 transaction).
@@ -14,13 +16,14 @@ Revises: 0004
 Create Date: 2026-11-28 18:30:00
 
 """
-import os
 import re
 from typing import Sequence, Union
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
+from fines.db import PLATE_HASH_KEY
+from lez.core.errors import ConfigError
 from lez.core.plates import plate_hash
 
 revision: str = '0005'
@@ -67,8 +70,25 @@ def _drop_triggers() -> None:
         op.execute("DROP TRIGGER IF EXISTS registry_audit_no_delete")
 
 
-def _minimise_existing_rows() -> None:
-    key = os.environ.get("LEZ_PLATE_HASH_KEY", "").encode()
+def _plate_hash_key() -> bytes:
+    """The key the entry point handed in; ConfigError when there is none and rows have a plate
+    to hash."""
+    key = context.config.attributes.get(PLATE_HASH_KEY)
+    if key:
+        return bytes(key)
+    rows = op.get_bind().execute(
+        sa.text("SELECT count(*) FROM registry_audit WHERE plate IS NOT NULL AND plate <> ''")
+    ).scalar_one()
+    if not rows:
+        return b""
+    raise ConfigError(
+        f"migration 0005 hashes the plates of {rows} registry audit row(s) written before it "
+        "and no plate hash key was handed in: run `lez migrate` with LEZ_PLATE_HASH_KEY set "
+        "(the key of the fines stage and the console)"
+    )
+
+
+def _minimise_existing_rows(key: bytes) -> None:
     bind = op.get_bind()
     rows = bind.execute(sa.text("SELECT id, plate, detail FROM registry_audit")).all()
     update = sa.text("UPDATE registry_audit SET plate_hash = :h, detail = :d WHERE id = :i")
@@ -78,6 +98,7 @@ def _minimise_existing_rows() -> None:
 
 
 def upgrade() -> None:
+    key = _plate_hash_key()
     _drop_triggers()
     op.create_table(
         'registry_audit_purge',
@@ -87,7 +108,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('registry_audit', schema=None) as batch_op:
         batch_op.add_column(sa.Column('plate_hash', sa.String(length=32), nullable=True))
-    _minimise_existing_rows()
+    _minimise_existing_rows(key)
     with op.batch_alter_table('registry_audit', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_registry_audit_plate'))
         batch_op.drop_column('plate')
