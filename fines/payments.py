@@ -6,20 +6,20 @@ remainder is 0. Each notice gets one when it is stored (:func:`assign_reference`
 are the number of its row in ``payment_references``, an autoincrement key, so two notices never
 share one, on SQLite as on PostgreSQL, whatever number of workers store notices at once.
 
-``python -m fines.payments FILE`` matches a payment file (any text: each line's structured
-reference and its amount, ``EUR`` optional) against the database of ``LEZ_DATABASE_URL`` and
-prints one line per payment: the notice it pays, or why it matches none.
+:func:`report_matches` (``lez payments match FILE``: the app hands it a session of the
+database its settings name) matches a payment file (any text: each line's structured reference
+and its amount, ``EUR`` optional) against the notices and writes one line per payment: the
+notice it pays, or why it matches none.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TextIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -171,24 +171,13 @@ def record_payment(
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from fines.db import make_engine, session_factory
-    from fines.settings import FinesSettings
-
-    parser = argparse.ArgumentParser(prog="python -m fines.payments", description=__doc__)
-    parser.add_argument("file", help="payment file: one payment per line")
-    args = parser.parse_args(argv)
-    with open(args.file, encoding="utf-8") as f:
-        payments = read_payments(f)
-    sessions = session_factory(make_engine(FinesSettings.from_env().sqlalchemy_url()))
-    with sessions() as session:
-        matches = match_payments(session, payments)
+def report_matches(session: Session, lines: Iterable[str], out: TextIO) -> bool:
+    """Match the payments of a payment file's ``lines`` against the notices and write one
+    tab-separated line per payment to ``out`` (its line number, its reference, the notice it
+    pays or ``-``, ``ok`` or why it matches none); True when every payment matches a notice."""
+    matches = match_payments(session, read_payments(lines))
     for m in matches:
         ref = format_reference(m.payment.reference)
         where = m.notice_id or "-"
-        sys.stdout.write(f"{m.payment.line}\t{ref}\t{where}\t{m.problem or 'ok'}\n")
-    return 0 if all(m.problem is None for m in matches) else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        out.write(f"{m.payment.line}\t{ref}\t{where}\t{m.problem or 'ok'}\n")
+    return all(m.problem is None for m in matches)

@@ -265,6 +265,16 @@ def _add_users(sub: _Subparsers) -> None:
     )
 
 
+def _add_payments(sub: _Subparsers) -> None:
+    payments = sub.add_parser(
+        "payments",
+        help="match a payment file (each line's structured reference and amount) against the "
+        "notices; one line per payment: the notice it pays, or why it matches none",
+    )
+    payments.add_argument("action", choices=["match"])
+    payments.add_argument("file", type=Path, help="payment file: one payment per line")
+
+
 def _add_migrate(sub: _Subparsers) -> None:
     sub.add_parser("migrate", help="bring the database schema up to date")
 
@@ -298,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_chaos(sub)
     _add_migrate(sub)
     _add_users(sub)
+    _add_payments(sub)
     _add_topics(sub)
     _add_bench_pipeline(sub)
     return parser
@@ -795,6 +806,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "eval-plates": _cmd_eval,
         "migrate": lambda _args, s: _migrate(s),
         "users": _cmd_users,
+        "payments": _cmd_payments,
         "topics": _create_topics,
         "bench-pipeline": _cmd_bench_pipeline,
     }
@@ -834,6 +846,17 @@ def _create_topics(args: argparse.Namespace, settings: Settings) -> int:
         "for those created now)"
     )
     return 0
+
+
+def _cmd_payments(args: argparse.Namespace, settings: Settings) -> int:
+    """``lez payments match FILE``: exit 1 when a payment matches no notice."""
+    from fines.payments import report_matches
+    from lez.app import compose
+
+    sessions = compose.sessions(settings)
+    with args.file.open(encoding="utf-8") as lines, sessions() as session:
+        every_one_matched = report_matches(session, lines, sys.stdout)
+    return 0 if every_one_matched else 1
 
 
 def _migrate(settings: Settings) -> int:

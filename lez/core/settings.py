@@ -10,12 +10,11 @@ e.g. ``kafka_bootstrap`` is ``LEZ_KAFKA_BOOTSTRAP``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
-    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -110,14 +109,9 @@ class CoreSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """A slice takes only what it is given: the entry point reads the environment."""
+        """A slice takes only what it is given: the entry point reads the environment
+        (``lez.app.settings.Settings``) and hands each stage its slice."""
         return (init_settings,)
-
-    @classmethod
-    def from_env(cls) -> Self:
-        """This slice from the ``LEZ_*`` environment: for an entry point only (a stage is
-        handed its settings)."""
-        return cls(**EnvSettingsSource(cls)())
 
     def sqlalchemy_url(self) -> str:
         if self.database_url:
