@@ -193,7 +193,7 @@ def notice_document(
     terms: documents.NoticeTerms | None = None,
 ) -> bytes:
     """The notice's PDF in the holder's language (with its evidence images: audited like
-    viewing them)."""
+    viewing them); its history names each console user by role."""
     n = get_notice(session, notice_id)
     history = session.scalars(
         select(NoticeHistory)
@@ -205,8 +205,17 @@ def notice_document(
     ).all()
     passage = session.get(Passage, n.passage_id)
     evidence = documents.NoticeEvidence(list(jpegs), passage.reads if passage is not None else [])
+    actors = {h.actor for h in history}
+    roles = session.execute(
+        select(ConsoleUser.username, ConsoleUser.role).where(ConsoleUser.username.in_(actors))
+    )
     pdf = documents.notice_pdf(
-        n, evidence, history, terms=terms, reference=payments.reference_of(session, notice_id)
+        n,
+        evidence,
+        history,
+        terms=terms,
+        reference=payments.reference_of(session, notice_id),
+        roles={username: role for username, role in roles},
     )
     auth.record_action(session, actor=actor, action="notice.document", target=notice_id)
     session.commit()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 from fpdf import FPDF
 from PIL import Image
 
-from fines.i18n import Gettext, gettext, notice_languages
+from fines.i18n import Gettext, coded_reason, gettext, notice_languages
 from fines.models import Notice, NoticeHistory
 from fines.notice_terms import SHIPPED_AUTHORITY, NoticeTerms
 from fines.plate_crop import bbox_of, plate_crop, read_for_frame
@@ -329,24 +330,105 @@ def _pdf_evidence(pdf: FPDF, _: Gettext, evidence: NoticeEvidence) -> None:
         _para(pdf, note)
 
 
-def _pdf_history(pdf: FPDF, _: Gettext, history: Sequence[NoticeHistory]) -> None:
+SYSTEM_ACTOR = "system"
+"""The actor of a move settlement made itself (``fines.service.SYSTEM``)."""
+_SUPERSEDED = re.compile(r"^superseded: .*\(notice (?P<notice>[^()\s]+)\)$", re.S)
+_PAYMENT = re.compile(r"^payment (?P<reference>.+) recorded \((?P<paid>[^()]*)\)$")
+_CORRECTED = re.compile(
+    r"^plate corrected from \S+ to (?P<plate>\S+) \((?P<country>[A-Z]{1,3})\): (?P<rest>.*)$", re.S
+)
+_CORRECTED_AWAY = re.compile(
+    r"^plate corrected \((?P<country>[A-Z]{1,3})\), vehicle (?P<decision>\w+): (?P<rest>.*)$", re.S
+)
+
+
+def role_text(_: Gettext, role: str | None) -> str:
+    """Who moved a notice, as its holder reads it: a role, never a username."""
+    words = {
+        "operator": _("operator"),
+        "supervisor": _("supervisor"),
+        "auditor": _("auditor"),
+        SYSTEM_ACTOR: _("automatic processing"),
+    }
+    return words.get(role or "", _("the authority's staff"))
+
+
+def _fixed_reason(_: Gettext, reason: str) -> str | None:
+    """A reason settlement or the payments write, in the holder's words (None: not one)."""
+    fixed = {
+        "automatic": _("issued automatically: a certain read and one registry record"),
+        "doubtful read": _("to be checked by an operator before it is issued"),
+        "stands again: nothing holds it back": _("stands again: no earlier notice holds it back"),
+        "covered by an exemption or a day pass": _("covered by an exemption or a day pass"),
+    }
+    if reason in fixed:
+        return fixed[reason]
+    if (m := _SUPERSEDED.match(reason)) is not None:
+        return _("superseded: an earlier notice for the same vehicle stands ({notice})").format(
+            notice=m["notice"]
+        )
+    if (m := _PAYMENT.match(reason)) is not None:
+        paid = _("amount not given") if m["paid"] == "amount not given" else m["paid"]
+        return _("payment {reference} recorded ({amount})").format(
+            reference=m["reference"], amount=paid
+        )
+    return None
+
+
+def history_reason(_: Gettext, language: str, reason: str) -> str:
+    """Why a notice moved, in the holder's language: what the system writes and the review's
+    reason codes (``fines/review_reasons.yaml``) translated, an operator's own text as
+    written. A corrected plate is named as corrected, never the misread it replaced."""
+    fixed = _fixed_reason(_, reason)
+    if fixed is not None:
+        return fixed
+    if (m := _CORRECTED.match(reason)) is not None:
+        what = _("plate corrected to {plate} ({country})").format(
+            plate=m["plate"], country=m["country"]
+        )
+        return f"{what}: {history_reason(_, language, m['rest'])}"
+    if (m := _CORRECTED_AWAY.match(reason)) is not None:
+        decisions = {"exempt": _("exempt"), "compliant": _("compliant")}
+        what = _("plate corrected ({country}): the vehicle is {decision}").format(
+            country=m["country"], decision=decisions.get(m["decision"], m["decision"])
+        )
+        return f"{what}: {history_reason(_, language, m['rest'])}"
+    return coded_reason(reason, language) or reason
+
+
+def _pdf_history(
+    pdf: FPDF,
+    _: Gettext,
+    language: str,
+    history: Sequence[NoticeHistory],
+    roles: Mapping[str, str],
+) -> None:
     _heading(pdf, _("History"))
     for h in history:
         moved = f"{status_text(_, h.from_status)} -> {status_text(_, h.to_status)}"
-        why = f"  {h.actor}: {h.reason}" if h.reason else f"  {h.actor}"
+        role = roles.get(h.actor) or (SYSTEM_ACTOR if h.actor == SYSTEM_ACTOR else None)
+        who = role_text(_, role)
+        why = f"  {who}: {history_reason(_, language, h.reason)}" if h.reason else f"  {who}"
         line = f"{_day(_local(h.at).date())}  {moved}{why}"
         _para(pdf, line)
 
 
-def _pdf_page(
-    pdf: FPDF,
-    _: Gettext,
-    notice: Notice,
-    evidence: NoticeEvidence,
-    history: Sequence[NoticeHistory],
-    terms: NoticeTerms,
-    reference: str | None,
-) -> None:
+@dataclass(frozen=True)
+class _Page:
+    """What every language's page of a notice prints."""
+
+    notice: Notice
+    evidence: NoticeEvidence
+    history: Sequence[NoticeHistory]
+    roles: Mapping[str, str]
+    terms: NoticeTerms
+    reference: str | None
+
+
+def _pdf_page(pdf: FPDF, language: str, page: _Page) -> None:
+    _ = gettext(language)
+    notice, evidence, history = page.notice, page.evidence, page.history
+    terms, reference = page.terms, page.reference
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 15)
     pdf.cell(0, 9, _latin1(kind_title(_, notice.kind)), new_x="LMARGIN", new_y="NEXT")
@@ -369,7 +451,7 @@ def _pdf_page(
     _heading(pdf, _("Your data"))
     _para(pdf, privacy_text(_, terms))
     if history:
-        _pdf_history(pdf, _, history)
+        _pdf_history(pdf, _, language, history, page.roles)
 
 
 def notice_pdf(
@@ -379,11 +461,14 @@ def notice_pdf(
     *,
     terms: NoticeTerms | None = None,
     reference: str | None = None,
+    roles: Mapping[str, str] | None = None,
 ) -> bytes:
     """The notice in the holder's language (the registry's ``language``), or in French and in
     Dutch, one after the other, when the registry does not give it: who, what, where, when,
     the rule broken, how to pay (IBAN, structured reference) and to contest, the evidence
-    frame with the plate enlarged beside it, and what is done with the holder's data."""
+    frame with the plate enlarged beside it, and what is done with the holder's data. Its
+    history names who moved it by role (``roles``: each console user's; settlement is
+    ``system``), never by username."""
     if not isinstance(evidence, NoticeEvidence):
         evidence = NoticeEvidence(jpegs=list(evidence))
     terms = terms or NoticeTerms.example()
@@ -394,6 +479,7 @@ def notice_pdf(
     pdf.set_author(_latin1(terms.authority))
     pdf.set_creator("lez console")
     pdf.set_lang(languages[0])
+    page = _Page(notice, evidence, history, dict(roles or {}), terms, reference)
     for language in languages:
-        _pdf_page(pdf, gettext(language), notice, evidence, history, terms, reference)
+        _pdf_page(pdf, language, page)
     return bytes(pdf.output())

@@ -11,11 +11,13 @@ first time a language is asked for, so no binary catalog is kept beside them.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -80,3 +82,50 @@ def console_language(requested: str | None, accept_language: str | None) -> Lang
             if tag == known:
                 return known
     return "en"
+
+
+# --------------------------------------------------------------------------- reason codes
+
+REASONS_FILE = Path(__file__).resolve().parent / "review_reasons.yaml"
+Action = Literal["confirm", "correct", "reject"]
+ACTIONS: tuple[Action, ...] = ("confirm", "correct", "reject")
+
+
+@dataclass(frozen=True)
+class ReasonCode:
+    """A reason an operator picks for a review action, with its label per language (the
+    console's and the notices')."""
+
+    code: str
+    labels: Mapping[str, str]
+
+    def label(self, language: str) -> str:
+        return self.labels.get(language) or self.labels.get("en") or self.code
+
+
+@cache
+def reason_codes(path: Path = REASONS_FILE) -> dict[Action, tuple[ReasonCode, ...]]:
+    """The reason codes of each action (the file is read once)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {
+        action: tuple(
+            ReasonCode(str(r["code"]), {str(k): str(v) for k, v in r["label"].items()})
+            for r in data.get(action, ())
+        )
+        for action in ACTIONS
+    }
+
+
+def coded_reason(reason: str, language: str) -> str | None:
+    """A reason recorded with its code (``code (English label)`` then, as written, the
+    operator's text: :func:`fines.review_view.reason_text`) worded in ``language``: the
+    code's label, then the rest as written. None when it starts with no known code."""
+    code, sep, _ = reason.partition(" (")
+    if not sep:
+        return None
+    for codes in reason_codes().values():
+        for known in codes:
+            recorded = f"{known.code} ({known.label('en')})"
+            if known.code == code and reason.startswith(recorded):
+                return known.label(language) + reason[len(recorded) :]
+    return None

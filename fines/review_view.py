@@ -1,6 +1,7 @@
 """What a review item shows beyond its stored row: its deadline (the day-pass window), the
 candidate vehicles the FIDUS adapter found (other countries, look-alikes), each frame with its
-plate crop, and the reason codes an operator picks from (``fines/review_reasons.yaml``)."""
+plate crop, and the reason codes an operator picks from (``fines/review_reasons.yaml``, read by
+:func:`fines.i18n.reason_codes`: a notice words them in its holder's language too)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,17 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+# The reason codes live in fines.i18n (a notice words them too); the console reads them here.
+from fines.i18n import Action as Action
+from fines.i18n import reason_codes as reason_codes
 from fines.models import OffenceCandidate, Passage, ReviewItem
 from fines.plate_crop import bbox_of, read_for_frame
 from lez.core.rules import RuleBook, day_pass_window_closes
-
-REASONS_FILE = Path(__file__).resolve().parent / "review_reasons.yaml"
-Action = Literal["confirm", "correct", "reject"]
-ACTIONS: tuple[Action, ...] = ("confirm", "correct", "reject")
 
 # As fidus_adapter.lookalikes words a candidate found in the registry (its review reasons).
 _CANDIDATE = re.compile(
@@ -32,28 +29,6 @@ _CANDIDATE = re.compile(
 _DESCRIBED = re.compile(
     r"^(?P<what>.*), (?P<fuel>[^ ,]+) Euro (?P<euro>\S+), would be (?P<outcome>\S+)$"
 )
-
-
-@dataclass(frozen=True)
-class ReasonCode:
-    code: str
-    labels: Mapping[str, str]
-
-    def label(self, language: str) -> str:
-        return self.labels.get(language) or self.labels.get("en") or self.code
-
-
-@cache
-def reason_codes(path: Path = REASONS_FILE) -> dict[Action, tuple[ReasonCode, ...]]:
-    """The reason codes of each action (the file is read once)."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return {
-        action: tuple(
-            ReasonCode(str(r["code"]), {str(k): str(v) for k, v in r["label"].items()})
-            for r in data.get(action, ())
-        )
-        for action in ACTIONS
-    }
 
 
 class UnknownReasonCode(ValueError):
