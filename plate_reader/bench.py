@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +24,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cv2
+import numpy as np
+
+from plate_reader import profile
 from plate_reader.base import Image, PlateRead, PlateReader
 from plate_reader.evaluate import evaluate
 from plate_reader.grammar import normalize
@@ -195,6 +200,146 @@ def _bench_peer(data_dir: Path, threads: int, report: dict[str, Any]) -> None:
         print(_ratio_line(key, report[key], rep), flush=True)
 
 
+PROFILE_SETS = ("scenario-traps-example", "scenario-anpr-example")
+"""The hard frames ``--profile`` reads by default (night, blur, small plates)."""
+
+
+def rss_mib() -> tuple[float, float]:
+    """This process's resident memory and its peak so far (MiB), from ``/proc``."""
+    found: dict[str, float] = {}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    found[key] = float(value.split()[0]) / 1024.0
+    except OSError:
+        pass
+    return found.get("VmRSS", 0.0), found.get("VmHWM", 0.0)
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+def profile_table(frames: Sequence[dict[str, float]], totals: Sequence[float]) -> list[str]:
+    """The per-step table of ``frames`` (CPU seconds per step of each frame, as the
+    :class:`profile.StepClock` collects them) and ``totals`` (each frame's CPU seconds)."""
+    n = len(frames)
+    names = list(dict.fromkeys(k for f in frames for k in f))
+    rest = [max(0.0, t - sum(f.values())) for f, t in zip(frames, totals, strict=True)]
+    total_s = sum(totals) or 1e-9
+    lines = [
+        f"{'step':<30} {'frames':>7} {'ms/frame':>9} {'p50 ms':>7} {'p95 ms':>7} {'share':>6}",
+    ]
+    rows = [(name, [f[name] for f in frames if name in f]) for name in names]
+    rows.append(("(the rest: scaling, grammar...)", rest))
+    for name, runs in rows:
+        lines.append(
+            f"{name:<30} {len(runs):>7} {1000 * sum(runs) / max(n, 1):>9.1f} "
+            f"{1000 * _pct(runs, 50):>7.1f} {1000 * _pct(runs, 95):>7.1f} "
+            f"{sum(runs) / total_s:>6.1%}"
+        )
+    lines.append(
+        f"{'whole frame':<30} {n:>7} {1000 * sum(totals) / max(n, 1):>9.1f} "
+        f"{1000 * _pct(totals, 50):>7.1f} {1000 * _pct(totals, 95):>7.1f} {1:>6.0%}"
+    )
+    return lines
+
+
+def _plain(value: object) -> object:
+    """A value JSON has no type for: sets sorted (the same in every process), else its text."""
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    return str(value)
+
+
+def _read_record(reads: list[PlateRead]) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(r) for r in reads]
+
+
+def _profile_set(
+    images: Path,
+    inner: PlateReader,
+    clock: profile.StepClock,
+    times: tuple[list[float], list[float]],
+    dump: dict[str, Any],
+) -> dict[str, float]:
+    """Read the frames of ``images`` (its ``frames.csv``) on ``clock``; print its table. Each
+    frame's CPU and wall seconds are added to ``times``, its reads to ``dump``."""
+    totals, walls = times
+    with (images / "frames.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    first = len(clock.frames)
+    for row in rows:
+        image = cv2.imread(str(images / row["file"]), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"cannot read image {images / row['file']}")
+        frame = np.asarray(image, dtype=np.uint8)
+        profile.new_frame()
+        t0, c0 = time.perf_counter(), time.process_time()
+        reads = inner.read(frame)
+        totals.append(time.process_time() - c0)
+        walls.append(time.perf_counter() - t0)
+        dump[f"{images.name}/{row['file']}"] = _read_record(reads)
+    frames, cpu = clock.frames[first:], totals[first:]
+    print(f"\n{images.name}: {len(frames)} frames, CPU per step", flush=True)
+    for line in profile_table(frames, cpu):
+        print("  " + line, flush=True)
+    crops = [c.get("recogniser crops", 0) for c in clock.counts[first:]]
+    easy = [c.get("easyocr crops", 0) for c in clock.counts[first:]]
+    print(
+        f"  PP-OCR crops per frame: mean {np.mean(crops):.2f}, max {max(crops)}; "
+        f"easyocr crops: mean {np.mean(easy):.2f} (on {sum(1 for e in easy if e)} frames)",
+        flush=True,
+    )
+    return {
+        "frames": len(frames),
+        "cpu_ms_mean": 1000 * float(np.mean(cpu)),
+        "cpu_ms_p50": 1000 * _pct(cpu, 50),
+        "cpu_ms_p95": 1000 * _pct(cpu, 95),
+    }
+
+
+def run_profile(
+    data_dir: Path, inner: PlateReader, sets: Sequence[str], reads_out: Path | None
+) -> dict[str, Any]:
+    """Read every frame of ``sets`` (folders of ``data_dir`` with a ``frames.csv``) with the
+    step clock on; print the per-step table of each set and of all, and the reader's
+    resident memory after the frames. With ``reads_out``, every frame's reads are written
+    there (JSON), to compare two versions of the reader read for read."""
+    clock = profile.start()
+    totals: list[float] = []
+    walls: list[float] = []
+    out: dict[str, Any] = {"sets": {}}
+    dump: dict[str, Any] = {}
+    try:
+        for folder in sets:
+            if not (data_dir / folder / "frames.csv").exists():
+                print(f"{folder}: no frames.csv, skipped", flush=True)
+                continue
+            out["sets"][folder] = _profile_set(
+                data_dir / folder, inner, clock, (totals, walls), dump
+            )
+        if len(out["sets"]) > 1:
+            print(f"\nall: {len(totals)} frames, CPU per step", flush=True)
+            for line in profile_table(clock.frames, totals):
+                print("  " + line, flush=True)
+    finally:
+        profile.stop()
+    print(
+        f"wall ms per frame p50 {1000 * _pct(walls, 50):.0f} p95 {1000 * _pct(walls, 95):.0f}"
+        f" (CPU p50 {1000 * _pct(totals, 50):.0f} p95 {1000 * _pct(totals, 95):.0f})",
+        flush=True,
+    )
+    rss, peak = rss_mib()
+    print(f"resident memory after {len(totals)} frames: {rss:.0f} MiB (peak {peak:.0f} MiB)")
+    out.update(rss_mib_after=rss, rss_mib_peak=peak)
+    if reads_out is not None:
+        reads_out.write_text(json.dumps(dump, indent=0, sort_keys=True, default=_plain))
+    return out
+
+
 def main(argv: Sequence[str] | None, build: ReaderBuilder) -> int:
     parser = argparse.ArgumentParser(prog="python -m lez.app.bench_plates")
     parser.add_argument("data_dir", type=Path)
@@ -204,11 +349,35 @@ def main(argv: Sequence[str] | None, build: ReaderBuilder) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the full report here")
     parser.add_argument("--no-peer", action="store_true", help="skip the naive peer (slow)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print misreads")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead: CPU per step of the reader on hard frames, per frame, and its memory",
+    )
+    parser.add_argument(
+        "--sets",
+        default=",".join(PROFILE_SETS),
+        help="--profile: folders of DATA_DIR to read (comma-separated)",
+    )
+    parser.add_argument(
+        "--reads", type=Path, default=None, help="--profile: write every frame's reads here"
+    )
     args = parser.parse_args(argv)
 
-    t0 = time.perf_counter()
+    rss0, _ = rss_mib()
+    t0, c0 = time.perf_counter(), time.process_time()
     inner = build(args.threads, args.engine)
-    print(f"reader ({inner.engine}) loaded in {time.perf_counter() - t0:.1f} s", flush=True)
+    print(
+        f"reader ({inner.engine}) loaded in {time.perf_counter() - t0:.1f} s "
+        f"(CPU {time.process_time() - c0:.1f} s); resident memory {rss0:.0f} MiB before, "
+        f"{rss_mib()[0]:.0f} MiB after",
+        flush=True,
+    )
+    if args.profile:
+        prof = run_profile(args.data_dir, inner, args.sets.split(","), args.reads)
+        if args.json is not None:
+            args.json.write_text(json.dumps(prof, indent=1))
+        return 0
     report: dict[str, Any] = {}
     _bench_reader(args.data_dir, inner, report)
     if not args.no_peer:
@@ -222,4 +391,3 @@ def main(argv: Sequence[str] | None, build: ReaderBuilder) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=1))
     return 0
-

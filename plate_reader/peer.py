@@ -42,7 +42,7 @@ class NaivePeer:
     def __init__(self, threads: int = 1, model_dir: str | None = None) -> None:
         from plate_reader.reader import load_easyocr
 
-        self._reader = load_easyocr(max(1, threads), model_dir)
+        self._reader = load_easyocr(max(1, threads), model_dir, detector=True)
 
     def read(self, image: Image) -> list[PlateRead]:
         with warnings.catch_warnings():

@@ -54,6 +54,7 @@ from plate_reader.grammar import (
     printed,
 )
 from plate_reader.ocr import LineRead
+from plate_reader.profile import step, tally
 from plate_reader.separators import hyphen_evidence
 
 MAX_SIDE = 1024
@@ -298,9 +299,7 @@ class PlateDetector:
     def __init__(self, threads: int = 1) -> None:
         cv2.setNumThreads(max(1, threads))
 
-    def detect(
-        self, image: Image, grey: GreyImage, *, partial_lines: bool = False
-    ) -> list[Region]:
+    def detect(self, image: Image, grey: GreyImage, *, partial_lines: bool = False) -> list[Region]:
         return find_regions(image, grey, partial_lines=partial_lines)
 
 
@@ -315,8 +314,10 @@ ENSEMBLE_REGIONS = 1
 not settled (the best reads; each costs ~40 ms)."""
 
 
-def load_easyocr(threads: int, model_dir: str | None = None) -> Any:
-    """easyocr's Reader, offline, on the CPU, with ``threads`` torch threads."""
+def load_easyocr(threads: int, model_dir: str | None = None, *, detector: bool = False) -> Any:
+    """easyocr's Reader, offline, on the CPU, with ``threads`` torch threads: its recogniser
+    alone, unless ``detector`` (the CRAFT text detector, which only the naive peer's
+    ``readtext`` uses: about 80 MB of weights a reader process does not load)."""
     try:
         import easyocr
         import easyocr_en_models
@@ -336,6 +337,7 @@ def load_easyocr(threads: int, model_dir: str | None = None) -> Any:
             gpu=False,
             model_storage_directory=model_dir or easyocr_en_models.model_dir(),
             download_enabled=False,
+            detector=detector,
             verbose=False,
         )
 
@@ -369,6 +371,7 @@ class _Cascade:
             if crop.shape[0] >= 4 and crop.shape[1] >= 8:
                 crops.append(crop)
                 owners.append(i)
+        tally("recogniser crops", len(crops))
         lrs = self.reader._recognizer.recognize(crops)
         for owner, crop, lr in zip(owners, crops, lrs, strict=True):
             cand = self.reader._best_candidate(lr)
@@ -556,29 +559,33 @@ def country_evidence(
     band (:func:`band_code.classify_band`, among every EU code). The code is not read where the
     colours alone already settle the country on this frame (red characters among countries
     whose plates print black ones): it could only confirm it."""
-    ground, ink = colour_evidence(image, bbox)
-    left = find_band(image, bbox, "left")
-    grey = left is None and ground is None and is_grey_frame(image)
-    right = find_band(image, bbox, "right") if left is not None else None
-    right_band = None
-    if band_pair(image, left, right):
-        right_band = "blue"
-    elif left is not None and right is None and ground is not None:
-        right_band = "none"  # the EU band, and nothing blue at the other end
-    if ground == "white" and ink is None:
-        ink = "black"
-    hyphens, bars = hyphen_evidence(image, bbox, len(normalized)) if normalized else (None, 0)
+    with step("colour, bands"):
+        ground, ink = colour_evidence(image, bbox)
+        left = find_band(image, bbox, "left")
+        grey = left is None and ground is None and is_grey_frame(image)
+        right = find_band(image, bbox, "right") if left is not None else None
+        right_band = None
+        if band_pair(image, left, right):
+            right_band = "blue"
+        elif left is not None and right is None and ground is not None:
+            right_band = "none"  # the EU band, and nothing blue at the other end
+        if ground == "white" and ink is None:
+            ink = "black"
+    with step("hyphens"):
+        hyphens, bars = hyphen_evidence(image, bbox, len(normalized)) if normalized else (None, 0)
     seen = CountryEvidence(
         ground=ground, ink=ink, right_band=right_band, hyphens=hyphens, hyphens_seen=bars
     )
     if grey:
-        left = find_dark_band(image, bbox)
+        with step("colour, bands"):
+            left = find_dark_band(image, bbox)
     if left is None or not fits:
         return seen
     verdict = settle_country(fits, fits[0], [seen], band_frames=1, normalized=normalized)
     if verdict.source == "colour":
         return seen
-    sight = sight_band(image, left, band_codes(), min_score=BAND_SEEN, grey=grey)
+    with step("band code sight"):
+        sight = sight_band(image, left, band_codes(), min_score=BAND_SEEN, grey=grey)
     if sight is None:
         return seen
     seen = replace(seen, band_excluded=sight.excluded)
@@ -619,26 +626,37 @@ class OcrPlateReader:
             small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             image = np.asarray(small, dtype=np.uint8)
         grey = plate_grey(image)
-        regions = self._detector.detect(image, grey)
+        with step("detection"):
+            regions = self._detector.detect(image, grey)
         found = self._cascade(regions, image, grey).reads(scale)
         if not any(r.format_valid for r in found):
             found += self._read_lifted(image, grey, regions, scale)
-        reads = [self._with_country(full, r) for r in found]
+        with step("country (settle)"):
+            reads = [self._with_country(full, r) for r in found]
         reads.sort(key=lambda r: (r.format_valid, r.confidence), reverse=True)
         return reads
 
-    def _cascade(self, regions: list[Region], image: Image, grey: GreyImage) -> _Cascade:
-        """The reading cascade run over ``regions``: fast path, the rest, the vote, confirmed."""
+    def _cascade(
+        self, regions: list[Region], image: Image, grey: GreyImage, stage: str = ""
+    ) -> _Cascade:
+        """The reading cascade run over ``regions``: fast path, the rest, the vote, confirmed
+        (``stage`` names its steps in a profile)."""
         state = _Cascade(self, regions, image, grey)
         if not regions:
             return state
         # easyocr (~40 ms a crop) votes only where PP-OCR's first read is not settled
-        if not state.run_fast():
-            state.run_all()
+        with step(f"{stage}fast path"):
+            settled = state.run_fast()
+        if not settled:
+            with step(f"{stage}other crops"):
+                state.run_all()
             if self._voter is not None and state.best:
-                self._vote(state.best, state.source, regions)
-            state.extend()
-        state.confirm()
+                with step(f"{stage}easyocr vote"):
+                    self._vote(state.best, state.source, regions)
+            with step(f"{stage}long crop"):
+                state.extend()
+        with step(f"{stage}confirm, wide crop"):
+            state.confirm()
         return state
 
     def _read_lifted(
@@ -648,15 +666,16 @@ class OcrPlateReader:
         with its shadows lifted (:func:`detect.lift_dark`), and the regions found there that
         were not read already (another box) are read, from the frame as it was (the recogniser
         stretches each crop's contrast itself; the lift would only add noise to the crop)."""
-        lifted = lift_dark(image)
-        if lifted is None:
-            return []
-        regions = [
-            r
-            for r in self._detector.detect(lifted, plate_grey(lifted), partial_lines=True)
-            if all(box_iou(r.bbox, t.bbox) <= 0.5 for t in tried)
-        ]
-        return self._cascade(regions, image, grey).reads(scale)
+        with step("lifted: search"):
+            lifted = lift_dark(image)
+            if lifted is None:
+                return []
+            regions = [
+                r
+                for r in self._detector.detect(lifted, plate_grey(lifted), partial_lines=True)
+                if all(box_iou(r.bbox, t.bbox) <= 0.5 for t in tried)
+            ]
+        return self._cascade(regions, image, grey, "lifted: ").reads(scale)
 
     def _with_country(self, image: Image, read: PlateRead) -> PlateRead:
         """The read with what its frame shows of the plate's country (band code, colours,
@@ -699,6 +718,7 @@ class OcrPlateReader:
         assert self._voter is not None
         ranked = sorted(best, key=lambda i: (best[i][1].format_valid, best[i][0]), reverse=True)
         chosen = ranked[:ENSEMBLE_REGIONS]
+        tally("easyocr crops", len(chosen))
         easy_reads = self._voter.recognize([source[i][0] for i in chosen])
         for i, easy in zip(chosen, easy_reads, strict=True):
             if len(easy.segments) < MIN_PLATE_LENGTH:
@@ -737,4 +757,3 @@ class OcrPlateReader:
 
     def read_batch(self, images: Sequence[Image]) -> list[list[PlateRead]]:
         return [self.read(image) for image in images]
-
