@@ -8,7 +8,7 @@ from typing import Self
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
-from fines.notice_terms import EXAMPLE_CONTACTS, NoticeTerms
+from fines.notice_terms import EXAMPLE_CONTACTS, SHIPPED_AUTHORITY, NoticeTerms
 from lez.core.errors import ConfigError
 from lez.core.secret_policy import PLACEHOLDER_MARKS
 from lez.core.settings import CoreSettings, checked_key
@@ -34,7 +34,8 @@ class FinesSettings(CoreSettings):
     # Keep plates of compliant/exempt passages in clear (replays of test data only).
     keep_compliant_plates: bool = False
     # Evidence images of a closed notice (paid, cancelled) or of a review closed without a
-    # notice are purged this many days after it closed (fines.service.purge_closed_evidence).
+    # notice are purged this many days after it closed, and a review rejected (no offence) is
+    # then minimised like a compliant passage (fines.service.purge_closed_evidence).
     evidence_retention_days: int = Field(default=180, ge=1)
     # The authority's account printed on every notice (how to pay), checked (ISO 13616 mod 97).
     # No default: a notice must never send a payment to an example account.
@@ -44,6 +45,9 @@ class FinesSettings(CoreSettings):
     notice_contest_address: str | None = None
     notice_contest_email: str | None = None
     notice_dpo_email: str | None = None
+    # The authority named on every notice. Unset: the shipped Brussels name, worded in the
+    # holder's language; a deployment's own name is printed as it is given.
+    notice_authority_name: str | None = None
     console_host: str = "127.0.0.1"
     console_port: int = 8000
     # Signs console session cookies; None: a random key per console process.
@@ -55,7 +59,7 @@ class FinesSettings(CoreSettings):
 
     _fines_keys = field_validator("plate_hash_key", "console_secret_key")(checked_key)
 
-    @field_validator(*NOTICE_CONTACTS)
+    @field_validator(*NOTICE_CONTACTS, "notice_authority_name")
     @classmethod
     def _contact(cls, value: str | None, info: ValidationInfo) -> str | None:
         """A contact as printed: no placeholder of the deploy examples; an e-mail address
@@ -87,6 +91,7 @@ class FinesSettings(CoreSettings):
             contest_email=str(given.notice_contest_email),
             dpo_email=str(given.notice_dpo_email),
             iban=str(given.notice_iban),
+            authority=self.notice_authority_name or SHIPPED_AUTHORITY,
             evidence_retention_days=self.evidence_retention_days,
         )
 
