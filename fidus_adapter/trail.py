@@ -66,8 +66,20 @@ class AuditTrail:
         except PurposeRefused:
             self.write(plate, country, purpose, "refused", f"{what}: refused by the registry")
             raise
-        except (RegistryError, ValidationError) as exc:
+        except RegistryError as exc:
             self.write(plate, country, purpose, "error", f"{what}: {exc}")
-            if isinstance(exc, RegistryError):
-                raise
-            raise RegistryError(f"malformed registry answer: {exc}") from exc
+            raise
+        except ValidationError as exc:
+            wrong = malformed(exc)
+            self.write(plate, country, purpose, "error", f"{what}: malformed answer: {wrong}")
+            raise RegistryError(f"malformed registry answer: {wrong}") from exc
+
+
+def malformed(exc: ValidationError) -> str:
+    """Where and what a registry answer got wrong, never its values: pydantic's own message
+    quotes the input (the plate, the holder's name and address), and the audit is kept for
+    months and append-only."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or '<answer>'}: {e['msg']}"
+        for e in exc.errors(include_url=False, include_input=False, include_context=False)
+    )
