@@ -302,44 +302,43 @@ def _drop_cost(keep: tuple[int, ...], dropped: tuple[int, ...], tops: Sequence[f
     return cost
 
 
-def fit(
-    dists: Sequence[Dist],
-    country_hint: str | None = None,
-    max_drop: int = 3,
-    separators: Sequence[float] | None = None,
-) -> list[Candidate]:
-    """Candidates for per-position character distributions, best first.
+_Best = dict[tuple[str, str | None], tuple[float, tuple[float, ...], PlateFormat]]
+"""Per (text, country): the best score, its character confidences and the format it fits."""
 
-    The decoded characters are fitted to every known format; up to ``max_drop`` of them may be
-    ignored (a country band letter or the plate border at the ends costs less than an emblem in
-    the middle). ``separators`` (per position: how surely a hyphen or space precedes it) favour
-    formats that print their separators there. The raw decoding is always returned too, marked
-    ``format_valid=False``.
 
-    Formats that allow the same characters per position share their character picks, and
-    formats with the same separator positions share their separator scores.
-    """
-    n = len(dists)
-    positions = [_Position(d) for d in dists]
-    tops = [p.top for p in positions]
-    best: dict[tuple[str, str | None], tuple[float, tuple[float, ...], PlateFormat]] = {}
-    by_length: dict[int, list[tuple[tuple[int, ...], float]]] = {}
-    picked: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[str, tuple[float, ...], float]]
-    picked = {}
-    sep_scores: dict[tuple[tuple[int, ...], frozenset[int]], float] = {}
-    for shape in _shapes(formats()):
-        m = len(shape.allowed)
-        if m > n or n - m > max_drop:
-            continue
-        sets = by_length.get(m)
+class _Fitting:
+    """One :func:`fit`: the decoded positions, the best score per (text, country), and what
+    formats share while they are fitted: the ways to keep a length of the decoded positions
+    with their cost, the character picks of formats that allow the same characters per
+    position, the separator scores of formats with the same separator positions."""
+
+    def __init__(self, dists: Sequence[Dist], separators: Sequence[float] | None) -> None:
+        self.n = len(dists)
+        self.positions = [_Position(d) for d in dists]
+        self.tops = [p.top for p in self.positions]
+        self.separators = separators
+        self.best: _Best = {}
+        self.by_length: dict[int, list[tuple[tuple[int, ...], float]]] = {}
+        self.picked: dict[
+            tuple[tuple[str, ...], tuple[int, ...]], tuple[str, tuple[float, ...], float]
+        ] = {}
+        self.sep_scores: dict[tuple[tuple[int, ...], frozenset[int]], float] = {}
+
+    def keep_sets(self, m: int) -> list[tuple[tuple[int, ...], float]]:
+        """The ways to keep ``m`` of the decoded positions, with the cost of the ignored."""
+        sets = self.by_length.get(m)
         if sets is None:
-            sets = [(k, _drop_cost(k, d, tops)) for k, d in _keep_sets(n, m)]
-            by_length[m] = sets
-        bonus = shape.log_prior
-        if country_hint is not None and shape.fmt.country == country_hint:
-            bonus += HINT_BONUS
+            sets = [(k, _drop_cost(k, d, self.tops)) for k, d in _keep_sets(self.n, m)]
+            self.by_length[m] = sets
+        return sets
+
+    def add(self, shape: _Shape, bonus: float) -> None:
+        """Score the format of ``shape`` (its log prior plus ``bonus``) on every way to keep
+        its length of the decoded positions; keep the best score per (text, country)."""
+        positions, separators = self.positions, self.separators
+        picked, sep_scores, best, n = self.picked, self.sep_scores, self.best, self.n
         allowed, expected = shape.allowed, shape.expected
-        for keep, cost in sets:
+        for keep, cost in self.keep_sets(len(allowed)):
             hit = picked.get((allowed, keep))
             if hit is None:
                 picks = [positions[k].best(allowed[j]) for j, k in enumerate(keep)]
@@ -362,17 +361,56 @@ def fit(
             key = (text, shape.fmt.country)
             if key not in best or best[key][0] < score:
                 best[key] = (score, confs, shape.fmt)
-    found: dict[tuple[str, str | None], Candidate] = {
-        key: Candidate(
-            key[0], fmt.render(key[0]), fmt.country, True, confs, score, fmt.auto_issuable
-        )  # fmt: skip
-        for key, (score, confs, fmt) in best.items()
-    }
+
+    def candidates(self) -> dict[tuple[str, str | None], Candidate]:
+        return {
+            key: Candidate(
+                key[0], fmt.render(key[0]), fmt.country, True, confs, score, fmt.auto_issuable
+            )  # fmt: skip
+            for key, (score, confs, fmt) in self.best.items()
+        }
+
+
+def _add_raw(found: dict[tuple[str, str | None], Candidate], dists: Sequence[Dist]) -> None:
+    """The raw decoding (each position's likeliest character), in no known format, unless a
+    format gave the same text."""
+    n = len(dists)
     raw = "".join(ALPHABET[max(range(len(d)), key=lambda i: d[i])] for d in dists)
     raw_confs = tuple(float(max(d)) for d in dists)
     if raw and not any(c.normalized == raw for c in found.values()):
         score = (sum(math.log(max(c, 1e-6)) for c in raw_confs) + math.log(UNKNOWN_PRIOR)) / n
         found[(raw, None)] = Candidate(raw, raw, None, False, raw_confs, score)
+
+
+def fit(
+    dists: Sequence[Dist],
+    country_hint: str | None = None,
+    max_drop: int = 3,
+    separators: Sequence[float] | None = None,
+) -> list[Candidate]:
+    """Candidates for per-position character distributions, best first.
+
+    The decoded characters are fitted to every known format; up to ``max_drop`` of them may be
+    ignored (a country band letter or the plate border at the ends costs less than an emblem in
+    the middle). ``separators`` (per position: how surely a hyphen or space precedes it) favour
+    formats that print their separators there. The raw decoding is always returned too, marked
+    ``format_valid=False``.
+
+    Formats that allow the same characters per position share their character picks, and
+    formats with the same separator positions share their separator scores.
+    """
+    fitting = _Fitting(dists, separators)
+    n = fitting.n
+    for shape in _shapes(formats()):
+        m = len(shape.allowed)
+        if m > n or n - m > max_drop:
+            continue
+        bonus = shape.log_prior
+        if country_hint is not None and shape.fmt.country == country_hint:
+            bonus += HINT_BONUS
+        fitting.add(shape, bonus)
+    found = fitting.candidates()
+    _add_raw(found, dists)
     return sorted(found.values(), key=lambda c: c.score, reverse=True)
 
 
@@ -449,11 +487,20 @@ def align(
     Returns the log-likelihood and the confidence lent to each character of ``text``
     (look-alikes resolved by ``allowed``, the characters each position may hold); ``None``
     for a character with no decoded position (no evidence either way)."""
-    n, m = len(dists), len(text)
     positions = [_Position(d) for d in dists]
+    dp, back = _alignments(positions, text, allowed)
+    return dp[len(dists)][len(text)], _lent(positions, back, text, allowed)
+
+
+def _alignments(
+    positions: Sequence[_Position], text: str, allowed: Sequence[str]
+) -> tuple[list[list[float]], list[list[tuple[int, int, float]]]]:
+    """The alignment table of :func:`align`: ``dp[i][j]``, the best log-likelihood with ``i``
+    decoded positions and ``j`` characters consumed, and ``back[i][j]``, the step that led
+    there (the previous ``i``, ``j`` and the confidence of a match, -1 otherwise)."""
+    n, m = len(positions), len(text)
     miss = math.log(MISSING_CONF)
     neg = -math.inf
-    # dp[i][j]: best log-likelihood with i decoded positions and j characters consumed
     dp = [[neg] * (m + 1) for _ in range(n + 1)]
     back: list[list[tuple[int, int, float]]] = [[(0, 0, 0.0)] * (m + 1) for _ in range(n + 1)]
     dp[0][0] = 0.0
@@ -477,7 +524,18 @@ def align(
                 if match > dp[i + 1][j + 1]:
                     dp[i + 1][j + 1] = match
                     back[i + 1][j + 1] = (i, j, conf)
-    confs: list[float | None] = [None] * m
+    return dp, back
+
+
+def _lent(
+    positions: Sequence[_Position],
+    back: Sequence[Sequence[tuple[int, int, float]]],
+    text: str,
+    allowed: Sequence[str],
+) -> tuple[float | None, ...]:
+    """The confidence the best alignment (``back``, from :func:`_alignments`) lends each
+    character of ``text``; ``None`` for a character with no decoded position."""
+    confs: list[float | None] = [None] * len(text)
     # a character missed next to an ignored position is a misread there, not a gap: it gets
     # that position's confidence in it (so a disagreement cannot hide as a gap)
     dropped: list[int] = []
@@ -489,7 +547,7 @@ def align(
         dropped.clear()
         missed.clear()
 
-    i, j = n, m
+    i, j = len(positions), len(text)
     while i or j:
         pi, pj, conf = back[i][j]
         if pj < j and pi < i:
@@ -501,7 +559,7 @@ def align(
             missed.append(pj)
         i, j = pi, pj
     settle()
-    return dp[n][m], tuple(confs)
+    return tuple(confs)
 
 
 def _allowed_for(cand: Candidate) -> tuple[list[str], float]:

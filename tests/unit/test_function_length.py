@@ -17,7 +17,6 @@ ALLOWED = frozenset(
         # functions are split there
         "plate_reader/band_code.py",
         "plate_reader/country.py",
-        "plate_reader/grammar.py",
         "plate_reader/separators.py",
         "plate_reader/voting.py",
     }
