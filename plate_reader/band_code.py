@@ -355,6 +355,19 @@ class BandSight:
     (:func:`margin_score` of the margin at least ``EXCLUDE_SCORE``) that the band cannot be
     theirs. A code as wide as three letters is told from a single letter on a band too
     blurred to tell which letter it shows."""
+    correlations: tuple[tuple[str, float], ...] = ()
+    """Every code's correlation with the band, best first."""
+
+    def top_over(self, rivals: Sequence[str]) -> tuple[str, float] | None:
+        """The best code of all and its :func:`margin_score` over the best of ``rivals`` (the
+        other codes that could be on this plate): how clearly the band shows it rather than
+        any of them. ``None`` where no code was compared."""
+        if not self.correlations:
+            return None
+        code, top = self.correlations[0]
+        others = [r for c, r in self.correlations[1:] if c in rivals and c != code]
+        second = max(others, default=MIN_CORRELATION)
+        return code, margin_score(margin(top, min(second, top)))
 
 
 EXCLUDE_SCORE = 0.95
@@ -403,8 +416,7 @@ def sight_band(
         excluded = frozenset(
             other for other, r in ranked[1:] if margin_score(margin(top, r)) >= EXCLUDE_SCORE
         )
-    if code not in codes:
-        return BandSight(None, excluded)
-    if score < min_score:
-        return BandSight(None, excluded)
-    return BandSight(BandCodeRead(code, score, m, top), excluded)
+    seen = tuple(ranked)
+    if code not in codes or score < min_score:
+        return BandSight(None, excluded, seen)
+    return BandSight(BandCodeRead(code, score, m, top), excluded, seen)

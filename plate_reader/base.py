@@ -49,6 +49,12 @@ class CountryEvidence:
     band_excluded: frozenset[str] = frozenset()
     """Band codes the band clearly does not show (:class:`plate_reader.band_code.BandSight`),
     whether or not it shows one code clearly."""
+    band_top: str | None = None
+    """The code the band shows best of all codes, when it belongs to a country the text fits
+    (however close the next code of all is)."""
+    band_fit_score: float = 0.0
+    """0..1: how clearly the band shows ``band_top`` rather than the code of any other country
+    whose formats the text fits (:meth:`plate_reader.band_code.BandSight.top_over`)."""
     ocr_hyphen: float | None = None
     """How surely the recogniser saw a hyphen anywhere on the text line it read the plate
     from (the most probable ``-`` over the line); ``None`` where it does not tell."""

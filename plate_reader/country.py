@@ -618,15 +618,24 @@ def supports(system: PlateSystem, ev: CountryEvidence) -> bool:
     )
 
 
-def band_reads(evidence: Sequence[CountryEvidence], least: float = BAND_SEEN) -> Counter[str]:
-    """Per country, the frames whose band code was read as that country's (at ``least``)."""
+def band_reads(
+    evidence: Sequence[CountryEvidence], least: float = BAND_SEEN, *, fitting: bool = False
+) -> Counter[str]:
+    """Per country, the frames whose band code was read as that country's (at ``least``); with
+    ``fitting``, also those whose band shows that country's code best of all and clearly
+    (at ``least``) rather than the code of any other country the text fits: a band blurred
+    between ``B`` and ``E`` still reads ``B`` for a text that no Spanish plate prints."""
     systems = load_plate_systems()
     out: Counter[str] = Counter()
     for ev in evidence:
+        code = None
         if ev.band_code is not None and ev.band_score >= least:
-            country = systems.band_country(ev.band_code)
-            if country is not None:
-                out[country] += 1
+            code = ev.band_code
+        elif fitting and ev.band_top is not None and ev.band_fit_score >= least:
+            code = ev.band_top
+        country = systems.band_country(code) if code is not None else None
+        if country is not None:
+            out[country] += 1
     return out
 
 
@@ -679,7 +688,7 @@ def settle_country(
         and not band_rule_out(systems[c], evidence, band_frames)
     ]
     alive += [c for c in fits if c not in systems]  # no table entry: nothing rules it out
-    reads = band_reads(evidence)
+    reads = band_reads(evidence, fitting=True)
     if len(reads) == 1:
         ((banded, count),) = reads.items()
         clear = band_reads(evidence, BAND_READ)[banded]

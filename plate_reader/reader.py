@@ -20,7 +20,8 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from plate_reader.band_code import band_codes, sight_band
+from lez.core.plate_systems import load_plate_systems
+from plate_reader.band_code import BandSight, band_codes, sight_band
 from plate_reader.base import CountryEvidence, Detector, Image, PlateRead, Recognizer
 from plate_reader.country import (
     BAND_SEEN,
@@ -588,10 +589,31 @@ def country_evidence(
         sight = sight_band(image, left, band_codes(), min_score=BAND_SEEN, grey=grey)
     if sight is None:
         return seen
-    seen = replace(seen, band_excluded=sight.excluded)
+    seen = replace(seen, band_excluded=sight.excluded, **_band_fit(sight, fits))
     if sight.read is None:
         return seen
     return replace(seen, band_code=sight.read.code, band_score=sight.read.score)
+
+
+def _band_fit(sight: BandSight, fits: Sequence[str]) -> dict[str, Any]:
+    """The band's best code of all, where its country fits the text, and how clearly it shows
+    that code rather than those of the other countries the text fits (``band_top``,
+    ``band_fit_score``)."""
+    systems = load_plate_systems()
+    if not sight.correlations:
+        return {}
+    top = sight.correlations[0][0]
+    country = systems.band_country(top)
+    if country is None or country not in fits:
+        return {}
+    rivals = [
+        code
+        for c in fits
+        if c != country and c in systems.countries
+        for code in systems.countries[c].band_codes
+    ]
+    best = sight.top_over(rivals)
+    return {} if best is None else {"band_top": top, "band_fit_score": best[1]}
 
 
 class OcrPlateReader:

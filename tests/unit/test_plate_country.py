@@ -384,6 +384,40 @@ class TestSettleCountry:
         verdict = settle_country(fits, "FR", [two, two], normalized="TT642HN")
         assert "SK" in verdict.ruled_out and "FR" not in verdict.ruled_out
 
+    def test_a_band_blurred_between_codes_reads_among_the_countries_the_text_fits(
+        self,
+    ) -> None:
+        """GNR442 fits BE, HU, SE, FI, ...: a band whose best code is B, close to E (Spain,
+        which no such text fits) but clearly over H, S, FIN, counts as B's second frame beside
+        a clear B; the clear read itself is still among every code."""
+        fits = countries_for("GNR442")
+        assert {"BE", "HU", "SE"} <= set(fits) and "ES" not in fits
+        clear = CountryEvidence(band_code="B", band_score=0.94, band_top="B", band_fit_score=0.98)
+        blurred = CountryEvidence(band_top="B", band_fit_score=0.59)  # B 0.921, E 0.911
+        verdict = settle_country(fits, "BE", [clear, blurred], normalized="GNR442")
+        assert verdict.country == "BE" and verdict.source == "band"
+        # two blurred frames are no clear read
+        twice = settle_country(fits, "BE", [blurred, blurred], normalized="GNR442")
+        assert twice.source == "format"
+        # close to another fitting country's code (H): no second frame
+        unsure = CountryEvidence(band_top="B", band_fit_score=0.28)
+        assert settle_country(fits, "BE", [clear, unsure], normalized="GNR442").source == (
+            "format"
+        )
+        # a frame whose band shows another fitting country's code contradicts
+        other = CountryEvidence(band_top="H", band_fit_score=0.7)
+        doubt = settle_country(fits, "BE", [clear, blurred, other], normalized="GNR442")
+        assert doubt.source == "format"
+
+    def test_the_best_code_over_the_fitting_rivals(self) -> None:
+        from plate_reader.band_code import BandSight, margin, margin_score
+
+        sight = BandSight(None, frozenset(), (("B", 0.921), ("E", 0.911), ("S", 0.905)))
+        code, score = sight.top_over(["S", "H"]) or ("", 0.0)
+        assert code == "B" and score == margin_score(margin(0.921, 0.905))
+        assert sight.top_over(["E", "S"]) == ("B", margin_score(margin(0.921, 0.911)))
+        assert BandSight(None, frozenset()).top_over(["S"]) is None
+
     def test_germany_prints_no_hyphen_and_an_emblem_country_is_only_unlikely(self) -> None:
         systems = load_plate_systems().countries
         assert systems["DE"].hyphen_free and not systems["SK"].hyphen_free
