@@ -11,11 +11,10 @@ established), which sends the passage to review.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -25,28 +24,6 @@ from lez.core.events import ESTABLISHED_COUNTRY_SOURCES, CountrySource
 from lez.core.plate_systems import PlateSystem, load_plate_systems
 from plate_reader.base import CountryEvidence, Image
 from plate_reader.detect import GreyImage
-from plate_reader.grammar import LETTERS, align
-from plate_reader.ocr import LineRead
-
-EU_CODES: dict[str, str] = {
-    "A": "AT", "B": "BE", "BG": "BG", "CY": "CY", "CZ": "CZ", "D": "DE", "DK": "DK",
-    "E": "ES", "EST": "EE", "F": "FR", "FIN": "FI", "GR": "GR", "H": "HU", "HR": "HR",
-    "I": "IT", "IRL": "IE", "L": "LU", "LT": "LT", "LV": "LV", "M": "MT", "NL": "NL",
-    "P": "PT", "PL": "PL", "RO": "RO", "S": "SE", "SK": "SK", "SLO": "SI",
-    "N": "NO", "GB": "GB", "UK": "GB",
-}  # fmt: skip
-"""Country codes printed in the EU band, and the country each stands for; with those of the
-same blue band on Norwegian (N, under the Norwegian flag) and British (GB, since 2021 UK)
-plates."""
-
-BAND_ESTABLISH = 0.6
-"""Least score of the band's code (its likelihood, per character, over the next best code's)
-for the band to establish the country."""
-BAND_GUESS = 0.25
-"""Least score for the band's code to choose among the countries the text fits (not
-established: the country still counts as read from the format)."""
-BAND_HEIGHT = 40
-"""Height the band's code is upsampled to before it is recognised."""
 
 Side = Literal["left", "right"]
 Band = tuple[int, int, int, int]
@@ -74,20 +51,6 @@ band is a strip that ends with the plate; blue bodywork around a plate goes on."
 BAND_PAIR_HEIGHT = 0.15
 """Most difference of the two bands' heights (and of their tops), as a share of the taller:
 the bands at both ends of one plate are as tall as the plate."""
-
-
-class Recognizer(Protocol):
-    def recognize(self, crops: Sequence[GreyImage]) -> list[LineRead]: ...
-
-
-@dataclass(frozen=True)
-class BandCode:
-    """The code read in a plate's EU band."""
-
-    code: str
-    country: str
-    score: float
-    """0..1: how clearly the band shows this code rather than any other."""
 
 
 @dataclass(frozen=True)
@@ -285,80 +248,6 @@ def _trim_rim(
     if low:
         h = low[0]
     return x0, y, w, h
-
-
-BAND_CODE_TOPS = (0.45, 0.55)
-"""Where the crops of the band's code start, as shares of the band's height from its top: the
-code is read from two crops (with and without the lowest stars) and must read the same in both
-to establish the country. A code a few pixels high is often misread, and confidently (a B read
-as I, E, N or L), but rarely the same way from two crops."""
-
-
-def band_crop(
-    image: Image, band: tuple[int, int, int, int], top: float = BAND_CODE_TOPS[0]
-) -> GreyImage:
-    """The lower part of the band (from ``top`` of its height), where the code is, as dark
-    letters on a light ground, upsampled to ``BAND_HEIGHT`` with a margin."""
-    x, y, w, h = band
-    inset = int(round(0.15 * w))
-    part = image[y + int(round(top * h)) : y + h - int(round(0.04 * h)), x + inset : x + w - inset]
-    # the code is white on blue: the red channel separates them best (blue is dark in it)
-    grey = 255 - part[:, :, 2]
-    scale = BAND_HEIGHT / max(part.shape[0], 1)
-    big = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-    pad = BAND_HEIGHT // 4
-    light = int(np.percentile(big, 90))
-    padded = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=light)
-    return np.asarray(padded, dtype=np.uint8)
-
-
-def score_codes(lr: LineRead) -> list[BandCode]:
-    """Every EU code scored against a recognised band, best first. A code's score is its
-    alignment likelihood per character, normalised over all codes (so two codes that fit
-    about equally, such as S and SK from a half-read band, share it)."""
-    dists = [s.probs for s in lr.segments]
-    if not dists:
-        return []
-    raw: list[tuple[float, str]] = []
-    for code in EU_CODES:
-        loglik, _ = align(dists, code, [LETTERS] * len(code))
-        raw.append((loglik / max(len(code), len(dists)), code))
-    top = max(v for v, _ in raw)
-    weights = [(math.exp(v - top) ** 4, c) for v, c in raw]
-    total = sum(w for w, _ in weights)
-    out = [BandCode(c, EU_CODES[c], w / total * math.exp(top)) for w, c in weights]
-    return sorted(out, key=lambda b: b.score, reverse=True)
-
-
-def agreed_code(reads: Sequence[LineRead]) -> BandCode | None:
-    """The band's code from the reads of its crops: the first crop's best code, scored by the
-    least score any crop gives it; while another crop reads another code best (or nothing),
-    its score stays below ``BAND_ESTABLISH`` (it may still choose among the countries the text
-    fits, it cannot establish one)."""
-    per_crop = [score_codes(lr) for lr in reads]
-    if not per_crop or not per_crop[0]:
-        return None
-    first = per_crop[0][0]
-    if all(codes and codes[0].code == first.code for codes in per_crop[1:]):
-        least = min(codes[0].score for codes in per_crop)
-        return BandCode(first.code, first.country, least)
-    return BandCode(first.code, first.country, min(first.score, BAND_GUESS))
-
-
-def read_band(
-    recognizer: Recognizer,
-    image: Image,
-    bbox: tuple[int, int, int, int],
-    band: tuple[int, int, int, int] | None = None,
-) -> BandCode | None:
-    """The code in the EU band of the plate whose text is ``bbox`` (see :func:`agreed_code`);
-    ``None`` without a band or without a code read in it. ``band``: the band, when the caller
-    found it already (:func:`find_band`)."""
-    band = band or find_band(image, bbox)
-    if band is None:
-        return None
-    crops = [band_crop(image, band, top) for top in BAND_CODE_TOPS]
-    return agreed_code(recognizer.recognize(crops))
 
 
 GREY_FRAME_CHROMA = 6.0

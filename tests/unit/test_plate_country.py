@@ -15,15 +15,11 @@ from lez.core.plate_systems import load_plate_systems
 from plate_reader.base import NO_EVIDENCE, CountryEvidence, Image, PlateRead
 from plate_reader.country import (
     AMBIGUOUS_COUNTRY_CAP,
-    BAND_ESTABLISH,
     CountryVerdict,
-    agreed_code,
     band_rule_out,
     bands_at_both_ends,
     find_band,
     plate_colours,
-    read_band,
-    score_codes,
     settle_country,
 )
 from plate_reader.grammar import ALPHABET, Candidate, countries_for, fit, text_dists
@@ -572,65 +568,6 @@ def _line(text: str, conf: float) -> LineRead:
     rest = (1 - conf) / (len(ALPHABET) - 1)
     segments = tuple(Segment(tuple(conf if c == ch else rest for c in ALPHABET)) for ch in text)
     return LineRead(segments, 0.0)
-
-
-class TestBandCodes:
-    def test_clear_code_scores_high(self) -> None:
-        best = score_codes(_line("SK", 0.95))[0]
-        assert (best.code, best.country) == ("SK", "SK") and best.score > 0.6
-
-    def test_half_read_code_is_unsure_between_the_codes_it_fits(self) -> None:
-        codes = score_codes(_line("S", 0.5))
-        assert codes[0].score < 0.6
-
-    def test_norwegian_code(self) -> None:
-        best = score_codes(_line("N", 0.95))[0]
-        assert (best.code, best.country) == ("N", "NO") and best.score > 0.6
-
-    def test_nothing_read_nothing_scored(self) -> None:
-        assert score_codes(LineRead((), 0.0)) == []
-
-
-class _Codes:
-    """A fake band recogniser: reads the given codes, one per crop, in order."""
-
-    def __init__(self, *codes: str) -> None:
-        self.codes = codes
-        self.calls: list[int] = []
-
-    def recognize(self, crops: object) -> list[LineRead]:
-        n = len(crops)  # type: ignore[arg-type]
-        self.calls.append(n)
-        return [_line(code, 0.97) for code in self.codes[:n]]
-
-
-class TestBandReadFromTwoCrops:
-    def test_a_code_read_the_same_from_both_crops_is_clear(self) -> None:
-        code = agreed_code([_line("SK", 0.97), _line("SK", 0.9)])
-        assert code is not None and code.code == "SK" and code.score >= BAND_ESTABLISH
-
-    def test_a_code_read_otherwise_from_the_other_crop_does_not_establish(self) -> None:
-        # a B a few pixels high read confidently as N from one crop, as E from the other
-        code = agreed_code([_line("N", 0.97), _line("E", 0.97)])
-        assert code is not None and code.code == "N" and code.score < BAND_ESTABLISH
-        ev = CountryEvidence(code.code, code.score)
-        verdict = settle_country(countries_for("BS47040"), "PL", [ev, ev])
-        assert verdict.source == "format"
-        assert agreed_code([_line("N", 0.97), LineRead((), 0.0)]).score < BAND_ESTABLISH  # type: ignore[union-attr]
-
-    def test_nothing_read_in_the_first_crop_is_no_code(self) -> None:
-        assert agreed_code([LineRead((), 0.0), _line("F", 0.97)]) is None
-
-    def test_read_band_reads_two_crops_of_a_drawn_band(self) -> None:
-        img, box = _plate("RK755AJ", ink=BLACK, paper=WHITE)
-        same = _Codes("SK", "SK")
-        code = read_band(same, img, box)
-        assert same.calls == [2]
-        assert code is not None and code.country == "SK" and code.score >= BAND_ESTABLISH
-        other = read_band(_Codes("SK", "S"), img, box)
-        assert other is not None and other.score < BAND_ESTABLISH
-        no_band, box = _plate("RK755AJ", ink=BLACK, paper=WHITE, band=False)
-        assert read_band(_Codes("SK", "SK"), no_band, box) is None
 
 
 def test_candidate_type_is_what_calibrate_takes() -> None:

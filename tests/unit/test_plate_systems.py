@@ -102,15 +102,6 @@ def test_every_band_code_maps_back_to_its_country(table: PlateSystems) -> None:
     assert table.band_country("XYZ") is None
 
 
-def test_band_codes_agree_with_the_band_reader(table: PlateSystems) -> None:
-    country_module = pytest.importorskip("plate_reader.country")
-    eu_codes = getattr(country_module, "EU_CODES", None)
-    if eu_codes is None:
-        pytest.skip("the band reader keeps no code list of its own")
-    for code, country in eu_codes.items():
-        assert table.band_country(code) == country, code
-
-
 def test_band_facts(table: PlateSystems) -> None:
     assert table.countries["IT"].band_codes == ("I",)
     assert table.countries["DE"].band_codes == ("D",)
