@@ -22,8 +22,7 @@ from plate_reader.country import (
     plate_colours,
     settle_country,
 )
-from plate_reader.grammar import ALPHABET, Candidate, countries_for, fit, text_dists
-from plate_reader.ocr import LineRead, Segment
+from plate_reader.grammar import Candidate, countries_for, fit, text_dists
 from plate_reader.reader import calibrate
 from plate_reader.voting import AUTO_ISSUE_THRESHOLD, vote
 
@@ -562,12 +561,6 @@ class TestDrawnPlates:
         # characters a little warmer than grey (a brownish black, chromatic blur) are not red
         img, box = _plate("RK376AF", ink=(82, 79, 89), paper=(208, 205, 198))
         assert plate_colours(img, box) == frozenset()
-
-
-def _line(text: str, conf: float) -> LineRead:
-    rest = (1 - conf) / (len(ALPHABET) - 1)
-    segments = tuple(Segment(tuple(conf if c == ch else rest for c in ALPHABET)) for ch in text)
-    return LineRead(segments, 0.0)
 
 
 def test_candidate_type_is_what_calibrate_takes() -> None:
