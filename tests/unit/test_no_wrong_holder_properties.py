@@ -56,6 +56,26 @@ def _frame(draw: st.DrawFn, system: PlateSystem, fmt: PlateSystemFormat) -> Coun
     hyphens = draw(st.one_of(st.none(), seen))
     # the band may exclude any code but its own
     excluded = draw(st.sets(st.sampled_from([c for c in others if c not in system.band_codes])))
+    # the band's best code of all: its own, however (un)clearly over the other fitting
+    # countries' codes, or another one, never clearly
+    top = draw(
+        st.one_of(
+            st.none(),
+            st.tuples(st.just(own), st.floats(0.0, 1.0)) if own else st.none(),
+            st.tuples(st.sampled_from(others), st.floats(0.0, 0.49)),
+        )
+    )
+    # the recogniser's hyphen per gap on a whole read: where one is printed (not on plates
+    # that may carry an emblem there, nor on German ones), seen or unsure; elsewhere none
+    # or unsure, never seen; or no whole read at all
+    emblem = not system.hyphens_printed or system.hyphen_free
+    per_gap = [
+        draw(st.floats(0.0, 1.0) if emblem else st.floats(0.15, 1.0))
+        if i in fmt.hyphens and not system.hyphen_free
+        else draw(st.floats(0.0, 0.49))
+        for i in range(fmt.length)
+    ]
+    whole = draw(st.booleans())
     return CountryEvidence(
         band_code=band[0] if band else None,
         band_score=band[1] if band else 0.0,
@@ -65,6 +85,11 @@ def _frame(draw: st.DrawFn, system: PlateSystem, fmt: PlateSystemFormat) -> Coun
         hyphens=tuple(sorted(hyphens)) if hyphens is not None else None,
         hyphens_seen=draw(st.integers(0, len(printed))),
         band_excluded=frozenset(excluded),
+        band_top=top[0] if top else None,
+        band_fit_score=top[1] if top else 0.0,
+        ocr_hyphen=max(per_gap, default=0.0) if whole else None,
+        ocr_hyphens=tuple(per_gap) if whole else (),
+        chars=fmt.length if whole else draw(st.integers(0, fmt.length - 1)),
     )
 
 
@@ -73,16 +98,23 @@ def _one_false_claim(
 ) -> list[CountryEvidence]:
     """``frames`` with one of them (at most) wrong the way a camera is wrong now and then: its
     band excludes the plate's own code, or its characters were counted without the hyphen
-    printed between them. The rules must need two frames for either."""
+    printed between them, or the recogniser missed every hyphen of a whole read, or the band's
+    best code is clearly another country's. The rules must need two frames for each."""
     i = data.draw(st.integers(0, len(frames)))
     if i == len(frames):
         return frames
-    wrong = data.draw(st.sampled_from(["band", "hyphens"]))
+    wrong = data.draw(st.sampled_from(["band", "hyphens", "ocr", "top"]))
     ev = frames[i]
     if wrong == "band":
         ev = replace(ev, band_excluded=ev.band_excluded | frozenset(system.band_codes))
-    else:
+    elif wrong == "hyphens":
         ev = replace(ev, hyphens=(), hyphens_seen=0)
+    elif wrong == "ocr":  # a whole read whose hyphens the recogniser missed
+        n = len(ev.ocr_hyphens) or ev.chars + 1
+        ev = replace(ev, ocr_hyphen=0.0, ocr_hyphens=(0.0,) * n, chars=n)
+    else:  # the band's best code another's, clearly over the fitting countries' codes
+        codes = sorted(c for c in SYSTEMS.band_codes() if c not in system.band_codes)
+        ev = replace(ev, band_top=data.draw(st.sampled_from(codes)), band_fit_score=0.99)
     return [*frames[:i], ev, *frames[i + 1 :]]
 
 
