@@ -6,7 +6,8 @@ import time
 import uuid
 
 import pytest
-from kafka import TopicPartition
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from lez.app.settings import Settings
 from lez.core.bus import ensure_topics, make_consumer, make_producer
@@ -19,8 +20,8 @@ def _settings() -> Settings:
     return Settings(topic_prefix=f"t{uuid.uuid4().hex[:8]}.", kafka_session_timeout_ms=6000)
 
 
-def _drain(consumer, want: int, timeout_s: float = 30.0) -> list:  # type: ignore[no-untyped-def]
-    got: list = []
+def _drain(consumer: KafkaConsumer, want: int, timeout_s: float = 30.0) -> list[ConsumerRecord]:
+    got: list[ConsumerRecord] = []
     deadline = time.monotonic() + timeout_s
     while len(got) < want and time.monotonic() < deadline:
         for records in consumer.poll(timeout_ms=500).values():
