@@ -1,6 +1,6 @@
 """The console's words for what is not written in a template: the values it lists (notice
 statuses and kinds, decisions, roles, registry answers, fuels) and the refusals of the domain
-(:mod:`fines.review`, :mod:`fines.auth`, :mod:`fines.payments`), in the operator's language.
+(:mod:`fines.errors`, raised by review, accounts and payments), in the operator's language.
 
 The domain raises its errors in English (they go to logs and to the JSON API as they are);
 a page shows them through :func:`error_text`, which reads the error's fields and words them
