@@ -598,9 +598,10 @@ def settle_vehicle(
     return made
 
 
-def _drop(session: Session, cand: OffenceCandidate, *, now: datetime) -> None:
+def _drop(session: Session, cand: OffenceCandidate, *, now: datetime, policy: FinesPolicy) -> None:
     """An exemption or a day pass covers the offence: no notice (a superseded one is
-    cancelled: it will not stand again)."""
+    cancelled: it will not stand again), and the passage is an exempt one: minimised
+    (:func:`minimise_case`) unless compliant plates are kept (replays)."""
     cand.state, cand.held_by, cand.outcome = (
         "dropped",
         None,
@@ -609,6 +610,10 @@ def _drop(session: Session, cand: OffenceCandidate, *, now: datetime) -> None:
     notice = session.scalar(select(Notice).where(Notice.passage_id == cand.passage_id))
     if notice is not None and notice.status == SUPERSEDED:
         _system_move(session, notice, "cancelled", reason=cand.outcome, at=now)
+    passage = session.get(Passage, cand.passage_id)
+    if passage is not None and passage.plate is not None and not policy.keep_compliant_plates:
+        session.flush()
+        minimise_case(session, passage, policy.plate_hash_key)
 
 
 def settle(
@@ -635,7 +640,7 @@ def settle(
         if cand.passage_id not in covered:
             continue
         if covered[cand.passage_id]:
-            _drop(session, cand, now=now)
+            _drop(session, cand, now=now, policy=policy)
         else:
             ready.setdefault(cand.vehicle_key, []).append(cand)
     created: list[Notice] = []
@@ -647,31 +652,38 @@ def settle(
 # --------------------------------------------------------------------------- retention
 
 
+def minimise_case(session: Session, passage: Passage, key: bytes) -> bool:
+    """No offence after all: the passage, its offence and its notice (cancelled) minimised
+    like a compliant passage: a keyed hash of the plate, no reads, candidates, holder or
+    images, no plate in their trail. False (nothing done) while a notice of it is not
+    cancelled."""
+    notice = session.scalar(select(Notice).where(Notice.passage_id == passage.passage_id))
+    if notice is not None and notice.status != "cancelled":
+        return False
+    plates = plates_of(passage)
+    hashed = plate_hash(key, passage.plate or "", passage.country)
+    if notice is not None:
+        plates.add(notice.plate)
+        notice.plate = notice.plate_norm = notice.vehicle_key = hashed
+        notice.vehicle = minimal_vehicle(notice.vehicle)
+    cand = session.get(OffenceCandidate, passage.passage_id)
+    if cand is not None and cand.state not in ("waiting", "held"):
+        cand.plate_norm = cand.vehicle_key = hashed
+    minimise_passage(session, passage, plate=passage.plate, country=passage.country, key=key)
+    forget_trail(session, passage.passage_id, plates)
+    return True
+
+
 def _minimise_rejected(session: Session, cutoff: datetime, key: bytes) -> int:
     """Reviews rejected (no offence) before ``cutoff`` whose passage still holds a plate:
-    minimised like a compliant passage (a keyed hash of the plate, no reads, candidates or
-    holder, no plate in their trail), their cancelled notice too. Returns how many."""
+    minimised (:func:`minimise_case`). Returns how many."""
     rejected = select(Passage).join(ReviewItem, ReviewItem.passage_id == Passage.passage_id)
     rejected = rejected.where(
         ReviewItem.status == "rejected",
         ReviewItem.resolved_at <= cutoff,
         Passage.plate.is_not(None),
     )
-    passages = session.scalars(rejected).all()
-    for passage in passages:
-        plates = plates_of(passage)
-        hashed = plate_hash(key, passage.plate or "", passage.country)
-        notice = session.scalar(select(Notice).where(Notice.passage_id == passage.passage_id))
-        if notice is not None and notice.status == "cancelled":
-            plates.add(notice.plate)
-            notice.plate = notice.plate_norm = notice.vehicle_key = hashed
-            notice.vehicle = minimal_vehicle(notice.vehicle)
-        cand = session.get(OffenceCandidate, passage.passage_id)
-        if cand is not None and cand.state != "held":
-            cand.plate_norm = cand.vehicle_key = hashed
-        minimise_passage(session, passage, plate=passage.plate, country=passage.country, key=key)
-        forget_trail(session, passage.passage_id, plates)
-    return len(passages)
+    return sum(minimise_case(session, p, key) for p in session.scalars(rejected).all())
 
 
 def purge_closed_evidence(

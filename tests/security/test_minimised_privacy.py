@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy import Engine, func, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from fines.db import make_engine, session_factory
-from fines.models import Passage, RegistryAudit, ReviewItem
+from fines.models import Evidence, Passage, RegistryAudit, ReviewItem
 from fines.registry_audit import SqlAuditSink, audit_plate_hash
 from fines.review import correct_plate, reject
 from fines.service import (
@@ -30,7 +30,7 @@ from fines.service import (
     settle_due,
 )
 from lez.core.events import CandidateVehicle, DecisionEvent, FrameRead, VehicleRecord
-from lez.core.plates import normalize_plate
+from lez.core.plates import normalize_plate, plate_hash
 from lez.core.registry import AuditEntry, LookupResult
 from lez.core.rules import RuleBook
 from tests.fakes import FakeRegistry, FakeRelookup
@@ -221,4 +221,20 @@ def test_a_review_rejected_with_no_offence_is_minimised_when_its_retention_ends(
         purge_closed_evidence(
             s, now=NOW + retention + timedelta(days=1), retention=retention, plate_hash_key=KEY
         )
+    assert _clear_text(engine) == []
+
+
+def test_an_offence_a_day_pass_covers_is_minimised_when_it_is_dropped(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """No offence after all (an exemption or a day pass, checked when the window closes): an
+    exempt passage, minimised like one; before, its images and plates stayed for good (no
+    notice or review to close, so no retention ever ran)."""
+    with sessions.begin() as s:
+        record_decision(s, _doubtful(), POLICY)
+    assert settle_due(sessions, now=NOW, policy=POLICY, day_pass=lambda *a: True) == []
+    with sessions() as s:
+        passage = s.get(Passage, "CAM-1:0")
+        assert passage is not None and passage.plate_norm == plate_hash(KEY, READ, "BE")
+        assert s.scalar(select(func.count()).select_from(Evidence)) == 0
     assert _clear_text(engine) == []
