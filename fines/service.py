@@ -181,9 +181,8 @@ def forget_trail(session: Session, passage_id: str, plates: Iterable[str]) -> No
         history = select(NoticeHistory).where(NoticeHistory.notice_id == notice.notice_id)
         for row in session.scalars(history):
             row.reason = forget_plates(row.reason or "", plates)
-    audit = select(ConsoleAudit).where(
-        ConsoleAudit.target.in_(targets) | ConsoleAudit.target.startswith(f"{passage_id}/")
-    )
+    images = ConsoleAudit.target.startswith(f"{passage_id}/", autoescape=True)
+    audit = select(ConsoleAudit).where(ConsoleAudit.target.in_(targets) | images)
     for entry in session.scalars(audit):
         entry.reason = forget_plates(entry.reason or "", plates)
         entry.detail = forget_plates(entry.detail or "", plates)
