@@ -1,6 +1,8 @@
 """The FIDUS adapter's HTTP side: requests signed with the authority's secret, transient
 failures (transport errors, timeouts, 5xx) retried a bounded number of times with
-exponential backoff behind the circuit breaker, each call timed by result."""
+exponential backoff behind the circuit breaker, each call timed by result. Requests go out on
+one kept-alive connection (:mod:`fidus_adapter.keepalive`), or through httpx when a
+transport is given (tests)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from collections.abc import Callable, Generator, Mapping
 import httpx
 
 from fidus_adapter.breaker import CircuitBreaker
+from fidus_adapter.keepalive import KeepAliveGet, TransportFailure
 from fidus_adapter.metrics import FidusAdapterMetrics
 from fidus_adapter.signing import (
     ACTOR_HEADER,
@@ -40,20 +43,25 @@ class FidusSigner(httpx.Auth):
         self._clock = clock
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        stamp = str(int(self._clock()))
         query = request.url.query.decode("ascii")
         target = f"{request.url.path}?{query}" if query else request.url.path
         purpose = request.headers.get(PURPOSE_HEADER, "")
-        nonce = secrets.token_urlsafe(16)  # new for every request, a retry included
-        message = canonical(
-            request.method, target, self._authority, self._actor, purpose, stamp, nonce
-        )
-        request.headers[AUTHORITY_HEADER] = self._authority
-        request.headers[ACTOR_HEADER] = self._actor
-        request.headers[TIMESTAMP_HEADER] = stamp
-        request.headers[NONCE_HEADER] = nonce
-        request.headers[SIGNATURE_HEADER] = signature(self._secret, message)
+        request.headers.update(self.headers(request.method, target, purpose))
         yield request
+
+    def headers(self, method: str, target: str, purpose: str) -> dict[str, str]:
+        """The credentials of one request (``target``: its path and raw query): a fresh
+        timestamp and nonce (new for every request, a retry included) and the signature."""
+        stamp = str(int(self._clock()))
+        nonce = secrets.token_urlsafe(16)
+        message = canonical(method, target, self._authority, self._actor, purpose, stamp, nonce)
+        return {
+            AUTHORITY_HEADER: self._authority,
+            ACTOR_HEADER: self._actor,
+            TIMESTAMP_HEADER: stamp,
+            NONCE_HEADER: nonce,
+            SIGNATURE_HEADER: signature(self._secret, message),
+        }
 
 
 class _Retryable(Exception):
@@ -86,15 +94,34 @@ class RegistryHttp:
         self._retries = retries
         self._backoff_s = backoff_s
         self._sleep = sleep
-        self._client = httpx.Client(
-            base_url=base_url,
-            timeout=timeout_s,
-            auth=FidusSigner(authority, actor, secret),
-            transport=transport,
-        )
+        self._signer = FidusSigner(authority, actor, secret)
+        self._client: httpx.Client | None = None
+        self._kept: KeepAliveGet | None = None
+        if transport is None:
+            self._kept = KeepAliveGet(base_url, timeout_s)
+        else:
+            self._client = httpx.Client(
+                base_url=base_url, timeout=timeout_s, auth=self._signer, transport=transport
+            )
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
+        if self._kept is not None:
+            self._kept.close()
+
+    def _send(self, path: str, params: Mapping[str, str], purpose: str) -> httpx.Response:
+        """One signed GET (no retry)."""
+        if self._client is not None:
+            return self._client.get(path, params=dict(params), headers={PURPOSE_HEADER: purpose})
+        assert self._kept is not None
+        target = self._kept.target(path, params)
+
+        def headers() -> dict[str, str]:
+            return {PURPOSE_HEADER: purpose, **self._signer.headers("GET", target, purpose)}
+
+        status, body = self._kept.get(target, headers)
+        return httpx.Response(status, content=body)
 
     def get(
         self, path: str, params: Mapping[str, str], purpose: str, *, ok: tuple[int, ...]
@@ -126,9 +153,7 @@ class RegistryHttp:
             if attempt:
                 self._sleep(self._backoff_s * 2 ** (attempt - 1))
             try:
-                response = self._client.get(
-                    path, params=dict(params), headers={PURPOSE_HEADER: purpose}
-                )
+                response = self._send(path, params, purpose)
                 if response.status_code >= 500:
                     raise _Retryable(f"HTTP {response.status_code}")
             except _Retryable as exc:
@@ -136,6 +161,9 @@ class RegistryHttp:
                 continue
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
+                continue
+            except TransportFailure as exc:
+                last = str(exc)
                 continue
             self.breaker.record(True)  # the registry answered: it is up
             if response.status_code not in ok:
