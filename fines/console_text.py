@@ -237,6 +237,19 @@ _REVIEW_REASONS: tuple[tuple[str, str], ...] = (
             "candidate vehicles"
         ),
     ),
+    # the same, of a minimised passage (fines.service.forget_plates): no plate, no candidates
+    (
+        r"registered look-alike \((?P<why>[^)]*)\): \[plate removed\] \((?P<country>\w+)\): .*",
+        N_("registered look-alike ({why}) in {country}: plate removed, the passage is minimised"),
+    ),
+    (
+        r"registered under another country the read fits: \[plate removed\] "
+        r"\((?P<country>\w+)\): .*",
+        N_(
+            "registered under another country the read fits ({country}): plate removed, the "
+            "passage is minimised"
+        ),
+    ),
 )
 
 

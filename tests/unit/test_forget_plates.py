@@ -32,3 +32,19 @@ from fines.service import PLATE_REMOVED, forget_plates
 )  # fmt: skip
 def test_plates_are_removed_and_nothing_else(text: str, plates: list[str], kept: str) -> None:
     assert forget_plates(text, plates) == kept
+
+
+@pytest.mark.parametrize("language", ["fr", "nl"])
+def test_the_console_words_a_minimised_candidate_reason(language: str) -> None:
+    from fines.console_text import review_reason
+    from fines.i18n import gettext
+
+    reasons = (
+        "registered look-alike (1/7 confusion): 1-ABC-723 (BE): Toyota Yaris, petrol Euro 6, "
+        "would be compliant",
+        "registered under another country the read fits: 1ABC123 (NL): several vehicles in the "
+        "registry",
+    )
+    for reason in reasons:
+        worded, ours = review_reason(gettext(language, "console"), forget_plates(reason, []))
+        assert ours and PLATE_REMOVED not in worded and "ABC" not in worded, worded
