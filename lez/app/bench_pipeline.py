@@ -306,6 +306,15 @@ class RunResult:
             "seen_latency_ms_p95": _percentile(seen, 95),
             "max_consumer_lag": self.max_lag,
             "cpu_s": {k: round(v, 1) for k, v in self.cpu_s.items()},
+            # what each stage costs per unit of work: a frame, a passage
+            "cpu_ms_per_frame": {
+                k: round(1000 * v / d.frames, 1) if d.frames else 0.0
+                for k, v in self.cpu_s.items()
+            },
+            "cpu_ms_per_passage": {
+                k: round(1000 * v / d.passages, 1) if d.passages else 0.0
+                for k, v in self.cpu_s.items()
+            },
             "plates_bytes_per_record": (
                 round(d.plates_bytes / d.plates_records) if d.plates_records else 0
             ),
@@ -423,8 +432,10 @@ def print_table(report: dict[str, Any]) -> None:
     rows.append(("lez.plates", f"{report['plates_bytes_per_record']} bytes/record"))
     for stage in STAGE_TOPICS:
         rows.append(
-            (stage, f"max lag {report['max_consumer_lag'][stage]}, cpu {report['cpu_s'][stage]} s")
-        )
+            (stage, f"max lag {report['max_consumer_lag'][stage]}, cpu {report['cpu_s'][stage]} s"
+                    f" ({report['cpu_ms_per_frame'][stage]} ms/frame, "
+                    f"{report['cpu_ms_per_passage'][stage]} ms/passage)")
+        )  # fmt: skip
     if "max_rate_p95_le_2s" in report:
         rows.append(("highest rate, p95 <= 2 s", f"{report['max_rate_p95_le_2s']} frames/s"))
     width = max(len(k) for k, _ in rows)
