@@ -46,7 +46,7 @@ from lez.app.replay import (
 from lez.app.settings import Settings
 from lez.app.stack import Stack
 from lez.core import names
-from lez.core.bus import make_producer
+from lez.core.bus import make_producer, make_reader
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.errors import LezError
 from lez.core.events import DeadLetter, DecisionEvent, FrameEvent, parse_event
@@ -190,11 +190,7 @@ class LagSampler:
 
     def _run(self) -> None:
         probes = {
-            stage: KafkaConsumer(
-                bootstrap_servers=self.bootstrap,
-                group_id=names.GROUPS[stage],
-                enable_auto_commit=False,
-            )
+            stage: make_reader(self.bootstrap, group_id=names.GROUPS[stage])
             for stage in STAGE_TOPICS
         }
         try:
@@ -216,12 +212,7 @@ def _tail_consumer(settings: Settings, bootstrap: str) -> KafkaConsumer:
     positioned at their ends (only what this run produces is counted); with transactions it
     reads committed records only, as the stages do."""
     isolation = "read_committed" if settings.kafka_transactions else "read_uncommitted"
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level=isolation,
-    )
+    consumer = make_reader(bootstrap, isolation_level=isolation)
     tps = [
         TopicPartition(topic, p)
         for topic in (

@@ -17,6 +17,7 @@ from kafka.errors import KafkaError
 
 from lez.app.settings import Settings
 from lez.core import names
+from lez.core.bus import make_reader
 from lez.core.errors import BrokerError
 
 log = logging.getLogger(__name__)
@@ -150,12 +151,7 @@ def consumer_lag(settings: Settings, bootstrap: str, *, timeout_s: float = 2.0) 
     lag: dict[str, int] = {}
     for stage, topic_name in names.STAGE_INPUTS.items():
         try:
-            consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap,
-                group_id=names.GROUPS[stage],
-                enable_auto_commit=False,
-                bootstrap_timeout_ms=ms,
-            )
+            consumer = make_reader(bootstrap, group_id=names.GROUPS[stage], bootstrap_timeout_ms=ms)
         except KafkaError as exc:
             raise BrokerError(f"consumer lag: broker {bootstrap} did not answer: {exc}") from exc
         try:

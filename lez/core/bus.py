@@ -287,3 +287,28 @@ def make_fetch_consumer(bootstrap: str, timeout_s: float) -> KafkaConsumer:
         max_partition_fetch_bytes=MAX_RECORD_BYTES,
         request_timeout_ms=max(1000, int(timeout_s * 1000)),
     )
+
+
+def make_reader(
+    bootstrap: str,
+    topics: Iterable[str] = (),
+    *,
+    group_id: str | None = None,
+    **extra: Any,
+) -> KafkaConsumer:
+    """A consumer outside the stage runner, for tailing or inspecting topics: tests, the
+    benchmark's tails and lag probes, the console's consumer lag. ``topics`` are full topic
+    names (prefix included; none: assign partitions yourself, or only ask for metadata,
+    offsets or a group's commits). ``group_id`` None (the default) joins no group; a group
+    given is only read from, its offsets never committed automatically. Records up to
+    ``MAX_RECORD_BYTES`` as for the stages' consumers. Every other keyword (and any of these
+    settings, to override them) is passed to kafka-python's ``KafkaConsumer`` as is:
+    ``auto_offset_reset``, ``consumer_timeout_ms``, ``isolation_level``, ..."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "fetch_max_bytes": MAX_RECORD_BYTES * 2,
+        "max_partition_fetch_bytes": MAX_RECORD_BYTES,
+    }
+    return KafkaConsumer(*topics, **(config | extra))

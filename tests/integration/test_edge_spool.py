@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from camera_ingest.edge import EdgeNode, HttpSender, KafkaSender
 from camera_ingest.errors import LinkDown
@@ -23,7 +23,7 @@ from camera_ingest.spool import Spool
 from lez.app.broker import free_port
 from lez.app.chaos import LinkProxy
 from lez.app.settings import Settings
-from lez.core.bus import ensure_topics
+from lez.core.bus import ensure_topics, make_reader
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.events import FrameEvent
 from tests.conftest import DEMO
@@ -45,12 +45,7 @@ def _frames_on_topic(
     got: list[FrameEvent] = []
     deadline = time.monotonic() + timeout_s
     while len(got) < want and time.monotonic() < deadline:
-        consumer = KafkaConsumer(
-            bootstrap_servers=broker,
-            auto_offset_reset="earliest",
-            consumer_timeout_ms=1500,
-            enable_auto_commit=False,
-        )
+        consumer = make_reader(broker, auto_offset_reset="earliest", consumer_timeout_ms=1500)
         consumer.assign([TopicPartition(topic, p) for p in range(settings.topic_partitions)])
         got = [FrameEvent.model_validate_json(r.value) for r in consumer]
         consumer.close()

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from fidus_adapter.evidence import EVIDENCE_MISSING, KafkaFrameFetcher
 from fines.models import Evidence, Notice, OffenceCandidate
 from lez.app.settings import Settings
-from lez.core.bus import ensure_topics, make_fetch_consumer, make_producer
+from lez.core.bus import ensure_topics, make_fetch_consumer, make_producer, make_reader
 from lez.core.events import DecisionEvent, FrameEvent, FrameRef, PassageEvent, parse_event
 from tests.pipeline import Pipeline, demo_pipeline
 
@@ -70,8 +70,7 @@ def test_fetcher_reads_referenced_frames_and_names_the_missing_ones(broker: str)
 
 
 def _decisions(pipe: Pipeline) -> KafkaConsumer:
-    consumer = KafkaConsumer(bootstrap_servers=pipe.stack.bootstrap, group_id=None,
-                             enable_auto_commit=False, auto_offset_reset="earliest")  # fmt: skip
+    consumer = make_reader(pipe.stack.bootstrap, auto_offset_reset="earliest")
     topic = pipe.settings.topic("decisions")
     tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
     consumer.assign(tps)
@@ -89,9 +88,8 @@ def _read_until(consumer: KafkaConsumer, done: int, timeout_s: float) -> list[De
 
 
 def _plates(pipe: Pipeline) -> list[PassageEvent]:
-    consumer = KafkaConsumer(bootstrap_servers=pipe.stack.bootstrap, group_id=None,
-                             enable_auto_commit=False, auto_offset_reset="earliest",
-                             consumer_timeout_ms=2000)  # fmt: skip
+    consumer = make_reader(pipe.stack.bootstrap, auto_offset_reset="earliest",
+                           consumer_timeout_ms=2000)  # fmt: skip
     topic = pipe.settings.topic("plates")
     consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)])
     try:
@@ -185,7 +183,7 @@ def test_stack_starts_n_plate_readers_on_at_least_n_partitions(
         stack = pipe.stack
         assert stack.settings.topic_partitions == 2  # raised to the number of readers
         assert {"plate-reader", "plate-reader-2"} <= set(stack.procs)
-        consumer = KafkaConsumer(bootstrap_servers=stack.bootstrap)
+        consumer = make_reader(stack.bootstrap)
         try:
             for topic in ("frames", "plates", "decisions"):
                 assert len(consumer.partitions_for_topic(pipe.settings.topic(topic))) == 2

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from camera_ingest.gateway import GatewayConfig, RegistryFile, create_app
 from camera_ingest.keys import hash_api_key
 from lez.app.settings import Settings
-from lez.core.bus import ensure_topics
+from lez.core.bus import ensure_topics, make_reader
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.events import FrameEvent
 from tests.conftest import DEMO
@@ -83,12 +83,7 @@ def _records(settings: Settings, broker: str, want: int, timeout_s: float = 20) 
     got: list = []  # type: ignore[type-arg]
     deadline = time.monotonic() + timeout_s
     while len(got) < want and time.monotonic() < deadline:
-        consumer = KafkaConsumer(
-            bootstrap_servers=broker,
-            auto_offset_reset="earliest",
-            consumer_timeout_ms=1500,
-            enable_auto_commit=False,
-        )
+        consumer = make_reader(broker, auto_offset_reset="earliest", consumer_timeout_ms=1500)
         consumer.assign([TopicPartition(topic, p) for p in range(settings.topic_partitions)])
         got = list(consumer)
         consumer.close()

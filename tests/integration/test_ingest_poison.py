@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import select
 
@@ -21,7 +21,7 @@ from fines.service import FinesPolicy, packaged_rules
 from fines.worker import FinesWorker
 from lez.app import compose
 from lez.app.settings import Settings
-from lez.core.bus import ensure_topics, make_stage_producer
+from lez.core.bus import ensure_topics, make_reader, make_stage_producer
 from lez.core.errors import RegistryError
 from lez.core.events import DecisionEvent, FrameEvent, FrameRef, PassageEvent
 from lez.core.registry import LookupResult
@@ -42,12 +42,7 @@ def _settings(broker: str, tmp: Path) -> Settings:
 
 def _topic(settings: Settings, broker: str, name: str) -> list[bytes]:
     topic = settings.topic(name)
-    consumer = KafkaConsumer(
-        bootstrap_servers=broker,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=2000,
-        enable_auto_commit=False,
-    )
+    consumer = make_reader(broker, auto_offset_reset="earliest", consumer_timeout_ms=2000)
     consumer.assign([TopicPartition(topic, p) for p in range(settings.topic_partitions)])
     values = [r.value for r in consumer]
     consumer.close()

@@ -9,11 +9,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, TopicPartition
 
 from lez.app.apache_kafka import ApacheKafka
 from lez.app.settings import Settings
-from lez.core.bus import ensure_topics, make_stage_producer
+from lez.core.bus import ensure_topics, make_reader, make_stage_producer
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka_cluster]
 
@@ -68,11 +68,10 @@ def test_a_leader_killed_mid_stream_loses_and_duplicates_nothing(cluster: Apache
     producer.close()
 
     assert _leader(admin, topic, 0) != victim  # a new leader was elected
-    consumer = KafkaConsumer(
-        bootstrap_servers=cluster.bootstrap,
+    consumer = make_reader(
+        cluster.bootstrap,
         group_id="cluster-check",
         auto_offset_reset="earliest",
-        enable_auto_commit=False,
         consumer_timeout_ms=10000,
     )
     consumer.assign([TopicPartition(topic, p) for p in range(2)])

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from kafka import KafkaConsumer
 
 from lez.app.replay import load_scenario, prepare_run, scenario_options
 from lez.app.settings import Settings
 from lez.app.stack import Stack
+from lez.core.bus import make_reader
 from lez.core.errors import ConfigError
 from lez.core.names import FIDUS_ADAPTER
 from tests.conftest import DEMO
@@ -29,9 +29,9 @@ CRASH_ENV = "LEZ_TEST_CRASH_AFTER_PRODUCE"
 def decisions_per_passage(
     pipe: Pipeline, isolation: Literal["read_committed", "read_uncommitted"]
 ) -> Counter[str]:
-    consumer = KafkaConsumer(
-        pipe.settings.topic("decisions"),
-        bootstrap_servers=pipe.stack.bootstrap,
+    consumer = make_reader(
+        pipe.stack.bootstrap,
+        [pipe.settings.topic("decisions")],
         auto_offset_reset="earliest",
         isolation_level=isolation,
         consumer_timeout_ms=3000,

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer
 
+from lez.core.bus import make_reader
 from tests.pipeline import demo_pipeline, expected_outcome, mismatches, report_outcome
 
 pytestmark = [pytest.mark.integration, pytest.mark.ocr]
@@ -25,9 +25,9 @@ def test_ocr_pipeline_decides_every_demo_passage_as_the_rules_say(tmp_path: Path
         pipe.wait(lambda: pipe.frames_accounted() >= frames, 300, "every frame read and decided")
         assert pipe.frames_stored() == frames, "a frame was dead-lettered"
         # The plate reader read the frames: no passage on the wire is a ground-truth one.
-        consumer = KafkaConsumer(
-            pipe.settings.topic("plates"),
-            bootstrap_servers=pipe.stack.bootstrap,
+        consumer = make_reader(
+            pipe.stack.bootstrap,
+            [pipe.settings.topic("plates")],
             auto_offset_reset="earliest",
             consumer_timeout_ms=3000,
         )

@@ -9,14 +9,13 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from kafka import KafkaConsumer
 
 from fidus_adapter.client import FidusAdapter
 from fidus_adapter.signing import Authority
 from lez.app import compose
 from lez.app.settings import Settings
 from lez.app.sim.div_service import create_app
-from lez.core.bus import ensure_topics, make_producer
+from lez.core.bus import ensure_topics, make_producer, make_reader
 from lez.core.errors import PurposeRefused
 from lez.core.events import FrameRef, PassageEvent, VehicleRecord
 from lez.core.registry import InMemoryAuditSink
@@ -135,19 +134,16 @@ def test_worker_publishes_hits_on_their_own_topic(div, broker: str) -> None:  # 
     finally:
         stop.set()
         thread.join(timeout=30)
-    hits = KafkaConsumer(
-        settings.topic("hotlist"),
-        bootstrap_servers=broker,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=2000,
+    hits = make_reader(
+        broker, [settings.topic("hotlist")], auto_offset_reset="earliest", consumer_timeout_ms=2000
     )
     got = [json.loads(r.value) for r in hits]
     hits.close()
     assert [(h["plate"], h["reasons"]) for h in got] == [("1-ABC-123", ["stolen"])]
     assert "holder" not in json.dumps(got)
-    decisions = KafkaConsumer(
-        settings.topic("decisions"),
-        bootstrap_servers=broker,
+    decisions = make_reader(
+        broker,
+        [settings.topic("decisions")],
         auto_offset_reset="earliest",
         consumer_timeout_ms=1000,
     )

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from sqlalchemy import select
 
 from fines.db import migrate
@@ -29,7 +29,7 @@ from fines.worker import GROUP
 from lez.app import compose
 from lez.app.broker import free_port, ready_file
 from lez.app.settings import Settings
-from lez.core.bus import ensure_topics, make_producer
+from lez.core.bus import ensure_topics, make_producer, make_reader
 from lez.core.events import DecisionEvent, FrameRef, PassageEvent
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -121,7 +121,7 @@ def _decision(n: int) -> bytes:
 
 def _committed(settings: Settings, bootstrap: str) -> int:
     """What the fines group has committed on lez.decisions, summed over the partitions."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False)
+    consumer = make_reader(bootstrap, group_id=GROUP)
     try:
         topic = settings.topic("decisions")
         tps = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
@@ -213,9 +213,9 @@ def test_the_fines_worker_waits_out_a_postgres_restart(
     assert len(passages) == 2 * PER_BATCH
     assert len(keys) == 4 * PER_BATCH and set(keys.values()) == {1}, "a frame stored twice"
     assert dead == []
-    dl = KafkaConsumer(
-        settings.topic("deadletter"),
-        bootstrap_servers=broker,
+    dl = make_reader(
+        broker,
+        [settings.topic("deadletter")],
         auto_offset_reset="earliest",
         consumer_timeout_ms=2000,
     )

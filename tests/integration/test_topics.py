@@ -8,8 +8,8 @@ import sys
 import uuid
 
 import pytest
-from kafka import KafkaConsumer
 
+from lez.core.bus import make_reader
 from lez.core.names import TOPICS
 from tests.conftest import ROOT
 
@@ -42,7 +42,7 @@ def test_topics_create_makes_every_topic_with_its_partitions(broker: str) -> Non
     assert "3 partitions, retention 3600000 ms, replication factor 1" in first.stdout
     again = _lez("topics", "create", **env)  # idempotent
     assert again.returncode == 0, again.stderr
-    consumer = KafkaConsumer(bootstrap_servers=broker)
+    consumer = make_reader(broker)
     try:
         wanted = [f"{prefix}{t}" for t in TOPICS]
         partitions = {t: consumer.partitions_for_topic(t) for t in wanted}

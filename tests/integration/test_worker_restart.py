@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer
 from sqlalchemy import select
 
 from fines.models import Passage
@@ -18,6 +17,7 @@ from fines.service import FinesPolicy, packaged_rules, settle_due
 from lez.app import compose
 from lez.app.replay import build_report
 from lez.compare import compare
+from lez.core.bus import make_reader
 from tests.conftest import DEMO
 from tests.pipeline import demo_pipeline
 
@@ -59,9 +59,9 @@ def test_killed_workers_resume_without_loss_or_duplicates(tmp_path: Path) -> Non
         assert len(passages) == 12
 
         # Every decision on the wire belongs to a stored passage; redeliveries are harmless.
-        consumer = KafkaConsumer(
-            run.topic("decisions"),
-            bootstrap_servers=stack.bootstrap,
+        consumer = make_reader(
+            stack.bootstrap,
+            [run.topic("decisions")],
             auto_offset_reset="earliest",
             consumer_timeout_ms=3000,
         )

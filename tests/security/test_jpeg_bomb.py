@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 import pytest
 import uvicorn
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from camera_ingest.gateway import RegistryFile, create_app
 from camera_ingest.keys import hash_api_key
@@ -29,7 +29,7 @@ from lez.app import compose
 from lez.app.broker import free_port
 from lez.app.serving import ServerLimits, server_config
 from lez.app.settings import Settings
-from lez.core.bus import ensure_topics
+from lez.core.bus import ensure_topics, make_reader
 from lez.core.cameras import Camera, CameraRegistry
 from lez.core.events import FrameEvent
 from lez.core.jpeg import FrameTooLarge, check_pixel_budget, declared_dimensions
@@ -151,8 +151,7 @@ def test_the_plate_reader_dead_letters_a_bomb_without_decoding_it(
         worker.consumer.close(autocommit=False)
         worker.producer.close()
     assert decoded == [1], "the bomb must never reach the decoder"
-    consumer = KafkaConsumer(bootstrap_servers=broker, auto_offset_reset="earliest",
-                             consumer_timeout_ms=2000, enable_auto_commit=False)
+    consumer = make_reader(broker, auto_offset_reset="earliest", consumer_timeout_ms=2000)
     topic = settings.topic("deadletter")
     consumer.assign([TopicPartition(topic, p) for p in range(settings.topic_partitions)])
     [dead] = [json.loads(r.value) for r in consumer]
