@@ -12,10 +12,12 @@ circuit breaker). Thread-safe (one request at a time)."""
 from __future__ import annotations
 
 import http.client
+import os
 import select
 import socket
 import ssl
 import threading
+import urllib.request
 from collections.abc import Callable, Mapping
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -25,12 +27,29 @@ class TransportFailure(Exception):
 
 
 def _ssl_context() -> ssl.SSLContext:
-    """The trust httpx uses by default: certifi's bundle when installed."""
+    """The trust httpx uses by default: ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set, else
+    certifi's bundle."""
+    cafile, capath = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+    if cafile or capath:
+        return ssl.create_default_context(cafile=cafile or None, capath=capath or None)
     try:
         import certifi
     except ImportError:  # pragma: no cover - httpx depends on certifi
         return ssl.create_default_context()
     return ssl.create_default_context(cafile=certifi.where())
+
+
+def direct(base_url: str) -> bool:
+    """Whether requests to ``base_url`` can go out on a connection of their own: an http(s)
+    URL that no proxy of the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
+    less ``NO_PROXY``, as httpx reads them) applies to. Otherwise httpx sends them."""
+    url = urlsplit(base_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return False
+    proxies = urllib.request.getproxies()
+    if url.scheme not in proxies and "all" not in proxies:
+        return True
+    return bool(urllib.request.proxy_bypass(url.hostname))
 
 
 class KeepAliveGet:

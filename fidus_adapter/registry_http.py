@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator, Mapping
 import httpx
 
 from fidus_adapter.breaker import CircuitBreaker
-from fidus_adapter.keepalive import KeepAliveGet, TransportFailure
+from fidus_adapter.keepalive import KeepAliveGet, TransportFailure, direct
 from fidus_adapter.metrics import FidusAdapterMetrics
 from fidus_adapter.signing import (
     ACTOR_HEADER,
@@ -97,7 +97,7 @@ class RegistryHttp:
         self._signer = FidusSigner(authority, actor, secret)
         self._client: httpx.Client | None = None
         self._kept: KeepAliveGet | None = None
-        if transport is None:
+        if transport is None and direct(base_url):
             self._kept = KeepAliveGet(base_url, timeout_s)
         else:
             self._client = httpx.Client(

@@ -91,3 +91,20 @@ def test_no_server_is_a_transport_failure() -> None:
 def test_refuses_what_is_no_http_url() -> None:
     with pytest.raises(ValueError):
         KeepAliveGet("ftp://registry.example", 1.0)
+
+
+def test_a_proxy_of_the_environment_leaves_the_requests_to_httpx(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fidus_adapter.keepalive import direct
+
+    for var in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY",
+                "all_proxy", "NO_PROXY", "no_proxy"):  # fmt: skip
+        monkeypatch.delenv(var, raising=False)
+    assert direct("http://div.internal:8100")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    assert not direct("http://div.internal:8100")
+    assert direct("https://div.internal:8100")
+    monkeypatch.setenv("NO_PROXY", "div.internal")
+    assert direct("http://div.internal:8100")
+    assert not direct("ftp://div.internal")
