@@ -25,6 +25,11 @@ from lez.core.settings import CoreSettings
 log = logging.getLogger(__name__)
 
 MAX_RECORD_BYTES = 20 * 1024 * 1024
+FETCH_MAX_WAIT_MS = 100
+"""How long the broker may hold a stage consumer's fetch of a partition with nothing new
+(Kafka's default is 500 ms). A connection answers in order: a request behind a held fetch
+waits for it, as the plate reader's ask for a partition's end does before it closes an idle
+passage (253 ms at the median with 500 on the embedded broker, 2 ms with 100; issue 23)."""
 
 
 class Record(Protocol):
@@ -245,6 +250,7 @@ def make_consumer(
         max_poll_interval_ms=300000,
         fetch_max_bytes=MAX_RECORD_BYTES * 2,
         max_partition_fetch_bytes=MAX_RECORD_BYTES,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         **extra,
     )
     names = [settings.topic(t) for t in topics]
