@@ -151,15 +151,24 @@ class PassageGrouper:
         left to read, or what was read after the passage's last frame was written more than
         ``passage_gap_s`` later. While frames wait in the partition (a replay, a backlog after
         a stall), the camera's next frame may be among them: the wall clock alone would cut
-        the passage in two."""
+        the passage in two. A partition's end is asked once a call, however many of its
+        passages are idle (each ask is a round trip to the broker)."""
         now = time.monotonic()
+        ends: dict[TopicPartition, bool] = {}
+
+        def at_end(tp: TopicPartition) -> bool:
+            assert caught_up is not None
+            if tp not in ends:
+                ends[tp] = caught_up(tp)
+            return ends[tp]
+
         for key in [
             k
             for k, p in self.open.items()
             if force
             or (
                 now - p.last_wall >= self.settings.passage_idle_s
-                and (caught_up is None or caught_up(k[0]) or self._read_past(p))
+                and (caught_up is None or at_end(k[0]) or self._read_past(p))
             )
         ]:
             self._close(key)
