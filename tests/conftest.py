@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 # A skip fails the run unless tests/allowed_skips.toml lists it (under CI and `make test`).
 pytest_plugins = ["tests.skip_policy"]
@@ -102,3 +103,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         for url in _pg_database():
             migrate(url)
             yield url
+
+
+@pytest.fixture
+def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the test's database (:func:`db_url`); a test module may define its own
+    (seeded) ``sessions`` fixture instead."""
+    from fines.db import make_engine, session_factory
+
+    engine = make_engine(db_url)
+    yield session_factory(engine)
+    engine.dispose()

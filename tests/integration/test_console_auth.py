@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,19 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fines.auth import authenticate, create_user, hash_password, verify_password
 from fines.console import create_app
-from fines.db import make_engine, session_factory
 from fines.errors import AccountError
 from fines.models import ConsoleAudit, ConsoleUser
 from tests.integration.test_console import login, seed_users
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(db_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def test_passwords_are_salted_scrypt_hashes() -> None:

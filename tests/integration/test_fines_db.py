@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from fines.db import make_engine, session_factory
 from fines.models import (
     Evidence,
     Notice,
@@ -27,12 +26,6 @@ NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
 POLICY = FinesPolicy(rules=packaged_rules(), auto_issue_threshold=0.9, latency_months=3)
 NOW = datetime(2030, 1, 2, tzinfo=UTC)
 
-
-@pytest.fixture
-def sessions(db_url: str) -> sessionmaker[Session]:
-    engine = make_engine(db_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def decision(

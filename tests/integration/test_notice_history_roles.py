@@ -4,7 +4,6 @@ console's accounts, never by username (issue 21). On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +11,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fines.auth import create_user
 from fines.console_service import notice_document
-from fines.db import make_engine, session_factory
 from fines.models import Notice, ReviewItem
 from fines.review import confirm
 from fines.review_view import reason_text
@@ -23,12 +21,6 @@ from tests.unit.test_notice_document import _text
 pytestmark = pytest.mark.integration
 PASSWORD = "plenty-of-unrelated-words-7"
 
-
-@pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(db_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def test_the_served_pdf_names_the_operator_by_role(sessions: sessionmaker[Session]) -> None:

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fines.console import create_app
-from fines.db import make_engine, session_factory
 from fines.models import Notice, PaymentReference
 from fines.payments import Payment, match_payments, notice_by_reference, reference_of
 from fines.review import change_notice
@@ -22,12 +21,6 @@ from tests.integration.test_fines_db import NOW, POLICY, decision, settle_all, s
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(db_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def _notices(sessions: sessionmaker[Session], n: int) -> list[str]:

@@ -4,13 +4,11 @@ them to the fines stage's matcher (no stage reads the environment); one line per
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from fines.db import make_engine, session_factory
 from fines.models import Notice
 from fines.payments import reference_of
 from fines.structured_ref import format_reference
@@ -19,12 +17,6 @@ from tests.integration.test_payments import _notices
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(db_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def test_lez_payments_match(

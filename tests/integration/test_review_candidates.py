@@ -4,7 +4,6 @@ data (``DecisionEvent.candidates``, ``passages.candidates``); an item recorded b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from fines.api.queries import review_items
-from fines.db import make_engine, session_factory
 from fines.models import Passage
 from fines.review_view import enrich
 from fines.service import FinesPolicy, packaged_rules, record_decision, settle_due
@@ -35,12 +33,6 @@ CANDIDATES = (
     CandidateVehicle(plate="1ABC123", country="NL", source="other_country", outcome="ambiguous"),
 )  # fmt: skip
 
-
-@pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(db_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def _queue(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:

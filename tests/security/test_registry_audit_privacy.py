@@ -5,7 +5,6 @@ the trail stays append-only. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fines.api import queries
-from fines.db import alembic_config, make_engine, session_factory
+from fines.db import alembic_config, make_engine
 from fines.models import RegistryAudit
 from fines.registry_audit import SqlAuditSink, audit_plate_hash, purge_expired
 from lez.core.registry import AuditEntry
@@ -38,12 +37,6 @@ def entry(plate: str, at: datetime, detail: str = "exemptions=0") -> AuditEntry:
         detail=detail,
     )
 
-
-@pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(db_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def rows(sessions: sessionmaker[Session]) -> list[RegistryAudit]:

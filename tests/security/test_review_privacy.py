@@ -8,14 +8,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fines.db import make_engine, session_factory
 from fines.models import (
     ConsoleAudit,
     Evidence,
@@ -57,12 +55,6 @@ DIESEL = VehicleRecord(
     plate="1-LOW-117", country="BE", vin="VIN-D", fuel="diesel", euro_norm=3, holder_name="P"
 )
 
-
-@pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(db_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def doubtful(sessions: sessionmaker[Session], plate: str, seq: int = 0) -> int:
