@@ -391,12 +391,16 @@ def test_the_production_guide_runs_a_city(city: City) -> None:
     token = {"Authorization": f"Bearer {city.shared['LEZ_METRICS_TOKEN']}"}
 
     def gauge() -> dict[str, float] | None:
+        """The gauges once they show the live offence: the worker samples them every 10 s,
+        so a reading may still be the one taken while the demo's last offence waited."""
         text = httpx.get(fines_metrics, headers=token, timeout=5).text
         values = {
             name: float(value)
             for name, value in re.findall(r"^(lez_offences_\w+) (\S+)$", text, re.MULTILINE)
         }
-        return values if values.get("lez_offences_waiting") == 1.0 else None
+        first = values.get("lez_offences_next_settle_timestamp_seconds", 0.0)
+        fresh = first >= settles.timestamp() - 1
+        return values if values.get("lez_offences_waiting") == 1.0 and fresh else None
 
     values = _poll("the waiting gauge", gauge, city, deadline)
     assert abs(values["lez_offences_next_settle_timestamp_seconds"] - settles.timestamp()) < 1
