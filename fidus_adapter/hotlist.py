@@ -17,7 +17,7 @@ from lez.core.bus import Record
 from lez.core.errors import EventError, PurposeRefused
 from lez.core.events import HotlistHit, PassageEvent, parse_event
 from lez.core.metrics import Health
-from lez.core.names import GROUPS, HOTLIST, PLATES, POLICE_HOTLIST, PURPOSE_POLICE
+from lez.core.names import HOTLIST, PLATES, POLICE_HOTLIST, PURPOSE_POLICE
 from lez.core.registry import HotlistResult
 from lez.core.stage import (
     Consumer,
@@ -30,7 +30,6 @@ from lez.core.stage import (
 
 log = logging.getLogger(__name__)
 STAGE = POLICE_HOTLIST
-GROUP = GROUPS[POLICE_HOTLIST]
 PURPOSE = PURPOSE_POLICE
 INPUTS = (PLATES,)
 """The topics the hotlist worker reads (its consumer is subscribed to them by the app)."""
@@ -63,7 +62,7 @@ def check(passage: PassageEvent, adapter: Hotlist, threshold: float) -> HotlistH
 
 class HotlistWorker:
     """The stage, handed its clients by the app (``lez.app.compose``): ``consumer`` of
-    ``INPUTS`` in ``GROUP``, ``producer``, and the registry with the police authority."""
+    ``INPUTS`` in the stage's group, ``producer``, and the registry with the police authority."""
 
     def __init__(
         self,

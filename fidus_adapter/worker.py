@@ -33,7 +33,7 @@ from lez.core.errors import (
 )
 from lez.core.events import EVIDENCE_DECISIONS, DecisionEvent, PassageEvent, parse_event
 from lez.core.metrics import Health
-from lez.core.names import DECISIONS, FIDUS_ADAPTER, GROUPS, PLATES, PURPOSE_LEZ
+from lez.core.names import DECISIONS, FIDUS_ADAPTER, PLATES, PURPOSE_LEZ
 from lez.core.plate_systems import load_plate_systems
 from lez.core.plates import normalize_plate
 from lez.core.registry import LookupResult
@@ -49,7 +49,6 @@ from lez.core.stage import (
 
 log = logging.getLogger(__name__)
 STAGE = FIDUS_ADAPTER
-GROUP = GROUPS[FIDUS_ADAPTER]
 INPUTS = (PLATES,)
 """The topics the FIDUS adapter reads (its consumer is subscribed to them by the app)."""
 PURPOSE = PURPOSE_LEZ
@@ -297,9 +296,9 @@ def _decision_event(
 
 class FidusAdapterWorker:
     """The stage, handed its parts by the app (``lez.app.compose``): ``consumer`` of
-    ``INPUTS`` in ``GROUP``, ``producer``, the registry ``adapter`` (any ``PlateLookup``), the
-    ``rules`` and the ``fetcher`` of the frames a decision that needs evidence references
-    (when lez.plates carries references instead of images)."""
+    ``INPUTS`` in the stage's group, ``producer``, the registry ``adapter`` (any
+    ``PlateLookup``), the ``rules`` and the ``fetcher`` of the frames a decision that needs
+    evidence references (when lez.plates carries references instead of images)."""
 
     def __init__(
         self,

@@ -34,12 +34,11 @@ from lez.core.bus import Record
 from lez.core.errors import EventError, RegistryUnavailable
 from lez.core.events import DeadLetter, DecisionEvent, parse_event
 from lez.core.metrics import Health
-from lez.core.names import DEADLETTER, DECISIONS, FINES, GROUPS
+from lez.core.names import DEADLETTER, DECISIONS, FINES
 from lez.core.stage import Consumer, Offsets, Producer, StageRunner, StopFlag, dead_letter
 
 log = logging.getLogger(__name__)
 STAGE = FINES
-GROUP = GROUPS[FINES]
 INPUTS = (DECISIONS, DEADLETTER)
 """The topics the fines stage reads (its consumer is subscribed to them by the app)."""
 POISON = (EventError, DataError, ValueError)

@@ -24,7 +24,7 @@ from lez.core.errors import EventError, LezError, PoisonRecord
 from lez.core.events import FrameEvent, FrameRead, FrameRef, PassageEvent, parse_event
 from lez.core.jpeg import check_pixel_budget
 from lez.core.metrics import Health
-from lez.core.names import FRAMES, GROUPS, PLATE_READER, PLATES
+from lez.core.names import FRAMES, PLATE_READER, PLATES
 from lez.core.stage import (
     Consumer,
     Offsets,
@@ -41,7 +41,6 @@ from plate_reader.settings import PlateReaderSettings
 
 log = logging.getLogger(__name__)
 STAGE = PLATE_READER
-GROUP = GROUPS[PLATE_READER]
 INPUTS = (FRAMES,)
 """The topics the plate reader reads (its consumer is subscribed to them by the app)."""
 SEEN_KEYS = 100_000
@@ -272,7 +271,7 @@ class PassageGrouper:
 
 class PlateReaderWorker:
     """The stage, handed its clients by the app (``lez.app.compose``): ``consumer`` of
-    ``INPUTS`` in ``GROUP``, subscribed with ``rebalance`` as its listener when given (the
+    ``INPUTS`` in the stage's group, subscribed with ``rebalance`` as its listener when given (the
     runner then hears of revoked partitions), and ``producer``."""
 
     def __init__(

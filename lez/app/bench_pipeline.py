@@ -190,7 +190,7 @@ class LagSampler:
 
     def _run(self) -> None:
         probes = {
-            stage: make_reader(self.bootstrap, group_id=names.GROUPS[stage])
+            stage: make_reader(self.bootstrap, group_id=self.settings.group(stage))
             for stage in STAGE_TOPICS
         }
         try:

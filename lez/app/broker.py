@@ -95,8 +95,9 @@ class EmbeddedBroker:
 
 def ready_file(settings: Settings, group: str, pid: int | None = None) -> Path:
     """Touched by the consumer of ``group`` in process ``pid`` (this one by default) once it
-    has partitions. ``Stack.wait_ready`` waits for that of every member it started: a member
-    that joins later makes the group rebalance while frames flow."""
+    has partitions, removed while a rebalance takes them. ``Stack.wait_ready`` waits for
+    that of every member it started: a member that joins later makes the group rebalance
+    while frames flow."""
     return settings.var_dir / "ready" / f"{group}.{os.getpid() if pid is None else pid}"
 
 
@@ -108,6 +109,8 @@ class ReadyMarker(ConsumerRebalanceListener):  # type: ignore[misc]
     def on_partitions_revoked(self, revoked: Any) -> None:
         if self.inner is not None:
             self.inner.on_partitions_revoked(revoked)
+        if revoked:  # ready again only once this rebalance has assigned partitions
+            self.path.unlink(missing_ok=True)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         if self.inner is not None:
@@ -151,7 +154,8 @@ def consumer_lag(settings: Settings, bootstrap: str, *, timeout_s: float = 2.0) 
     lag: dict[str, int] = {}
     for stage, topic_name in names.STAGE_INPUTS.items():
         try:
-            consumer = make_reader(bootstrap, group_id=names.GROUPS[stage], bootstrap_timeout_ms=ms)
+            group = settings.group(stage)
+            consumer = make_reader(bootstrap, group_id=group, bootstrap_timeout_ms=ms)
         except KafkaError as exc:
             raise BrokerError(f"consumer lag: broker {bootstrap} did not answer: {exc}") from exc
         try:

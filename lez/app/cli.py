@@ -396,7 +396,7 @@ def _run_police_hotlist(
 def _run_fines(
     args: argparse.Namespace, settings: Settings, bootstrap: str, stop: StopFlag
 ) -> None:
-    from fines.worker import GROUP, INPUTS, FinesWorker
+    from fines.worker import INPUTS, STAGE, FinesWorker
     from lez.app import compose
     from lez.app.observe import observe_worker
 
@@ -404,7 +404,7 @@ def _run_fines(
     sessions = compose.sessions(settings)
     rules = compose.rules(settings)
     adapter = compose.adapter(settings, sessions, actor="fines-worker")
-    consumer, producer = compose.stage_clients(settings, bootstrap, GROUP, INPUTS)
+    consumer, producer = compose.stage_clients(settings, bootstrap, STAGE, INPUTS)
     with observe_worker(settings, sessions=sessions) as obs:
         FinesWorker(
             settings,

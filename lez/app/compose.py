@@ -62,15 +62,16 @@ log = logging.getLogger(__name__)
 def stage_clients(
     settings: Settings,
     bootstrap: str,
-    group: str,
+    stage: str,
     topics: Iterable[str],
     *,
     listener: ConsumerRebalanceListener | None = None,
 ) -> tuple[KafkaConsumer, KafkaProducer]:
-    """The Kafka clients of one stage instance: its group's consumer of ``topics`` and its
-    producer. With ``LEZ_KAFKA_TRANSACTIONS`` the producer is transactional (a
+    """The Kafka clients of one instance of ``stage``: its group's consumer of ``topics``
+    and its producer. With ``LEZ_KAFKA_TRANSACTIONS`` the producer is transactional (a
     ``transactional.id`` stable for this stage instance) and the consumer reads committed
     records only; the stage runner then commits each round as one transaction."""
+    group = settings.group(stage)
     producer = make_stage_producer(bootstrap, transactions=stage_transactions(settings, group))
     consumer = make_consumer(
         settings, bootstrap, group, topics, listener=ready_listener(settings, group, listener)
@@ -94,7 +95,7 @@ def plate_reader_worker(
 
     rebalance = Rebalance(worker.STAGE)
     consumer, producer = stage_clients(
-        settings, bootstrap, worker.GROUP, worker.INPUTS, listener=rebalance
+        settings, bootstrap, worker.STAGE, worker.INPUTS, listener=rebalance
     )
     return worker.PlateReaderWorker(
         settings,
@@ -127,7 +128,7 @@ def fidus_adapter_worker(
     from fidus_adapter.evidence import KafkaFrameFetcher
 
     fetcher = KafkaFrameFetcher(settings, functools.partial(make_fetch_consumer, bootstrap))
-    consumer, producer = stage_clients(settings, bootstrap, worker.GROUP, worker.INPUTS)
+    consumer, producer = stage_clients(settings, bootstrap, worker.STAGE, worker.INPUTS)
     try:
         yield worker.FidusAdapterWorker(
             settings,
@@ -156,7 +157,7 @@ def hotlist_worker(
     """A police hotlist worker with its clients; ``adapter_`` speaks for the police."""
     from fidus_adapter import hotlist
 
-    consumer, producer = stage_clients(settings, bootstrap, hotlist.GROUP, hotlist.INPUTS)
+    consumer, producer = stage_clients(settings, bootstrap, hotlist.STAGE, hotlist.INPUTS)
     return hotlist.HotlistWorker(
         settings,
         consumer,

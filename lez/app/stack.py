@@ -32,10 +32,10 @@ from lez.core.errors import ConfigError, LezError
 from lez.core.names import (
     FIDUS_ADAPTER,
     FINES,
-    GROUPS,
     PIPELINE_STAGES,
     PLATE_READER,
     POLICE_HOTLIST,
+    STAGES,
 )
 
 log = logging.getLogger(__name__)
@@ -268,9 +268,9 @@ class Stack:
         that no member joins (and the group rebalances) once frames flow."""
         deadline = time.monotonic() + timeout_s
         while not all(
-            ready_file(self.settings, GROUPS[self.roles[name]], proc.pid).exists()
+            ready_file(self.settings, self.settings.group(self.roles[name]), proc.pid).exists()
             for name, proc in self.procs.items()
-            if self.roles.get(name) in GROUPS
+            if self.roles.get(name) in STAGES
         ):
             self.check_alive()
             if time.monotonic() > deadline:

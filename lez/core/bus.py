@@ -193,13 +193,14 @@ class Transactional:
 
 
 def transactional_id(settings: CoreSettings, group: str) -> str:
-    """The ``transactional.id`` of this process as a member of ``group``: the topic prefix,
-    the group and the stage instance (``LEZ_STAGE_INSTANCE``, the host name by default). It is
-    the same after a restart, so the restarted worker's ``init_transactions`` fences its
-    predecessor (a zombie's later writes are refused) and aborts the transaction it left
-    open at once instead of after ``LEZ_KAFKA_TRANSACTION_TIMEOUT_MS``."""
+    """The ``transactional.id`` of this process as a member of ``group``: the group (which
+    carries the topic prefix: :meth:`CoreSettings.group`) and the stage instance
+    (``LEZ_STAGE_INSTANCE``, the host name by default). It is the same after a restart, so
+    the restarted worker's ``init_transactions`` fences its predecessor (a zombie's later
+    writes are refused) and aborts the transaction it left open at once instead of after
+    ``LEZ_KAFKA_TRANSACTION_TIMEOUT_MS``."""
     instance = settings.stage_instance or socket.gethostname()
-    return f"{settings.topic_prefix}{group}.{instance}"
+    return f"{group}.{instance}"
 
 
 def stage_transactions(settings: CoreSettings, group: str) -> Transactional | None:

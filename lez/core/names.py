@@ -33,9 +33,6 @@ STAGE_INPUTS: Final[Mapping[str, str]] = MappingProxyType(
 )
 """The topic each pipeline stage reads (its consumer lag is measured there)."""
 
-GROUPS: Final[Mapping[str, str]] = MappingProxyType({stage: f"lez-{stage}" for stage in STAGES})
-"""The consumer group of each stage: ``lez-`` and the stage name."""
-
 # Registry purposes: what a lookup is for (an authority is authorised per purpose).
 Purpose = Literal["lez_enforcement", "police_hotlist"]
 PURPOSE_LEZ: Final[Purpose] = "lez_enforcement"

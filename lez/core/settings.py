@@ -137,3 +137,9 @@ class CoreSettings(BaseSettings):
     def topic(self, name: str) -> str:
         """Full topic name for one of ``frames``, ``plates``, ``decisions``, ``deadletter``."""
         return f"{self.topic_prefix}{name}"
+
+    def group(self, stage: str) -> str:
+        """The consumer group of ``stage`` (``lez.fidus-adapter``): the topic prefix and the
+        stage name, so that runs with their own prefix on one cluster (a replay, a test, a
+        second deployment) never share a group, whose rebalances would stall each other."""
+        return f"{self.topic_prefix}{stage}"

@@ -344,7 +344,7 @@ def test_consumer_lag_of_a_real_broker(broker: str) -> None:
         producer.flush()
     producer.close()
     assert consumer_lag(settings, broker) == {"plate-reader": 12, "fidus-adapter": 0, "fines": 0}
-    reader = make_consumer(settings, broker, "lez-plate-reader", ["frames"])
+    reader = make_consumer(settings, broker, settings.group("plate-reader"), ["frames"])
     after: dict[TopicPartition, int] = {}
     deadline = time.monotonic() + 30
     while sum(after.values()) < 12 and time.monotonic() < deadline:  # offsets start at 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Literal
@@ -42,6 +43,14 @@ def decisions_per_passage(
         consumer.close()
 
 
+def logs(stack: Stack) -> str:
+    """The end of every worker's log, for a failure's message."""
+    return "\n".join(
+        f"== {log.name}\n{log.read_text(errors='replace')[-3000:]}"
+        for log in sorted(stack.log_dir.glob("*.log"))
+    )
+
+
 @pytest.mark.parametrize("broker", ["apache-kafka"], indirect=True)
 def test_a_stage_killed_between_produce_and_commit_leaves_one_decision_per_passage(
     broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -59,7 +68,11 @@ def test_a_stage_killed_between_produce_and_commit_leaves_one_decision_per_passa
         stack.wait_ready()
         frames = list(pipe.scenario.frames)
         pipe.send(frames)
-        assert crashing.wait(timeout=45) == -signal.SIGKILL, "killed by its crash hook"
+        try:
+            code = crashing.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the crash hook never fired:\n{logs(stack)}")
+        assert code == -signal.SIGKILL, "killed by its crash hook"
         del stack.procs[FIDUS_ADAPTER]
         stored_at_crash = pipe.frames_stored()
         # Started again (the same transactional.id: it fences the dead one and aborts its
