@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from fines.db import migrate
 from fines.models import DeadLetterRecord, Passage
-from fines.worker import GROUP
+from fines.worker import STAGE
 from lez.app import compose
 from lez.app.broker import free_port, ready_file
 from lez.app.settings import Settings
@@ -121,7 +121,7 @@ def _decision(n: int) -> bytes:
 
 def _committed(settings: Settings, bootstrap: str) -> int:
     """What the fines group has committed on lez.decisions, summed over the partitions."""
-    consumer = make_reader(bootstrap, group_id=GROUP)
+    consumer = make_reader(bootstrap, group_id=settings.group(STAGE))
     try:
         topic = settings.topic("decisions")
         tps = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
@@ -177,7 +177,8 @@ def test_the_fines_worker_waits_out_a_postgres_restart(
         producer.flush()
 
     try:
-        _wait(lambda: ready_file(settings, GROUP, worker.pid).exists(), 30, "the worker's group")
+        ready = ready_file(settings, settings.group(STAGE), worker.pid)
+        _wait(ready.exists, 30, "the worker's group")
         send(range(PER_BATCH))
         _wait(lambda: stored() == PER_BATCH, 20, "the first decisions stored")
         sessions.kw["bind"].dispose()  # the test's own pool holds no connection to the old server
