@@ -589,23 +589,23 @@ def country_evidence(
         sight = sight_band(image, left, band_codes(), min_score=BAND_SEEN, grey=grey)
     if sight is None:
         return seen
-    seen = replace(seen, band_excluded=sight.excluded, **_band_fit(sight, fits))
+    seen = _band_fit(replace(seen, band_excluded=sight.excluded), sight, fits)
     if sight.read is None:
         return seen
     return replace(seen, band_code=sight.read.code, band_score=sight.read.score)
 
 
-def _band_fit(sight: BandSight, fits: Sequence[str]) -> dict[str, Any]:
-    """The band's best code of all, where its country fits the text, and how clearly it shows
-    that code rather than those of the other countries the text fits (``band_top``,
-    ``band_fit_score``)."""
+def _band_fit(seen: CountryEvidence, sight: BandSight, fits: Sequence[str]) -> CountryEvidence:
+    """``seen`` with the band's best code of all, where its country fits the text, and how
+    clearly it shows that code rather than those of the other countries the text fits
+    (``band_top``, ``band_fit_score``); ``seen`` itself otherwise."""
     systems = load_plate_systems()
     if not sight.correlations:
-        return {}
+        return seen
     top = sight.correlations[0][0]
     country = systems.band_country(top)
     if country is None or country not in fits:
-        return {}
+        return seen
     rivals = [
         code
         for c in fits
@@ -613,7 +613,7 @@ def _band_fit(sight: BandSight, fits: Sequence[str]) -> dict[str, Any]:
         for code in systems.countries[c].band_codes
     ]
     best = sight.top_over(rivals)
-    return {} if best is None else {"band_top": top, "band_fit_score": best[1]}
+    return seen if best is None else replace(seen, band_top=top, band_fit_score=best[1])
 
 
 class OcrPlateReader:
