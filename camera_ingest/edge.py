@@ -24,8 +24,8 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
 from camera_ingest.clock import SkewMonitor
-from camera_ingest.errors import LinkDown
-from camera_ingest.gate import InvalidJpeg, MotionGate, Sampler
+from camera_ingest.errors import InvalidJpeg, LinkDown
+from camera_ingest.gate import MotionGate, Sampler
 from camera_ingest.metrics import CameraIngestMetrics
 from camera_ingest.settings import CameraIngestSettings
 from camera_ingest.source import CapturedFrame, SequenceStore

@@ -23,3 +23,11 @@ class Refused(LezError):
         self.status = status
         self.reason = reason
         self.headers = headers or {}
+
+
+class InvalidJpeg(LezError, ValueError):
+    """Bytes that are not a complete, decodable JPEG; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

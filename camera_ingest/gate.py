@@ -13,15 +13,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from camera_ingest.errors import InvalidJpeg
+
 GATE_SIZE = (160, 90)
-
-
-class InvalidJpeg(ValueError):
-    """Bytes that are not a complete, decodable JPEG; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def check_jpeg_markers(data: bytes) -> None:

@@ -59,8 +59,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from camera_ingest.clock import skew_s
-from camera_ingest.errors import Refused
-from camera_ingest.gate import InvalidJpeg, validate_jpeg
+from camera_ingest.errors import InvalidJpeg, Refused
+from camera_ingest.gate import validate_jpeg
 from camera_ingest.guard import GuardConfig, KeyGuard, admin_key_matches
 from camera_ingest.metrics import CameraIngestMetrics
 from camera_ingest.settings import CameraIngestSettings

@@ -96,3 +96,21 @@ class LoginThrottled(LezError):
 class DatabaseUnavailable(Unavailable):
     """The database did not answer (connection refused or lost): nothing of the record was
     stored; the stage runner reads it again after ``retry_after`` seconds."""
+
+
+class PaymentReferenceError(LezError, ValueError):
+    """Not a valid structured reference (wrong length or check digits)."""
+
+    def __init__(self, text: str, why: str) -> None:
+        super().__init__(f"{text!r} is not a structured payment reference: {why}")
+        self.text = text
+        self.why = why
+
+
+class UnknownReasonCode(LezError, ValueError):
+    """A review action's reason code that is not one of the action's codes."""
+
+    def __init__(self, action: str, code: str) -> None:
+        super().__init__(f"{code!r} is not a reason code for {action}")
+        self.action = action
+        self.code = code

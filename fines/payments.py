@@ -24,13 +24,12 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fines.errors import PaymentRefused
+from fines.errors import PaymentReferenceError, PaymentRefused
 from fines.models import Notice, PaymentReference
 from fines.review import transition
 from fines.service import FinesPolicy
 from fines.structured_ref import (
     MAX_NUMBER,
-    PaymentReferenceError,
     check_digits,
     format_reference,
     is_valid,

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 # The reason codes live in fines.i18n (a notice words them too); the console reads them here.
+from fines.errors import UnknownReasonCode
 from fines.i18n import Action as Action
 from fines.i18n import reason_codes as reason_codes
 from fines.models import OffenceCandidate, Passage, ReviewItem
@@ -29,13 +30,6 @@ _CANDIDATE = re.compile(
 _DESCRIBED = re.compile(
     r"^(?P<what>.*), (?P<fuel>[^ ,]+) Euro (?P<euro>\S+), would be (?P<outcome>\S+)$"
 )
-
-
-class UnknownReasonCode(ValueError):
-    def __init__(self, action: str, code: str) -> None:
-        super().__init__(f"{code!r} is not a reason code for {action}")
-        self.action = action
-        self.code = code
 
 
 def reason_text(action: Action, code: str, text: str) -> str:

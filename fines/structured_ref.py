@@ -6,17 +6,10 @@ from __future__ import annotations
 
 import re
 
+from fines.errors import PaymentReferenceError
+
 MAX_NUMBER = 9_999_999_999
 """The largest 10-digit number a reference can carry."""
-
-
-class PaymentReferenceError(ValueError):
-    """Not a valid structured reference (wrong length or check digits)."""
-
-    def __init__(self, text: str, why: str) -> None:
-        super().__init__(f"{text!r} is not a structured payment reference: {why}")
-        self.text = text
-        self.why = why
 
 
 def check_digits(number: int) -> int:

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lez.core.errors import LezError
+
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 """Start-of-frame markers (baseline, progressive, lossless, arithmetic); not DHT, JPG, DAC."""
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 _SOS, _EOI = 0xDA, 0xD9
 
 
-class FrameTooLarge(ValueError):
-    """A JPEG whose header declares more pixels than the budget (or no height at all)."""
+class FrameTooLarge(LezError, ValueError):
+    """A JPEG whose header declares more pixels than the budget (or no height at all); a
+    ``ValueError`` too, as any bad value handed in."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

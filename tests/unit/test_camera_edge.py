@@ -14,8 +14,8 @@ import pytest
 
 from camera_ingest.clock import SkewMonitor, skew_s
 from camera_ingest.edge import EdgeNode, Outcome
-from camera_ingest.errors import LinkDown
-from camera_ingest.gate import InvalidJpeg, MotionGate, Sampler, validate_jpeg
+from camera_ingest.errors import InvalidJpeg, LinkDown
+from camera_ingest.gate import MotionGate, Sampler, validate_jpeg
 from camera_ingest.keys import KeyChecker, hash_api_key, new_api_key, verify_api_key
 from camera_ingest.source import CapturedFrame, iter_jpeg_dir
 from camera_ingest.spool import Spool

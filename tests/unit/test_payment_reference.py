@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fines.errors import PaymentReferenceError
 from fines.payments import read_payments
 from fines.structured_ref import (
     MAX_NUMBER,
-    PaymentReferenceError,
     check_digits,
     format_reference,
     is_valid,

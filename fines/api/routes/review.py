@@ -36,6 +36,7 @@ from fines.api.schemas import (
 )
 from fines.auth import REVIEW, VIEW
 from fines.console_text import error_text
+from fines.errors import UnknownReasonCode
 from fines.i18n import gettext
 from fines.models import Notice
 from fines.plate_crop import bbox_of, plate_crop, read_for_frame
@@ -179,7 +180,7 @@ def _after(request: Request, next_item: int | None, message: str, ok: bool = Tru
 def _reason(request: Request, action: review_view.Action, code: str, text: str) -> str | None:
     try:
         return review_view.reason_text(action, code, text)
-    except review_view.UnknownReasonCode:
+    except UnknownReasonCode:
         return None
 
 
