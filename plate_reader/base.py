@@ -63,6 +63,9 @@ class CountryEvidence:
     where its segments are not the read's characters one for one)."""
     chars: int = 0
     """Characters of the frame's read (a hyphen not seen on a read cut short proves nothing)."""
+    wide_gaps: int | None = None
+    """Spaces the text line shows (:func:`plate_reader.separators.wide_gaps`): as many as
+    the plate prints separators at most, but on a rare frame; ``None``: not measured."""
 
 
 NO_EVIDENCE = CountryEvidence()

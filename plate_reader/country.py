@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lez.core.events import ESTABLISHED_COUNTRY_SOURCES, CountrySource
-from lez.core.plate_systems import PlateSystem, load_plate_systems
+from lez.core.plate_systems import SEPARATORS, PlateSystem, load_plate_systems
 from plate_reader.base import CountryEvidence, Image
 from plate_reader.detect import GreyImage
 
@@ -600,17 +600,34 @@ def settle_country(
     return _guess_country(fits, format_country, alive, reads, evidence, normalized)
 
 
+def _most_separators(system: PlateSystem, normalized: str) -> int | None:
+    """The most separators (spaces, hyphens) a format of ``system`` that fits ``normalized``
+    prints; ``None`` where none fits."""
+    counts = [
+        sum(1 for ch in f.template if ch in SEPARATORS)
+        for f in system.formats
+        if f.matches(normalized)
+    ]
+    return max(counts) if counts else None
+
+
 def likely(system: PlateSystem, ev: CountryEvidence, normalized: str = "") -> bool:
     """Whether what the frame shows is what ``system``'s plates usually show, counting the
     observations too weak to rule a country out: no band at the right end where the EU band
     was found (a regional band can be missed), black characters on a white ground (dark red
-    ones can look black), no hyphen where every format of the country prints one (characters
-    counted, or a whole read: an emblem country's too), a hyphen (on one frame) where none of
-    them prints one (:func:`hyphens_rule_out` on one frame)."""
+    ones can look black), more spaces than any of its formats for the text prints separators
+    (``D MH 9896`` is no Polish ``DMH 9896``; a rare frame may show a space too many),
+    no hyphen where every format of the country prints one (characters counted, or a whole
+    read: an emblem country's too), a hyphen (on one frame) where none of them prints one
+    (:func:`hyphens_rule_out` on one frame)."""
     if ev.right_band == "none" and system.right_band not in ("none", ""):
         return False
     if ev.ink == "black" and system.characters == "red":
         return False
+    if ev.wide_gaps and normalized:
+        most = _most_separators(system, normalized)
+        if most is not None and ev.wide_gaps > most:
+            return False
     return not (
         normalized and hyphens_rule_out(system, normalized, [ev], frames=1, emblems_too=True)
     )

@@ -56,7 +56,7 @@ from plate_reader.grammar import (
 )
 from plate_reader.ocr import LineRead
 from plate_reader.profile import step, tally
-from plate_reader.separators import hyphen_evidence
+from plate_reader.separators import hyphen_evidence, wide_gaps
 
 MAX_SIDE = 1024
 """Frames are scaled down to this longest side before detection."""
@@ -574,8 +574,14 @@ def country_evidence(
             ink = "black"
     with step("hyphens"):
         hyphens, bars = hyphen_evidence(image, bbox, len(normalized)) if normalized else (None, 0)
+        spaces = wide_gaps(image, bbox) if normalized else None
     seen = CountryEvidence(
-        ground=ground, ink=ink, right_band=right_band, hyphens=hyphens, hyphens_seen=bars
+        ground=ground,
+        ink=ink,
+        right_band=right_band,
+        hyphens=hyphens,
+        hyphens_seen=bars,
+        wide_gaps=spaces,
     )
     if grey:
         with step("colour, bands"):

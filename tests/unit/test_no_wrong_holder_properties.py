@@ -16,7 +16,12 @@ from hypothesis import strategies as st
 
 from fidus_adapter.worker import decide
 from lez.core.events import FrameRead, FrameRef, PassageEvent, VehicleRecord
-from lez.core.plate_systems import PlateSystem, PlateSystemFormat, load_plate_systems
+from lez.core.plate_systems import (
+    SEPARATORS,
+    PlateSystem,
+    PlateSystemFormat,
+    load_plate_systems,
+)
 from lez.core.rules import RuleBook
 from plate_reader.base import CountryEvidence
 from plate_reader.country import BAND_READ, ESTABLISHED_COUNTRY_SOURCES, settle_country
@@ -90,7 +95,13 @@ def _frame(draw: st.DrawFn, system: PlateSystem, fmt: PlateSystemFormat) -> Coun
         ocr_hyphen=max(per_gap, default=0.0) if whole else None,
         ocr_hyphens=tuple(per_gap) if whole else (),
         chars=fmt.length if whole else draw(st.integers(0, fmt.length - 1)),
+        # spaces seen: a floor of the separators the format prints
+        wide_gaps=draw(st.one_of(st.none(), st.integers(0, _separators(fmt)))),
     )
+
+
+def _separators(fmt: PlateSystemFormat) -> int:
+    return sum(1 for ch in fmt.template if ch in SEPARATORS)
 
 
 def _one_false_claim(
@@ -99,11 +110,12 @@ def _one_false_claim(
     """``frames`` with one of them (at most) wrong the way a camera is wrong now and then: its
     band excludes the plate's own code, or its characters were counted without the hyphen
     printed between them, or the recogniser missed every hyphen of a whole read, or the band's
-    best code is clearly another country's. The rules must need two frames for each."""
+    best code is clearly another country's, or a gap looked like a space the plate does not
+    print. The rules must need two frames for each."""
     i = data.draw(st.integers(0, len(frames)))
     if i == len(frames):
         return frames
-    wrong = data.draw(st.sampled_from(["band", "hyphens", "ocr", "top"]))
+    wrong = data.draw(st.sampled_from(["band", "hyphens", "ocr", "top", "spaces"]))
     ev = frames[i]
     if wrong == "band":
         ev = replace(ev, band_excluded=ev.band_excluded | frozenset(system.band_codes))
@@ -112,6 +124,8 @@ def _one_false_claim(
     elif wrong == "ocr":  # a whole read whose hyphens the recogniser missed
         n = len(ev.ocr_hyphens) or ev.chars + 1
         ev = replace(ev, ocr_hyphen=0.0, ocr_hyphens=(0.0,) * n, chars=n)
+    elif wrong == "spaces":  # a gap too wide for a space the plate does not print
+        ev = replace(ev, wide_gaps=(ev.wide_gaps or 0) + 2)
     else:  # the band's best code another's, clearly over the fitting countries' codes
         codes = sorted(c for c in SYSTEMS.band_codes() if c not in system.band_codes)
         ev = replace(ev, band_top=data.draw(st.sampled_from(codes)), band_fit_score=0.99)

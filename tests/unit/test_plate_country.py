@@ -431,6 +431,21 @@ class TestSettleCountry:
         assert "SK" not in verdict.ruled_out and "SK" in verdict.unlikely
         assert verdict.country != "SK"
 
+    def test_more_spaces_than_a_country_prints_make_it_unlikely_for_the_guess(self) -> None:
+        # D MH 9896 at 12 px: no band code, no hyphen; its two spaces are no Polish DMH 9896
+        fits = countries_for("DMH9896")
+        assert fits[0] == "PL" and "DE" in fits
+        frame = CountryEvidence(ground="white", ink="black", right_band="none")
+        blind = settle_country(fits, "PL", [frame, frame], normalized="DMH9896")
+        assert blind.country == "PL"
+        spaced = replace(frame, wide_gaps=2)
+        verdict = settle_country(fits, "PL", [spaced, spaced], normalized="DMH9896")
+        assert verdict.country == "DE" and verdict.source == "format"
+        assert "PL" in verdict.unlikely and "PL" not in verdict.ruled_out
+        # one space fits both: the grammar's choice stands
+        one = replace(frame, wide_gaps=1)
+        assert settle_country(fits, "PL", [one, one], normalized="DMH9896").country == "PL"
+
     def test_a_band_that_shows_none_of_a_countrys_codes_on_two_frames_rules_it_out(
         self,
     ) -> None:
