@@ -3,7 +3,10 @@
 At-least-once: a partition's offset is committed only up to the first frame of a passage that
 is still open, after the closed passages are produced and flushed (the stage runner's
 checkpoint, with ``PassageGrouper.hold_back``). A redelivered frame re-forms the same passage
-(same id: camera and first sequence number), which later stages ignore.
+(same id: camera and first sequence number), which later stages ignore. A reader that stops
+(SIGTERM, a deployment) emits no passage still open: its frames' offsets are not committed, and
+the next owner of the partition reads them again with the camera's later frames, so a passage
+is never cut in two by a restart.
 """
 
 from __future__ import annotations
@@ -306,7 +309,6 @@ class PlateReaderWorker:
             on_error=dead_letter_policy(self.producer, settings, STAGE, poison=(EventError,)),
             hold_back=self.grouper.hold_back,
             on_revoke=self._revoke,
-            on_stop=lambda: self.grouper.close_idle(force=True),
             rebalance=rebalance,
             poll_ms=200,
             max_records=16,

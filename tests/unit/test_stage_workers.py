@@ -108,13 +108,30 @@ def test_the_plate_reader_groups_frames_into_a_passage_on_its_given_clients() ->
         for s in range(3)
     ]  # fmt: skip
     consumer, producer, stop = _clients("frames", frames)
-    worker = PlateReaderWorker(SETTINGS, consumer, producer, _read, vote)
+    # the camera is silent at once (no idle wait) and the partition read to its end
+    quiet = SETTINGS.model_copy(update={"passage_idle_s": 0.0})
+    worker = PlateReaderWorker(quiet, consumer, producer, _read, vote)
     worker.run(stop)
     [passage] = producer.on("plates")
     assert passage["passage_id"] == "CAM-1:0" and passage["plate"] == "1-ABC-123"
     assert [f["seq"] for f in passage["frames"]] == [0, 1, 2]
     # committed past the three frames only once their passage was produced
     assert consumer.commits[-1] == {TopicPartition("t.frames", 0): 3}
+    assert consumer.closed and producer.closed
+
+
+def test_a_plate_reader_that_stops_leaves_its_open_passage_to_the_next_owner() -> None:
+    frames = [
+        FrameEvent(camera_id="CAM-1", seq=s, captured_at=AT + timedelta(milliseconds=250 * s),
+                   jpeg=b"\xff\xd8frame\xff\xd9").to_bytes()
+        for s in range(2)
+    ]  # fmt: skip
+    consumer, producer, stop = _clients("frames", frames)
+    # the camera's passage is still open (not idle yet) when the worker is told to stop
+    worker = PlateReaderWorker(SETTINGS, consumer, producer, _read, vote)
+    worker.run(stop)
+    assert producer.on("plates") == [], "no half passage emitted on the way out"
+    assert all(c.get(TopicPartition("t.frames", 0), 0) == 0 for c in consumer.commits)
     assert consumer.closed and producer.closed
 
 
