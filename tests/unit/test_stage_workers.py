@@ -101,13 +101,17 @@ def _read(frame: FrameEvent) -> list[PlateRead]:
     ]
 
 
-def test_the_plate_reader_groups_frames_into_a_passage_on_its_given_clients() -> None:
-    frames = [
+def _frames(n: int) -> list[bytes]:
+    """``n`` frames of camera CAM-1, a quarter of a second apart."""
+    return [
         FrameEvent(camera_id="CAM-1", seq=s, captured_at=AT + timedelta(milliseconds=250 * s),
                    jpeg=b"\xff\xd8frame\xff\xd9").to_bytes()
-        for s in range(3)
+        for s in range(n)
     ]  # fmt: skip
-    consumer, producer, stop = _clients("frames", frames)
+
+
+def test_the_plate_reader_groups_frames_into_a_passage_on_its_given_clients() -> None:
+    consumer, producer, stop = _clients("frames", _frames(3))
     # the camera is silent at once (no idle wait) and the partition read to its end
     quiet = SETTINGS.model_copy(update={"passage_idle_s": 0.0})
     worker = PlateReaderWorker(quiet, consumer, producer, _read, vote)
@@ -121,12 +125,7 @@ def test_the_plate_reader_groups_frames_into_a_passage_on_its_given_clients() ->
 
 
 def test_a_plate_reader_that_stops_leaves_its_open_passage_to_the_next_owner() -> None:
-    frames = [
-        FrameEvent(camera_id="CAM-1", seq=s, captured_at=AT + timedelta(milliseconds=250 * s),
-                   jpeg=b"\xff\xd8frame\xff\xd9").to_bytes()
-        for s in range(2)
-    ]  # fmt: skip
-    consumer, producer, stop = _clients("frames", frames)
+    consumer, producer, stop = _clients("frames", _frames(2))
     # the camera's passage is still open (not idle yet) when the worker is told to stop
     worker = PlateReaderWorker(SETTINGS, consumer, producer, _read, vote)
     worker.run(stop)
