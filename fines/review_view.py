@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-# The reason codes live in fines.i18n (a notice words them too); the console reads them here.
 from fines.errors import UnknownReasonCode
+
+# The reason codes live in fines.i18n (a notice words them too); the console reads them here.
 from fines.i18n import Action as Action
 from fines.i18n import reason_codes as reason_codes
 from fines.models import OffenceCandidate, Passage, ReviewItem
