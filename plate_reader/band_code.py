@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 
 from lez.core.plate_systems import load_plate_systems
 from plate_reader.base import Image
@@ -104,10 +105,14 @@ FONT_FILES = (
 sans-serif, close to DIN or Arial), those found of them; cv2's Hershey fonts without any."""
 RENDER_HEIGHT = 64
 """Height (px) glyphs are rendered at before they are scaled to the band's."""
-TEMPLATE_CACHE = 4096
-"""Templates kept (4-13 KB each, at most about 40 MB): those of the last few band geometries
-(a band compared with all 30 EU codes takes 1200; band widths are rounded to even pixels and
-blurs to quarter pixels, so that nearby geometries share them)."""
+TEMPLATE_CACHE = 24
+"""Sets of templates kept, one set per band geometry, letter height and blur (every code in every
+font, 0.3-1.4 MB a set: at most about 30 MB): those of the last two or three bands (a band
+takes ten sets; band widths are rounded to even pixels and blurs to quarter pixels, so that
+the frames of one passage share them)."""
+GLYPH_ROWS_CACHE = 16
+"""Sets of unblurred codes placed on a band's width (one per letter height and band width,
+0.1-0.7 MB each) the template sets are blurred from."""
 
 
 @dataclass(frozen=True)
@@ -193,18 +198,72 @@ def _glyph_width(code: str, font: int, glyph_h: int) -> int:
     return max(1, int(round(gw * glyph_h / gh)))
 
 
-@lru_cache(maxsize=TEMPLATE_CACHE)
-def _template(code: str, font: int, glyph_h: int, width: int, blur: float) -> FloatImage:
-    """``code`` in ``font``, ``glyph_h`` px high, centred on a dark ground ``width`` px wide and
-    half a letter taller than the code above and below, blurred by ``blur`` (px)."""
-    w = min(_glyph_width(code, font, glyph_h), max(1, int(round(CODE_WIDTH * width))))
-    pad_y = max(2, glyph_h // 2)
-    out = np.zeros((glyph_h + 2 * pad_y, width), np.float32)
-    x0 = (width - w) // 2
-    out[pad_y : pad_y + glyph_h, x0 : x0 + w] = _scaled_glyphs(code, font, glyph_h, w)
-    if blur > 0:
-        return np.asarray(cv2.GaussianBlur(out, (0, 0), blur), dtype=np.float32)
+def _reflect_101(j: int, n: int) -> int:
+    """Index ``j`` folded into ``0..n-1`` as OpenCV's default border folds it (``dcb|abcd|cba``)."""
+    if n == 1:
+        return 0
+    while j < 0 or j >= n:
+        j = -j if j < 0 else 2 * n - 2 - j
+    return j
+
+
+@lru_cache(maxsize=256)
+def _blur_matrix(n: int, sigma: float) -> FloatImage:
+    """The ``n`` x ``n`` matrix that blurs a row (or a column) of ``n`` pixels as
+    ``cv2.GaussianBlur(..., (0, 0), sigma)`` does a float image: its kernel, folded at the
+    edges (``BORDER_REFLECT_101``)."""
+    ksize = int(round(sigma * 8 + 1)) | 1
+    kernel = cv2.getGaussianKernel(ksize, sigma, cv2.CV_32F).ravel().astype(np.float64)
+    r = ksize // 2
+    m = np.zeros((n, n), np.float64)
+    for i in range(n):
+        for t in range(ksize):
+            m[i, _reflect_101(i + t - r, n)] += kernel[t]
+    return np.asarray(m, dtype=np.float32)
+
+
+@lru_cache(maxsize=GLYPH_ROWS_CACHE)
+def _glyph_rows(
+    codes: tuple[str, ...], fonts: tuple[int, ...], glyph_h: int, width: int
+) -> FloatImage:
+    """Every code in every font (code-major), ``glyph_h`` px high and centred on a dark ground
+    ``width`` px wide (condensed to ``CODE_WIDTH`` of it where wider): ``(codes x fonts,
+    glyph_h, width)``."""
+    out = np.zeros((len(codes) * len(fonts), glyph_h, width), np.float32)
+    most = max(1, int(round(CODE_WIDTH * width)))
+    for i, (code, font) in enumerate((c, f) for c in codes for f in fonts):
+        w = min(_glyph_width(code, font, glyph_h), most)
+        x0 = (width - w) // 2
+        out[i, :, x0 : x0 + w] = _scaled_glyphs(code, font, glyph_h, w)
     return out
+
+
+@lru_cache(maxsize=TEMPLATE_CACHE)
+def _templates(
+    codes: tuple[str, ...], fonts: tuple[int, ...], glyph_h: int, width: int, blur: float
+) -> FloatImage:
+    """The templates of every code in every font (rows, code-major), each flattened, its mean
+    taken out and scaled to unit norm: a template is the code ``glyph_h`` px high (see
+    :func:`_glyph_rows`) with half a letter of dark ground above and below, blurred by ``blur``
+    (px) as ``cv2.GaussianBlur`` blurs it, all of them in two matrix products."""
+    glyphs = _glyph_rows(codes, fonts, glyph_h, width)
+    n = glyphs.shape[0]
+    pad_y = max(2, glyph_h // 2)
+    rows = glyph_h + 2 * pad_y
+    if blur > 0:
+        # across the letters' rows, then down (the ground's rows above and below are 0: only
+        # the letters' columns of the vertical blur are needed)
+        across = glyphs.reshape(n * glyph_h, width) @ _blur_matrix(width, blur).T
+        down = _blur_matrix(rows, blur)[:, pad_y : pad_y + glyph_h]
+        tall = down @ across.reshape(n, glyph_h, width).transpose(1, 0, 2).reshape(glyph_h, -1)
+        out = tall.reshape(rows, n, width).transpose(1, 0, 2).reshape(n, rows * width)
+    else:
+        placed = np.zeros((n, rows, width), np.float32)
+        placed[:, pad_y : pad_y + glyph_h] = glyphs
+        out = placed.reshape(n, rows * width)
+    out = out - out.mean(axis=1, keepdims=True)
+    norm = np.sqrt(np.einsum("ij,ij->i", out, out, dtype=np.float64))
+    return np.asarray(out / np.maximum(norm, 1e-12)[:, None], dtype=np.float32)
 
 
 def _blue_share(bgr: Image) -> float:
@@ -286,18 +345,20 @@ def correlations(
         for sigma in (round(4 * blur * f) / 4 for blur in BLURS)
     ]
     fonts = _font_ids()
-    match = cv2.matchTemplate
-    best: dict[str, float] = {}
-    for code in dict.fromkeys(codes):
-        top = -1.0
-        for font in fonts:
-            for glyph_h, sigma in sizes:
-                res = match(
-                    padded, _template(code, font, glyph_h, width, sigma), cv2.TM_CCOEFF_NORMED
-                )
-                top = max(top, float(res.max()))
-        best[code] = top
-    return best
+    pool = tuple(dict.fromkeys(codes))
+    best = np.full(len(pool), -1.0, np.float32)
+    # cv2.matchTemplate's TM_CCOEFF_NORMED for every template at once: each window of the
+    # area, its mean taken out, against each template (mean out, unit norm), over the
+    # window's norm
+    for glyph_h in sorted({g for g, _ in sizes}):
+        rows_t = glyph_h + 2 * max(2, glyph_h // 2)
+        windows = sliding_window_view(padded, (rows_t, width)).reshape(-1, rows_t * width)
+        windows = windows - windows.mean(axis=1, keepdims=True)
+        scale = 1.0 / np.maximum(np.linalg.norm(windows, axis=1), 1e-6)
+        for sigma in (s for g, s in sizes if g == glyph_h):
+            fit = (_templates(pool, fonts, glyph_h, width, sigma) @ windows.T) * scale[None, :]
+            best = np.maximum(best, fit.max(axis=1).reshape(len(pool), len(fonts)).max(axis=1))
+    return {code: float(r) for code, r in zip(pool, best, strict=True)}
 
 
 def margin(top: float, second: float) -> float:

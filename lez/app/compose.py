@@ -391,10 +391,15 @@ def ocr_plate_reader(threads: int = 1, engine: Engine = "auto") -> OcrPlateReade
     dependencies) and, where its first read is not settled, easyocr's, and lets them vote;
     ``easyocr`` and ``ppocr`` run one alone. ``auto`` without PP-OCR is ``easyocr``. Models
     load here, once."""
+    from threadpoolctl import threadpool_limits
+
     from plate_reader.ocr import PlateRecognizer, PpOcrRecognizer, find_ppocr_model
     from plate_reader.reader import SHARPNESS, OcrPlateReader, PlateDetector, load_easyocr
 
     threads = max(1, threads)
+    # numpy's BLAS (the band code sight's matrix products) on as many threads as OpenCV, torch
+    # and onnxruntime: OpenBLAS would start one per core, each spinning while it waits
+    threadpool_limits(threads, user_api="blas")
     detector = PlateDetector(threads)
     ppocr_model = find_ppocr_model() if engine != "easyocr" else None
     if engine in ("ppocr", "ensemble") and ppocr_model is None:

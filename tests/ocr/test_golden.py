@@ -215,3 +215,17 @@ def test_ensemble_disagreement_lowers_confidence() -> None:
     assert disagree[-1] < min(agree) - 0.2
     assert disagree[-1] < pp_alone.char_confidences[-1]
     assert disagree[:-1] == pytest.approx(agree[:-1])
+
+
+def test_the_reader_bounds_numpy_blas_threads() -> None:
+    """A reader built for one thread runs numpy's BLAS (the band code sight's matrix products)
+    on one thread too: OpenBLAS starts one per core otherwise, each spinning while it waits,
+    and a city runs one reader per core."""
+    if find_ppocr_model() is None:
+        pytest.skip("PP-OCR model not installed (rapidocr-onnxruntime --no-deps)")
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threadpool_limits(2, user_api="blas")
+    ocr_plate_reader(threads=1, engine="ppocr")
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == 1 for pool in blas)

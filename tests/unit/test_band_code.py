@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from plate_reader import band_code as bc
 from plate_reader.band_code import BandCodeRead, band_codes, classify_band, code_area, sight_band
 from plate_reader.base import Image
 from plate_reader.country import find_dark_band
@@ -226,3 +227,55 @@ def test_no_dark_band_beside_a_ground_that_runs_on() -> None:
     image, text, (x, y, w, h) = _grey_plate("B", 48)
     image[y : y + h, x : x + w] = image[y + h // 2, x + w + 2]
     assert find_dark_band(image, text) is None
+
+
+def _matched_one_by_one(
+    image: Image, band: tuple[int, int, int, int], codes: list[str]
+) -> dict[str, float]:
+    """Each code's best correlation the plain way: every template drawn and blurred by
+    ``cv2.GaussianBlur``, then slid over the band by ``cv2.matchTemplate`` (TM_CCOEFF_NORMED)."""
+    area = code_area(image, band)
+    assert area is not None
+    f = bc.WORK_HEIGHT / band[3]
+    rows, width = area.shape
+    shift = max(1, int(round(bc.SHIFT_X * width)))
+    padded = cv2.copyMakeBorder(
+        area, 0, 0, shift, shift, cv2.BORDER_CONSTANT, value=float(np.median(area))
+    )
+    best = {}
+    for code in codes:
+        top = -1.0
+        for font in bc._font_ids():
+            for share in bc.GLYPH_HEIGHTS:
+                glyph_h = int(round(share * bc.WORK_HEIGHT))
+                pad_y = max(2, glyph_h // 2)
+                if glyph_h + 2 * pad_y > rows:
+                    continue
+                w = min(bc._glyph_width(code, font, glyph_h), int(round(bc.CODE_WIDTH * width)))
+                x0 = (width - w) // 2
+                for blur in bc.BLURS:
+                    drawn = np.zeros((glyph_h + 2 * pad_y, width), np.float32)
+                    drawn[pad_y : pad_y + glyph_h, x0 : x0 + w] = bc._scaled_glyphs(
+                        code, font, glyph_h, w
+                    )
+                    template = cv2.GaussianBlur(drawn, (0, 0), round(4 * blur * f) / 4)
+                    res = cv2.matchTemplate(padded, template, cv2.TM_CCOEFF_NORMED)
+                    top = max(top, float(res.max()))
+        best[code] = top
+    return best
+
+
+@pytest.mark.parametrize(
+    ("code", "band_h", "blur"), [("B", 30, 0.0), ("NL", 44, 0.8), ("SLO", 57, 0.4)]
+)
+def test_all_templates_at_once_match_as_one_by_one(code: str, band_h: int, blur: float) -> None:
+    """The templates blurred and matched together (two matrix products each) give each code
+    the correlation cv2 gives it template by template, to float rounding: a long code
+    condensed to the band's edges (its blur folded at them) as well as a short one."""
+    image, band = _frame(code, band_h, blur=blur, noise=3.0)
+    codes = [code, "D", "SK", "EST", "I", "H"]
+    fast = bc.correlations(image, band, codes)
+    assert fast is not None and set(fast) == set(codes)
+    slow = _matched_one_by_one(image, band, codes)
+    for c in codes:
+        assert fast[c] == pytest.approx(slow[c], abs=1e-5), c
