@@ -212,6 +212,19 @@ def find_ppocr_model() -> Path | None:
     return None
 
 
+def load_ppocr_model(model_path: Path) -> bytes:
+    """The recogniser's ONNX model with its elementwise steps folded into its convolutions
+    (:func:`plate_reader.ppocr_graph.simplify`: the same outputs to float rounding, about a
+    quarter less CPU), serialised for onnxruntime."""
+    import onnx
+
+    from plate_reader.ppocr_graph import simplify
+
+    model = onnx.load(str(model_path))
+    simplify(model)
+    return bytes(model.SerializeToString())
+
+
 class PpOcrRecognizer:
     """PP-OCRv4's text recogniser (ONNX, run with onnxruntime) on plate crops.
 
@@ -226,7 +239,7 @@ class PpOcrRecognizer:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         self._session = ort.InferenceSession(
-            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            load_ppocr_model(model_path), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self._input = self._session.get_inputs()[0].name
         meta = self._session.get_modelmeta().custom_metadata_map
