@@ -14,6 +14,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+import numpy.typing as npt
+
 from lez.core.plate_systems import PlateSystemFormat, load_plate_systems
 from lez.core.plates import normalize_plate
 
@@ -209,20 +212,48 @@ def _confidence_terms(char: str, allowed: str) -> tuple[int, tuple[tuple[int, fl
     return _INDEX[char], tuple(terms)
 
 
+@functools.cache
+def _allowed_terms(
+    allowed: str,
+) -> tuple[npt.NDArray[np.intp], tuple[tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]], ...]]:
+    """:func:`_confidence_terms` of every character of ``allowed`` as arrays: the characters'
+    indexes, and per term slot the other characters' indexes and weights (weight 0 where a
+    character has fewer terms)."""
+    terms = [_confidence_terms(c, allowed) for c in allowed]
+    slots = max((len(t) for _, t in terms), default=0)
+    index = np.array([i for i, _ in terms], dtype=np.intp)
+    columns = []
+    for k in range(slots):
+        others = np.array([t[k][0] if k < len(t) else 0 for _, t in terms], dtype=np.intp)
+        weights = np.array([t[k][1] if k < len(t) else 0.0 for _, t in terms], dtype=np.float64)
+        columns.append((others, weights))
+    return index, tuple(columns)
+
+
 class _Position:
     """Best character and its confidence for each allowed set, memoised per decoded position."""
 
     def __init__(self, dist: Dist) -> None:
         self.dist = dist
         self.top = float(max(dist))
+        self._array = np.asarray(dist, dtype=np.float64)
         self._cache: dict[str, tuple[str, float, float]] = {}
 
     def best(self, allowed: str) -> tuple[str, float, float]:
-        """(character, its confidence, log of it)."""
+        """(character, its confidence, log of it): :func:`position_confidence` of every
+        character of ``allowed`` at once, each summed in the same order, so to the same float;
+        of equal confidences the greatest character, as ``max`` of (confidence, character)."""
         hit = self._cache.get(allowed)
         if hit is None:
-            scored = ((position_confidence(self.dist, c, allowed), c) for c in allowed)
-            conf, char = max(scored)
+            index, columns = _allowed_terms(allowed)
+            d = self._array
+            p = d[index]
+            for others, weights in columns:
+                p = p + weights * d[others]
+            p = np.minimum(np.maximum(p, 1e-4), 1.0)
+            top = p.max()
+            char = max(allowed[i] for i in np.flatnonzero(p == top))
+            conf = float(top)
             hit = (char, conf, math.log(max(conf, 1e-6)))
             self._cache[allowed] = hit
         return hit
@@ -371,15 +402,41 @@ class _Fitting:
         }
 
 
-def _add_raw(found: dict[tuple[str, str | None], Candidate], dists: Sequence[Dist]) -> None:
-    """The raw decoding (each position's likeliest character), in no known format, unless a
-    format gave the same text."""
+def _raw(dists: Sequence[Dist]) -> Candidate | None:
+    """The raw decoding (each position's likeliest character), in no known format."""
     n = len(dists)
     raw = "".join(ALPHABET[max(range(len(d)), key=lambda i: d[i])] for d in dists)
+    if not raw:
+        return None
     raw_confs = tuple(float(max(d)) for d in dists)
-    if raw and not any(c.normalized == raw for c in found.values()):
-        score = (sum(math.log(max(c, 1e-6)) for c in raw_confs) + math.log(UNKNOWN_PRIOR)) / n
-        found[(raw, None)] = Candidate(raw, raw, None, False, raw_confs, score)
+    score = (sum(math.log(max(c, 1e-6)) for c in raw_confs) + math.log(UNKNOWN_PRIOR)) / n
+    return Candidate(raw, raw, None, False, raw_confs, score)
+
+
+def _add_raw(found: dict[tuple[str, str | None], Candidate], dists: Sequence[Dist]) -> None:
+    """The raw decoding, unless a format gave the same text."""
+    raw = _raw(dists)
+    if raw is not None and not any(c.normalized == raw.normalized for c in found.values()):
+        found[(raw.normalized, None)] = raw
+
+
+def _fitted(
+    dists: Sequence[Dist],
+    country_hint: str | None,
+    max_drop: int,
+    separators: Sequence[float] | None,
+) -> _Fitting:
+    fitting = _Fitting(dists, separators)
+    n = fitting.n
+    for shape in _shapes(formats()):
+        m = len(shape.allowed)
+        if m > n or n - m > max_drop:
+            continue
+        bonus = shape.log_prior
+        if country_hint is not None and shape.fmt.country == country_hint:
+            bonus += HINT_BONUS
+        fitting.add(shape, bonus)
+    return fitting
 
 
 def fit(
@@ -399,19 +456,34 @@ def fit(
     Formats that allow the same characters per position share their character picks, and
     formats with the same separator positions share their separator scores.
     """
-    fitting = _Fitting(dists, separators)
-    n = fitting.n
-    for shape in _shapes(formats()):
-        m = len(shape.allowed)
-        if m > n or n - m > max_drop:
-            continue
-        bonus = shape.log_prior
-        if country_hint is not None and shape.fmt.country == country_hint:
-            bonus += HINT_BONUS
-        fitting.add(shape, bonus)
-    found = fitting.candidates()
+    found = _fitted(dists, country_hint, max_drop, separators).candidates()
     _add_raw(found, dists)
     return sorted(found.values(), key=lambda c: c.score, reverse=True)
+
+
+def best_fit(
+    dists: Sequence[Dist],
+    country_hint: str | None = None,
+    max_drop: int = 3,
+    separators: Sequence[float] | None = None,
+) -> Candidate | None:
+    """``fit(...)[0]`` (``None`` for no positions), without making the other candidates: a
+    read is fitted to every format of Europe, a few hundred (text, country) pairs, and the
+    reader keeps the best."""
+    fitting = _fitted(dists, country_hint, max_drop, separators)
+    best: Candidate | None = None
+    top: tuple[str, str | None] | None = None
+    for key, (score, _, _) in fitting.best.items():
+        if top is None or score > fitting.best[top][0]:  # the first of equal scores, as sorted()
+            top = key
+    if top is not None:
+        score, confs, fmt = fitting.best[top]
+        text = top[0]
+        best = Candidate(text, fmt.render(text), fmt.country, True, confs, score, fmt.auto_issuable)
+    raw = _raw(dists)
+    if raw is None or any(text == raw.normalized for text, _ in fitting.best):
+        return best
+    return raw if best is None or raw.score > best.score else best
 
 
 def text_dists(raw_text: str, char_confs: Sequence[float]) -> list[list[float]]:

@@ -48,10 +48,10 @@ from plate_reader.grammar import (
     MIN_PLATE_LENGTH,
     Candidate,
     EngineRead,
+    best_fit,
     could_be_cut_short,
     countries_for,
     ensemble_fit,
-    fit,
     printed,
 )
 from plate_reader.ocr import LineRead
@@ -780,8 +780,7 @@ class OcrPlateReader:
     def _best_candidate(lr: LineRead) -> Candidate | None:
         if len(lr.segments) < 4:
             return None
-        cands = fit([s.probs for s in lr.segments], separators=lr.separators)
-        return cands[0] if cands else None
+        return best_fit([s.probs for s in lr.segments], separators=lr.separators)
 
     def read_batch(self, images: Sequence[Image]) -> list[list[PlateRead]]:
         return [self.read(image) for image in images]

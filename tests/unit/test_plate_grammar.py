@@ -18,6 +18,7 @@ from plate_reader.grammar import (
     EngineRead,
     _separator_score,
     align,
+    best_fit,
     candidates,
     could_be_cut_short,
     countries_for,
@@ -289,3 +290,39 @@ def test_fit_scores_every_format_as_the_reference_does(
     got = {(c.normalized, c.country): c.score for c in fit(dists, separators=separators)}
     want = {(t, c): s for t, c, s in _reference_fit(dists, separators)}
     assert {k: v for k, v in got.items() if k[1] is not None} == pytest.approx(want, abs=1e-9)
+
+
+@settings(deadline=None, max_examples=80)
+@given(
+    st.lists(
+        st.lists(st.sampled_from([0.0, 0.05, 0.1, 0.2, 0.5, 1.0]), min_size=36, max_size=36),
+        min_size=1,
+        max_size=9,
+    ),
+    st.one_of(st.none(), st.lists(st.floats(0.0, 1.0), min_size=9, max_size=9)),
+)
+def test_best_fit_is_the_first_of_fit(weights: list[list[float]], seps: list[float] | None) -> None:
+    """The reader's best_fit() is fit()'s first candidate, field for field: on distributions
+    full of ties (equal characters, equal formats) and ones whose raw read is no format."""
+    dists = [[w / (sum(ws) or 1.0) for w in ws] for ws in weights]
+    separators = None if seps is None else seps[: len(dists)]
+    ranked = fit(dists, separators=separators)
+    assert best_fit(dists, separators=separators) == (ranked[0] if ranked else None)
+
+
+@pytest.mark.parametrize("order", [("CY", "MT"), ("MT", "CY")])
+def test_best_fit_keeps_the_first_of_formats_that_tie(
+    monkeypatch: pytest.MonkeyPatch, order: tuple[str, str]
+) -> None:
+    """Formats of two countries alike to the letter and the prior (CY and MT ``LLL DDD``) score
+    a read the same: best_fit() keeps the one fit() ranks first, the first in the table."""
+    import plate_reader.grammar as grammar
+
+    alike = [f for f in FORMATS if f.template == "LLL DDD" and f.country in order]
+    table = tuple(sorted(alike, key=lambda f: order.index(f.country)))
+    assert len(table) == 2 and table[0].prior == table[1].prior
+    monkeypatch.setattr(grammar, "formats", lambda: table)
+    dists = _onehot("ABC123", 0.9)
+    ranked = fit(dists)
+    assert ranked[0].score == ranked[1].score and ranked[0].country == order[0]
+    assert best_fit(dists) == ranked[0]
