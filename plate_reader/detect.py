@@ -69,8 +69,16 @@ def _char_blobs(binary: GreyImage, min_h: int, max_h: int) -> list[Blob]:
 
 
 def _group(blobs: list[Blob]) -> list[list[Blob]]:
+    """Blobs linked into rows: each to the next ones to its right of about its height, on
+    its line, not too far (a frame has a few hundred blobs: their coordinates are read into
+    plain lists once, the pairs compared on those)."""
     blobs = sorted(blobs, key=lambda b: b.x)
     parent = list(range(len(blobs)))
+    xs = [b.x for b in blobs]
+    ys = [b.y for b in blobs]
+    hs = [b.h for b in blobs]
+    ends = [b.x + b.w for b in blobs]
+    cys = [b.cy for b in blobs]
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -78,20 +86,22 @@ def _group(blobs: list[Blob]) -> list[list[Blob]]:
             i = parent[i]
         return i
 
-    for i, a in enumerate(blobs):
-        for j in range(i + 1, len(blobs)):
-            b = blobs[j]
-            gap = b.x - (a.x + a.w)
-            hmax = max(a.h, b.h)
+    n = len(blobs)
+    for i in range(n):
+        end_a, h_a, cy_a, y_a = ends[i], hs[i], cys[i], ys[i]
+        for j in range(i + 1, n):
+            h_b = hs[j]
+            gap = xs[j] - end_a
+            hmax = h_a if h_a >= h_b else h_b
             if gap > 1.6 * hmax:
                 break
             if gap < -0.3 * hmax:
                 continue
-            if max(a.h, b.h) / min(a.h, b.h) > 1.35:
+            if hmax / (h_b if h_a >= h_b else h_a) > 1.35:
                 continue
-            if abs(a.cy - b.cy) > 0.3 * hmax:
+            if abs(cy_a - cys[j]) > 0.3 * hmax:
                 continue
-            if abs(a.y - b.y) > 0.35 * hmax:
+            if abs(y_a - ys[j]) > 0.35 * hmax:
                 continue
             parent[find(j)] = find(i)
     groups: dict[int, list[Blob]] = {}

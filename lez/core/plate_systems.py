@@ -64,11 +64,13 @@ class PlateSystemFormat:
     samples: tuple[str, ...] = ()
     notes: str = ""
 
-    @property
+    @functools.cached_property
     def classes(self) -> str:
+        """The template's character classes (``D-LLL-DDD`` -> ``DLLLDDD``), worked out once: the
+        reader asks for them a few hundred times a frame."""
         return "".join(c for c in self.template if c in CLASSES)
 
-    @property
+    @functools.cached_property
     def length(self) -> int:
         return len(self.classes)
 
