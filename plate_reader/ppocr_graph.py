@@ -24,6 +24,7 @@ models' outputs.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -95,6 +96,10 @@ class _Graph:
         users = self.consumers.get(name, [])
         return users[0] if len(users) == 1 and name not in self.outputs else None
 
+    def live(self) -> Iterator[NodeProto]:
+        """The nodes not removed yet, in order (a node removed during the walk is skipped)."""
+        return (n for n in self.nodes if id(n) not in self.dead)
+
     def remove(self, *nodes: NodeProto) -> None:
         self.dead.update(id(n) for n in nodes)
 
@@ -144,9 +149,7 @@ def _hard_swish(g: _Graph) -> int:
     from onnx import helper
 
     done = 0
-    for add in g.nodes:
-        if id(add) in g.dead:
-            continue
+    for add in g.live():
         matched = g.scalar(add, "Add")
         if matched is None or matched[1] != 3.0:
             continue
@@ -172,61 +175,70 @@ def _hard_swish(g: _Graph) -> int:
     return done
 
 
+@dataclass(frozen=True)
+class _Affine:
+    """``Mul(x, scale) -> Add(shift)``, the Add the Mul's one consumer."""
+
+    mul: NodeProto
+    add: NodeProto
+    x: str
+    scale: np.float32
+    shift: np.float32
+
+
+def _affine(g: _Graph, mul: NodeProto | None) -> _Affine | None:
+    scaled = None if mul is None else g.scalar(mul, "Mul")
+    if mul is None or scaled is None:
+        return None
+    add = g.sole(mul.output[0])
+    shifted = None if add is None else g.scalar(add, "Add")
+    if add is None or shifted is None:
+        return None
+    return _Affine(mul, add, scaled[0], np.float32(scaled[1]), np.float32(shifted[1]))
+
+
 def _affine_after_conv(g: _Graph) -> int:
     done = 0
-    for conv in g.nodes:
-        if id(conv) in g.dead:
-            continue
+    for conv in g.live():
         params = g.conv_params(conv)
-        if params is None:
-            continue
-        mul = g.sole(conv.output[0])
-        scaled = None if mul is None else g.scalar(mul, "Mul")
-        if mul is None or scaled is None:
-            continue
-        add = g.sole(mul.output[0])
-        shifted = None if add is None else g.scalar(add, "Add")
-        if add is None or shifted is None:
+        affine = None if params is None else _affine(g, g.sole(conv.output[0]))
+        if params is None or affine is None:
             continue
         w, b = params
-        s, c = np.float32(scaled[1]), np.float32(shifted[1])
-        weights = g.add_initializer(w * s, f"{conv.input[1]}.folded")
-        bias = g.add_initializer(b * s + c, f"{conv.output[0]}.bias_folded")
-        conv.input[:] = [conv.input[0], weights, bias]
-        conv.output[0] = add.output[0]
-        g.remove(mul, add)
+        conv.input[:] = [
+            conv.input[0],
+            g.add_initializer(w * affine.scale, f"{conv.input[1]}.folded"),
+            g.add_initializer(b * affine.scale + affine.shift, f"{conv.output[0]}.bias_folded"),
+        ]
+        conv.output[0] = affine.add.output[0]
+        g.remove(affine.mul, affine.add)
         done += 1
     return done
 
 
 def _affine_before_conv(g: _Graph) -> int:
     done = 0
-    for mul in g.nodes:
-        if id(mul) in g.dead:
-            continue
-        scaled = g.scalar(mul, "Mul")
-        if scaled is None:
-            continue
-        add = g.sole(mul.output[0])
-        shifted = None if add is None else g.scalar(add, "Add")
-        if add is None or shifted is None:
-            continue
-        conv = g.sole(add.output[0])
+    for mul in g.live():
+        affine = _affine(g, mul)
+        conv = None if affine is None else g.sole(affine.add.output[0])
         params = None if conv is None else g.conv_params(conv)
-        if conv is None or params is None or conv.input[0] != add.output[0]:
+        if affine is None or conv is None or params is None:
             continue
         pads = _attr(conv, "pads", [])
         if _attr(conv, "group", 1) != 1 or any(int(p) for p in pads):  # type: ignore[attr-defined]
             continue
         if _attr(conv, "auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
             continue
+        if conv.input[0] != affine.add.output[0]:
+            continue
         w, b = params
-        s, c = np.float32(scaled[1]), np.float32(shifted[1])
-        weights = g.add_initializer(w * s, f"{conv.input[1]}.folded")
-        shift = c * w.sum(axis=tuple(range(1, w.ndim)))
-        bias = g.add_initializer(b + shift, f"{conv.output[0]}.bias_folded")
-        conv.input[:] = [scaled[0], weights, bias]
-        g.remove(mul, add)
+        spread = affine.shift * w.sum(axis=tuple(range(1, w.ndim)))
+        conv.input[:] = [
+            affine.x,
+            g.add_initializer(w * affine.scale, f"{conv.input[1]}.folded"),
+            g.add_initializer(b + spread, f"{conv.output[0]}.bias_folded"),
+        ]
+        g.remove(affine.mul, affine.add)
         done += 1
     return done
 
