@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SHARED ?= ../shared/data
 
-.PHONY: help install kafka demo test test-unit test-integration test-e2e test-bench test-quarantine lint typecheck check bench-plates bench-pipeline services
+.PHONY: help install kafka demo test test-unit test-integration test-e2e test-bench lint typecheck check bench-plates bench-pipeline services
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -59,9 +59,6 @@ check: lint typecheck test ## everything CI needs
 
 test-kafka-chaos: install services kafka ## lez chaos on a 3-node Apache Kafka cluster (not in make test yet)
 	$(PY) -m pytest -q -m kafka_chaos tests/e2e
-
-test-quarantine: install services kafka ## the tests marked quarantine (flaky, cause not found yet; not part of make test)
-	$(PY) -m pytest -q -m quarantine tests
 
 test-bench: install ## the tests marked bench (they read ../shared/data; not part of make test)
 	$(PY) -m pytest -q -m bench

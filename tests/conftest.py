@@ -60,6 +60,10 @@ def broker(request: pytest.FixtureRequest) -> Iterator[str]:
 
     cluster = ApacheKafka.start(nodes=1)
     try:
+        # its transaction log made now, while the broker is empty (1-2 s): made by the first
+        # transactional test, after the session's other tests have filled the broker with
+        # partitions, it took over a minute now and then
+        cluster.prepare_transactions()
         yield cluster.bootstrap
     finally:
         cluster.stop()

@@ -17,6 +17,11 @@ offsets go with the group's metadata (generation, member id; KIP-447), so a zomb
 that lost its partitions in a rebalance cannot commit them; and a worker restarted with the
 same ``transactional.id`` fences its predecessor (whose next transactional call fails with
 ``ProducerFencedError``, fatal: that worker stops) and aborts its open transaction at once.
+The producer's transactional state is initialised before the first poll, so before the worker
+joins its group: a broker whose transaction coordinator is slow to come up (the first
+transactional client of a broker creates its transaction log, tens of seconds on one holding
+thousands of partitions) keeps the worker out of the group, waiting and saying so, instead of
+holding partitions it cannot produce for.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any, Protocol, runtime_checkable
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import (
     KafkaError,
+    KafkaTimeoutError,
     ProducerFencedError,
     TransactionalIdAuthorizationFailedError,
     UnsupportedVersionError,
@@ -404,6 +410,29 @@ class StageRunner:
         producer.begin_transaction()
         self.in_transaction = True
 
+    def _init_transactions(self, stop: StopFlag) -> None:
+        """Initialise the producer's transactional state (transactional runners), waiting for
+        the broker's transaction coordinator as long as it takes unless ``stop`` is set:
+        kafka-python's call gives up after the producer's ``max_block_ms`` and, called again,
+        waits on for the same request."""
+        if not self.transactional or self._transactions_ready:
+            return
+        producer = self._transactional_producer()
+        waited = time.monotonic()
+        while not stop.is_set():
+            try:
+                producer.init_transactions()
+            except KafkaTimeoutError:
+                log.warning(
+                    "%s: the broker's transaction coordinator has not answered for %.0f s;"
+                    " waiting on before joining the group",
+                    self.name,
+                    time.monotonic() - waited,
+                )
+                continue
+            self._transactions_ready = True
+            return
+
     def _transactional_producer(self) -> TransactionalProducer:
         assert isinstance(self.producer, TransactionalProducer)  # noqa: S101 - checked at init
         return self.producer
@@ -526,6 +555,7 @@ class StageRunner:
         that propagates closes them without committing what was not committed yet."""
         log.info("%s worker up%s", self.name, " (transactional)" if self.transactional else "")
         try:
+            self._init_transactions(stop)
             while not stop.is_set():
                 try:
                     wait = self.run_once()
@@ -535,7 +565,7 @@ class StageRunner:
                     self.abort(exc)
                     wait = ABORT_RETRY_S
                 self._pause(stop, wait)
-            if self.on_stop is not None:
+            if self.on_stop is not None and (self._transactions_ready or not self.transactional):
                 self.begin()
                 self.on_stop()
             self.checkpoint()

@@ -51,10 +51,6 @@ def logs(stack: Stack) -> str:
     )
 
 
-# Quarantined (make test-quarantine): in 2 full runs of 7 (CI once, here once) the adapter
-# never crashed because the plate reader, assigned, produced nothing for a minute (its
-# first transactional round, init_transactions, is the suspect); cause not found yet.
-@pytest.mark.quarantine
 @pytest.mark.parametrize("broker", ["apache-kafka"], indirect=True)
 def test_a_stage_killed_between_produce_and_commit_leaves_one_decision_per_passage(
     broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

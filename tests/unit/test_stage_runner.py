@@ -7,10 +7,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from kafka import TopicPartition
-from kafka.errors import ProducerFencedError
+from kafka.errors import KafkaTimeoutError, ProducerFencedError
 
 from lez.app.settings import Settings
 from lez.core.bus import Record
@@ -358,8 +359,14 @@ class FakeTransactionalProducer(FakeProducer):
     fenced: bool = False
     transactional: bool = True
     offsets_sent: list[tuple[dict[TopicPartition, int], Any]] = field(default_factory=list)
+    coordinator_late: int = 0
+    """How many init_transactions calls time out before the coordinator answers."""
 
     def init_transactions(self) -> None:
+        if self.coordinator_late:
+            self.coordinator_late -= 1
+            self.log.events.append("init timed out")
+            raise KafkaTimeoutError("Timeout waiting for transaction coordinator")
         self.log.events.append("init")
 
     def begin_transaction(self) -> None:
@@ -485,6 +492,42 @@ class TestTransactions:
             r.run(StopFlag())
         assert "abort-txn" in log.events and consumer.commits == []
         assert producer.closed
+
+    def test_transactions_are_initialised_before_the_group_is_joined_however_long_it_takes(
+        self,
+    ) -> None:
+        """A broker's transaction coordinator slow to answer (its first transactional client
+        creates the transaction log) keeps the worker out of its group until it answers: it
+        never holds partitions it cannot produce for."""
+        stop = StopFlag()
+        r, consumer, producer, log = tx_runner([{TP0: [rec(0, 0)]}])
+        producer.coordinator_late = 2
+
+        def polled(n: int) -> None:
+            log.events.append("poll")
+            stop.set()
+
+        consumer.on_poll = polled
+        r.run(stop)
+        assert log.events[:4] == ["init timed out", "init timed out", "init", "poll"]
+        assert log.events.count("init") == 1 and producer.offsets_sent == [({TP0: 1}, ANY)]
+
+    def test_a_worker_stopped_while_the_coordinator_is_late_never_polls(self) -> None:
+        stop = StopFlag()
+        r, consumer, producer, log = tx_runner([{TP0: [rec(0, 0)]}])
+        producer.coordinator_late = 10**6
+        consumer.on_poll = lambda _n: log.events.append("poll")
+        real = producer.init_transactions
+
+        def init_then_stop() -> None:
+            if log.events.count("init timed out") == 2:
+                stop.set()
+            real()
+
+        producer.init_transactions = init_then_stop  # type: ignore[method-assign]
+        r.run(stop)
+        assert consumer.polls == 0 and "poll" not in log.events and "begin" not in log.events
+        assert consumer.closed == [False] and producer.closed
 
     def test_transactions_need_a_transactional_producer(self) -> None:
         log = Log()
