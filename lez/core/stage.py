@@ -414,7 +414,9 @@ class StageRunner:
         """Initialise the producer's transactional state (transactional runners), waiting for
         the broker's transaction coordinator as long as it takes unless ``stop`` is set:
         kafka-python's call gives up after the producer's ``max_block_ms`` and, called again,
-        waits on for the same request."""
+        waits on for the same request; after another Kafka error (the broker not reachable
+        yet) it tries again a second later. A fatal one (fenced, not authorised, no
+        transactions on this broker) stops the worker."""
         if not self.transactional or self._transactions_ready:
             return
         producer = self._transactional_producer()
@@ -422,13 +424,18 @@ class StageRunner:
         while not stop.is_set():
             try:
                 producer.init_transactions()
-            except KafkaTimeoutError:
+            except FATAL_TRANSACTION_ERRORS:
+                raise
+            except KafkaError as exc:
                 log.warning(
-                    "%s: the broker's transaction coordinator has not answered for %.0f s;"
-                    " waiting on before joining the group",
+                    "%s: transactions not initialised after %.0f s (%s); trying on before"
+                    " joining the group",
                     self.name,
                     time.monotonic() - waited,
+                    type(exc).__name__,
                 )
+                if not isinstance(exc, KafkaTimeoutError):  # a timeout has waited already
+                    self._pause(stop, ABORT_RETRY_S)
                 continue
             self._transactions_ready = True
             return

@@ -11,7 +11,12 @@ from unittest.mock import ANY
 
 import pytest
 from kafka import TopicPartition
-from kafka.errors import KafkaTimeoutError, ProducerFencedError
+from kafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    ProducerFencedError,
+)
 
 from lez.app.settings import Settings
 from lez.core.bus import Record
@@ -361,12 +366,18 @@ class FakeTransactionalProducer(FakeProducer):
     offsets_sent: list[tuple[dict[TopicPartition, int], Any]] = field(default_factory=list)
     coordinator_late: int = 0
     """How many init_transactions calls time out before the coordinator answers."""
+    init_errors: list[KafkaError] = field(default_factory=list)
+    """Errors the next init_transactions calls raise, in turn (after the late ones)."""
 
     def init_transactions(self) -> None:
         if self.coordinator_late:
             self.coordinator_late -= 1
             self.log.events.append("init timed out")
             raise KafkaTimeoutError("Timeout waiting for transaction coordinator")
+        if self.init_errors:
+            error = self.init_errors.pop(0)
+            self.log.events.append(f"init {type(error).__name__}")
+            raise error
         self.log.events.append("init")
 
     def begin_transaction(self) -> None:
@@ -511,6 +522,23 @@ class TestTransactions:
         r.run(stop)
         assert log.events[:4] == ["init timed out", "init timed out", "init", "poll"]
         assert log.events.count("init") == 1 and producer.offsets_sent == [({TP0: 1}, ANY)]
+
+    def test_a_broker_not_reachable_yet_is_tried_again_one_that_fences_stops_the_worker(
+        self,
+    ) -> None:
+        stop = StopFlag()
+        r, consumer, producer, log = tx_runner([{TP0: [rec(0, 0)]}])
+        producer.init_errors = [KafkaConnectionError()]
+        consumer.on_poll = lambda _n: stop.set()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("lez.core.stage.ABORT_RETRY_S", 0.0)
+            r.run(stop)
+        assert log.events[:2] == ["init KafkaConnectionError", "init"] and consumer.polls == 1
+        r, consumer, producer, log = tx_runner([{TP0: [rec(0, 0)]}])
+        producer.init_errors = [ProducerFencedError("another producer has this id")]
+        with pytest.raises(ProducerFencedError):
+            r.run(StopFlag())
+        assert consumer.polls == 0 and producer.closed
 
     def test_a_worker_stopped_while_the_coordinator_is_late_never_polls(self) -> None:
         stop = StopFlag()
