@@ -338,24 +338,24 @@ def correlations(
     )
     # the letter heights whose templates fit the area (a template is the letters and half a
     # letter above and below), and the blurs at the band's scale: the same for every code
-    sizes = [
-        (glyph_h, sigma)
+    heights = [
+        (glyph_h, glyph_h + 2 * max(2, glyph_h // 2))
         for glyph_h in (int(round(share * WORK_HEIGHT)) for share in GLYPH_HEIGHTS)
-        if glyph_h + 2 * max(2, glyph_h // 2) <= rows
-        for sigma in (round(4 * blur * f) / 4 for blur in BLURS)
     ]
+    blurs = [round(4 * blur * f) / 4 for blur in BLURS]
     fonts = _font_ids()
     pool = tuple(dict.fromkeys(codes))
     best = np.full(len(pool), -1.0, np.float32)
     # cv2.matchTemplate's TM_CCOEFF_NORMED for every template at once: each window of the
     # area, its mean taken out, against each template (mean out, unit norm), over the
     # window's norm
-    for glyph_h in sorted({g for g, _ in sizes}):
-        rows_t = glyph_h + 2 * max(2, glyph_h // 2)
-        windows = sliding_window_view(padded, (rows_t, width)).reshape(-1, rows_t * width)
+    for glyph_h, tall in heights:
+        if tall > rows:
+            continue
+        windows = sliding_window_view(padded, (tall, width)).reshape(-1, tall * width)
         windows = windows - windows.mean(axis=1, keepdims=True)
         scale = 1.0 / np.maximum(np.linalg.norm(windows, axis=1), 1e-6)
-        for sigma in (s for g, s in sizes if g == glyph_h):
+        for sigma in blurs:
             fit = (_templates(pool, fonts, glyph_h, width, sigma) @ windows.T) * scale[None, :]
             best = np.maximum(best, fit.max(axis=1).reshape(len(pool), len(fonts)).max(axis=1))
     return {code: float(r) for code, r in zip(pool, best, strict=True)}

@@ -148,15 +148,14 @@ class ApacheKafka:
         raise BrokerError(f"Apache Kafka node {node.node_id} not listening after "
                           f"{START_TIMEOUT_S:g} s (log: {node.log})")  # fmt: skip
 
-    def prepare_transactions(self, timeout_s: float = 180.0) -> float:
+    def prepare_transactions(self, timeout_s: float = 180.0) -> None:
         """Have the cluster create its transaction log now (``__transaction_state``, 50
         partitions): its first transactional client does, and on a broker that already holds
         thousands of partitions that takes tens of seconds (measured here under load: 1.4 s on
         a fresh node, 19.5 s with 2,400 partitions, 40.7 s with 6,000), long enough for a
-        stage's first round to stall while it holds its partitions. Seconds it took."""
+        stage's first round to stall while it holds its partitions."""
         from kafka import KafkaProducer
 
-        started = time.monotonic()
         producer = KafkaProducer(
             bootstrap_servers=self.bootstrap,
             transactional_id=f"lez.prepare-{uuid.uuid4().hex[:8]}",
@@ -166,7 +165,6 @@ class ApacheKafka:
             producer.init_transactions()
         finally:
             producer.close()
-        return time.monotonic() - started
 
     def kill(self, node_id: int) -> None:
         """SIGKILL one node (a broker lost mid-stream)."""
