@@ -8,6 +8,7 @@ costs a few milliseconds per frame, far cheaper than a CNN text detector on one 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -54,8 +55,18 @@ class TextLine:
         return float(np.median([b.h for b in self.blobs]))
 
 
+def _components(binary: GreyImage) -> npt.NDArray[np.int32]:
+    """The statistics of the 8-connected components of ``binary`` (background first), as
+    ``cv2.connectedComponentsWithStats`` gives them: Grana's block-based labelling finds the
+    same components, numbered in the same order, in three quarters of the default's time."""
+    _, _, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        binary, 8, cv2.CV_32S, cv2.CCL_GRANA
+    )
+    return np.asarray(stats, dtype=np.int32)
+
+
 def _char_blobs(binary: GreyImage, min_h: int, max_h: int) -> list[Blob]:
-    _, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    stats = _components(binary)
     # filtered on whole columns: a frame has thousands of components, most of them noise
     s = stats[1:].astype(np.int64)
     w, h = s[:, cv2.CC_STAT_WIDTH], s[:, cv2.CC_STAT_HEIGHT]
@@ -199,25 +210,42 @@ def _merge_collinear(lines: list[TextLine]) -> list[TextLine]:
     return out
 
 
+ADAPTIVE_BLOCKS = (15, 31)
+"""Neighbourhood sizes (pixels) of the adaptive thresholds of :func:`find_text_lines`."""
+ADAPTIVE_C = 7
+"""What a pixel must be darker (lighter) than its neighbourhood's mean to be character ink
+(ground) there; an integer, so the two polarities split the pixels exactly."""
+
+
+def _thresholds(grey: GreyImage) -> Iterator[tuple[int, GreyImage]]:
+    """The adaptive thresholds characters are looked for in: per neighbourhood size, dark ink
+    (``THRESH_BINARY_INV``) then light (``THRESH_BINARY``), as ``cv2.adaptiveThreshold`` makes
+    them. The neighbourhood means are computed once per size: a pixel is in the inverted
+    threshold exactly where it is not in the plain one (``src - mean <= -C`` against
+    ``> -C``, with an integer ``C``)."""
+    for block in ADAPTIVE_BLOCKS:
+        light = cv2.adaptiveThreshold(
+            grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, block, ADAPTIVE_C
+        )
+        yield cv2.THRESH_BINARY_INV, np.asarray(cv2.bitwise_not(light), dtype=np.uint8)
+        yield cv2.THRESH_BINARY, np.asarray(light, dtype=np.uint8)
+
+
 def find_text_lines(grey: GreyImage, max_lines: int = 8) -> list[TextLine]:
     """Candidate plate text lines in a grey frame, most plate-like first."""
     h_img = grey.shape[0]
     min_h = 8
     max_h = max(min_h + 1, int(h_img * 0.25))
     lines: list[TextLine] = []
-    for block in (15, 31):
-        for polarity in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
-            binary = cv2.adaptiveThreshold(
-                grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, polarity, block, 7
-            )
-            for group in _group(_char_blobs(np.asarray(binary, np.uint8), min_h, max_h)):
-                line = _line_from(group)
-                if line is not None:
-                    if polarity == cv2.THRESH_BINARY:
-                        line = TextLine(
-                            line.x, line.y, line.w, line.h, line.blobs, line.score - 1.0, False
-                        )
-                    lines.append(line)
+    for polarity, binary in _thresholds(grey):
+        for group in _group(_char_blobs(binary, min_h, max_h)):
+            line = _line_from(group)
+            if line is not None:
+                if polarity == cv2.THRESH_BINARY:
+                    line = TextLine(
+                        line.x, line.y, line.w, line.h, line.blobs, line.score - 1.0, False
+                    )
+                lines.append(line)
     lines = _merge_collinear(lines)
     lines.extend(find_text_bands(grey))
     lines.sort(key=lambda ln: ln.score, reverse=True)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from plate_reader.detect import find_plate_rects, find_text_lines
+from plate_reader.detect import _components, _thresholds, find_plate_rects, find_text_lines
 from plate_reader.reader import decode_jpeg, find_regions, plate_grey
 
 
@@ -56,3 +56,37 @@ def test_decode_jpeg_detects_truncation() -> None:
     assert decode_jpeg(data).shape == (300, 480, 3)
     with pytest.raises(ValueError, match="truncated"):
         decode_jpeg(data[:-200])
+
+
+def _textured(seed: int) -> np.ndarray:
+    """A frame with a plate, other lettering, gradients and noise: thousands of components."""
+    rng = np.random.default_rng(seed)
+    frame = _frame("1-ABC-123", 18)
+    cv2.putText(frame, "GARAGE 24", (20, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (220, 220, 220), 2)
+    ramp = np.linspace(0, 60, frame.shape[1], dtype=np.float64)[None, :, None]
+    noisy = frame + ramp + rng.normal(0, 12, frame.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_thresholds_are_opencvs_adaptive_thresholds(seed: int) -> None:
+    grey = plate_grey(_textured(seed))
+    made = list(_thresholds(grey))
+    expected = [
+        (polarity, cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, polarity, block, 7))
+        for block in (15, 31)
+        for polarity in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY)
+    ]
+    assert [p for p, _ in made] == [p for p, _ in expected]
+    for (_, got), (_, want) in zip(made, expected, strict=True):
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_components_are_opencvs_default_labelling(seed: int) -> None:
+    """Same components in the same order (the order decides ties between text lines)."""
+    for _, binary in _thresholds(plate_grey(_textured(seed))):
+        _, _, want, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+        got = _components(binary)
+        assert len(got) > 100
+        assert np.array_equal(got, want)
