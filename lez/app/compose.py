@@ -29,6 +29,7 @@ from lez.app.metrics import Metrics
 from lez.app.settings import Settings
 from lez.app.sim.errors import ScenarioError
 from lez.core.bus import (
+    FETCH_MAX_WAIT_MS,
     make_consumer,
     make_fetch_consumer,
     make_stage_producer,
@@ -66,15 +67,22 @@ def stage_clients(
     topics: Iterable[str],
     *,
     listener: ConsumerRebalanceListener | None = None,
+    fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
 ) -> tuple[KafkaConsumer, KafkaProducer]:
     """The Kafka clients of one instance of ``stage``: its group's consumer of ``topics``
-    and its producer. With ``LEZ_KAFKA_TRANSACTIONS`` the producer is transactional (a
-    ``transactional.id`` stable for this stage instance) and the consumer reads committed
-    records only; the stage runner then commits each round as one transaction."""
+    (fetches held up to ``fetch_max_wait_ms`` while there is nothing new) and its producer.
+    With ``LEZ_KAFKA_TRANSACTIONS`` the producer is transactional (a ``transactional.id``
+    stable for this stage instance) and the consumer reads committed records only; the stage
+    runner then commits each round as one transaction."""
     group = settings.group(stage)
     producer = make_stage_producer(bootstrap, transactions=stage_transactions(settings, group))
     consumer = make_consumer(
-        settings, bootstrap, group, topics, listener=ready_listener(settings, group, listener)
+        settings,
+        bootstrap,
+        group,
+        topics,
+        listener=ready_listener(settings, group, listener),
+        fetch_max_wait_ms=fetch_max_wait_ms,
     )
     return consumer, producer
 
@@ -95,7 +103,12 @@ def plate_reader_worker(
 
     rebalance = Rebalance(worker.STAGE)
     consumer, producer = stage_clients(
-        settings, bootstrap, worker.STAGE, worker.INPUTS, listener=rebalance
+        settings,
+        bootstrap,
+        worker.STAGE,
+        worker.INPUTS,
+        listener=rebalance,
+        fetch_max_wait_ms=worker.FETCH_MAX_WAIT_MS,
     )
     return worker.PlateReaderWorker(
         settings,
