@@ -20,6 +20,11 @@ class PlateReaderMetrics(CoreMetrics):
             ["outcome"],
             registry=r,
         )
+        self.frames_skipped = Counter(
+            "lez_frames_skipped",
+            "Frames not read because their passage was already settled",
+            registry=r,
+        )
         self.ocr_seconds = Histogram(
             "lez_ocr_seconds", "Plate detection and reading time per frame",
             buckets=OCR_BUCKETS, registry=r,

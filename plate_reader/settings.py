@@ -13,6 +13,10 @@ class PlateReaderSettings(CoreSettings):
     # most of the capture-to-decision latency of a camera's last passage.
     passage_idle_s: float = 1.0
     ocr_threads: int = 1
+    # A frame whose passage is already settled (two frames read the same plate surely, its
+    # country established, nothing read otherwise) is not read: it stays in the passage, and
+    # in its evidence, unread. False: every frame is read.
+    skip_settled_frames: bool = True
     # True: the plate reader copies every frame's JPEG onto lez.plates (the old behaviour).
     # False: lez.plates carries only references (partition, offset on lez.frames) and the FIDUS
     # adapter fetches the frames of a decision that needs evidence.

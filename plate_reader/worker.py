@@ -24,7 +24,14 @@ from kafka.errors import KafkaError
 from lez.core.bus import Record
 from lez.core.cameras import CameraRegistry
 from lez.core.errors import EventError, LezError, PoisonRecord
-from lez.core.events import FrameEvent, FrameRead, FrameRef, PassageEvent, parse_event
+from lez.core.events import (
+    ESTABLISHED_COUNTRY_SOURCES,
+    FrameEvent,
+    FrameRead,
+    FrameRef,
+    PassageEvent,
+    parse_event,
+)
 from lez.core.jpeg import check_pixel_budget
 from lez.core.metrics import Health
 from lez.core.names import FRAMES, PLATE_READER, PLATES
@@ -41,6 +48,7 @@ from plate_reader.base import PassageVote, PlateRead
 from plate_reader.errors import FrameDecodeError, UnknownCameraError
 from plate_reader.metrics import PlateReaderMetrics
 from plate_reader.settings import PlateReaderSettings
+from plate_reader.voting import AUTO_ISSUE_THRESHOLD
 
 log = logging.getLogger(__name__)
 STAGE = PLATE_READER
@@ -51,6 +59,8 @@ FETCH_MAX_WAIT_MS = 100
 (the other stages: 500). A connection answers in order, and the reader asks for a
 partition's end before it closes an idle passage: behind a fetch held 500 ms that ask waited
 253 ms at the median on the embedded broker, 2 ms with 100 (issue 23)."""
+SETTLED_FRAMES = 2
+"""Frames that must read a passage's plate alike before its later frames go unread."""
 SEEN_KEYS = 100_000
 # A capture time further ahead of the broker's record time than this is dead-lettered.
 MAX_FUTURE_S = 300.0
@@ -69,10 +79,11 @@ class FramesConsumer(Consumer, Protocol):
     def highwater(self, partition: TopicPartition) -> int | None: ...
 
 
-def frame_read(seq: int, read: PlateRead | None) -> FrameRead:
-    """What the reader made of one frame (its best read), as the passage event carries it."""
+def frame_read(seq: int, read: PlateRead | None, *, skipped: bool = False) -> FrameRead:
+    """What the reader made of one frame (its best read), as the passage event carries it;
+    ``skipped``: the frame was not read, its passage being settled before it."""
     if read is None:
-        return FrameRead(seq=seq, text=None)
+        return FrameRead(seq=seq, text=None, skipped=skipped)
     ev = read.evidence
     return FrameRead(
         seq=seq,
@@ -98,6 +109,8 @@ class _OpenPassage:
     first_offset: int
     frames: list[tuple[Record, FrameEvent, list[PlateRead]]] = field(default_factory=list)
     last_wall: float = 0.0
+    skipped: set[int] = field(default_factory=set)
+    """Sequence numbers of its frames not read (:meth:`PassageGrouper.settled`)."""
 
     @property
     def last_sent_ms(self) -> int:
@@ -128,19 +141,54 @@ class PassageGrouper:
         self.committed: dict[TopicPartition, int] = {}
         self.emitted = 0
 
-    def add(self, record: Record, frame: FrameEvent, reads: list[PlateRead]) -> None:
+    def _joins(self, record: Record, frame: FrameEvent) -> _OpenPassage | None:
+        """The open passage ``frame`` belongs to (its camera's, captured within
+        ``passage_gap_s`` after its last frame), if any."""
+        cur = self.open.get((TopicPartition(record.topic, record.partition), frame.camera_id))
+        if cur is None:
+            return None
+        gap = (frame.captured_at - cur.frames[-1][1].captured_at).total_seconds()
+        return cur if 0 <= gap <= self.settings.passage_gap_s else None
+
+    def settled(self, record: Record, frame: FrameEvent) -> bool:
+        """Whether the passage ``frame`` joins is settled without it, so that it need not be
+        read: at least ``SETTLED_FRAMES`` frames read the same plate and no frame read anything
+        else, its format is valid and auto-issuable, its country established by the plate
+        itself (band, colours, layout) with no other country left to look up, and the vote
+        over them is sure enough to issue (``AUTO_ISSUE_THRESHOLD``). A frame more could then
+        only agree, or lower the confidence of a plate two frames already read surely. With
+        ``skip_settled_frames`` off, never."""
+        if not self.settings.skip_settled_frames:
+            return False
+        cur = self._joins(record, frame)
+        if cur is None:
+            return False
+        reads = [r for _, _, r in cur.frames]
+        vote = self.voter(reads)
+        return (
+            vote.format_valid
+            and vote.confidence >= AUTO_ISSUE_THRESHOLD
+            and vote.agreeing_frames >= SETTLED_FRAMES
+            and vote.agreeing_frames == sum(1 for r in reads if r)
+            and vote.country_source in ESTABLISHED_COUNTRY_SOURCES
+            and not vote.country_candidates
+        )
+
+    def add(
+        self, record: Record, frame: FrameEvent, reads: list[PlateRead], *, skipped: bool = False
+    ) -> None:
+        """Add ``frame`` (read as ``reads``; ``skipped``: not read, :meth:`settled`) to its
+        camera's open passage, closing that passage first when ``frame`` starts another."""
         tp = TopicPartition(record.topic, record.partition)
         key = (tp, frame.camera_id)
-        cur = self.open.get(key)
-        if cur is not None:
-            last = cur.frames[-1][1]
-            gap = (frame.captured_at - last.captured_at).total_seconds()
-            if gap < 0 or gap > self.settings.passage_gap_s:
-                self._close(key)
-                cur = None
+        cur = self._joins(record, frame)
         if cur is None:
+            if key in self.open:
+                self._close(key)
             cur = _OpenPassage(tp=tp, first_offset=record.offset)
             self.open[key] = cur
+        if skipped:
+            cur.skipped.add(frame.seq)
         cur.frames.append((record, frame, reads))
         cur.last_wall = time.monotonic()
         self.consumed(record)
@@ -222,7 +270,10 @@ class PassageGrouper:
         first = p.frames[0][1]
         reads = [r for _, _, r in p.frames]
         vote = self.voter(reads)
-        frame_reads = tuple(frame_read(f.seq, r[0] if r else None) for _, f, r in p.frames)
+        frame_reads = tuple(
+            frame_read(f.seq, r[0] if r else None, skipped=f.seq in p.skipped)
+            for _, f, r in p.frames
+        )
         return PassageEvent(
             passage_id=f"{first.camera_id}:{first.seq}",
             camera_id=first.camera_id,
@@ -322,6 +373,7 @@ class PlateReaderWorker:
             before_commit=before_commit,
         ).every(0, lambda: self.grouper.close_idle(caught_up=self._caught_up))
         self.frames_read = 0
+        self.frames_skipped = 0
         self.duplicates = 0
         # Frame keys (camera id + seq) seen per partition: a frame the edge sent twice (a
         # resend after a lost acknowledgement) must not join a passage twice or start one.
@@ -376,14 +428,22 @@ class PlateReaderWorker:
         if self._duplicate(record, frame):
             return
         try:
-            reads = self._checked_reads(record, frame)
+            self._check(record, frame)
+            skipped = self.grouper.settled(record, frame)
+            reads = [] if skipped else self._reads(frame)
         except (ValueError, LezError) as exc:
             raise PoisonRecord(exc, camera_id=frame.camera_id, seq=frame.seq) from exc
-        self.frames_read += 1
-        self.grouper.add(record, frame, reads)
+        if skipped:
+            self.frames_skipped += 1
+            if self.metrics is not None:
+                self.metrics.frames_skipped.inc()
+        else:
+            self.frames_read += 1
+        self.grouper.add(record, frame, reads, skipped=skipped)
 
-    def _checked_reads(self, record: Record, frame: FrameEvent) -> list[PlateRead]:
-        """The plates of a frame that passes the checks; ValueError or LezError otherwise."""
+    def _check(self, record: Record, frame: FrameEvent) -> None:
+        """ValueError or LezError for a frame that must not be read (or joined to a passage):
+        an unknown camera, too many bytes or pixels, a capture time far ahead."""
         if self.cameras is not None and self.cameras.get(frame.camera_id) is None:
             raise UnknownCameraError(frame.camera_id)
         if len(frame.jpeg) > self.settings.max_frame_bytes:
@@ -396,6 +456,9 @@ class PlateReaderWorker:
                 f"capture time {frame.captured_at.isoformat()} is {ahead:.0f} s ahead of "
                 f"the broker time (limit {MAX_FUTURE_S:.0f} s): camera clock wrong?"
             )
+
+    def _reads(self, frame: FrameEvent) -> list[PlateRead]:
+        """The plates of a checked frame; ValueError or LezError for one that cannot be read."""
         try:
             if self.metrics is None:
                 return self.read_frame(frame)

@@ -127,6 +127,9 @@ class FrameRead(_Event):
     # The plate's region in the frame, (x, y, width, height) in pixels; None: not kept. The
     # console and the notice show it enlarged beside the frame.
     bbox: tuple[int, int, int, int] | None = None
+    # True: the frame was not read, its passage being settled by the frames before it (two
+    # agreeing sure reads); it is in the passage and its evidence all the same.
+    skipped: bool = False
 
 
 class PassageEvent(_Event):

@@ -25,7 +25,7 @@ from fines.service import FinesPolicy, packaged_rules, record_decision, settle_d
 from lez.app.compose import relookup as fidus_relookup
 from lez.app.settings import Settings
 from lez.app.sim.div_service import create_app as div_app
-from lez.core.events import VehicleRecord
+from lez.core.events import FrameRead, VehicleRecord
 from tests.integration.test_console import PASSWORDS, login, seed_users
 from tests.integration.test_fines_db import decision
 from tests.unit.test_fidus_client import AUTHORITIES, KEY, serve
@@ -334,3 +334,22 @@ def test_wrong_password_is_refused_and_audited(console: Console) -> None:
         ).all()
         assert sorted(failed) == ["olga", "who"]
         assert s.scalar(select(NoticeHistory.id)) is not None
+
+
+def test_the_review_page_says_which_frames_were_not_read(console: Console) -> None:
+    """A frame its settled passage did not need read (issue 23) is named as such, not shown as
+    an unreadable frame."""
+    doubtful = decision("1-NEW-444", "2023-09-05T08:10:00+02:00", "review", seq=20)
+    reads = (
+        FrameRead(seq=20, text="1-NEW-444", confidence=0.97),
+        FrameRead(seq=21, text="1-NEW-444", confidence=0.96),
+        FrameRead(seq=22, text=None, skipped=True),
+    )
+    passage = doubtful.passage.model_copy(update={"reads": reads})
+    with console.sessions.begin() as s:
+        record_decision(
+            s, doubtful.model_copy(update={"passage": passage}), FinesPolicy(rules=packaged_rules())
+        )
+    page = console.client.get("/review")
+    assert page.status_code == 200, page.text
+    assert "1-NEW-444 (0.97), 1-NEW-444 (0.96), not read: passage settled" in page.text
