@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 
 from fidus_adapter.evidence import FrameFetcher, attach_evidence
@@ -298,7 +299,9 @@ class FidusAdapterWorker:
     """The stage, handed its parts by the app (``lez.app.compose``): ``consumer`` of
     ``INPUTS`` in the stage's group, ``producer``, the registry ``adapter`` (any
     ``PlateLookup``), the ``rules`` and the ``fetcher`` of the frames a decision that needs
-    evidence references (when lez.plates carries references instead of images)."""
+    evidence references (when lez.plates carries references instead of images);
+    ``audit_batch`` opens a batch of the adapter's audit rows around one passage's lookups
+    (``BatchingAuditSink.batch``: one commit a passage; by default each row its own)."""
 
     def __init__(
         self,
@@ -313,9 +316,11 @@ class FidusAdapterWorker:
         metrics: FidusAdapterMetrics | None = None,
         health: Health | None = None,
         before_commit: Callable[[Offsets], None] | None = None,
+        audit_batch: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
         self.settings = settings
         self.adapter = adapter
+        self.audit_batch = audit_batch
         self.metrics = metrics
         self.rules = rules
         self.cameras = cameras
@@ -341,14 +346,16 @@ class FidusAdapterWorker:
     def _judge(self, record: Record) -> None:
         passage = parse_event(PassageEvent, record.value, topic=record.topic, offset=record.offset)
         try:
-            decision = decide(
-                passage,
-                self.adapter,
-                self.rules,
-                threshold=self.settings.auto_issue_threshold,
-                cameras=self.cameras,
-                ground_truth_honoured=self.settings.replay_ground_truth,
-            )
+            # the passage's audit rows are written together, before its decision is sent
+            with self.audit_batch():
+                decision = decide(
+                    passage,
+                    self.adapter,
+                    self.rules,
+                    threshold=self.settings.auto_issue_threshold,
+                    cameras=self.cameras,
+                    ground_truth_honoured=self.settings.replay_ground_truth,
+                )
         except RegistryUnavailable:
             raise  # transient: the runner rewinds, the passage is read again later
         except (EventError, RegistryError, RulesError, ValueError) as exc:

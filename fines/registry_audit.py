@@ -9,7 +9,7 @@ the same way: :func:`audit_plate_hash`). Rows older than the retention are remov
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -104,8 +104,12 @@ class SqlAuditSink:
         self._next_purge = clock()
 
     def record(self, entry: AuditEntry) -> None:
+        self.record_many([entry])
+
+    def record_many(self, entries: Sequence[AuditEntry]) -> None:
+        """Insert ``entries`` in one transaction (a passage's lookups: one commit)."""
         with self.sessions.begin() as session:
-            session.add(
+            session.add_all(
                 RegistryAudit(
                     at=entry.at,
                     authority=entry.authority,
@@ -116,6 +120,7 @@ class SqlAuditSink:
                     result=entry.result,
                     detail=entry.detail,
                 )
+                for entry in entries
             )
         if self._retention is not None and self._clock() >= self._next_purge:
             self._next_purge = self._clock() + self._purge_every_s

@@ -361,7 +361,8 @@ def _run_fidus_adapter(
 
     sessions = compose.sessions(settings)
     with observe_worker(settings, sessions=sessions, registry=True) as obs:
-        adapter = compose.adapter(settings, sessions, actor="fidus-adapter-worker")
+        audit = compose.batching_audit_sink(settings, sessions)
+        adapter = compose.adapter(settings, sessions, actor="fidus-adapter-worker", audit=audit)
         with compose.fidus_adapter_worker(
             settings,
             bootstrap,
@@ -369,6 +370,7 @@ def _run_fidus_adapter(
             compose.rules(settings),
             metrics=obs.metrics,
             health=obs.health,
+            audit_batch=audit.batch,
         ) as worker:
             worker.run(stop)
 

@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,7 +41,7 @@ from lez.core.events import FrameEvent
 from lez.core.metrics import Health
 from lez.core.names import PURPOSE_LEZ, PURPOSE_POLICE
 from lez.core.plates import normalize_plate
-from lez.core.registry import AuditSink, LookupResult
+from lez.core.registry import AuditSink, BatchingAuditSink, LookupResult
 from lez.core.rules import RuleBook
 from lez.core.stage import Offsets, Rebalance
 from plate_reader.base import PlateRead
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from fidus_adapter.hotlist import Hotlist, HotlistWorker
     from fidus_adapter.lookalikes import PlateLookup
     from fidus_adapter.worker import FidusAdapterWorker
+    from fines.registry_audit import SqlAuditSink
     from lez.app.sim.div_service import DivAuditLog
     from plate_reader.reader import Engine, OcrPlateReader
     from plate_reader.worker import FrameReader, PlateReaderWorker
@@ -134,9 +135,11 @@ def fidus_adapter_worker(
     *,
     metrics: Metrics | None = None,
     health: Health | None = None,
+    audit_batch: Callable[[], AbstractContextManager[None]] = nullcontext,
 ) -> Iterator[FidusAdapterWorker]:
     """A FIDUS adapter worker with its clients and its evidence fetcher (a consumer of
-    lez.frames outside any group, made on first use, closed on the way out)."""
+    lez.frames outside any group, made on first use, closed on the way out); ``audit_batch``:
+    the batches of ``adapter_``'s audit sink (:func:`batching_audit_sink`)."""
     from fidus_adapter import worker
     from fidus_adapter.evidence import KafkaFrameFetcher
 
@@ -154,6 +157,7 @@ def fidus_adapter_worker(
             metrics=metrics,
             health=health,
             before_commit=crash_after_produce(settings),
+            audit_batch=audit_batch,
         )
     finally:
         fetcher.close()
@@ -240,7 +244,15 @@ def div_audit(settings: Settings) -> DivAuditLog:
     )
 
 
-def registry_audit_sink(settings: Settings, sessions_: sessionmaker[Session]) -> AuditSink:
+def batching_audit_sink(
+    settings: Settings, sessions_: sessionmaker[Session]
+) -> BatchingAuditSink:
+    """The registry audit (:func:`registry_audit_sink`) written a batch at a time where a
+    batch is open: the FIDUS adapter worker's, one commit per passage."""
+    return BatchingAuditSink(registry_audit_sink(settings, sessions_))
+
+
+def registry_audit_sink(settings: Settings, sessions_: sessionmaker[Session]) -> SqlAuditSink:
     from fines.registry_audit import SqlAuditSink
 
     return SqlAuditSink(
@@ -325,7 +337,10 @@ def adapter(
     actor: str,
     *,
     authority: str | None = None,
+    audit: AuditSink | None = None,
 ) -> FidusAdapter:
+    """The FIDUS adapter of ``authority`` (the LEZ's by default) for ``actor``, its lookups
+    audited in ``audit`` (the registry audit table, one row a commit, by default)."""
     if not settings.div_url:
         raise ConfigError("LEZ_DIV_URL is not set: where is the registry (mock DIV) service?")
     authority = authority or settings.fidus_authority
@@ -334,7 +349,7 @@ def adapter(
         authority=authority,
         actor=actor,
         authorisations=authorisations(settings),
-        audit=registry_audit_sink(settings, sessions_),
+        audit=audit if audit is not None else registry_audit_sink(settings, sessions_),
         secret=registry_credential(settings, authority),
         timeout_s=settings.div_timeout_s,
     )

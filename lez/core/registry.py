@@ -4,6 +4,8 @@ only see these types)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -42,14 +44,54 @@ class AuditSink(Protocol):
     def record(self, entry: AuditEntry) -> None: ...
 
 
+class BulkAuditSink(AuditSink, Protocol):
+    def record_many(self, entries: Sequence[AuditEntry]) -> None:
+        """Record ``entries`` together (one transaction: all of them or none)."""
+
+
+class BatchingAuditSink:
+    """An audit sink that holds what is recorded while a batch is open and hands it to
+    ``sink`` in one write when the batch closes (:meth:`batch`: one passage's lookups, the
+    decision sent only after); outside a batch, each entry at once. A batch that ends in an
+    error is written too, before the error goes on."""
+
+    def __init__(self, sink: BulkAuditSink) -> None:
+        self._sink = sink
+        self._held: list[AuditEntry] | None = None
+
+    def record(self, entry: AuditEntry) -> None:
+        if self._held is None:
+            self._sink.record(entry)
+        else:
+            self._held.append(entry)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        if self._held is not None:
+            raise RuntimeError("an audit batch is already open")
+        self._held = []
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            if held:
+                self._sink.record_many(held)
+
+
 @dataclass
 class InMemoryAuditSink:
     """An audit sink keeping the entries in a list (tests, replay)."""
 
     entries: list[AuditEntry] = field(default_factory=list)
+    writes: int = 0
+    """Calls of :meth:`record` and :meth:`record_many` (a batch is one write)."""
 
     def record(self, entry: AuditEntry) -> None:
-        self.entries.append(entry)
+        self.record_many([entry])
+
+    def record_many(self, entries: Sequence[AuditEntry]) -> None:
+        self.entries.extend(entries)
+        self.writes += 1
 
     @property
     def results(self) -> list[str]:
