@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -354,6 +354,7 @@ class _Fitting:
             tuple[tuple[str, ...], tuple[int, ...]], tuple[str, tuple[float, ...], float]
         ] = {}
         self.sep_scores: dict[tuple[tuple[int, ...], frozenset[int]], float] = {}
+        self.by_cost: dict[int, list[tuple[tuple[int, ...], float]]] = {}
 
     def keep_sets(self, m: int) -> list[tuple[tuple[int, ...], float]]:
         """The ways to keep ``m`` of the decoded positions, with the cost of the ignored."""
@@ -363,32 +364,47 @@ class _Fitting:
             self.by_length[m] = sets
         return sets
 
+    def sets_by_cost(self, m: int) -> list[tuple[tuple[int, ...], float]]:
+        """:meth:`keep_sets` cheapest first (of equal costs, in their order)."""
+        sets = self.by_cost.get(m)
+        if sets is None:
+            sets = self.by_cost[m] = sorted(self.keep_sets(m), key=lambda kc: kc[1])
+        return sets
+
+    def score(
+        self, shape: _Shape, bonus: float, keep: tuple[int, ...], cost: float
+    ) -> tuple[float, str, tuple[float, ...]]:
+        """(score, text, character confidences) of the format of ``shape`` (its log prior
+        plus ``bonus``) on the decoded positions ``keep`` (dropping the others costs
+        ``cost``). The score is at most ``(bonus - cost) / n``: every other term is a log of a
+        probability (:func:`_best_by_bound` relies on it)."""
+        allowed, expected = shape.allowed, shape.expected
+        hit = self.picked.get((allowed, keep))
+        if hit is None:
+            picks = [self.positions[k].best(allowed[j]) for j, k in enumerate(keep)]
+            hit = (
+                "".join(p[0] for p in picks),
+                tuple(p[1] for p in picks),
+                sum(p[2] for p in picks),
+            )
+            self.picked[(allowed, keep)] = hit
+        text, confs, logs = hit
+        sep = 0.0
+        if self.separators:
+            got = self.sep_scores.get((keep, expected))
+            if got is None:
+                got = self.sep_scores[(keep, expected)] = _separator_score(
+                    keep, self.separators, expected
+                )
+            sep = got
+        return (logs - cost + bonus + sep) / self.n, text, confs
+
     def add(self, shape: _Shape, bonus: float) -> None:
         """Score the format of ``shape`` (its log prior plus ``bonus``) on every way to keep
         its length of the decoded positions; keep the best score per (text, country)."""
-        positions, separators = self.positions, self.separators
-        picked, sep_scores, best, n = self.picked, self.sep_scores, self.best, self.n
-        allowed, expected = shape.allowed, shape.expected
-        for keep, cost in self.keep_sets(len(allowed)):
-            hit = picked.get((allowed, keep))
-            if hit is None:
-                picks = [positions[k].best(allowed[j]) for j, k in enumerate(keep)]
-                hit = (
-                    "".join(p[0] for p in picks),
-                    tuple(p[1] for p in picks),
-                    sum(p[2] for p in picks),
-                )
-                picked[(allowed, keep)] = hit
-            text, confs, logs = hit
-            sep = 0.0
-            if separators:
-                got = sep_scores.get((keep, expected))
-                if got is None:
-                    got = sep_scores[(keep, expected)] = _separator_score(
-                        keep, separators, expected
-                    )
-                sep = got
-            score = (logs - cost + bonus + sep) / n
+        best = self.best
+        for keep, cost in self.keep_sets(len(shape.allowed)):
+            score, text, confs = self.score(shape, bonus, keep, cost)
             key = (text, shape.fmt.country)
             if key not in best or best[key][0] < score:
                 best[key] = (score, confs, shape.fmt)
@@ -420,14 +436,11 @@ def _add_raw(found: dict[tuple[str, str | None], Candidate], dists: Sequence[Dis
         found[(raw.normalized, None)] = raw
 
 
-def _fitted(
-    dists: Sequence[Dist],
-    country_hint: str | None,
-    max_drop: int,
-    separators: Sequence[float] | None,
-) -> _Fitting:
-    fitting = _Fitting(dists, separators)
-    n = fitting.n
+def _fitting_shapes(
+    n: int, country_hint: str | None, max_drop: int
+) -> Iterator[tuple[_Shape, float]]:
+    """The formats a read of ``n`` positions is fitted to, in the table's order, each with its
+    bonus (log prior, and the hint's)."""
     for shape in _shapes(formats()):
         m = len(shape.allowed)
         if m > n or n - m > max_drop:
@@ -435,8 +448,79 @@ def _fitted(
         bonus = shape.log_prior
         if country_hint is not None and shape.fmt.country == country_hint:
             bonus += HINT_BONUS
+        yield shape, bonus
+
+
+def _fitted(
+    dists: Sequence[Dist],
+    country_hint: str | None,
+    max_drop: int,
+    separators: Sequence[float] | None,
+) -> _Fitting:
+    fitting = _Fitting(dists, separators)
+    for shape, bonus in _fitting_shapes(fitting.n, country_hint, max_drop):
         fitting.add(shape, bonus)
     return fitting
+
+
+def _best_by_bound(
+    dists: Sequence[Dist],
+    country_hint: str | None,
+    max_drop: int,
+    separators: Sequence[float] | None,
+) -> Candidate | None:
+    """:func:`best_fit`'s answer found without scoring every format on every way to keep its
+    length, or ``None`` where that cannot be told so (then ask :func:`best_fit`).
+
+    A format kept on some positions scores at most ``(bonus - cost) / n``
+    (:meth:`_Fitting.score`), so formats and keep sets are tried from the highest such bound
+    down, and the search stops where the bound falls below the best score found: nothing
+    left could reach it. The raw read wins where it scores higher and its text is no
+    format's (kept whole). The search cannot tell the order of equal scores (``fit()`` keeps
+    the first in the table's order, which it does not walk), so it gives up when the best
+    score is reached twice."""
+    if separators is not None and not all(0.0 <= s <= 1.0 for s in separators):
+        return None  # a separator term could be positive: the bound would not hold
+    fitting = _Fitting(dists, separators)
+    n = fitting.n
+    if n == 0:
+        return None
+    shapes = []
+    for shape, bonus in _fitting_shapes(n, country_hint, max_drop):
+        sets = fitting.sets_by_cost(len(shape.allowed))
+        if sets:
+            shapes.append(((bonus - sets[0][1]) / n, shape, bonus, sets))
+    shapes.sort(key=lambda t: t[0], reverse=True)
+    top = -math.inf
+    found: tuple[str, tuple[float, ...], PlateFormat] | None = None
+    reached = 0
+    for bound, shape, bonus, sets in shapes:
+        if bound < top:
+            break
+        for keep, cost in sets:
+            if (bonus - cost) / n < top:
+                break
+            score, text, confs = fitting.score(shape, bonus, keep, cost)
+            if score > top:
+                top, found, reached = score, (text, confs, shape.fmt), 1
+            elif score == top:
+                reached += 1
+    if found is None:
+        return None
+    raw = _raw(dists)
+    if raw is not None and raw.score > top:
+        # the raw read wins unless its text is a format's (kept whole: all n positions)
+        whole = tuple(range(n))
+        if not any(
+            fitting.score(shape, bonus, whole, 0.0)[1] == raw.normalized
+            for _, shape, bonus, _ in shapes
+            if len(shape.allowed) == n
+        ):
+            return raw
+    if reached > 1:
+        return None
+    text, confs, fmt = found
+    return Candidate(text, fmt.render(text), fmt.country, True, confs, top, fmt.auto_issuable)
 
 
 def fit(
@@ -469,7 +553,11 @@ def best_fit(
 ) -> Candidate | None:
     """``fit(...)[0]`` (``None`` for no positions), without making the other candidates: a
     read is fitted to every format of Europe, a few hundred (text, country) pairs, and the
-    reader keeps the best."""
+    reader keeps the best. Most reads are settled by the few formats that could score best
+    (:func:`_best_by_bound`); the rest are fitted to every format."""
+    quick = _best_by_bound(dists, country_hint, max_drop, separators)
+    if quick is not None:
+        return quick
     fitting = _fitted(dists, country_hint, max_drop, separators)
     best: Candidate | None = None
     top: tuple[str, str | None] | None = None

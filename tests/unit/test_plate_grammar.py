@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from plate_reader import grammar
 from plate_reader.grammar import (
     ALPHABET,
     DROP_FLOOR,
@@ -326,3 +327,39 @@ def test_best_fit_keeps_the_first_of_formats_that_tie(
     ranked = fit(dists)
     assert ranked[0].score == ranked[1].score and ranked[0].country == order[0]
     assert best_fit(dists) == ranked[0]
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    st.lists(st.sampled_from(ALPHABET), min_size=4, max_size=9),
+    st.lists(st.floats(0.35, 0.999), min_size=9, max_size=9),
+    st.lists(st.integers(0, 35), min_size=9, max_size=9),
+    st.one_of(st.none(), st.lists(st.floats(0.0, 1.0), min_size=9, max_size=9)),
+    st.sampled_from([None, "BE", "FR", "NL", "DE"]),
+)
+def test_the_bounded_search_answers_as_fit_does(
+    text: list[str],
+    confs: list[float],
+    rivals: list[int],
+    seps: list[float] | None,
+    hint: str | None,
+) -> None:
+    """Reads as a recogniser gives them (each position sure of one character, some of the
+    rest on another): where the bounded search answers, it is fit()'s first candidate."""
+    dists = []
+    for i, ch in enumerate(text):
+        d = [0.0] * len(ALPHABET)
+        d[ALPHABET.index(ch)] += confs[i]
+        d[rivals[i]] += 1.0 - confs[i]
+        dists.append(d)
+    separators = None if seps is None else seps[: len(dists)]
+    quick = grammar._best_by_bound(dists, hint, 3, separators)
+    if quick is not None:
+        assert quick == fit(dists, country_hint=hint, separators=separators)[0]
+
+
+@pytest.mark.parametrize("plate", ["1ABC123", "AB123CD", "GV426SH", "KBB3940", "8758FMR"])
+def test_a_clear_read_of_a_plate_is_settled_by_the_bounded_search(plate: str) -> None:
+    dists = _onehot(plate, 0.95)
+    quick = grammar._best_by_bound(dists, None, 3, None)
+    assert quick is not None and quick == fit(dists)[0]
