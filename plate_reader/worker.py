@@ -228,6 +228,19 @@ class PassageGrouper:
         ]:
             self._close(key)
 
+    def next_idle_s(self) -> float | None:
+        """Seconds until the next open passage falls idle (``passage_idle_s`` after its last
+        frame), None when none is still to: the stage's poll waits no longer (see
+        ``StageRunner``'s ``wake``). A passage idle already but still open waits on its
+        partition's frames (:meth:`close_idle`), which a poll brings, not on the clock."""
+        now = time.monotonic()
+        ahead = [
+            left
+            for p in self.open.values()
+            if (left := p.last_wall + self.settings.passage_idle_s - now) > 0
+        ]
+        return min(ahead, default=None)
+
     def _read_past(self, p: _OpenPassage) -> bool:
         """Frames written more than ``passage_gap_s`` after the passage's last one were read
         from its partition (or the record times are unknown): a frame of the passage would
@@ -371,6 +384,7 @@ class PlateReaderWorker:
             metrics=metrics,
             health=health,
             before_commit=before_commit,
+            wake=self.grouper.next_idle_s,
         ).every(0, lambda: self.grouper.close_idle(caught_up=self._caught_up))
         self.frames_read = 0
         self.frames_skipped = 0

@@ -144,7 +144,13 @@ def fidus_adapter_worker(
     from fidus_adapter.evidence import KafkaFrameFetcher
 
     fetcher = KafkaFrameFetcher(settings, functools.partial(make_fetch_consumer, bootstrap))
-    consumer, producer = stage_clients(settings, bootstrap, worker.STAGE, worker.INPUTS)
+    consumer, producer = stage_clients(
+        settings,
+        bootstrap,
+        worker.STAGE,
+        worker.INPUTS,
+        fetch_max_wait_ms=worker.FETCH_MAX_WAIT_MS,
+    )
     try:
         yield worker.FidusAdapterWorker(
             settings,
@@ -244,9 +250,7 @@ def div_audit(settings: Settings) -> DivAuditLog:
     )
 
 
-def batching_audit_sink(
-    settings: Settings, sessions_: sessionmaker[Session]
-) -> BatchingAuditSink:
+def batching_audit_sink(settings: Settings, sessions_: sessionmaker[Session]) -> BatchingAuditSink:
     """The registry audit (:func:`registry_audit_sink`) written a batch at a time where a
     batch is open: the FIDUS adapter worker's, one commit per passage."""
     return BatchingAuditSink(registry_audit_sink(settings, sessions_))

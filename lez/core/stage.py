@@ -58,6 +58,8 @@ MIN_RETRY_S = 0.1
 """The shortest wait before a record that met an unavailable registry is read again."""
 ABORT_RETRY_S = 1.0
 """The wait after an aborted transaction before the stage reads on."""
+MIN_POLL_MS = 5
+"""The shortest poll a runner's ``wake`` hook can ask for (a deadline already near)."""
 FATAL_TRANSACTION_ERRORS = (
     ProducerFencedError,
     TransactionalIdAuthorizationFailedError,
@@ -283,6 +285,11 @@ class StageRunner:
     partition after each poll; with ``health`` it beats once per round (liveness) and says
     whether partitions are assigned (readiness).
 
+    ``wake`` says in how many seconds the stage has timed work to do (None: none), such as
+    an open passage falling idle: a poll then waits no longer than that (``poll_ms`` at most,
+    ``MIN_POLL_MS`` at least), so that the periodic hooks run on time instead of up to a poll
+    late.
+
     ``transactional``: each round in one Kafka transaction (module docstring); None: when
     the producer is a transactional one. ``before_commit`` is called with the offsets about
     to be committed, after the output is flushed (a test's crash between produce and commit).
@@ -307,6 +314,7 @@ class StageRunner:
         health: Health | None = None,
         transactional: bool | None = None,
         before_commit: Callable[[Offsets], None] | None = None,
+        wake: Callable[[], float | None] | None = None,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
@@ -317,6 +325,7 @@ class StageRunner:
         self.on_revoke = on_revoke
         self.on_stop = on_stop
         self.poll_ms = poll_ms
+        self.wake = wake
         self.max_records = max_records
         self.clock = clock
         self.metrics = metrics
@@ -382,9 +391,7 @@ class StageRunner:
                 except Unavailable as exc:
                     self.consumer.seek(tp, record.offset)
                     wait = max(exc.retry_after, MIN_RETRY_S)
-                    log.warning(
-                        "%s (%s); retry in %.1fs", type(exc).__name__, exc.reason, wait
-                    )
+                    log.warning("%s (%s); retry in %.1fs", type(exc).__name__, exc.reason, wait)
                     break
         return wait
 
@@ -547,10 +554,18 @@ class StageRunner:
                     max(0, end - position)
                 )
 
+    def poll_timeout_ms(self) -> int:
+        """How long the next poll may wait for records: ``poll_ms``, or less when ``wake``
+        has timed work due sooner."""
+        due = None if self.wake is None else self.wake()
+        if due is None:
+            return self.poll_ms
+        return max(MIN_POLL_MS, min(self.poll_ms, math.ceil(due * 1000)))
+
     def run_once(self) -> float:
         """One round: poll, handle, periodic hooks, checkpoint. Returns the seconds to wait
         before the next poll (the registry is unavailable) or 0.0."""
-        batch = self.consumer.poll(timeout_ms=self.poll_ms, max_records=self.max_records)
+        batch = self.consumer.poll(timeout_ms=self.poll_timeout_ms(), max_records=self.max_records)
         wait = self.handle_batch(batch)
         self.run_due()
         self.checkpoint()

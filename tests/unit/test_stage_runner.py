@@ -22,6 +22,7 @@ from lez.app.settings import Settings
 from lez.core.bus import Record
 from lez.core.errors import BrokerError, ConfigError, EventError, PoisonRecord, RegistryUnavailable
 from lez.core.stage import (
+    MIN_POLL_MS,
     Polled,
     Rebalance,
     StageRunner,
@@ -52,12 +53,14 @@ class FakeConsumer:
     batches: list[dict[TopicPartition, list[FakeRecord]]]
     on_poll: Callable[[int], None] = lambda _n: None
     polls: int = 0
+    timeouts: list[int] = field(default_factory=list)
     seeks: list[tuple[TopicPartition, int]] = field(default_factory=list)
     commits: list[dict[TopicPartition, int]] = field(default_factory=list)
     closed: list[bool] = field(default_factory=list)
 
     def poll(self, timeout_ms: int, max_records: int) -> Polled:
         self.polls += 1
+        self.timeouts.append(timeout_ms)
         self.on_poll(self.polls)
         return self.batches.pop(0) if self.batches else {}
 
@@ -108,6 +111,27 @@ def runner(
 
     r = StageRunner(consumer, producer, handle or produce, name="test-stage", **kwargs)
     return r, consumer, producer, log
+
+
+class TestWake:
+    """A stage with timed work (an open passage falling idle) polls no longer than until
+    then, so that its periodic hooks run on time (issue 23)."""
+
+    @pytest.mark.parametrize(
+        ("due_s", "timeout_ms"),
+        [(None, 200), (10.0, 200), (0.2, 200), (0.0301, 31), (0.0001, MIN_POLL_MS)],
+    )
+    def test_the_poll_waits_until_the_work_is_due(
+        self, due_s: float | None, timeout_ms: int
+    ) -> None:
+        r, consumer, _, _ = runner([], poll_ms=200, wake=lambda: due_s)
+        r.run_once()
+        assert consumer.timeouts == [timeout_ms]
+
+    def test_without_wake_the_poll_waits_its_full_time(self) -> None:
+        r, consumer, _, _ = runner([], poll_ms=300)
+        r.run_once()
+        assert consumer.timeouts == [300]
 
 
 class TestCheckpoint:
