@@ -54,9 +54,9 @@ INPUTS = (PLATES,)
 """The topics the FIDUS adapter reads (its consumer is subscribed to them by the app)."""
 FETCH_MAX_WAIT_MS = 100
 """How long the broker may hold this stage's fetch while lez.plates has nothing new (the
-stages after it: 500). On the embedded broker a passage waited 74 / 239 ms (p50 / p95) from
-its record to its decision behind a fetch held 500 ms, 34 / 63 with 100 (issue 23): the
-passage's decision is what the capture-to-decision latency ends with."""
+stages after it: 500). On the embedded broker at 3 frames/s a passage waited 97-101 /
+253-259 ms (p50 / p95, two runs) from its record to its decision behind a fetch held 500 ms,
+27-28 / 63-98 with 100 (issue 23): the decision ends the capture-to-decision latency."""
 PURPOSE = PURPOSE_LEZ
 
 

@@ -30,10 +30,9 @@ FETCH_MAX_WAIT_MS = 500
 (Kafka's default). A shorter wait makes an idle consumer ask more often: at 100 ms the idle
 stack's consumers and the broker spent 0.3 cores on it against 0.16 at 500 (issue 23). The
 stages whose wait is part of the capture-to-decision latency ask for less: the plate reader
-(it asks for its partitions' ends on the same connection) and the FIDUS adapter, whose
-passages waited 70 ms more at the median (p95: 150-190 ms) behind a fetch held 500 ms on the
-embedded broker, though a lone consumer of one partition was answered within 5 ms of a
-record's arrival."""
+(it asks for its partitions' ends on the same connection) and the FIDUS adapter (measured
+there: its passages waited longer behind a fetch held 500 ms on the embedded broker, though a
+lone consumer of one partition was answered within 5 ms of a record's arrival)."""
 
 
 class Record(Protocol):
